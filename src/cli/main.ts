@@ -1,0 +1,43 @@
+import { Command, CommanderError } from 'commander';
+import { isUlbridgeError } from '../ops/errors.js';
+import { registerHashCommand } from './hash.js';
+import { registerIdCommands } from './id.js';
+
+function buildProgram(): Command {
+  const program = new Command('ulbridge')
+    .description('Move OpenSIPS usrloc registrations between registrar generations with valid contact ids')
+    .option('--debug', 'print stack traces on errors')
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(str) });
+  registerHashCommand(program);
+  registerIdCommands(program);
+  return program;
+}
+
+function report(e: unknown, debug: boolean): number {
+  if (e instanceof CommanderError) {
+    // commander already printed its message; help and version exit 0.
+    return e.exitCode === 0 ? 0 : 2;
+  }
+  if (isUlbridgeError(e)) {
+    process.stderr.write(`ulbridge: ${e.code}: ${e.message}\n`);
+    if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
+    return e.exitCode;
+  }
+  const msg = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`ulbridge: INTERNAL: ${msg} (rerun with --debug for a stack trace)\n`);
+  if (debug && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  return 2;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    return report(e, argv.includes('--debug'));
+  }
+}
+
+process.exitCode = await main(process.argv);

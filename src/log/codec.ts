@@ -1,0 +1,58 @@
+import avro from 'avsc';
+import { readFileSync } from 'node:fs';
+import type { RegistrationEvent } from './event.js';
+import { rabinFingerprintBytes } from './fingerprint.js';
+
+/**
+ * Avro single-object encoding of registration events: 0xC3 0x01, the schema's 8-byte CRC-64-AVRO
+ * fingerprint (little-endian), then the Avro binary body. The schema ships in schemas/, so any
+ * reader can resolve a fingerprint without a registry.
+ */
+
+const LongAsBigInt = avro.types.LongType.__with({
+  fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
+  toBuffer: (n: bigint) => {
+    const buf = Buffer.alloc(8);
+    buf.writeBigInt64LE(n);
+    return buf;
+  },
+  fromJSON: (v: number | string) => BigInt(v),
+  toJSON: (n: bigint) => Number(n),
+  isValid: (n: unknown) => typeof n === 'bigint' && n >= -(1n << 63n) && n < 1n << 63n,
+  compare: (a: bigint, b: bigint) => (a === b ? 0 : a < b ? -1 : 1),
+});
+
+const schemaUrl = new URL('../../schemas/registration-event.avsc', import.meta.url);
+export const registrationEventSchema: avro.Schema = JSON.parse(readFileSync(schemaUrl, 'utf8'));
+export const registrationEventType = avro.Type.forSchema(registrationEventSchema, {
+  registry: { long: LongAsBigInt },
+});
+
+const MAGIC = Buffer.from([0xc3, 0x01]);
+/** CRC-64-AVRO fingerprint of the schema's parsing canonical form (avsc's schema() output). */
+export const schemaFingerprint: Buffer = rabinFingerprintBytes(JSON.stringify(registrationEventType.schema()));
+const HEADER = Buffer.concat([MAGIC, schemaFingerprint]);
+
+export class EventDecodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EventDecodeError';
+  }
+}
+
+export function encodeEvent(event: RegistrationEvent): Buffer {
+  const errors: string[] = [];
+  const valid = registrationEventType.isValid(event, { errorHook: (path) => errors.push(path.join('.')) });
+  if (!valid) throw new EventDecodeError(`registration event is invalid at ${errors.join(', ')}`);
+  return Buffer.concat([HEADER, registrationEventType.toBuffer(event)]);
+}
+
+export function decodeEvent(buf: Buffer): RegistrationEvent {
+  if (buf.length < 10 || buf[0] !== 0xc3 || buf[1] !== 0x01) {
+    throw new EventDecodeError('not an Avro single-object encoded message (missing C3 01 header)');
+  }
+  if (!buf.subarray(2, 10).equals(schemaFingerprint)) {
+    throw new EventDecodeError(`unknown schema fingerprint ${buf.subarray(2, 10).toString('hex')}; this build knows ${schemaFingerprint.toString('hex')}`);
+  }
+  return registrationEventType.fromBuffer(buf.subarray(10)) as RegistrationEvent;
+}
