@@ -1,0 +1,64 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every Prometheus metric ulbridge exports, in one registry per process. Stage label values:
+ * `ingest` (CDC topic -> registration log) and `project` (registration log -> target table).
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly eventsIn = new Counter({
+    name: 'ulbridge_events_in_total',
+    help: 'Events consumed, per stage and pipeline (source or target name)',
+    labelNames: ['stage', 'pipeline'] as const,
+    registers: [this.registry],
+  });
+
+  readonly eventsOut = new Counter({
+    name: 'ulbridge_events_out_total',
+    help: 'Events produced (ingest) or applied (project), per stage, pipeline and outcome',
+    labelNames: ['stage', 'pipeline', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly deadLetters = new Counter({
+    name: 'ulbridge_dead_letters_total',
+    help: 'Events sent to the dead-letter topic, per pipeline and reason code',
+    labelNames: ['pipeline', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly applyLatency = new Histogram({
+    name: 'ulbridge_apply_latency_seconds',
+    help: 'From the source change (Debezium source.ts_ms) to the commit of its target row',
+    labelNames: ['target'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly batchSeconds = new Histogram({
+    name: 'ulbridge_batch_seconds',
+    help: 'Time to process one consumed batch, per stage and pipeline',
+    labelNames: ['stage', 'pipeline'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  readonly lag = new Gauge({
+    name: 'ulbridge_consumer_lag',
+    help: 'High watermark minus next offset to process, per stage, pipeline, topic and partition',
+    labelNames: ['stage', 'pipeline', 'topic', 'partition'] as const,
+    registers: [this.registry],
+  });
+
+  readonly lastEventAge = new Gauge({
+    name: 'ulbridge_last_event_timestamp_seconds',
+    help: 'Unix time of the source change of the last event processed, per stage and pipeline',
+    labelNames: ['stage', 'pipeline'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'ulbridge_' });
+  }
+}
