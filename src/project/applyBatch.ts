@@ -1,0 +1,304 @@
+import type pg from 'pg';
+import { decodeEvent } from '../log/codec.js';
+import type { RegistrationEvent, SourcePosition } from '../log/event.js';
+import { Planner, type AorState, type BindingState, type Plan } from './planner.js';
+import { aorIdentity, type Target } from './target.js';
+import { targetColumnPgTypes, targetColumns } from './targetRow.js';
+import { ident, qualified } from './stateSchema.js';
+
+export interface LogMessage {
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+}
+
+export interface DeadLetter {
+  reason: string;
+  message: string;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+}
+
+export interface BatchResult {
+  /** Messages at or above the stored offset that this call processed. */
+  processed: number;
+  applied: number;
+  stale: number;
+  /** Offsets below the stored next offset: already applied by an earlier run. */
+  alreadyApplied: number;
+  tombstones: number;
+  deadLetters: DeadLetter[];
+  /** Source change times (unix ms) of the applied events, for latency metrics. */
+  sourceTimesMs: number[];
+  nextOffset: string | null;
+}
+
+export interface ApplyOptions {
+  target: Target;
+  topic: string;
+  partition: number;
+  messages: LogMessage[];
+  now: number;
+  /** Called inside the transaction, before COMMIT, so a crash can only duplicate dead letters. */
+  deadLetter?: (letters: DeadLetter[]) => Promise<void>;
+}
+
+type Decoded = { offset: string; binding: string; event: RegistrationEvent };
+
+const MAX_RELABEL_ROUNDS = 64;
+
+/**
+ * Applies one batch of one registration-log partition to one target in a single transaction:
+ * target rows, label state, binding positions and the partition's next offset commit together.
+ * The offsets row is locked first, so two instances given the same partition serialise and the
+ * later one skips what the earlier one applied.
+ */
+export async function applyBatch(client: pg.ClientBase, opts: ApplyOptions): Promise<BatchResult> {
+  const { target, topic, partition } = opts;
+  const s = ident(target.stateSchema);
+  const result: BatchResult = { processed: 0, applied: 0, stale: 0, alreadyApplied: 0, tombstones: 0, deadLetters: [], sourceTimesMs: [], nextOffset: null };
+  if (opts.messages.length === 0) return result;
+
+  await client.query('BEGIN');
+  try {
+    await client.query(`INSERT INTO ${s}.offsets (topic, partition, next_offset) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING`, [topic, partition]);
+    const { rows } = await client.query(`SELECT next_offset::text AS n FROM ${s}.offsets WHERE topic = $1 AND partition = $2 FOR UPDATE`, [topic, partition]);
+    const stored = BigInt(rows[0].n as string);
+
+    let segment: Decoded[] = [];
+    let last: bigint | null = null;
+    for (const m of opts.messages) {
+      const offset = BigInt(m.offset);
+      if (offset < stored) {
+        result.alreadyApplied++;
+        continue;
+      }
+      last = offset;
+      result.processed++;
+      if (m.value === null) {
+        result.tombstones++;
+        continue;
+      }
+      let event: RegistrationEvent;
+      try {
+        event = decodeEvent(m.value);
+      } catch (e) {
+        result.deadLetters.push({ reason: 'UNDECODABLE_LOG_EVENT', message: (e as Error).message, offset: m.offset, key: m.key, value: m.value });
+        continue;
+      }
+      if (event.op === 'TRUNCATE') {
+        await applySegment(client, opts, segment, result);
+        segment = [];
+        await applyTruncate(client, opts, event, result);
+        continue;
+      }
+      segment.push({ offset: m.offset, binding: m.key?.toString('utf8') ?? `${event.source.name}:${event.source.rowKey}`, event });
+    }
+    await applySegment(client, opts, segment, result);
+
+    if (last !== null) {
+      result.nextOffset = (last + 1n).toString();
+      await client.query(`UPDATE ${s}.offsets SET next_offset = $3, updated_at = now() WHERE topic = $1 AND partition = $2`, [topic, partition, result.nextOffset]);
+    }
+    if (result.deadLetters.length > 0 && opts.deadLetter) await opts.deadLetter(result.deadLetters);
+    await client.query('COMMIT');
+    return result;
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  }
+}
+
+async function applySegment(client: pg.ClientBase, opts: ApplyOptions, segment: Decoded[], result: BatchResult): Promise<void> {
+  if (segment.length === 0) return;
+  const { target } = opts;
+  const s = ident(target.stateSchema);
+
+  const bindingKeys = [...new Set(segment.map((d) => d.binding))];
+  const bindings = await loadBindings(client, s, bindingKeys);
+  const aorKeys = new Set<string>();
+  for (const b of bindings.values()) if (b.aor !== null) aorKeys.add(b.aor);
+  for (const { event } of segment) {
+    const reg = event.registration;
+    if (event.op === 'UPSERT' && reg && reg.username !== '') aorKeys.add(aorIdentity(target, reg.username, reg.domain).key);
+  }
+  const aors = await loadAors(client, s, [...aorKeys]);
+  const liveClabels = await loadLiveClabels(client, s, [...aorKeys]);
+  const missing = [...aorKeys].filter((k) => !aors.has(k)).length;
+  const rlabels = missing === 0 ? [] : (await client.query(`SELECT nextval('${target.stateSchema.replace(/'/g, "''")}.rlabel_seq')::text AS r FROM generate_series(1, $1)`, [missing])).rows.map((r) => Number(r.r));
+  // Label numbers drawn but not used (an AOR that turned out unloadable) are simply skipped.
+  let next = 0;
+  const planner = new Planner({
+    target,
+    now: opts.now,
+    bindings,
+    aors,
+    liveClabels,
+    takeRlabel: () => {
+      const r = rlabels[next++];
+      if (r === undefined) throw new Error('record label pool exhausted: planner asked for more new AORs than it announced');
+      return r;
+    },
+  });
+  for (const d of segment) {
+    const applied = planner.apply(d.event, opts.partition, d.binding);
+    if (applied && d.event.source.tsMs > 0n) result.sourceTimesMs.push(Number(d.event.source.tsMs));
+  }
+  const plan = planner.plan;
+  for (const u of plan.unloadable) {
+    result.deadLetters.push({ reason: 'UNLOADABLE_AOR', message: `binding ${u.binding}: ${u.reason}; OpenSIPS would skip this row, so it is not written`, offset: '', key: Buffer.from(u.binding), value: null });
+  }
+  await writePlan(client, target, plan, planner);
+  result.applied += plan.applied;
+  result.stale += plan.stale;
+}
+
+async function writePlan(client: pg.ClientBase, target: Target, plan: Plan, planner: Planner): Promise<void> {
+  const s = ident(target.stateSchema);
+  const table = qualified(target.table);
+  const cols = targetColumns(target);
+  const types = targetColumnPgTypes(target);
+
+  if (plan.deletes.size > 0) {
+    await client.query(`DELETE FROM ${table} WHERE contact_id = ANY($1::bigint[])`, [[...plan.deletes].map(String)]);
+  }
+  if (plan.updates.size > 0) {
+    const rows = [...plan.updates.values()];
+    const sets = cols.slice(1).map((c) => `${ident(c)} = u.${ident(c)}`).join(', ');
+    await client.query(
+      `UPDATE ${table} AS t SET ${sets} FROM ${unnestFrom(cols, types)} AS u WHERE t.contact_id = u.contact_id`,
+      columnArrays(rows.map((r) => r.values), cols.length),
+    );
+  }
+  let pending = [...plan.inserts.keys()];
+  for (let round = 0; pending.length > 0; round++) {
+    if (round >= MAX_RELABEL_ROUNDS) {
+      throw new Error(`could not find free contact ids for ${pending.length} bindings after ${MAX_RELABEL_ROUNDS} rounds: the target table holds foreign rows with these AORs' labels`);
+    }
+    const rows = pending.map((b) => plan.inserts.get(b)!);
+    const inserted = await client.query(
+      `INSERT INTO ${table} (${cols.map(ident).join(', ')}) SELECT * FROM ${unnestFrom(cols, types)} ON CONFLICT (contact_id) DO NOTHING RETURNING contact_id::text AS id`,
+      columnArrays(rows.map((r) => r.values), cols.length),
+    );
+    const done = new Set(inserted.rows.map((r) => r.id as string));
+    pending = pending.filter((b) => !done.has(plan.inserts.get(b)!.contactId.toString()));
+    for (const b of pending) planner.relabel(b);
+  }
+  if (plan.aors.size > 0) {
+    const a = [...plan.aors.values()];
+    await client.query(
+      `INSERT INTO ${s}.aors (aor, aorhash, slot, rlabel, next_clabel)
+       SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::bigint[], $5::int[])
+       ON CONFLICT (aor) DO UPDATE SET next_clabel = EXCLUDED.next_clabel`,
+      [a.map((x) => x.aor), a.map((x) => x.aorhash), a.map((x) => x.slot), a.map((x) => x.rlabel), a.map((x) => x.nextClabel)],
+    );
+  }
+  if (plan.bindings.size > 0) {
+    const b = [...plan.bindings.values()];
+    await client.query(
+      `INSERT INTO ${s}.bindings (binding, source_name, source_row_key, log_partition, aor, clabel, contact_id, in_target, pos_major, pos_minor, pos_seq)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[], $5::text[], $6::int[], $7::bigint[], $8::bool[], $9::bigint[], $10::bigint[], $11::bigint[])
+       ON CONFLICT (binding) DO UPDATE SET log_partition = EXCLUDED.log_partition, aor = EXCLUDED.aor, clabel = EXCLUDED.clabel,
+         contact_id = EXCLUDED.contact_id, in_target = EXCLUDED.in_target, pos_major = EXCLUDED.pos_major,
+         pos_minor = EXCLUDED.pos_minor, pos_seq = EXCLUDED.pos_seq, updated_at = now()`,
+      [
+        b.map((x) => x.binding),
+        b.map((x) => x.sourceName),
+        b.map((x) => x.sourceRowKey.toString()),
+        b.map((x) => x.logPartition),
+        b.map((x) => x.aor),
+        b.map((x) => x.clabel),
+        b.map((x) => (x.contactId === null ? null : x.contactId.toString())),
+        b.map((x) => x.inTarget),
+        b.map((x) => x.position.major.toString()),
+        b.map((x) => x.position.minor.toString()),
+        b.map((x) => x.position.seq.toString()),
+      ],
+    );
+  }
+}
+
+/**
+ * TRUNCATE of a source: every binding of that source in this log partition is gone. Their target
+ * rows are deleted and their positions move to the truncate's, so older events stay ignored.
+ */
+async function applyTruncate(client: pg.ClientBase, opts: ApplyOptions, event: RegistrationEvent, result: BatchResult): Promise<void> {
+  const s = ident(opts.target.stateSchema);
+  const p: SourcePosition = event.source.position;
+  const table = qualified(opts.target.table);
+  await client.query(
+    `WITH gone AS (
+       SELECT binding, contact_id, in_target FROM ${s}.bindings
+        WHERE source_name = $1 AND log_partition = $2 AND contact_id IS NOT NULL FOR UPDATE
+     ), removed AS (
+       DELETE FROM ${table} WHERE contact_id IN (SELECT contact_id FROM gone WHERE in_target)
+     )
+     UPDATE ${s}.bindings AS b SET aor = NULL, clabel = NULL, contact_id = NULL, in_target = false,
+       pos_major = $3, pos_minor = $4, pos_seq = $5, updated_at = now()
+      FROM gone WHERE b.binding = gone.binding`,
+    [event.source.name, opts.partition, p.major.toString(), p.minor.toString(), p.seq.toString()],
+  );
+  result.applied++;
+}
+
+function unnestFrom(cols: string[], types: string[]): string {
+  const args = types.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
+  return `unnest(${args}) AS u(${cols.map(ident).join(', ')})`;
+}
+
+function columnArrays(rows: unknown[][], width: number): unknown[][] {
+  const arrays: unknown[][] = Array.from({ length: width }, () => new Array(rows.length));
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!;
+    for (let c = 0; c < width; c++) {
+      const v = row[c];
+      arrays[c]![r] = typeof v === 'bigint' ? v.toString() : v;
+    }
+  }
+  return arrays;
+}
+
+async function loadBindings(client: pg.ClientBase, s: string, keys: string[]): Promise<Map<string, BindingState>> {
+  const { rows } = await client.query(
+    `SELECT binding, source_name, source_row_key::text, log_partition, aor, clabel, contact_id::text, in_target,
+            pos_major::text, pos_minor::text, pos_seq::text
+       FROM ${s}.bindings WHERE binding = ANY($1::text[])`,
+    [keys],
+  );
+  const map = new Map<string, BindingState>();
+  for (const r of rows) {
+    map.set(r.binding, {
+      binding: r.binding,
+      sourceName: r.source_name,
+      sourceRowKey: BigInt(r.source_row_key),
+      logPartition: r.log_partition,
+      aor: r.aor,
+      clabel: r.clabel,
+      contactId: r.contact_id === null ? null : BigInt(r.contact_id),
+      inTarget: r.in_target,
+      position: { major: BigInt(r.pos_major), minor: BigInt(r.pos_minor), seq: BigInt(r.pos_seq) },
+    });
+  }
+  return map;
+}
+
+async function loadAors(client: pg.ClientBase, s: string, keys: string[]): Promise<Map<string, AorState>> {
+  const map = new Map<string, AorState>();
+  if (keys.length === 0) return map;
+  const { rows } = await client.query(`SELECT aor, aorhash, slot, rlabel::text, next_clabel FROM ${s}.aors WHERE aor = ANY($1::text[])`, [keys]);
+  for (const r of rows) map.set(r.aor, { aor: r.aor, aorhash: r.aorhash, slot: r.slot, rlabel: Number(r.rlabel), nextClabel: r.next_clabel });
+  return map;
+}
+
+async function loadLiveClabels(client: pg.ClientBase, s: string, keys: string[]): Promise<Map<string, Set<number>>> {
+  const map = new Map<string, Set<number>>();
+  if (keys.length === 0) return map;
+  const { rows } = await client.query(`SELECT aor, clabel FROM ${s}.bindings WHERE aor = ANY($1::text[]) AND contact_id IS NOT NULL`, [keys]);
+  for (const r of rows) {
+    let set = map.get(r.aor);
+    if (!set) map.set(r.aor, (set = new Set()));
+    set.add(r.clabel);
+  }
+  return map;
+}

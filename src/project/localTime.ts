@@ -1,0 +1,38 @@
+/**
+ * Unix seconds -> 'YYYY-MM-DD HH:MM:SS' wall-clock time in an IANA zone, the way an OpenSIPS host
+ * in that zone writes DATETIME columns (mktime/localtime in its local zone).
+ */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(timeZone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-CA', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+    formatters.set(timeZone, f);
+  }
+  return f;
+}
+
+export function isValidTimeZone(timeZone: string): boolean {
+  try {
+    formatter(timeZone);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function unixToLocalDatetime(unixSeconds: bigint | number, timeZone: string): string {
+  const parts = formatter(timeZone).formatToParts(new Date(Number(unixSeconds) * 1000));
+  const get = (t: Intl.DateTimeFormatPartTypes): string => parts.find((p) => p.type === t)!.value;
+  return `${get('year')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')}:${get('second')}`;
+}

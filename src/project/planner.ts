@@ -1,0 +1,199 @@
+import { packContactId, CLABEL_MASK } from '../opensips/contactId.js';
+import { comparePositions, type Registration, type RegistrationEvent, type SourcePosition } from '../log/event.js';
+import { aorIdentity, type Target } from './target.js';
+import { targetRowValues, type CellValue } from './targetRow.js';
+
+/** ulbridge's record of one binding in one target (table `bindings` of the state schema). */
+export interface BindingState {
+  binding: string;
+  sourceName: string;
+  sourceRowKey: bigint;
+  logPartition: number;
+  /** null once deleted: the id is released, the position is kept so older events stay ignored. */
+  aor: string | null;
+  clabel: number | null;
+  contactId: bigint | null;
+  /** Whether a target row with contactId exists (false while the binding is expired). */
+  inTarget: boolean;
+  position: SourcePosition;
+}
+
+/** Label state of one AOR in one target (table `aors`). Kept after its last binding goes. */
+export interface AorState {
+  aor: string;
+  aorhash: number;
+  slot: number;
+  rlabel: number;
+  nextClabel: number;
+}
+
+export interface PlannedRow {
+  contactId: bigint;
+  values: CellValue[];
+}
+
+/** What one batch changes; the applier turns it into set-based SQL. */
+export interface Plan {
+  inserts: Map<string, PlannedRow>; // by binding
+  updates: Map<string, PlannedRow>;
+  deletes: Set<bigint>;
+  bindings: Map<string, BindingState>; // every binding whose state changed
+  aors: Map<string, AorState>; // every AOR whose state changed
+  /** Events skipped because the binding already holds this or a later source position. */
+  stale: number;
+  /** Events applied (their effect is in the plan). */
+  applied: number;
+  /** Events whose AOR cannot be loaded by OpenSIPS (empty username, or empty domain with use_domain). */
+  unloadable: Array<{ binding: string; reason: string }>;
+}
+
+export interface PlannerInput {
+  target: Target;
+  /** Unix seconds; an UPSERT with 0 < expires <= now is kept in state but not written. */
+  now: number;
+  bindings: Map<string, BindingState>;
+  aors: Map<string, AorState>;
+  /** Contact labels of live bindings, per AOR (to skip when a clabel counter wraps). */
+  liveClabels: Map<string, Set<number>>;
+  /** Hands out a fresh record label for a new AOR. */
+  takeRlabel: () => number;
+}
+
+export function emptyPlan(): Plan {
+  return { inserts: new Map(), updates: new Map(), deletes: new Set(), bindings: new Map(), aors: new Map(), stale: 0, applied: 0, unloadable: [] };
+}
+
+/**
+ * Applies events to the in-memory state of one batch, in log order, and records the net effect.
+ * Source positions make it idempotent: an event at or below the binding's position is ignored.
+ */
+export class Planner {
+  readonly plan = emptyPlan();
+  /** Target-row state at the start of the batch, per binding touched: contact id present in the table. */
+  private readonly initial = new Map<string, bigint | null>();
+
+  constructor(private readonly input: PlannerInput) {}
+
+  /** Returns false when the event is stale (the binding already holds a later position). */
+  apply(event: RegistrationEvent, logPartition: number, binding: string): boolean {
+    const existing = this.input.bindings.get(binding);
+    if (existing && comparePositions(event.source.position, existing.position) <= 0) {
+      this.plan.stale++;
+      return false;
+    }
+    if (!this.initial.has(binding)) this.initial.set(binding, existing?.inTarget ? existing.contactId : null);
+    const state: BindingState = existing ?? {
+      binding,
+      sourceName: event.source.name,
+      sourceRowKey: event.source.rowKey,
+      logPartition,
+      aor: null,
+      clabel: null,
+      contactId: null,
+      inTarget: false,
+      position: event.source.position,
+    };
+    state.position = event.source.position;
+    state.logPartition = logPartition;
+    this.input.bindings.set(binding, state);
+    this.plan.bindings.set(binding, state);
+    this.plan.applied++;
+
+    if (event.op === 'DELETE' || !event.registration) {
+      this.release(state);
+    } else {
+      this.upsert(state, event.registration);
+    }
+    this.reconcile(state, event.registration);
+    return true;
+  }
+
+  /** Frees the binding's labels (on delete). */
+  private release(state: BindingState): void {
+    if (state.aor !== null && state.clabel !== null) this.input.liveClabels.get(state.aor)?.delete(state.clabel);
+    state.aor = null;
+    state.clabel = null;
+    state.contactId = null;
+    state.inTarget = false;
+  }
+
+  private upsert(state: BindingState, reg: Registration): void {
+    const { target } = this.input;
+    if (reg.username === '' || (target.useDomain && !reg.domain)) {
+      this.plan.unloadable.push({
+        binding: state.binding,
+        reason: reg.username === '' ? 'empty username record' : 'empty domain with use_domain=1',
+      });
+      this.release(state);
+      return;
+    }
+    const id = aorIdentity(target, reg.username, reg.domain);
+    if (state.aor !== null && state.aor !== id.key) this.release(state); // AOR changed: a new binding
+    if (state.aor === null) {
+      const aor = this.aorState(id.key, id.aorhash, id.slot);
+      const clabel = this.takeClabel(aor);
+      state.aor = aor.aor;
+      state.clabel = clabel;
+      state.contactId = packContactId({ aorhash: aor.aorhash, rlabel: aor.rlabel, clabel });
+    }
+    const expired = reg.expires !== 0n && reg.expires <= BigInt(this.input.now);
+    state.inTarget = !expired;
+  }
+
+  /** Records the net change of the binding's target row against the batch's starting point. */
+  private reconcile(state: BindingState, reg: Registration | null): void {
+    const before = this.initial.get(state.binding) ?? null;
+    const after = state.inTarget ? state.contactId : null;
+    const { plan } = this;
+    plan.inserts.delete(state.binding);
+    plan.updates.delete(state.binding);
+    if (before !== null && before !== after) plan.deletes.add(before);
+    else if (before !== null) plan.deletes.delete(before);
+    if (after !== null && reg) {
+      const row = { contactId: after, values: targetRowValues(this.input.target, after, reg) };
+      if (before === after) plan.updates.set(state.binding, row);
+      else plan.inserts.set(state.binding, row);
+    }
+  }
+
+  private aorState(key: string, aorhash: number, slot: number): AorState {
+    let aor = this.input.aors.get(key);
+    if (!aor) {
+      aor = { aor: key, aorhash, slot, rlabel: this.input.takeRlabel(), nextClabel: 0 };
+      this.input.aors.set(key, aor);
+    }
+    return aor;
+  }
+
+  /** Next free contact label of the AOR, skipping labels held by live bindings. */
+  takeClabel(aor: AorState): number {
+    let live = this.input.liveClabels.get(aor.aor);
+    if (!live) {
+      live = new Set();
+      this.input.liveClabels.set(aor.aor, live);
+    }
+    if (live.size > CLABEL_MASK) throw new Error(`AOR ${aor.aor} has more than 16384 live contacts: no contact label left`);
+    let clabel = aor.nextClabel;
+    while (live.has(clabel)) clabel = (clabel + 1) & CLABEL_MASK;
+    live.add(clabel);
+    aor.nextClabel = (clabel + 1) & CLABEL_MASK;
+    this.plan.aors.set(aor.aor, aor);
+    return clabel;
+  }
+
+  /**
+   * A planned insert hit a row ulbridge does not own (a registrar's row with the same id): give the
+   * binding the AOR's next free contact label instead. Returns the new row.
+   */
+  relabel(binding: string): PlannedRow {
+    const state = this.input.bindings.get(binding)!;
+    const row = this.plan.inserts.get(binding)!;
+    const aor = this.input.aors.get(state.aor!)!;
+    const clabel = this.takeClabel(aor); // the clashing label stays marked as taken
+    state.clabel = clabel;
+    state.contactId = packContactId({ aorhash: aor.aorhash, rlabel: aor.rlabel, clabel });
+    row.contactId = state.contactId;
+    row.values[0] = state.contactId;
+    return row;
+  }
+}

@@ -1,0 +1,76 @@
+import type pg from 'pg';
+
+/** Quotes a PostgreSQL identifier. */
+export function ident(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** A possibly schema-qualified table name (`location` or `public.location`), quoted. */
+export function qualified(name: string): string {
+  return name.split('.').map(ident).join('.');
+}
+
+/**
+ * First record label ulbridge hands out. 131072 * 2^14 = 2^31, so every id ulbridge writes is
+ * above the 2^31-1 MAXVALUE of OpenSIPS's PostgreSQL contact_id sequence: rows that a DB-only
+ * registrar inserts (ids from the sequence) can never take an id ulbridge assigned.
+ */
+export const FIRST_RLABEL = 131072;
+
+/**
+ * ulbridge's state for one target, in a schema of its own in the target database. Record labels
+ * come from one sequence, so they are unique across the whole target: unique per slot for every
+ * hash_size, which keeps id lookups unambiguous after a later hash_size change too.
+ */
+export function stateSchemaSql(schema: string): string[] {
+  const s = ident(schema);
+  return [
+    `CREATE SCHEMA IF NOT EXISTS ${s}`,
+    `CREATE SEQUENCE IF NOT EXISTS ${s}.rlabel_seq AS bigint START ${FIRST_RLABEL} MINVALUE ${FIRST_RLABEL} MAXVALUE 4294967295 NO CYCLE`,
+    `CREATE TABLE IF NOT EXISTS ${s}.aors (
+       aor text PRIMARY KEY,
+       aorhash integer NOT NULL,
+       slot integer NOT NULL,
+       rlabel bigint NOT NULL,
+       next_clabel integer NOT NULL,
+       UNIQUE (slot, rlabel)
+     )`,
+    `CREATE TABLE IF NOT EXISTS ${s}.bindings (
+       binding text PRIMARY KEY,
+       source_name text NOT NULL,
+       source_row_key bigint NOT NULL,
+       log_partition integer NOT NULL,
+       aor text REFERENCES ${s}.aors (aor),
+       clabel integer,
+       contact_id bigint UNIQUE,
+       in_target boolean NOT NULL,
+       pos_major bigint NOT NULL,
+       pos_minor bigint NOT NULL,
+       pos_seq bigint NOT NULL,
+       updated_at timestamptz NOT NULL DEFAULT now()
+     )`,
+    `CREATE INDEX IF NOT EXISTS bindings_aor_idx ON ${s}.bindings (aor) WHERE contact_id IS NOT NULL`,
+    `CREATE INDEX IF NOT EXISTS bindings_partition_idx ON ${s}.bindings (source_name, log_partition) WHERE in_target`,
+    `CREATE TABLE IF NOT EXISTS ${s}.offsets (
+       topic text NOT NULL,
+       partition integer NOT NULL,
+       next_offset bigint NOT NULL,
+       updated_at timestamptz NOT NULL DEFAULT now(),
+       PRIMARY KEY (topic, partition)
+     )`,
+  ];
+}
+
+/** Creates the state schema; safe to run concurrently from several instances. */
+export async function ensureStateSchema(client: pg.ClientBase, schema: string): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    // One instance at a time creates the objects; CREATE ... IF NOT EXISTS alone races.
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`ulbridge-state:${schema}`]);
+    for (const sql of stateSchemaSql(schema)) await client.query(sql);
+    await client.query('COMMIT');
+  } catch (e) {
+    await client.query('ROLLBACK');
+    throw e;
+  }
+}
