@@ -1,0 +1,109 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Planner, type AorState, type BindingState } from '../../src/project/planner.js';
+import { compileTarget } from '../../src/project/target.js';
+import { unpackContactId, packContactId } from '../../src/opensips/contactId.js';
+import type { RegistrationEvent } from '../../src/log/event.js';
+
+const target = compileTarget({ name: 't', db: 'postgres://unused', table: 'location', release: '4.0', hashSize: 9, useDomain: false, signedness: 'signed', timeZone: 'UTC', stateSchema: 's' });
+
+function ev(op: 'UPSERT' | 'DELETE', rowKey: bigint, major: bigint, user: string, extra: { expires?: bigint; cseq?: number } = {}): RegistrationEvent {
+  return {
+    op,
+    source: { name: 'legacy', release: '2.1', connector: 'POSTGRESQL', table: 'public.location', rowKey, position: { major, minor: 1n, seq: 0n }, snapshot: false, tsMs: 0n },
+    registration: {
+      username: user, domain: null, contact: `sip:${user}@192.0.2.1`, received: null, path: null, expires: extra.expires ?? 0n, q: 1,
+      callid: `c${rowKey}`, cseq: extra.cseq ?? 1, lastModified: 1764000000n, flags: 0, cflags: null, userAgent: 'ua', socket: null,
+      methods: null, sipInstance: null, kvStore: null, attr: null,
+    },
+  };
+}
+
+function planner(bindings = new Map<string, BindingState>(), aors = new Map<string, AorState>(), live = new Map<string, Set<number>>()) {
+  let next = 131072;
+  return new Planner({ target, now: 1764000000, bindings, aors, liveClabels: live, takeRlabel: () => next++ });
+}
+
+test('contacts of one AOR share the record label and get consecutive contact labels', () => {
+  const p = planner();
+  p.apply(ev('UPSERT', 1n, 10n, 'callee'), 0, 'legacy:1');
+  p.apply(ev('UPSERT', 2n, 11n, 'callee'), 0, 'legacy:2');
+  p.apply(ev('UPSERT', 3n, 12n, 'bob'), 0, 'legacy:3');
+  const ids = [...p.plan.inserts.values()].map((r) => unpackContactId(r.contactId));
+  assert.deepEqual(ids, [
+    { aorhash: 1706, rlabel: 131072, clabel: 0 },
+    { aorhash: 1706, rlabel: 131072, clabel: 1 },
+    { aorhash: 13251, rlabel: 131073, clabel: 0 },
+  ]);
+  assert.equal(p.plan.inserts.get('legacy:1')!.contactId, 120049079714578432n);
+});
+
+test('a stale or repeated event has no effect; a later one updates in place with the same id', () => {
+  const p = planner();
+  p.apply(ev('UPSERT', 1n, 10n, 'callee', { cseq: 1 }), 0, 'legacy:1');
+  assert.equal(p.apply(ev('UPSERT', 1n, 10n, 'callee', { cseq: 9 }), 0, 'legacy:1'), false);
+  assert.equal(p.apply(ev('UPSERT', 1n, 9n, 'callee', { cseq: 9 }), 0, 'legacy:1'), false);
+  assert.equal(p.apply(ev('UPSERT', 1n, 11n, 'callee', { cseq: 2 }), 0, 'legacy:1'), true);
+  assert.equal(p.plan.stale, 2);
+  assert.equal(p.plan.inserts.size, 1);
+  const row = p.plan.inserts.get('legacy:1')!;
+  assert.equal(row.values[9], 2, 'cseq of the latest event');
+});
+
+test('insert then delete within one batch nets out to nothing in the table', () => {
+  const p = planner();
+  p.apply(ev('UPSERT', 1n, 10n, 'callee'), 0, 'legacy:1');
+  p.apply(ev('DELETE', 1n, 11n, 'callee'), 0, 'legacy:1');
+  assert.equal(p.plan.inserts.size, 0);
+  assert.equal(p.plan.deletes.size, 0);
+  assert.equal(p.plan.bindings.get('legacy:1')!.contactId, null);
+});
+
+test('an existing binding keeps its id on update and loses its row when deleted', () => {
+  const id = packContactId({ aorhash: 1706, rlabel: 200000, clabel: 5 });
+  const bindings = new Map<string, BindingState>([
+    ['legacy:1', { binding: 'legacy:1', sourceName: 'legacy', sourceRowKey: 1n, logPartition: 0, aor: 'callee', clabel: 5, contactId: id, inTarget: true, position: { major: 10n, minor: 1n, seq: 0n } }],
+  ]);
+  const aors = new Map<string, AorState>([['callee', { aor: 'callee', aorhash: 1706, slot: 170, rlabel: 200000, nextClabel: 6 }]]);
+  const p = planner(bindings, aors, new Map([['callee', new Set([5])]]));
+  p.apply(ev('UPSERT', 1n, 11n, 'callee', { cseq: 3 }), 0, 'legacy:1');
+  assert.deepEqual([...p.plan.updates.values()].map((r) => r.contactId), [id]);
+  p.apply(ev('DELETE', 1n, 12n, 'callee'), 0, 'legacy:1');
+  assert.equal(p.plan.updates.size, 0);
+  assert.deepEqual([...p.plan.deletes], [id]);
+});
+
+test('expired bindings keep their id in state but have no row; a refresh writes it back with the same id', () => {
+  const p = planner();
+  p.apply(ev('UPSERT', 1n, 10n, 'callee', { expires: 1764000000n }), 0, 'legacy:1');
+  assert.equal(p.plan.inserts.size, 0);
+  const state = p.plan.bindings.get('legacy:1')!;
+  assert.equal(state.inTarget, false);
+  const reserved = state.contactId;
+  assert.notEqual(reserved, null);
+  p.apply(ev('UPSERT', 1n, 11n, 'callee', { expires: 1764003600n }), 0, 'legacy:1');
+  assert.equal(p.plan.inserts.get('legacy:1')!.contactId, reserved);
+});
+
+test('contact labels skip labels held by live bindings when the counter wraps', () => {
+  const aors = new Map<string, AorState>([['callee', { aor: 'callee', aorhash: 1706, slot: 170, rlabel: 200000, nextClabel: 16383 }]]);
+  const p = planner(new Map(), aors, new Map([['callee', new Set([16383, 0, 1])]]));
+  p.apply(ev('UPSERT', 7n, 10n, 'callee'), 0, 'legacy:7');
+  assert.equal(unpackContactId(p.plan.inserts.get('legacy:7')!.contactId).clabel, 2);
+  assert.equal(aors.get('callee')!.nextClabel, 3);
+});
+
+test('relabel after a clash with a foreign row takes the next free contact label', () => {
+  const p = planner();
+  p.apply(ev('UPSERT', 1n, 10n, 'callee'), 0, 'legacy:1');
+  const row = p.relabel('legacy:1');
+  assert.deepEqual(unpackContactId(row.contactId), { aorhash: 1706, rlabel: 131072, clabel: 1 });
+  assert.equal(row.values[0], row.contactId);
+});
+
+test('rows OpenSIPS cannot load are reported, not written', () => {
+  const p = planner();
+  p.apply(ev('UPSERT', 1n, 10n, ''), 0, 'legacy:1');
+  assert.deepEqual(p.plan.unloadable, [{ binding: 'legacy:1', reason: 'empty username record' }]);
+  assert.equal(p.plan.inserts.size, 0);
+});
