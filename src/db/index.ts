@@ -1,0 +1,10 @@
+export * from './url.js';
+export * from './table.js';
+export * from './dialect.js';
+export * from './ddl.js';
+export * from './connection.js';
+export * from './open.js';
+export * from './inspect.js';
+export * from './locationRows.js';
+export * from './labelGroups.js';
+export { connectError, queryError, tableMissing } from './errors.js';
