@@ -1,0 +1,154 @@
+import type { Consumer, EachBatchPayload, Producer } from 'kafkajs';
+import { createDecoder, type Decoder } from '../cdc/decoder.js';
+import { createLogProducer, sendAcknowledged } from '../log/producer.js';
+import { ensureTopics } from '../log/topics.js';
+import { UlbridgeError, wrapError } from '../ops/errors.js';
+import { compileIngestOptions, type CompiledIngestOptions, type IngestOptions } from './config.js';
+import type { RawRecord } from './deadLetter.js';
+import { translate, type Outcome, type Translation } from './translate.js';
+
+/**
+ * The ingest stage: Debezium topic of one legacy table -> registration log.
+ *
+ * Delivery is at-least-once: a fetched batch is decoded, its log and dead-letter records are
+ * produced with an idempotent producer (acks = all), and only after the broker acknowledged them
+ * are the consumer offsets committed. A crash between the two re-produces those records on
+ * restart; the projection applies an event only when its source position is newer than the one it
+ * holds for the binding, so a duplicate changes nothing.
+ *
+ * Lifecycle: idle -> starting -> running -> stopping -> stopped (or failed). stop() waits for the
+ * batch in flight to be produced and committed, then disconnects.
+ */
+
+export type IngestState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+export interface IngestStatus {
+  state: IngestState;
+  /** Set when state is 'failed'. */
+  error: string | null;
+}
+
+export interface Ingest {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  status(): IngestStatus;
+}
+
+export function createIngest(options: IngestOptions): Ingest {
+  const opts = compileIngestOptions(options);
+  const { source, log, metrics } = opts;
+  const logger = opts.logger.child({ stage: 'ingest', pipeline: source.name });
+  const decoder = createDecoder({ name: source.name, release: source.release, timeZone: source.timeZone, caseSensitive: source.caseSensitive });
+  const labels = { stage: 'ingest', pipeline: source.name } as const;
+
+  let state: IngestState = 'idle';
+  let error: string | null = null;
+  let consumer: Consumer | null = null;
+  let producer: Producer | null = null;
+
+  const fail = (e: unknown): void => {
+    state = 'failed';
+    error = e instanceof Error ? e.message : String(e);
+  };
+
+  async function disconnect(): Promise<void> {
+    const c = consumer;
+    const p = producer;
+    consumer = null;
+    producer = null;
+    // The consumer first: disconnect() stops it, which waits for the batch in flight.
+    if (c) await c.disconnect().catch((e: unknown) => logger.warn({ err: e }, 'consumer disconnect failed'));
+    if (p) await p.disconnect().catch((e: unknown) => logger.warn({ err: e }, 'producer disconnect failed'));
+  }
+
+  async function start(): Promise<void> {
+    if (state !== 'idle') throw new UlbridgeError('INVALID_STATE', `ingest "${source.name}" cannot start: it is ${state}`);
+    state = 'starting';
+    try {
+      const admin = opts.kafka.admin();
+      await admin.connect();
+      try {
+        const { created } = await ensureTopics(admin, log);
+        if (created.length > 0) logger.info({ created }, 'created registration log topics');
+      } finally {
+        await admin.disconnect();
+      }
+      producer = createLogProducer(opts.kafka);
+      await producer.connect();
+      consumer = opts.kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false });
+      const c = consumer;
+      c.on(c.events.CRASH, ({ payload }) => {
+        logger.error({ err: payload.error, restart: payload.restart }, 'ingest consumer crashed');
+        if (!payload.restart) fail(payload.error);
+      });
+      await c.connect();
+      await c.subscribe({ topics: [source.topic], fromBeginning: true });
+      await c.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: (payload) => handleBatch(opts, decoder, c, producer!, payload),
+      });
+      state = 'running';
+      logger.info({ topic: source.topic, log: log.topic, release: source.release }, 'ingest running');
+    } catch (e) {
+      fail(e);
+      await disconnect();
+      throw e instanceof UlbridgeError ? e : wrapError('INGEST_START_FAILED', `ingest "${source.name}" could not start`, e);
+    }
+  }
+
+  async function stop(): Promise<void> {
+    if (state === 'idle' || state === 'stopped') {
+      state = 'stopped';
+      return;
+    }
+    if (state === 'stopping') return;
+    const failed = state === 'failed';
+    state = 'stopping';
+    await disconnect();
+    state = failed ? 'failed' : 'stopped';
+    logger.info('ingest stopped');
+  }
+
+  return { start, stop, status: () => ({ state, error }) };
+
+  async function handleBatch(o: CompiledIngestOptions, d: Decoder, c: Consumer, p: Producer, payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isStale } = payload;
+    const timer = metrics.batchSeconds.startTimer(labels);
+    const partitionLabels = { ...labels, topic: batch.topic, partition: String(batch.partition) };
+    try {
+      for (let i = 0; i < batch.messages.length; i += o.maxRecordsPerSend) {
+        if (isStale()) return; // partition revoked in a rebalance: its new owner resumes from the last commit
+        const chunk = batch.messages.slice(i, i + o.maxRecordsPerSend);
+        const records: RawRecord[] = chunk.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value }));
+        metrics.eventsIn.inc(labels, records.length);
+        const t = translate(d, o.log.partitions, records);
+        await sendAcknowledged(p, [
+          { topic: o.log.topic, messages: t.log },
+          { topic: o.log.deadLetterTopic, messages: t.deadLetters },
+        ]);
+        const last = chunk[chunk.length - 1]!.offset;
+        const next = (BigInt(last) + 1n).toString();
+        await c.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+        resolveOffset(last);
+        record(t);
+        metrics.lag.set(partitionLabels, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next))));
+        await heartbeat();
+      }
+    } finally {
+      timer();
+    }
+  }
+
+  function record(t: Translation): void {
+    for (const [outcome, n] of Object.entries(t.outcomes) as [Outcome, number][]) {
+      if (n > 0) metrics.eventsOut.inc({ ...labels, outcome }, n);
+    }
+    for (const [reason, n] of t.reasons) metrics.deadLetters.inc({ pipeline: source.name, reason }, n);
+    for (const doc of t.failures) {
+      logger.warn({ reason: doc.reason, topic: doc.source.topic, partition: doc.source.partition, offset: doc.source.offset }, `dead letter: ${doc.message}`);
+    }
+    if (t.lastTsMs !== null) metrics.lastEventAge.set(labels, Number(t.lastTsMs) / 1000);
+  }
+}
