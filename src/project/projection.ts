@@ -24,6 +24,8 @@ export interface Projection {
   /** Finishes the batch in flight (committed), then leaves the group. */
   stop(): Promise<void>;
   readonly running: boolean;
+  /** Why the projection gave up for good (its consumer crashed without restart), else null. */
+  readonly failure: string | null;
 }
 
 /**
@@ -37,6 +39,7 @@ export function createProjection(opts: ProjectionOptions): Projection {
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
   let running = false;
+  let failure: string | null = null;
 
   async function storedOffsets(partitions: number[]): Promise<Map<number, string>> {
     const { rows } = await pool.query(
@@ -107,6 +110,9 @@ export function createProjection(opts: ProjectionOptions): Projection {
     get running() {
       return running;
     },
+    get failure() {
+      return failure;
+    },
     async start() {
       const client = await pool.connect();
       try {
@@ -124,6 +130,10 @@ export function createProjection(opts: ProjectionOptions): Projection {
             for (const [partition, offset] of stored) consumer.seek({ topic: opts.logTopic, partition, offset });
           })
           .catch((err: unknown) => log.error({ err }, 'could not read stored offsets; events below them are skipped by the offset check'));
+      });
+      consumer.on(consumer.events.CRASH, (e) => {
+        log.error({ err: e.payload.error, restart: e.payload.restart }, 'projection consumer crashed');
+        if (!e.payload.restart) failure = e.payload.error.message;
       });
       await consumer.subscribe({ topic: opts.logTopic, fromBeginning: true });
       await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: 1, eachBatch });
