@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { isUlbridgeError } from '../ops/errors.js';
 import { registerHashCommand } from './hash.js';
 import { registerIdCommands } from './id.js';
+import { registerRunCommand } from './run.js';
+import { registerVerifyCommand } from './verify.js';
 
 function buildProgram(): Command {
   const program = new Command('ulbridge')
@@ -11,6 +13,8 @@ function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(str) });
   registerHashCommand(program);
   registerIdCommands(program);
+  registerRunCommand(program);
+  registerVerifyCommand(program);
   return program;
 }
 

@@ -8,3 +8,4 @@ export * from './inspect.js';
 export * from './locationRows.js';
 export * from './labelGroups.js';
 export { connectError, queryError, tableMissing } from './errors.js';
+export * from './snapshot.js';

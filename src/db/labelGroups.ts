@@ -33,7 +33,8 @@ export function duplicateContactIdRowsSql(d: Dialect, profile: ReleaseProfile, t
 }
 
 /**
- * Rows of every (slot, rlabel) that more than one AOR uses, ordered by slot then rlabel. "More
+ * Rows of every (slot, rlabel) that more than one AOR uses, ordered by slot, rlabel, then the AOR
+ * bytes (so equal AORs are adjacent and the caller counts distinct ones without a set). "More
  * than one AOR" is tested as min(x) <> max(x) over username (and domain with use_domain), compared
  * byte-wise: cheaper than COUNT(DISTINCT) and exact for "at least two distinct values".
  */
@@ -54,6 +55,6 @@ export function sharedRecordLabelRowsSql(
     `SELECT ${locationSelectList(d, profile, 'l.')} FROM ${d.table(t)} l ` +
     `JOIN (SELECT ${gs} AS slot, ${gr} AS rlabel FROM ${d.table(t)} GROUP BY ${gs}, ${gr} HAVING ${having}) g ` +
     `ON ${slotExpr(d, `l.${id}`, opts.slots)} = g.slot AND ${rlabelExpr(d, `l.${id}`)} = g.rlabel ` +
-    'ORDER BY g.slot, g.rlabel'
+    `ORDER BY g.slot, g.rlabel, ${d.binaryText(`l.${user}`)}, ${d.binaryText(`l.${domain}`)}`
   );
 }
