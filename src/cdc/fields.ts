@@ -32,7 +32,7 @@ export function column(img: RowImage, name: string, nullable: boolean): ColumnVa
   const path = `${img.image}.${name}`;
   const value = field(img.row, name);
   if (value === undefined) {
-    throw new DecodeError('MISSING_FIELD', `${path} is missing (${img.tableLabel} has a ${name} column)`);
+    throw new DecodeError('MISSING_FIELD', `${path} is missing (${img.tableLabel} has a column ${name})`);
   }
   if (value === null) {
     if (nullable) return null;
