@@ -167,7 +167,7 @@ async function writePlan(client: pg.ClientBase, target: Target, plan: Plan, plan
     const rows = [...plan.updates.values()];
     const sets = cols.slice(1).map((c) => `${ident(c)} = u.${ident(c)}`).join(', ');
     await client.query(
-      `UPDATE ${table} AS t SET ${sets} FROM ${unnestFrom(cols, types)} AS u WHERE t.contact_id = u.contact_id`,
+      `UPDATE ${table} AS t SET ${sets} FROM ${unnestFrom(cols, types)} WHERE t.contact_id = u.contact_id`,
       columnArrays(rows.map((r) => r.values), cols.length),
     );
   }
