@@ -140,7 +140,7 @@ export function readRegistration(img: RowImage, family: ReleaseFamily, ctx: RowC
     q: readFloat(img, 'q', { nullable: false })!,
     callid: str(img, ctx, 'callid')!,
     cseq: int32(img, ctx, 'cseq')!,
-    lastModified: datetimeToUnix(readDatetime(img, 'last_modified', ctx.connector), ctx.timeZone, false),
+    lastModified: datetimeToUnix(readDatetime(img, 'last_modified', ctx.connector), ctx.timeZone),
     flags: int32(img, ctx, 'flags')!,
     cflags: str(img, ctx, 'cflags'),
     userAgent: str(img, ctx, 'user_agent')!,
@@ -161,7 +161,7 @@ export function readDatetimeExpires(img: RowImage, ctx: RowContext, newerFamily:
       `${c.path} is a plain ${c.schema.type}, but ${img.tableLabel} stores expires as DATETIME: ${ctx.table} looks like a ${newerFamily} table; check the release configured for source "${ctx.name}"`,
     );
   }
-  return datetimeToUnix(readDatetime(img, 'expires', ctx.connector), ctx.timeZone, true);
+  return datetimeToUnix(readDatetime(img, 'expires', ctx.connector), ctx.timeZone);
 }
 
 /** `expires` stored as INTEGER unix seconds (2.4+): PostgreSQL INTEGER or MySQL INT UNSIGNED. */

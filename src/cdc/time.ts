@@ -13,9 +13,13 @@ import { INTEGER_TEXT, isJsonNumber } from './json.js';
  * - a wall clock that does not exist (DST gap) moves forward by the gap, as glibc mktime does
  *   (02:30 on a spring-forward night in Europe/Berlin is 03:30 CEST);
  * - a wall clock that exists twice (DST overlap) is taken as the later instant (standard time).
- *   glibc's mktime picks either, depending on earlier calls; the later one never expires a
- *   binding before the registrar would.
- * - `expires` equal to localtime(0) = 1970-01-01 00:00:00 is "permanent" and becomes 0.
+ *   glibc's mktime picks either, depending on earlier calls; the later one never makes a binding
+ *   expire earlier than OpenSIPS could.
+ * - "permanent" is expires = 0, which a registrar stores as localtime(0): 1970-01-01 00:00:00 on a
+ *   UTC host, 01:00:00 in Europe/Berlin (and Europe/London: BST all of 1970), 1969-12-31 19:00:00
+ *   in America/New_York. Read back in the same zone it is exactly 0 again, as mktime makes it; any
+ *   other wall clock (e.g. 00:00:00 on a CET host, -3600) is a real, long expired time, as it is
+ *   for OpenSIPS.
  */
 
 /** A DATETIME value: a wall clock (Debezium's "as if UTC") or a real instant (ZonedTimestamp). */
@@ -64,18 +68,13 @@ export function readDatetime(img: RowImage, name: string, connector: SourceDb): 
   throw new DecodeError('WRONG_TYPE', `${c.path} ${got}, expected ${EXPECTED}`);
 }
 
-/**
- * Unix seconds of a DATETIME read in `zone`. With `zeroIsPermanent` (expires), the wall clock
- * 1970-01-01 00:00:00 in that zone is 0.
- */
-export function datetimeToUnix(d: Datetime, zone: string, zeroIsPermanent: boolean): bigint {
+/** Unix seconds of a DATETIME, a wall clock being read in `zone` as OpenSIPS's mktime reads it. */
+export function datetimeToUnix(d: Datetime, zone: string): bigint {
   const seconds = floorDiv(d.micros, 1_000_000n);
   if (d.kind === 'instant') {
-    const local = checked(DateTime.fromSeconds(Number(seconds), { zone }), d);
-    if (zeroIsPermanent && local.toFormat('yyyy-MM-dd HH:mm:ss') === '1970-01-01 00:00:00') return 0n;
+    checked(DateTime.fromSeconds(Number(seconds), { zone }), d);
     return seconds;
   }
-  if (zeroIsPermanent && seconds === 0n) return 0n;
   const wall = checked(DateTime.fromSeconds(Number(seconds), { zone: 'utc' }), d);
   const local = checked(
     DateTime.fromObject(

@@ -49,8 +49,8 @@ const cases: Case[] = [
     expected: {
       op: 'UPSERT',
       source: { name: 'legacy', release: '2.1', connector: 'POSTGRESQL', table: 'public.location', rowKey: 7n, position: { major: 23983784n, minor: 0n, seq: 0n }, snapshot: true, tsMs: 1711850000000n },
-      // Bob%2Bwork -> Bob+work -> bob+work; 1970-01-01 00:00:00 = permanent; 2024-03-31 02:30 Berlin
-      // does not exist and is read as 03:30 CEST (glibc mktime gives 1711848600 too).
+      // Bob%2Bwork -> Bob+work -> bob+work; 1970-01-01 01:00:00 is localtime(0) in Berlin: permanent;
+      // 2024-03-31 02:30 Berlin does not exist and is read as 03:30 CEST (glibc mktime: 1711848600).
       registration: reg({ username: 'bob+work', domain: 'sip.example.org', expires: 0n, q: -1, lastModified: 1711848600n }),
     },
   },
@@ -139,7 +139,7 @@ const rebuilt: Record<string, () => string> = {
   'pg-2.1-read-schema.json': () =>
     envelopeValue({
       release: '2.1', db: 'postgresql', op: 'r', before: null, schemas: true, tsMs: 1711850000456n,
-      after: { ...locationRow('2.1', 'postgresql', 7n), username: 'Bob%2Bwork', domain: 'SIP.Example.org', expires: wallclock('postgresql', '1970-01-01 00:00:00'), last_modified: wallclock('postgresql', '2024-03-31 02:30:00'), q: float('-1.0') } as Row,
+      after: { ...locationRow('2.1', 'postgresql', 7n), username: 'Bob%2Bwork', domain: 'SIP.Example.org', expires: wallclock('postgresql', '1970-01-01 01:00:00'), last_modified: wallclock('postgresql', '2024-03-31 02:30:00'), q: float('-1.0') } as Row,
       source: sourceBlock('postgresql', { tsMs: 1711850000000n, snapshot: 'first', lsn: 23983784n, txId: 745n }),
     }),
   'pg-2.2-create-schemaless.json': () =>

@@ -27,38 +27,44 @@ const cases: Array<[zone: string, text: string, unix: bigint, note: string]> = [
 
 for (const [zone, text, unix, note] of cases) {
   test(`${text} in ${zone} -> ${unix} (${note})`, () => {
-    assert.equal(datetimeToUnix(wall(text), zone, false), unix);
+    assert.equal(datetimeToUnix(wall(text), zone), unix);
   });
 }
 
-test('expires = localtime(0) (1970-01-01 00:00:00 in the source zone) is permanent: 0', () => {
-  for (const zone of ['UTC', 'Europe/Berlin', 'America/New_York']) {
-    assert.equal(datetimeToUnix(wall('1970-01-01 00:00:00'), zone, true), 0n, zone);
-  }
-  // last_modified has no such rule: on a CET host it is 1969-12-31T23:00:00Z.
-  assert.equal(datetimeToUnix(wall('1970-01-01 00:00:00'), 'Europe/Berlin', false), -3600n);
-  assert.equal(datetimeToUnix(wall('1970-01-01 00:00:00'), 'America/New_York', false), 18000n);
-  // One second later is a real (long expired) time.
-  assert.equal(datetimeToUnix(wall('1970-01-01 00:00:01'), 'Europe/Berlin', true), -3599n);
-  // An instant (ZonedTimestamp) that is local midnight 1970-01-01 is permanent too.
-  assert.equal(datetimeToUnix({ kind: 'instant', micros: -3600n * 1000000n, path: 'after.expires' }, 'Europe/Berlin', true), 0n);
-  assert.equal(datetimeToUnix({ kind: 'instant', micros: -3600n * 1000000n, path: 'after.expires' }, 'UTC', true), -3600n);
+test('permanent: localtime(0) in the source zone reads back as exactly 0, as mktime makes it', () => {
+  // What a registrar writes for expires = 0 (glibc localtime(0)) in each zone.
+  const localtime0: Array<[string, string]> = [
+    ['UTC', '1970-01-01 00:00:00'],
+    ['Europe/Berlin', '1970-01-01 01:00:00'],
+    ['Europe/London', '1970-01-01 01:00:00'], // British Standard Time, UTC+1 all of 1970
+    ['America/New_York', '1969-12-31 19:00:00'],
+    ['Asia/Kolkata', '1970-01-01 05:30:00'],
+  ];
+  for (const [zone, text] of localtime0) assert.equal(datetimeToUnix(wall(text), zone), 0n, zone);
+  // Any other wall clock is a real (long expired) time, as OpenSIPS reads it: 00:00:00 on a CET
+  // host is -3600, on a New York host 18000.
+  assert.equal(datetimeToUnix(wall('1970-01-01 00:00:00'), 'Europe/Berlin'), -3600n);
+  assert.equal(datetimeToUnix(wall('1970-01-01 00:00:00'), 'America/New_York'), 18000n);
+  assert.equal(datetimeToUnix(wall('1970-01-01 01:00:01'), 'Europe/Berlin'), 1n);
+  // An instant (ZonedTimestamp) is taken as is.
+  assert.equal(datetimeToUnix({ kind: 'instant', micros: 0n, path: 'after.expires' }, 'Europe/Berlin'), 0n);
+  assert.equal(datetimeToUnix({ kind: 'instant', micros: -3600n * 1000000n, path: 'after.expires' }, 'Europe/Berlin'), -3600n);
 });
 
 test('fractions of a second are dropped toward the past, also before 1970', () => {
-  assert.equal(datetimeToUnix({ kind: 'wall', micros: 1719835200999999n, path: 'x' }, 'UTC', false), 1719835200n);
-  assert.equal(datetimeToUnix({ kind: 'wall', micros: -500000n, path: 'x' }, 'UTC', false), -1n);
+  assert.equal(datetimeToUnix({ kind: 'wall', micros: 1719835200999999n, path: 'x' }, 'UTC'), 1719835200n);
+  assert.equal(datetimeToUnix({ kind: 'wall', micros: -500000n, path: 'x' }, 'UTC'), -1n);
   assert.equal(floorDiv(-1n, 1000000n), -1n);
   assert.equal(floorDiv(-1000000n, 1000000n), -1n);
   assert.equal(floorDiv(1999999n, 1000000n), 1n);
 });
 
-test('through the decoder: PostgreSQL micros and MySQL millis of a DST-gap expires, and a permanent one', () => {
+test('through the decoder: PostgreSQL micros and MySQL millis of a DST-gap expires, and a permanent one (localtime(0) on a CET host)', () => {
   for (const db of ['postgresql', 'mysql'] as const) {
     const decoder = createDecoder({ name: 'legacy', release: '2.2', timeZone: 'Europe/Berlin', caseSensitive: false });
     const gap = decoder.decode(Buffer.from(change({ release: '2.2', db, op: 'c', schemas: false, row: { expires: wallclock(db, '2024-03-31 02:30:00') } })));
     assert.equal(gap.kind === 'event' && gap.event.registration?.expires, 1711848600n, db);
-    const permanent = decoder.decode(Buffer.from(change({ release: '2.2', db, op: 'c', schemas: true, row: { expires: 0n } })));
+    const permanent = decoder.decode(Buffer.from(change({ release: '2.2', db, op: 'c', schemas: true, row: { expires: wallclock(db, '1970-01-01 01:00:00') } })));
     assert.equal(permanent.kind === 'event' && permanent.event.registration?.expires, 0n, db);
   }
 });
