@@ -4,7 +4,6 @@ import { LosslessNumber, parse, stringify } from 'lossless-json';
 import { createDecoder, DECODE_REASONS, DecodeError, type DecoderConfig } from '../../src/cdc/index.js';
 import { change, type Db, type Op, type Release } from '../fixtures/debezium/handmade/build.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 
 const cfg = (release: Release, over: Partial<DecoderConfig> = {}): DecoderConfig => ({ name: 'legacy', release, timeZone: 'UTC', caseSensitive: false, ...over });
 
@@ -25,7 +24,6 @@ function edited(o: { release: Release; db: Db; op: Op; schemas: boolean; key?: b
   return stringify(doc)!;
 }
 
-const payload = (doc: any) => (doc.payload ?? doc) as any;
 const rowFields = (doc: any, image: 'before' | 'after') => doc.schema.fields.find((f: any) => f.field === image).fields as any[];
 
 const expectFailure = (config: DecoderConfig, value: string | Buffer, reason: string, message: string) =>
