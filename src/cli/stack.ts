@@ -132,7 +132,12 @@ export function registerStackCommands(program: Command): void {
       if (o.json) {
         printJson({ running: allUp, dir: state.dir, stateFile: file, startedAt: state.startedAt, services });
       } else {
-        printLine(formatTable(['service', 'state', 'address', 'pid', 'rss'], services.map((s) => [s.service, s.up ? 'up' : s.running ? 'not answering' : 'down', s.address, String(s.pid ?? ''), mib(s.rssBytes)])));
+        printLine(
+          formatTable(
+            ['service', 'state', 'address', 'pid', 'rss', 'pss'],
+            services.map((s) => [s.service, s.up ? 'up' : s.running ? 'not answering' : 'down', s.address, String(s.pid ?? ''), mib(s.rssBytes), mib(s.pssBytes)]),
+          ),
+        );
       }
       process.exitCode = allUp ? 0 : 1;
     });

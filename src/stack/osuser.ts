@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 
 export interface OsUser {
   name: string;
@@ -19,6 +20,32 @@ export function lookupUser(name: string): OsUser | undefined {
     }
   } catch {
     /* no passwd file */
+  }
+  return undefined;
+}
+
+/**
+ * The first ancestor of `path` (itself included) that `user` cannot traverse, or undefined.
+ * Supplementary groups are ignored, so this may report a false block for unusual setups.
+ */
+export function blockingAncestor(path: string, user: OsUser): string | undefined {
+  let d = resolve(path);
+  const chain: string[] = [];
+  for (;;) {
+    chain.unshift(d);
+    const up = dirname(d);
+    if (up === d) break;
+    d = up;
+  }
+  for (const dir of chain) {
+    let st;
+    try {
+      st = statSync(dir);
+    } catch {
+      return undefined; // does not exist yet: created by us below a reachable parent
+    }
+    const ok = st.uid === user.uid ? (st.mode & 0o100) !== 0 : st.gid === user.gid ? (st.mode & 0o010) !== 0 : (st.mode & 0o001) !== 0;
+    if (!ok) return dir;
   }
   return undefined;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { findPostgres } from './binaries.js';
 import type { ServiceContext } from './context.js';
 import { StackError } from './errors.js';
-import { isRoot, lookupUser, type OsUser } from './osuser.js';
+import { blockingAncestor, isRoot, lookupUser, type OsUser } from './osuser.js';
 import { HOST } from './ports.js';
 import { probePostgres } from './probes.js';
 import { runLogged, spawnLogged, type Spawned } from './process.js';
@@ -58,7 +58,18 @@ export async function startPostgres(ctx: ServiceContext, opts: PostgresOptions):
   const home = join(ctx.dir, 'postgres');
   const data = join(home, 'data');
   mkdirSync(home, { recursive: true });
-  if (user) chownSync(home, user.uid, user.gid);
+  if (user) {
+    chownSync(home, user.uid, user.gid);
+    const blocked = blockingAncestor(home, user);
+    if (blocked) {
+      throw new StackError(
+        'STACK_START_FAILED',
+        `postgres: PostgreSQL runs as the \`postgres\` OS user (we are root), which cannot enter ${blocked}; ` +
+          `use a stack directory under /tmp (the default), or \`chmod o+x ${blocked}\``,
+        { service: 'postgres' },
+      );
+    }
+  }
   const env = { ...process.env, HOME: home, LC_ALL: 'C', LANG: 'C' };
   const initLog = join(ctx.logDir, 'postgres-initdb.log');
   ctx.log('postgres: initdb');

@@ -142,6 +142,7 @@ export async function readTail(path: string, lines = 10): Promise<string> {
 interface ProcInfo {
   pid: number;
   state: string;
+  ppid: number;
   pgrp: number;
 }
 
@@ -150,7 +151,7 @@ function readStat(pid: number): ProcInfo | undefined {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // pid (comm) state ppid pgrp ... ; comm may contain spaces and parentheses.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { pid, state: rest[0] ?? '?', pgrp: Number(rest[2]) };
+    return { pid, state: rest[0] ?? '?', ppid: Number(rest[1]), pgrp: Number(rest[2]) };
   } catch {
     return undefined;
   }
@@ -177,23 +178,36 @@ export function isAlive(pid: number): boolean {
   return st !== undefined && st.state !== 'Z' && st.state !== 'X';
 }
 
-/** Live (non-zombie) members of process group `pgid`. */
-export function groupMembers(pgid: number): number[] {
-  if (!hasProc) {
-    try {
-      process.kill(-pgid, 0);
-      return [pgid];
-    } catch {
-      return [];
-    }
-  }
-  const out: number[] = [];
+function liveProcs(): ProcInfo[] {
+  const out: ProcInfo[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const st = readStat(Number(name));
-    if (st && st.pgrp === pgid && st.state !== 'Z' && st.state !== 'X') out.push(st.pid);
+    if (st && st.state !== 'Z' && st.state !== 'X') out.push(st);
   }
   return out;
+}
+
+/**
+ * Live processes that belong to a service started as `pid` (its own process group): the group's
+ * members plus every descendant. PostgreSQL's children call setsid(), so the group alone misses them.
+ */
+export function serviceProcesses(pid: number): number[] {
+  if (!hasProc) return isAlive(pid) ? [pid] : [];
+  const procs = liveProcs();
+  const found = new Set<number>();
+  for (const p of procs) if (p.pid === pid || p.pgrp === pid) found.add(p.pid);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const p of procs) {
+      if (!found.has(p.pid) && found.has(p.ppid)) {
+        found.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  return [...found].sort((a, b) => a - b);
 }
 
 /** Sends `signal` to the whole process group (falls back to the pid); ignores "no such process". */
@@ -211,35 +225,54 @@ export function killGroup(pgid: number, signal: NodeJS.Signals): void {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Waits until no live process is left in the group; true if it emptied within `timeoutMs`. */
-export async function waitGroupGone(pgid: number, timeoutMs: number): Promise<boolean> {
+/** Waits until none of `pids` is alive; true if that happened within `timeoutMs`. */
+export async function waitAllGone(pids: readonly number[], timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (groupMembers(pgid).length === 0) return true;
+    if (!pids.some(isAlive)) return true;
     if (Date.now() >= deadline) return false;
     await sleep(100);
   }
 }
 
-/** Stops a process group: `signal`, up to `graceMs` to exit, then SIGKILL. */
-export async function stopGroup(pgid: number, signal: NodeJS.Signals, graceMs: number): Promise<void> {
-  if (groupMembers(pgid).length === 0) return;
-  killGroup(pgid, signal);
-  if (await waitGroupGone(pgid, graceMs)) return;
-  killGroup(pgid, 'SIGKILL');
-  await waitGroupGone(pgid, 10_000);
-}
-
-/** Resident memory (bytes) of all live processes in a group, from /proc (0 where unavailable). */
-export function groupRssBytes(pgid: number): number {
-  let total = 0;
-  for (const pid of groupMembers(pgid)) {
+/**
+ * Stops a service started as `pid`: `signal` to its process group, up to `graceMs` for it and all
+ * its processes to exit, then SIGKILL to every one of them that is left.
+ */
+export async function stopGroup(pid: number, signal: NodeJS.Signals, graceMs: number): Promise<void> {
+  const pids = serviceProcesses(pid);
+  if (pids.length === 0) return;
+  killGroup(pid, signal);
+  if (await waitAllGone(pids, graceMs)) return;
+  const left = [...new Set([...pids, ...serviceProcesses(pid)])];
+  killGroup(pid, 'SIGKILL');
+  for (const p of left) {
     try {
-      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (m) total += Number(m[1]) * 1024;
+      process.kill(p, 'SIGKILL');
     } catch {
-      /* exited meanwhile */
+      /* gone */
     }
   }
-  return total;
+  await waitAllGone(left, 10_000);
+}
+
+/**
+ * Memory of a service, over all its processes (see serviceProcesses), from /proc: `rssBytes` sums
+ * VmRSS (shared pages counted once per process, an upper bound for postgres), `pssBytes` sums the
+ * proportional set size (shared pages split between sharers; 0 where smaps_rollup is unreadable).
+ */
+export function serviceMemory(pid: number): { rssBytes: number; pssBytes: number } {
+  let rssBytes = 0;
+  let pssBytes = 0;
+  for (const p of serviceProcesses(pid)) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) rssBytes += Number(m[1]) * 1024;
+      const q = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'));
+      if (q) pssBytes += Number(q[1]) * 1024;
+    } catch {
+      /* exited meanwhile, or not readable */
+    }
+  }
+  return { rssBytes, pssBytes };
 }

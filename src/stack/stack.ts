@@ -16,7 +16,7 @@ import { startMariaDb } from './mariadb.js';
 import { isRoot } from './osuser.js';
 import { allocatePorts } from './ports.js';
 import { startPostgres } from './postgres.js';
-import { killGroup, stopGroup, type Spawned } from './process.js';
+import { killGroup, serviceProcesses, stopGroup, type Spawned } from './process.js';
 import { SERVICES, type ServiceName, type ServiceProcess, type Stack, type StackState, type StopOptions } from './types.js';
 
 export interface StartStackOptions {
@@ -112,7 +112,11 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
     track: (p) => procs.push({ service, p }),
   });
   const exitHook = (): void => {
-    for (const { p } of procs) killGroup(p.pid, 'SIGKILL');
+    for (const { p } of procs) {
+      const all = serviceProcesses(p.pid);
+      killGroup(p.pid, 'SIGKILL');
+      for (const pid of all) killGroup(pid, 'SIGKILL');
+    }
   };
   if (!opts.detached) process.on('exit', exitHook);
 

@@ -1,5 +1,5 @@
 /** Per-service "is it up?" for a stack state: the process is alive and the service answers. */
-import { groupMembers, groupRssBytes } from './process.js';
+import { isAlive, serviceMemory, serviceProcesses } from './process.js';
 import { probeConnect, probeKafka, probeMariaDb, probePostgres } from './probes.js';
 import type { ServiceName, StackState } from './types.js';
 
@@ -9,8 +9,10 @@ export interface ServiceStatus {
   /** Process alive (pid of the group leader). */
   running: boolean;
   pid: number | undefined;
-  /** Resident memory of the whole process group (postgres counts its backends). */
+  /** Resident memory of all its processes (postgres counts its backends; shared memory once per process). */
   rssBytes: number;
+  /** Proportional set size of all its processes (shared memory split), 0 if unreadable. */
+  pssBytes: number;
   /** Connection address: URL or bootstrap servers. */
   address: string;
   logFile: string | undefined;
@@ -46,14 +48,14 @@ export async function stackStatus(state: StackState): Promise<ServiceStatus[]> {
   return Promise.all(
     state.services.map(async (service): Promise<ServiceStatus> => {
       const p = state.processes.find((x) => x.service === service);
-      const running = p !== undefined && groupMembers(p.pid).length > 0;
+      const running = p !== undefined && isAlive(p.pid);
       const up = running && (await probe(state, service));
       return {
         service,
         up,
         running,
         pid: p?.pid,
-        rssBytes: p ? groupRssBytes(p.pid) : 0,
+        ...(p ? serviceMemory(p.pid) : { rssBytes: 0, pssBytes: 0 }),
         address: serviceAddress(state, service),
         logFile: p?.logFile,
       };
@@ -63,5 +65,5 @@ export async function stackStatus(state: StackState): Promise<ServiceStatus[]> {
 
 /** True if any process of the stack is still alive. */
 export function anyAlive(state: StackState): boolean {
-  return state.processes.some((p) => groupMembers(p.pid).length > 0);
+  return state.processes.some((p) => serviceProcesses(p.pid).length > 0);
 }
