@@ -46,6 +46,10 @@ export async function openPostgres(target: DbTarget): Promise<DbConnection> {
     await client.end().catch(() => {});
     throw connectError(target, e);
   }
+  // ulbridge's statements are either short or long streaming scans/aggregates; JIT compilation
+  // (several seconds of CPU on a small host for one GROUP BY) never pays off for them.
+  // PostgreSQL < 11 has no `jit` setting: ignore the error there.
+  await client.query('SET jit = off').catch(() => {});
 
   return {
     target,

@@ -17,8 +17,8 @@ import { isValidSocket } from './socket.js';
  *   4. (unsigned short)core_hash(AOR) != aorhash field of contact_id -> "failed to match aorhashes"
  *   5. new_ucontact(): contact not a SIP URI; next hop (first Path URI, else received) unparsable
  *
- * check() returns 0 (LOADABLE) or the first reason code, like the C code's first `continue`. It
- * allocates nothing on the common path except a Uint8Array view for the hash input.
+ * check() returns 0 (LOADABLE) or the first reason code, like the C code's first `continue`. On
+ * the common path (ASCII AORs) it allocates nothing beyond the two bigints of the aorhash field.
  */
 
 /** usrloc's MAX_URI_SIZE: snprintf("%.*s@%s") into a 1024-byte buffer must not truncate. */
@@ -48,6 +48,15 @@ export function idClabel(id: bigint): number {
 
 export class PreloadSimulator {
   private readonly buf = Buffer.allocUnsafe(16 * 1024);
+  /** views[n] = the first n bytes of buf: built once per length, so hashing a row allocates nothing. */
+  private readonly views: Uint8Array[] = [];
+  /** Last value seen and its verdict, per column: sockets, received and path values repeat a lot. */
+  private lastSocket: string | null = null;
+  private lastSocketOk = false;
+  private lastReceived: string | null = null;
+  private lastReceivedOk = false;
+  private lastPath: string | null = null;
+  private lastPathOk = false;
 
   constructor(readonly opts: SimulatorOptions) {}
 
@@ -56,17 +65,36 @@ export class PreloadSimulator {
     return this.opts.useDomain ? `${row.username ?? ''}@${row.domain ?? ''}` : (row.username ?? '');
   }
 
-  /** UTF-8 bytes of the AOR into the scratch buffer; returns the length, or -1 if it does not fit. */
-  private encodeAor(user: string, domain: string | null): number {
+  /** Appends the UTF-8 bytes of `s` at `at`; ASCII is copied inline, the rest goes through Buffer.write. */
+  private put(s: string, at: number): number {
     const buf = this.buf;
-    const room = buf.length;
-    if (user.length * 3 + (domain === null ? 0 : domain.length * 3 + 1) > room) return -1;
-    let n = buf.write(user, 0, 'utf8');
+    const n = s.length;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return at + i + buf.write(i === 0 ? s : s.slice(i), at + i, 'utf8');
+      buf[at + i] = c;
+    }
+    return at + n;
+  }
+
+  /** UTF-8 bytes of the AOR into the scratch buffer; returns the length, or -1 if it may not fit. */
+  private encodeAor(user: string, domain: string | null): number {
+    if (user.length * 3 + (domain === null ? 0 : domain.length * 3 + 1) > this.buf.length) return -1;
+    let n = this.put(user, 0);
     if (domain !== null) {
-      buf[n++] = 64; // '@'
-      n += buf.write(domain, n, 'utf8');
+      this.buf[n++] = 64; // '@'
+      n = this.put(domain, n);
     }
     return n;
+  }
+
+  private view(n: number): Uint8Array {
+    let v = this.views[n];
+    if (v === undefined) {
+      v = new Uint8Array(this.buf.buffer, this.buf.byteOffset, n);
+      this.views[n] = v;
+    }
+    return v;
   }
 
   /** Full 32-bit core_hash of the row's AOR as OpenSIPS reads it back. */
@@ -74,13 +102,38 @@ export class PreloadSimulator {
     const user = row.username ?? '';
     const domain = this.opts.useDomain ? (row.domain ?? '') : null;
     const n = this.encodeAor(user, domain);
-    const bytes = n >= 0 ? new Uint8Array(this.buf.buffer, this.buf.byteOffset, n) : Buffer.from(domain === null ? user : `${user}@${domain}`, 'utf8');
+    const bytes = n >= 0 ? this.view(n) : Buffer.from(domain === null ? user : `${user}@${domain}`, 'utf8');
     return coreHash(bytes, this.opts.signedness);
   }
 
   private aorByteLength(user: string, domain: string): number {
     const n = this.encodeAor(user, domain);
     return n >= 0 ? n : Buffer.byteLength(`${user}@${domain}`, 'utf8');
+  }
+
+  private socketOk(socket: string): boolean {
+    if (socket !== this.lastSocket) {
+      this.lastSocket = socket;
+      this.lastSocketOk = isValidSocket(socket);
+    }
+    return this.lastSocketOk;
+  }
+
+  private receivedOk(received: string): boolean {
+    if (received !== this.lastReceived) {
+      this.lastReceived = received;
+      this.lastReceivedOk = isSipUri(received);
+    }
+    return this.lastReceivedOk;
+  }
+
+  private pathOk(path: string): boolean {
+    if (path !== this.lastPath) {
+      this.lastPath = path;
+      const uri = firstPathUri(path);
+      this.lastPathOk = uri !== null && isSipUri(uri);
+    }
+    return this.lastPathOk;
   }
 
   check(row: LocationRow): RejectCode | typeof LOADABLE {
@@ -98,7 +151,7 @@ export class PreloadSimulator {
     if (row.callid === null || row.callid.length === 0) return R.emptyCallid;
     if (row.flags === null) return R.nullFlags;
     const socket = row.socket;
-    if (socket !== null && socket.length > 0 && !isValidSocket(socket)) return R.badSocket;
+    if (socket !== null && socket.length > 0 && !this.socketOk(socket)) return R.badSocket;
 
     if (this.opts.useDomain) {
       const domain = row.domain;
@@ -112,11 +165,10 @@ export class PreloadSimulator {
     if (!isSipUri(contact)) return R.badContactUri;
     const path = row.path;
     if (path !== null && path.length > 0) {
-      const uri = firstPathUri(path);
-      if (uri === null || !isSipUri(uri)) return R.badPath;
+      if (!this.pathOk(path)) return R.badPath;
     } else {
       const received = row.received;
-      if (received !== null && received.length > 0 && !isSipUri(received)) return R.badReceived;
+      if (received !== null && received.length > 0 && !this.receivedOk(received)) return R.badReceived;
     }
     return LOADABLE;
   }

@@ -57,13 +57,18 @@ export function isSipUri(s: string): boolean {
   const scheme = schemeLength(s);
   if (scheme.len === 0) return false;
   let i = scheme.len;
-  for (let j = i; j < n; j++) if (blank(s.charCodeAt(j))) return false;
-  if (scheme.tel) return i < n;
+  if (scheme.tel) {
+    for (let j = i; j < n; j++) if (blank(s.charCodeAt(j))) return false;
+    return i < n;
+  }
 
   // userinfo: up to the first '@' before any header part
   let sawDelimiter = false;
+  let scanned = i; // characters before `scanned` have been checked for blanks
   for (let j = i; j < n; j++) {
     const c = s.charCodeAt(j);
+    if (blank(c)) return false;
+    scanned = j + 1;
     if (c === C_QMARK) break;
     if (delimiter(c)) sawDelimiter = true;
     if (c === C_AT) {
@@ -107,9 +112,13 @@ export function isSipUri(s: string): boolean {
     }
     if (i === start || i - start > 5 || port > 65535) return false;
   }
-  if (i === n) return true;
-  const c = s.charCodeAt(i);
-  return c === C_SEMI || c === C_QMARK;
+  if (i < n) {
+    const c = s.charCodeAt(i);
+    if (c !== C_SEMI && c !== C_QMARK) return false;
+  }
+  // parameters and headers: only blanks are refused
+  for (let j = Math.max(i, scanned); j < n; j++) if (blank(s.charCodeAt(j))) return false;
+  return true;
 }
 
 /**

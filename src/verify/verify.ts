@@ -1,7 +1,12 @@
 import type { DbConnection } from '../db/connection.js';
 import { hasUniqueIndexOn, estimateRowCount, readTableVersion, type VersionRow } from '../db/inspect.js';
-import { duplicateContactIdRowsSql, sharedRecordLabelRowsSql } from '../db/labelGroups.js';
-import { checkLocationTable, readLocationRows, streamLocationRows } from '../db/locationRows.js';
+import {
+  duplicateContactIdKeysSql,
+  duplicateContactIdRowsSql,
+  sharedRecordLabelKeysSql,
+  sharedRecordLabelRowsSql,
+} from '../db/labelGroups.js';
+import { checkLocationTable, readLocationRows, streamLocationRows, type LocationRow } from '../db/locationRows.js';
 import { openDb } from '../db/open.js';
 import { beginSharedSnapshot, endSnapshot, joinSharedSnapshot } from '../db/snapshot.js';
 import { parseTableName, type TableName } from '../db/table.js';
@@ -59,6 +64,23 @@ function simulator(o: VerifyOptions, profile: ReleaseProfile, table: TableName):
   });
 }
 
+/** Keys per step-2 query (see src/db/labelGroups.ts): one SQL IN list of at most this many numbers. */
+const KEYS_PER_QUERY = 50_000;
+
+/** Step-1 keys, held compactly: their number is bounded by the findings, not by the table. */
+async function collectKeys<K>(db: DbConnection, sql: string, batchSize: number, convert: (raw: unknown) => K): Promise<K[]> {
+  const keys: K[] = [];
+  for await (const batch of db.stream<{ k: unknown }>(sql, [], batchSize)) for (const r of batch) keys.push(convert(r.k));
+  return keys;
+}
+
+/** Step 2: the rows of all keys, chunk after chunk; each key's rows come from one query. */
+async function* rowsOfKeys<K>(db: DbConnection, keys: K[], sqlFor: (chunk: K[]) => string, batchSize: number): AsyncIterable<LocationRow[]> {
+  for (let i = 0; i < keys.length; i += KEYS_PER_QUERY) {
+    yield* streamLocationRows(db, sqlFor(keys.slice(i, i + KEYS_PER_QUERY)), [], batchSize);
+  }
+}
+
 /**
  * Duplicate ids and ambiguous record labels, on a second session that shares the scan's snapshot
  * and runs concurrently with it: the database aggregates while this process simulates.
@@ -71,11 +93,17 @@ async function crossRowChecks(
   ctx: VerifyContext,
 ): Promise<{ duplicates: DuplicateIds; labels: SharedLabels }> {
   const sim = simulator(o, ctx.profile, ctx.table);
-  const duplicates = ctx.uniqueIds
-    ? { ids: 0, rows: 0, examples: [] }
-    : await findDuplicateIds(streamLocationRows(db, duplicateContactIdRowsSql(db.dialect, ctx.profile, ctx.table), [], o.batchSize), sim, o.details);
-  const labelsSql = sharedRecordLabelRowsSql(db.dialect, ctx.profile, ctx.table, { slots: ctx.slots, useDomain: o.useDomain });
-  const labels = await findSharedLabels(streamLocationRows(db, labelsSql, [], o.batchSize), sim, o.details);
+  const d = db.dialect;
+  let duplicates: DuplicateIds = { ids: 0, rows: 0, examples: [] };
+  if (!ctx.uniqueIds) {
+    const ids = await collectKeys(db, duplicateContactIdKeysSql(d, ctx.table), o.batchSize, (k) => BigInt(k as string | bigint));
+    const rows = rowsOfKeys(db, ids, (chunk) => duplicateContactIdRowsSql(d, ctx.profile, ctx.table, chunk), o.batchSize);
+    duplicates = await findDuplicateIds(rows, sim, o.details);
+  }
+  const keysSql = sharedRecordLabelKeysSql(d, ctx.table, { slots: ctx.slots, useDomain: o.useDomain });
+  const keys = await collectKeys(db, keysSql, o.batchSize, (k) => Number(k));
+  const rows = rowsOfKeys(db, keys, (chunk) => sharedRecordLabelRowsSql(d, ctx.profile, ctx.table, { slots: ctx.slots }, chunk), o.batchSize);
+  const labels = await findSharedLabels(rows, sim, o.details);
   return { duplicates, labels };
 }
 
