@@ -32,7 +32,7 @@ export class Metrics {
     name: 'ulbridge_apply_latency_seconds',
     help: 'From the source change (Debezium source.ts_ms) to the commit of its target row',
     labelNames: ['target'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    buckets: [0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
 

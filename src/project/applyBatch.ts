@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { decodeEvent } from '../log/codec.js';
 import type { RegistrationEvent, SourcePosition } from '../log/event.js';
+import { CLABEL_MASK } from '../opensips/contactId.js';
 import { Planner, type AorState, type BindingState, type Plan } from './planner.js';
 import { aorIdentity, type Target } from './target.js';
 import { targetColumnPgTypes, targetColumns } from './targetRow.js';
@@ -62,8 +63,12 @@ export async function applyBatch(client: pg.ClientBase, opts: ApplyOptions): Pro
 
   await client.query('BEGIN');
   try {
-    await client.query(`INSERT INTO ${s}.offsets (topic, partition, next_offset) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING`, [topic, partition]);
-    const { rows } = await client.query(`SELECT next_offset::text AS n FROM ${s}.offsets WHERE topic = $1 AND partition = $2 FOR UPDATE`, [topic, partition]);
+    // The no-op DO UPDATE locks the row, as SELECT ... FOR UPDATE would, in one round trip.
+    const { rows } = await client.query(
+      `INSERT INTO ${s}.offsets (topic, partition, next_offset) VALUES ($1, $2, 0)
+       ON CONFLICT (topic, partition) DO UPDATE SET next_offset = ${s}.offsets.next_offset RETURNING next_offset::text AS n`,
+      [topic, partition],
+    );
     const stored = BigInt(rows[0].n as string);
 
     let segment: Decoded[] = [];
@@ -121,10 +126,21 @@ async function applySegment(client: pg.ClientBase, opts: ApplyOptions, segment: 
   for (const b of bindings.values()) if (b.aor !== null) aorKeys.add(b.aor);
   for (const { event } of segment) {
     const reg = event.registration;
-    if (event.op === 'UPSERT' && reg && reg.username !== '') aorKeys.add(aorIdentity(target, reg.username, reg.domain).key);
+    if (event.op === 'UPSERT' && reg && reg.username !== '' && !(target.useDomain && !reg.domain)) aorKeys.add(aorIdentity(target, reg.username, reg.domain).key);
   }
   const aors = await loadAors(client, s, [...aorKeys]);
-  const liveClabels = await loadLiveClabels(client, s, [...aorKeys]);
+  const eventsPerAor = new Map<string, number>();
+  for (const { event } of segment) {
+    const reg = event.registration;
+    if (reg && reg.username !== '') {
+      const k = aorIdentity(target, reg.username, reg.domain).key;
+      eventsPerAor.set(k, (eventsPerAor.get(k) ?? 0) + 1);
+    }
+  }
+  const mayMeetLiveLabels = [...aors.values()]
+    .filter((a) => a.wrapped || a.nextClabel + (eventsPerAor.get(a.aor) ?? 0) > CLABEL_MASK)
+    .map((a) => a.aor);
+  const liveClabels = await loadLiveClabels(client, s, mayMeetLiveLabels);
   const missing = [...aorKeys].filter((k) => !aors.has(k)).length;
   const rlabels = missing === 0 ? [] : (await client.query(`SELECT nextval('${target.stateSchema.replace(/'/g, "''")}.rlabel_seq')::text AS r FROM generate_series(1, $1)`, [missing])).rows.map((r) => Number(r.r));
   // Label numbers drawn but not used (an AOR that turned out unloadable) are simply skipped.
@@ -188,10 +204,10 @@ async function writePlan(client: pg.ClientBase, target: Target, plan: Plan, plan
   if (plan.aors.size > 0) {
     const a = [...plan.aors.values()];
     await client.query(
-      `INSERT INTO ${s}.aors (aor, aorhash, slot, rlabel, next_clabel)
-       SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::bigint[], $5::int[])
-       ON CONFLICT (aor) DO UPDATE SET next_clabel = EXCLUDED.next_clabel`,
-      [a.map((x) => x.aor), a.map((x) => x.aorhash), a.map((x) => x.slot), a.map((x) => x.rlabel), a.map((x) => x.nextClabel)],
+      `INSERT INTO ${s}.aors (aor, aorhash, slot, rlabel, next_clabel, wrapped)
+       SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::bigint[], $5::int[], $6::bool[])
+       ON CONFLICT (aor) DO UPDATE SET next_clabel = EXCLUDED.next_clabel, wrapped = EXCLUDED.wrapped`,
+      [a.map((x) => x.aor), a.map((x) => x.aorhash), a.map((x) => x.slot), a.map((x) => x.rlabel), a.map((x) => x.nextClabel), a.map((x) => x.wrapped)],
     );
   }
   if (plan.bindings.size > 0) {
@@ -286,8 +302,8 @@ async function loadBindings(client: pg.ClientBase, s: string, keys: string[]): P
 async function loadAors(client: pg.ClientBase, s: string, keys: string[]): Promise<Map<string, AorState>> {
   const map = new Map<string, AorState>();
   if (keys.length === 0) return map;
-  const { rows } = await client.query(`SELECT aor, aorhash, slot, rlabel::text, next_clabel FROM ${s}.aors WHERE aor = ANY($1::text[])`, [keys]);
-  for (const r of rows) map.set(r.aor, { aor: r.aor, aorhash: r.aorhash, slot: r.slot, rlabel: Number(r.rlabel), nextClabel: r.next_clabel });
+  const { rows } = await client.query(`SELECT aor, aorhash, slot, rlabel::text, next_clabel, wrapped FROM ${s}.aors WHERE aor = ANY($1::text[])`, [keys]);
+  for (const r of rows) map.set(r.aor, { aor: r.aor, aorhash: r.aorhash, slot: r.slot, rlabel: Number(r.rlabel), nextClabel: r.next_clabel, wrapped: r.wrapped });
   return map;
 }
 

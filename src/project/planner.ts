@@ -25,6 +25,8 @@ export interface AorState {
   slot: number;
   rlabel: number;
   nextClabel: number;
+  /** next_clabel has wrapped past 16383 at least once: live labels must then be skipped. */
+  wrapped: boolean;
 }
 
 export interface PlannedRow {
@@ -53,7 +55,11 @@ export interface PlannerInput {
   now: number;
   bindings: Map<string, BindingState>;
   aors: Map<string, AorState>;
-  /** Contact labels of live bindings, per AOR (to skip when a clabel counter wraps). */
+  /**
+   * Contact labels of live bindings, per AOR, to skip once a counter wraps. The applier loads them
+   * only for AORs that have wrapped or may wrap in this batch; before its first wrap an AOR's
+   * counter is above every label it handed out.
+   */
   liveClabels: Map<string, Set<number>>;
   /** Hands out a fresh record label for a new AOR. */
   takeRlabel: () => number;
@@ -159,7 +165,7 @@ export class Planner {
   private aorState(key: string, aorhash: number, slot: number): AorState {
     let aor = this.input.aors.get(key);
     if (!aor) {
-      aor = { aor: key, aorhash, slot, rlabel: this.input.takeRlabel(), nextClabel: 0 };
+      aor = { aor: key, aorhash, slot, rlabel: this.input.takeRlabel(), nextClabel: 0, wrapped: false };
       this.input.aors.set(key, aor);
     }
     return aor;
@@ -176,6 +182,7 @@ export class Planner {
     let clabel = aor.nextClabel;
     while (live.has(clabel)) clabel = (clabel + 1) & CLABEL_MASK;
     live.add(clabel);
+    if (clabel < aor.nextClabel || clabel === CLABEL_MASK) aor.wrapped = true; // passed 16383 -> 0
     aor.nextClabel = (clabel + 1) & CLABEL_MASK;
     this.plan.aors.set(aor.aor, aor);
     return clabel;

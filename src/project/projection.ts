@@ -1,4 +1,4 @@
-import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import type pg from 'pg';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -15,6 +15,8 @@ export interface ProjectionOptions {
   groupId: string;
   logger: Logger;
   metrics: Metrics;
+  /** Partitions applied at once, each in its own transaction (default 4; order within one is kept). */
+  concurrency?: number;
   /** Unix seconds "now" used to decide expiry; injectable for tests. */
   now?: () => number;
 }
@@ -36,7 +38,8 @@ export function createProjection(opts: ProjectionOptions): Projection {
   const { kafka, pool, target, logger, metrics } = opts;
   const log = logger.child({ stage: 'project', target: target.name });
   const consumer: Consumer = kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false, maxBytesPerPartition: 4 * 1024 * 1024 });
-  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  // Dead letters only: a duplicate after a crash is harmless, so no idempotent producer.
+  const producer: Producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
   let running = false;
   let failure: string | null = null;
@@ -136,7 +139,7 @@ export function createProjection(opts: ProjectionOptions): Projection {
         if (!e.payload.restart) failure = e.payload.error.message;
       });
       await consumer.subscribe({ topic: opts.logTopic, fromBeginning: true });
-      await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: 1, eachBatch });
+      await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: opts.concurrency ?? 4, eachBatch });
       running = true;
       log.info({ table: target.table, release: target.release, hashSize: target.hashSize }, 'projection started');
     },

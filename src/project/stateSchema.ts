@@ -33,6 +33,8 @@ export function stateSchemaSql(schema: string): string[] {
        slot integer NOT NULL,
        rlabel bigint NOT NULL,
        next_clabel integer NOT NULL,
+       -- true once next_clabel wrapped past 16383: only then can a new label meet a live one
+       wrapped boolean NOT NULL DEFAULT false,
        UNIQUE (slot, rlabel)
      )`,
     `CREATE TABLE IF NOT EXISTS ${s}.bindings (
@@ -50,7 +52,6 @@ export function stateSchemaSql(schema: string): string[] {
        updated_at timestamptz NOT NULL DEFAULT now()
      )`,
     `CREATE INDEX IF NOT EXISTS bindings_aor_idx ON ${s}.bindings (aor) WHERE contact_id IS NOT NULL`,
-    `CREATE INDEX IF NOT EXISTS bindings_partition_idx ON ${s}.bindings (source_name, log_partition) WHERE in_target`,
     `CREATE TABLE IF NOT EXISTS ${s}.offsets (
        topic text NOT NULL,
        partition integer NOT NULL,

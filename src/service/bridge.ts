@@ -89,6 +89,7 @@ export async function startBridge(cfg: Config, logger: Logger, opts: { metrics?:
       logTopic: cfg.log.topic,
       deadLetterTopic: cfg.log.deadLetterTopic,
       groupId: t.groupId ?? `ulbridge-project-${t.name}`,
+      concurrency: t.poolSize,
       logger,
       metrics,
     });

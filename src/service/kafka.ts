@@ -10,6 +10,8 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 
 /** A kafkajs client whose own logs go through pino (warnings and errors only by default). */
 export function createKafka(brokers: string[], clientId: string, logger: Logger): Kafka {
+  // Every producer of ours names its partitioner; kafkajs's notice about its v2 default is noise.
+  process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
   const log = logger.child({ component: 'kafkajs' });
   return new Kafka({
     clientId,

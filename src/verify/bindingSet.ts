@@ -35,11 +35,12 @@ export interface BindingSet {
   live: Map<string, number>;
 }
 
-function wallToUnix(text: string, zone: string, zeroIsPermanent: boolean): number {
+/** A DATETIME read in the registrar's zone; localtime(0) ("permanent") comes back as 0. */
+function wallToUnix(text: string, zone: string): number {
   const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})/.exec(text);
   if (!m) throw new Error(`unparsable DATETIME "${text}"`);
   const ms = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
-  return Number(datetimeToUnix({ kind: 'wall', micros: BigInt(ms) * 1000n, path: 'expires' }, zone, zeroIsPermanent));
+  return Number(datetimeToUnix({ kind: 'wall', micros: BigInt(ms) * 1000n, path: 'expires' }, zone));
 }
 
 const emptyToNull = (v: unknown): string | null => (v === null || v === undefined || v === '' ? null : String(v));
@@ -58,7 +59,7 @@ export async function readBindingSet(db: DbConnection, opts: BindingSetOptions):
   for await (const batch of db.stream<Record<string, unknown>>(sql, [], 5000)) {
     for (const r of batch) {
       set.rows++;
-      const exp = profile.expires === 'datetime' ? wallToUnix(String(r.expires_v), opts.timeZone, true) : Number(r.expires_v);
+      const exp = profile.expires === 'datetime' ? wallToUnix(String(r.expires_v), opts.timeZone) : Number(r.expires_v);
       if (exp !== 0 && exp <= opts.now) {
         set.expired++;
         continue;
@@ -74,7 +75,7 @@ export async function readBindingSet(db: DbConnection, opts: BindingSetOptions):
         q: Math.round(Number(r.q) * 100) / 100,
         callid: String(r.callid ?? ''),
         cseq: Number(r.cseq),
-        lastModified: wallToUnix(String(r.last_modified_v), opts.timeZone, false),
+        lastModified: wallToUnix(String(r.last_modified_v), opts.timeZone),
         flags: Number(r.flags) & ~1,
         cflags: emptyToNull(r.cflags),
         userAgent: String(r.user_agent ?? ''),

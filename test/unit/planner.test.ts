@@ -64,7 +64,7 @@ test('an existing binding keeps its id on update and loses its row when deleted'
   const bindings = new Map<string, BindingState>([
     ['legacy:1', { binding: 'legacy:1', sourceName: 'legacy', sourceRowKey: 1n, logPartition: 0, aor: 'callee', clabel: 5, contactId: id, inTarget: true, position: { major: 10n, minor: 1n, seq: 0n } }],
   ]);
-  const aors = new Map<string, AorState>([['callee', { aor: 'callee', aorhash: 1706, slot: 170, rlabel: 200000, nextClabel: 6 }]]);
+  const aors = new Map<string, AorState>([['callee', { aor: 'callee', aorhash: 1706, slot: 170, rlabel: 200000, nextClabel: 6, wrapped: false }]]);
   const p = planner(bindings, aors, new Map([['callee', new Set([5])]]));
   p.apply(ev('UPSERT', 1n, 11n, 'callee', { cseq: 3 }), 0, 'legacy:1');
   assert.deepEqual([...p.plan.updates.values()].map((r) => r.contactId), [id]);
@@ -86,11 +86,12 @@ test('expired bindings keep their id in state but have no row; a refresh writes 
 });
 
 test('contact labels skip labels held by live bindings when the counter wraps', () => {
-  const aors = new Map<string, AorState>([['callee', { aor: 'callee', aorhash: 1706, slot: 170, rlabel: 200000, nextClabel: 16383 }]]);
+  const aors = new Map<string, AorState>([['callee', { aor: 'callee', aorhash: 1706, slot: 170, rlabel: 200000, nextClabel: 16383, wrapped: false }]]);
   const p = planner(new Map(), aors, new Map([['callee', new Set([16383, 0, 1])]]));
   p.apply(ev('UPSERT', 7n, 10n, 'callee'), 0, 'legacy:7');
   assert.equal(unpackContactId(p.plan.inserts.get('legacy:7')!.contactId).clabel, 2);
   assert.equal(aors.get('callee')!.nextClabel, 3);
+  assert.equal(aors.get('callee')!.wrapped, true);
 });
 
 test('relabel after a clash with a foreign row takes the next free contact label', () => {
