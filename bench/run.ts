@@ -11,9 +11,10 @@
 import { section as coreHash } from './core-hash.js';
 import type { BenchContext, BenchFigure, BenchSection } from './section.js';
 import { section as verify } from './verify.js';
+import { section as bridge } from './bridge.js';
 
 /** Every section, in run order. Add new ones here (e.g. bench/bridge.ts). */
-const SECTIONS: BenchSection[] = [coreHash, verify];
+const SECTIONS: BenchSection[] = [coreHash, verify, bridge];
 
 interface StackHandle {
   postgres?: { url: string };

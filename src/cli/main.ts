@@ -3,6 +3,7 @@ import { isUlbridgeError } from '../ops/errors.js';
 import { registerHashCommand } from './hash.js';
 import { registerIdCommands } from './id.js';
 import { registerRunCommand } from './run.js';
+import { registerDemoCommand } from './demo.js';
 import { registerVerifyCommand } from './verify.js';
 
 function buildProgram(): Command {
@@ -14,6 +15,7 @@ function buildProgram(): Command {
   registerHashCommand(program);
   registerIdCommands(program);
   registerRunCommand(program);
+  registerDemoCommand(program);
   registerVerifyCommand(program);
   return program;
 }

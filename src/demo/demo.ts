@@ -1,0 +1,182 @@
+import pg from 'pg';
+import { startStack, registerConnector, writeState, type Stack } from '../stack/index.js';
+import { createLocationTableSql, versionRowSql, versionTableSql } from '../db/ddl.js';
+import { postgresDialect } from '../db/dialect.js';
+import { openDb } from '../db/open.js';
+import { releaseProfile } from '../opensips/releases.js';
+import { parseConfig } from '../ops/config.js';
+import type { Logger } from '../ops/logger.js';
+import { startBridge, type Bridge } from '../service/bridge.js';
+import { runVerify } from '../verify/verify.js';
+import type { VerifyReport } from '../verify/report.js';
+import { diffBindingSets, readBindingSet, type BindingDiff } from '../verify/bindingSet.js';
+import { LegacyTableWriter, type ChurnCounts } from './legacyTable.js';
+import { Workload } from './workload.js';
+
+export interface DemoOptions {
+  rows: number;
+  churnSeconds: number;
+  churnRate: number;
+  targetRelease: string;
+  hashSize: number;
+  keep: boolean;
+  seed: number;
+  /** Progress lines (stderr). */
+  progress: (line: string) => void;
+  logger: Logger;
+}
+
+export interface DemoReport {
+  source: { release: string; table: string; url: string; rowsSeeded: number; churn: ChurnCounts; rows: number };
+  target: { release: string; table: string; url: string; hashSize: number; rows: number };
+  bridge: { caughtUpMs: number; comparison: BindingDiff };
+  verify: VerifyReport;
+  stack: { dir: string; kept: boolean; kafka: string[]; connect: string } | null;
+  ok: boolean;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function createDb(adminUrl: string, name: string): Promise<string> {
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  try {
+    await c.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await c.end();
+  }
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function createLocationTable(url: string, release: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const profile = releaseProfile(release);
+    for (const sql of createLocationTableSql(profile, postgresDialect, 'location')) await c.query(sql);
+    await c.query(versionTableSql(postgresDialect));
+    await c.query(versionRowSql(profile, postgresDialect, 'location'));
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * The README's main job on the embedded default: a native stack, a 2.1 table with realistic
+ * registrations and live churn, the bridge into a 2.2+ table, and a verification report.
+ */
+export async function runDemo(o: DemoOptions): Promise<DemoReport> {
+  const say = o.progress;
+  const t0 = Date.now();
+  say('starting the local stack (PostgreSQL, Kafka, Kafka Connect + Debezium)…');
+  const stack: Stack = await startStack({ services: ['postgres', 'kafka', 'connect'], detached: o.keep, log: (l: string) => say(l) });
+  if (o.keep) writeState(stack.state);
+  let bridge: Bridge | null = null;
+  let legacyClient: pg.Client | null = null;
+  try {
+    say(`stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const adminUrl = stack.postgres!.url;
+    const legacyUrl = await createDb(adminUrl, 'legacy_registrar');
+    const targetUrl = await createDb(adminUrl, 'new_registrar');
+    await createLocationTable(legacyUrl, '2.1');
+    await createLocationTable(targetUrl, o.targetRelease);
+
+    legacyClient = new pg.Client({ connectionString: legacyUrl });
+    await legacyClient.connect();
+    const workload = new Workload(o.seed);
+    const aors = Math.round(o.rows * 0.7);
+    const writer = new LegacyTableWriter(legacyClient, 'location', workload, 'UTC', aors);
+    say(`seeding ${o.rows.toLocaleString('en')} registrations of ${aors.toLocaleString('en')} AORs into the 2.1 table…`);
+    await writer.seed(o.rows, aors);
+
+    say('registering the Debezium connector for the 2.1 table…');
+    const connector = await registerConnector(stack.connect!.url, {
+      name: 'legacy',
+      kind: 'postgres',
+      url: legacyUrl,
+      table: 'public.location',
+      kafkaBrokers: stack.kafka!.brokers,
+    });
+
+    const cfg = parseConfig({
+      kafka: { brokers: stack.kafka!.brokers },
+      log: { topic: 'ulbridge.registrations', partitions: 6, deadLetterTopic: 'ulbridge.dead-letters' },
+      sources: [{ name: 'legacy', release: '2.1', topic: connector.topic, timeZone: 'UTC' }],
+      targets: [{ name: 'main', db: targetUrl, table: 'location', release: o.targetRelease, hashSize: o.hashSize }],
+      http: { port: 0 },
+    }, {});
+    bridge = await startBridge(cfg, o.logger);
+    say(`bridge running (metrics at ${bridge.httpUrl}/metrics)`);
+
+    const churnEnd = Date.now() + o.churnSeconds * 1000;
+    let lastReport = 0;
+    while (Date.now() < churnEnd) {
+      const tickStart = Date.now();
+      for (let i = 0; i < o.churnRate / 10; i++) await writer.churnOnce();
+      if (Date.now() - lastReport >= 2000) {
+        lastReport = Date.now();
+        const c = writer.counts;
+        say(`churn ${Math.ceil((churnEnd - Date.now()) / 1000)} s left: ${c.refreshes} refreshes, ${c.newContacts} new contacts, ${c.newAors} new AORs, ${c.deregistrations} de-registrations; target rows ${await countRows(targetUrl)}`);
+      }
+      await sleep(Math.max(0, 100 - (Date.now() - tickStart)));
+    }
+
+    say('churn done; waiting for the target to catch up…');
+    const now = Math.floor(Date.now() / 1000) + 1;
+    const source = await openDb(legacyUrl);
+    const target = await openDb(targetUrl);
+    const catchUpStart = Date.now();
+    let comparison: BindingDiff;
+    try {
+      const readSource = () => readBindingSet(source, { table: 'location', release: '2.1', timeZone: 'UTC', caseSensitive: false, now });
+      const sourceSet = await readSource();
+      for (;;) {
+        const targetSet = await readBindingSet(target, { table: 'location', release: o.targetRelease, timeZone: 'UTC', caseSensitive: true, now });
+        comparison = diffBindingSets(sourceSet, targetSet);
+        if (comparison.equal) break;
+        if (Date.now() - catchUpStart > 180_000) {
+          say(`target did not converge in 180 s: ${comparison.onlyInSource} bindings only in the source, ${comparison.onlyInTarget} only in the target`);
+          break;
+        }
+        await sleep(500);
+      }
+    } finally {
+      await source.close();
+      await target.close();
+    }
+    const caughtUpMs = Date.now() - catchUpStart;
+    say(`target ${comparison.equal ? 'equals' : 'DIFFERS FROM'} the source (${comparison.target.live} live bindings) after ${(caughtUpMs / 1000).toFixed(1)} s`);
+
+    say(`verifying the target as OpenSIPS ${o.targetRelease} with hash_size ${o.hashSize} would preload it…`);
+    const verify = await runVerify({
+      db: targetUrl, table: 'location', release: o.targetRelease, hashSize: o.hashSize, useDomain: false, signedness: 'signed',
+      timezone: 'UTC', now: Math.floor(Date.now() / 1000), details: 3, batchSize: 5000,
+    });
+    const report: DemoReport = {
+      source: { release: '2.1', table: 'location', url: legacyUrl, rowsSeeded: o.rows, churn: { ...writer.counts }, rows: comparison.source.rows },
+      target: { release: o.targetRelease, table: 'location', url: targetUrl, hashSize: o.hashSize, rows: verify.rowsRead },
+      bridge: { caughtUpMs, comparison },
+      verify,
+      stack: o.keep ? { dir: stack.dir, kept: true, kafka: stack.kafka!.brokers, connect: stack.connect!.url } : null,
+      ok: comparison.equal && verify.clean,
+    };
+    return report;
+  } finally {
+    await legacyClient?.end().catch(() => undefined);
+    if (bridge) await bridge.stop();
+    if (!o.keep) await stack.stop();
+  }
+}
+
+async function countRows(url: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query('SELECT count(*)::int AS n FROM location');
+    return rows[0].n as number;
+  } finally {
+    await c.end();
+  }
+}
