@@ -87,7 +87,7 @@ export function createIngest(options: IngestOptions): Ingest {
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: 1,
-        eachBatch: (payload) => handleBatch(opts, decoder, c, producer!, payload),
+        eachBatch: (payload) => handleBatch(opts, decoder, producer!, payload),
       });
       state = 'running';
       logger.info({ topic: source.topic, log: log.topic, release: source.release }, 'ingest running');
@@ -113,8 +113,8 @@ export function createIngest(options: IngestOptions): Ingest {
 
   return { start, stop, status: () => ({ state, error }) };
 
-  async function handleBatch(o: CompiledIngestOptions, d: Decoder, c: Consumer, p: Producer, payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, heartbeat, isStale } = payload;
+  async function handleBatch(o: CompiledIngestOptions, d: Decoder, p: Producer, payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isStale, commitOffsetsIfNecessary } = payload;
     const timer = metrics.batchSeconds.startTimer(labels);
     const partitionLabels = { ...labels, topic: batch.topic, partition: String(batch.partition) };
     try {
@@ -130,7 +130,9 @@ export function createIngest(options: IngestOptions): Ingest {
         ]);
         const last = chunk[chunk.length - 1]!.offset;
         const next = (BigInt(last) + 1n).toString();
-        await c.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+        // The batch's own commit: consumer.commitOffsets() is a silent no-op once stop() has begun,
+        // which would lose the commits of the batch being drained.
+        await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] });
         resolveOffset(last);
         record(t);
         metrics.lag.set(partitionLabels, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next))));

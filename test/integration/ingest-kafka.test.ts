@@ -208,3 +208,55 @@ test('ingest: CDC topic -> registration log and dead-letter topic on a real brok
     await admin.disconnect();
   }
 });
+
+test('stop() drains: what is in the log is exactly what was committed, and a restart adds no duplicates', { skip, timeout: 240_000 }, async () => {
+  const kafka = new Kafka({ clientId: 'ulbridge-it-ingest-drain', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+  const id = randomBytes(4).toString('hex');
+  const cdcTopic = `it_${id}.public.location`;
+  const logTopic = `it_${id}.registrations`;
+  const dlqTopic = `it_${id}.registrations.dlq`;
+  const groupId = `ulbridge-it-drain-${id}`;
+  const TOTAL = 3000;
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: cdcTopic, numPartitions: 1 }], waitForLeaders: true });
+  const producer = kafka.producer();
+  await producer.connect();
+  for (let start = 1; start <= TOTAL; start += 500) {
+    const messages = Array.from({ length: 500 }, (_, i) => {
+      const key = BigInt(start + i);
+      return { key: keyValue('2.4', 'mysql', key, false), value: change({ release: '2.4', db: 'mysql', op: 'c', schemas: false, key, source: { pos: 1000n + key }, row: { username: `user${key}` } }) };
+    });
+    await producer.send({ topic: cdcTopic, messages });
+  }
+  const options = {
+    kafka,
+    source: { name: 'legacy', release: '2.4' as const, topic: cdcTopic },
+    log: { topic: logTopic, partitions: 4, deadLetterTopic: dlqTopic },
+    groupId,
+    logger: silentLogger,
+    metrics: new Metrics(),
+    maxRecordsPerSend: 50,
+  };
+  const logCount = async () => (await admin.fetchTopicOffsets(logTopic)).reduce((n, p) => n + Number(p.high), 0);
+  const committed = async () => Number((await admin.fetchOffsets({ groupId, topics: [cdcTopic] }))[0]!.partitions[0]!.offset);
+  let ingest = createIngest(options);
+  try {
+    await ingest.start();
+    await waitFor(async () => (await logCount()) > 0, 'the first log records');
+    await ingest.stop();
+    const c = await committed();
+    assert.ok(c > 0, `committed ${c}`);
+    assert.equal(await logCount(), c, 'every produced record is committed and every committed one produced');
+
+    ingest = createIngest({ ...options, metrics: new Metrics() });
+    await ingest.start();
+    await waitFor(async () => (await committed()) === TOTAL, `committed offset ${TOTAL}`);
+    assert.equal(await logCount(), TOTAL, 'no record produced twice');
+  } finally {
+    await ingest.stop();
+    await producer.disconnect();
+    await admin.deleteTopics({ topics: [cdcTopic, logTopic, dlqTopic] }).catch(() => undefined);
+    await admin.disconnect();
+  }
+});

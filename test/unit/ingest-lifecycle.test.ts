@@ -58,9 +58,8 @@ function fakeKafka(opts: { failSend?: boolean } = {}) {
           eachBatch = config.eachBatch;
           calls.push('run');
         },
-        commitOffsets: async (o: { topic: string; partition: number; offset: string }[]) => {
-          calls.push(`commit ${o[0]!.offset}`);
-          committed.push(...o);
+        commitOffsets: async () => {
+          throw new Error('ingest must commit through the batch payload, which works while stopping');
         },
         disconnect: async () => calls.push('consumer.disconnect'),
       };
@@ -74,7 +73,7 @@ function fakeKafka(opts: { failSend?: boolean } = {}) {
   };
 }
 
-function payload(calls: string[], messages: { offset: number; key: string | null; value: string | null }[], highWatermark: string): EachBatchPayload {
+function payload(calls: string[], committed: { topic: string; partition: number; offset: string }[], messages: { offset: number; key: string | null; value: string | null }[], highWatermark: string): EachBatchPayload {
   const kafkaMessages = messages.map((m) => ({ offset: String(m.offset), key: m.key === null ? null : Buffer.from(m.key), value: m.value === null ? null : Buffer.from(m.value), timestamp: '0', attributes: 0, headers: {} }) as KafkaMessage);
   return {
     batch: { topic: 'legacy_pg.public.location', partition: 0, highWatermark, messages: kafkaMessages } as unknown as EachBatchPayload['batch'],
@@ -83,7 +82,12 @@ function payload(calls: string[], messages: { offset: number; key: string | null
     isStale: () => false,
     isRunning: () => true,
     pause: () => () => undefined,
-    commitOffsetsIfNecessary: async () => undefined,
+    commitOffsetsIfNecessary: async (offsets?: { topics: { topic: string; partitions: { partition: number; offset: string }[] }[] }) => {
+      assert.ok(offsets, 'explicit offsets');
+      const t = offsets.topics[0]!;
+      calls.push(`commit ${t.partitions[0]!.offset}`);
+      committed.push({ topic: t.topic, partition: t.partitions[0]!.partition, offset: t.partitions[0]!.offset });
+    },
     uncommittedOffsets: () => ({ topics: [] }),
   };
 }
@@ -125,7 +129,7 @@ test('a batch is produced (acks -1), then committed at last offset + 1, then res
   const ingest = createIngest(options(f.kafka, metrics));
   await ingest.start();
   f.calls.length = 0;
-  await f.eachBatch(payload(f.calls, [
+  await f.eachBatch(payload(f.calls, f.committed, [
     { offset: 40, key: '{"contact_id":1}', value: create },
     { offset: 41, key: '{"contact_id":1}', value: 'not json' },
     { offset: 42, key: '{"contact_id":1}', value: del },
@@ -162,7 +166,7 @@ test('a failed produce commits nothing and fails the batch (kafkajs retries it f
   const ingest = createIngest(options(f.kafka, new Metrics()));
   await ingest.start();
   f.calls.length = 0;
-  await assert.rejects(f.eachBatch(payload(f.calls, [{ offset: 7, key: null, value: create }], '8')), /broker unavailable/);
+  await assert.rejects(f.eachBatch(payload(f.calls, f.committed, [{ offset: 7, key: null, value: create }], '8')), /broker unavailable/);
   assert.deepEqual(f.calls, ['sendBatch']);
   assert.deepEqual(f.committed, []);
   await ingest.stop();
@@ -173,7 +177,7 @@ test('large batches are produced and committed in chunks, in order', async () =>
   const ingest = createIngest(options(f.kafka, new Metrics(), 2));
   await ingest.start();
   f.calls.length = 0;
-  await f.eachBatch(payload(f.calls, [0, 1, 2, 3, 4].map((o) => ({ offset: o, key: null, value: create })), '5'));
+  await f.eachBatch(payload(f.calls, f.committed, [0, 1, 2, 3, 4].map((o) => ({ offset: o, key: null, value: create })), '5'));
   assert.deepEqual(f.calls, ['sendBatch', 'commit 2', 'resolve 1', 'heartbeat', 'sendBatch', 'commit 4', 'resolve 3', 'heartbeat', 'sendBatch', 'commit 5', 'resolve 4', 'heartbeat']);
   await ingest.stop();
 });
