@@ -1,9 +1,6 @@
 import pg from 'pg';
 import { startStack, registerConnector, writeState, type Stack } from '../stack/index.js';
-import { createLocationTableSql, versionRowSql, versionTableSql } from '../db/ddl.js';
-import { postgresDialect } from '../db/dialect.js';
 import { openDb } from '../db/open.js';
-import { releaseProfile } from '../opensips/releases.js';
 import { parseConfig } from '../ops/config.js';
 import type { Logger } from '../ops/logger.js';
 import { startBridge, type Bridge } from '../service/bridge.js';
@@ -12,6 +9,7 @@ import type { VerifyReport } from '../verify/report.js';
 import { diffBindingSets, readBindingSet, type BindingDiff } from '../verify/bindingSet.js';
 import { LegacyTableWriter, type ChurnCounts } from './legacyTable.js';
 import { Workload } from './workload.js';
+import { countRows, createDatabase, createLocationTable } from './tables.js';
 
 export interface DemoOptions {
   rows: number;
@@ -37,32 +35,6 @@ export interface DemoReport {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function createDb(adminUrl: string, name: string): Promise<string> {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
-    await c.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await c.end();
-  }
-  const u = new URL(adminUrl);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-
-async function createLocationTable(url: string, release: string): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const profile = releaseProfile(release);
-    for (const sql of createLocationTableSql(profile, postgresDialect, 'location')) await c.query(sql);
-    await c.query(versionTableSql(postgresDialect));
-    await c.query(versionRowSql(profile, postgresDialect, 'location'));
-  } finally {
-    await c.end();
-  }
-}
-
 /**
  * The README's main job on the embedded default: a native stack, a 2.1 table with realistic
  * registrations and live churn, the bridge into a 2.2+ table, and a verification report.
@@ -78,8 +50,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
   try {
     say(`stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const adminUrl = stack.postgres!.url;
-    const legacyUrl = await createDb(adminUrl, 'legacy_registrar');
-    const targetUrl = await createDb(adminUrl, 'new_registrar');
+    const legacyUrl = await createDatabase(adminUrl, 'legacy_registrar');
+    const targetUrl = await createDatabase(adminUrl, 'new_registrar');
     await createLocationTable(legacyUrl, '2.1');
     await createLocationTable(targetUrl, o.targetRelease);
 
@@ -118,7 +90,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
       if (Date.now() - lastReport >= 2000) {
         lastReport = Date.now();
         const c = writer.counts;
-        say(`churn ${Math.ceil((churnEnd - Date.now()) / 1000)} s left: ${c.refreshes} refreshes, ${c.newContacts} new contacts, ${c.newAors} new AORs, ${c.deregistrations} de-registrations; target rows ${await countRows(targetUrl)}`);
+        say(`churn ${Math.ceil((churnEnd - Date.now()) / 1000)} s left: ${c.refreshes} refreshes, ${c.newContacts} new contacts, ${c.newAors} new AORs, ${c.deregistrations} de-registrations; target rows ${await countRows(targetUrl, 'location')}`);
       }
       await sleep(Math.max(0, 100 - (Date.now() - tickStart)));
     }
@@ -167,16 +139,5 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     await legacyClient?.end().catch(() => undefined);
     if (bridge) await bridge.stop();
     if (!o.keep) await stack.stop();
-  }
-}
-
-async function countRows(url: string): Promise<number> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const { rows } = await c.query('SELECT count(*)::int AS n FROM location');
-    return rows[0].n as number;
-  } finally {
-    await c.end();
   }
 }

@@ -1,0 +1,43 @@
+import pg from 'pg';
+import { createLocationTableSql, versionRowSql, versionTableSql } from '../db/ddl.js';
+import { postgresDialect } from '../db/dialect.js';
+import { releaseProfile } from '../opensips/releases.js';
+
+/** Creates a database on a PostgreSQL server and returns its URL. */
+export async function createDatabase(adminUrl: string, name: string): Promise<string> {
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  try {
+    await c.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await c.end();
+  }
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+/** A location table of a release, as OpenSIPS's scripts create it, plus its `version` row. */
+export async function createLocationTable(url: string, release: string, table = 'location'): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const profile = releaseProfile(release);
+    for (const sql of createLocationTableSql(profile, postgresDialect, table)) await c.query(sql);
+    await c.query(versionTableSql(postgresDialect));
+    await c.query(versionRowSql(profile, postgresDialect, table));
+  } finally {
+    await c.end();
+  }
+}
+
+export async function countRows(url: string, table: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query(`SELECT count(*)::int AS n FROM ${table}`);
+    return rows[0].n as number;
+  } finally {
+    await c.end();
+  }
+}
