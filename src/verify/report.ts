@@ -141,10 +141,12 @@ function idText(ex: RowExample): string {
   return `contact_id ${ex.id.contactId} (aorhash ${ex.id.aorhash}, rlabel ${ex.id.rlabel}, clabel ${ex.id.clabel})`;
 }
 
-function who(ex: RowExample): string {
-  const user = ex.username === null ? 'NULL' : JSON.stringify(ex.username);
-  const domain = ex.domain === null ? 'NULL' : JSON.stringify(ex.domain);
-  return `username ${user} domain ${domain}`;
+function text(v: string | null): string {
+  return v === null ? 'NULL' : JSON.stringify(v);
+}
+
+function who(ex: { username: string | null; domain: string | null }): string {
+  return `username ${text(ex.username)} domain ${text(ex.domain)}`;
 }
 
 function exampleLines(examples: RowExample[] | undefined): string[] {
@@ -186,21 +188,26 @@ export function renderHuman(r: VerifyReport): string {
   out.push(line('duplicate contact ids', dup.checkedBy === 'unique index' ? 0 : dup.ids, dup.checkedBy === 'unique index' ? '(ruled out by a unique index on contact_id)' : dup.ids ? `(${dup.rows} rows)` : ''));
   for (const ex of r.details?.duplicateContactIds ?? []) {
     out.push(`      contact_id ${ex.id.contactId} (aorhash ${ex.id.aorhash}, rlabel ${ex.id.rlabel}, clabel ${ex.id.clabel}) held by:`);
-    for (const row of ex.rows) out.push(`        username ${JSON.stringify(row.username)} domain ${JSON.stringify(row.domain)} contact ${JSON.stringify(row.contact)}`);
+    for (const row of ex.rows) out.push(`        ${who(row)} contact ${text(row.contact)}`);
   }
   const amb = r.ambiguousRecordLabels;
-  out.push(line('ambiguous record labels', amb.labels, amb.labels ? `(${amb.aors} AORs share a record label in one of ${r.slots} slots)` : ''));
+  out.push(line('ambiguous record labels', amb.labels, amb.labels ? `(${amb.aors} AORs; a lookup by contact id in such a slot can find the wrong AOR)` : ''));
   for (const ex of r.details?.ambiguousRecordLabels ?? []) {
     out.push(`      slot ${ex.slot}, rlabel ${ex.rlabel}: ${ex.aorCount} AORs: ${ex.aors.map((a) => `${a.aor} (${a.contactId})`).join(', ')}`);
   }
   out.push(line('expired rows', r.expired, r.expired ? '(loaded, then deleted by the first timer run)' : ''));
   out.push('');
   if (r.clean) {
-    out.push(`result: clean: OpenSIPS ${r.release} would load all ${r.rowsRead} rows`);
+    out.push(`result: clean: OpenSIPS ${r.release} loads all ${r.rowsRead} row${r.rowsRead === 1 ? '' : 's'}`);
   } else {
-    const parts = [`OpenSIPS ${r.release} would skip ${r.rejected.total} of ${r.rowsRead} rows at start-up`];
-    if (!v.ok) parts.unshift(`OpenSIPS ${r.release} would not start (table version)`);
-    out.push(`result: ${r.findings} finding${r.findings === 1 ? '' : 's'}: ${parts.join('; ')}`);
+    const parts: string[] = [];
+    const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
+    if (!v.ok) parts.push(`OpenSIPS ${r.release} refuses to start (table version ${v.found ?? 'missing'}, expects ${v.expected})`);
+    if (r.rejected.total) parts.push(`preload skips ${r.rejected.total} of ${r.rowsRead} rows`);
+    if (dup.ids) parts.push(`${plural(dup.ids, 'contact id', 'contact ids')} held by more than one row`);
+    if (amb.labels) parts.push(`${plural(amb.labels, 'record label', 'record labels')} shared by AORs of one slot`);
+    if (r.warnings.total) parts.push(`${plural(r.warnings.total, 'row', 'rows')} with a bad kv_store`);
+    out.push(`result: ${plural(r.findings, 'finding', 'findings')}: ${parts.join('; ')}`);
   }
   return out.join('\n');
 }
