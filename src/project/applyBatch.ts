@@ -45,7 +45,8 @@ export interface ApplyOptions {
   deadLetter?: (letters: DeadLetter[]) => Promise<void>;
 }
 
-type Decoded = { offset: string; binding: string; event: RegistrationEvent };
+/** A log record of the segment; event null = a tombstone (the binding is gone). */
+type Decoded = { offset: string; binding: string; event: RegistrationEvent | null };
 
 const MAX_RELABEL_ROUNDS = 64;
 
@@ -82,7 +83,10 @@ export async function applyBatch(client: pg.ClientBase, opts: ApplyOptions): Pro
       last = offset;
       result.processed++;
       if (m.value === null) {
+        // Normally a no-op right after its DELETE; but once compaction removed the DELETE, the
+        // tombstone is the only record left of it, so it deletes a binding still present.
         result.tombstones++;
+        if (m.key !== null) segment.push({ offset: m.offset, binding: m.key.toString('utf8'), event: null });
         continue;
       }
       let event: RegistrationEvent;
@@ -125,13 +129,13 @@ async function applySegment(client: pg.ClientBase, opts: ApplyOptions, segment: 
   const aorKeys = new Set<string>();
   for (const b of bindings.values()) if (b.aor !== null) aorKeys.add(b.aor);
   for (const { event } of segment) {
-    const reg = event.registration;
-    if (event.op === 'UPSERT' && reg && reg.username !== '' && !(target.useDomain && !reg.domain)) aorKeys.add(aorIdentity(target, reg.username, reg.domain).key);
+    const reg = event?.registration;
+    if (event?.op === 'UPSERT' && reg && reg.username !== '' && !(target.useDomain && !reg.domain)) aorKeys.add(aorIdentity(target, reg.username, reg.domain).key);
   }
   const aors = await loadAors(client, s, [...aorKeys]);
   const eventsPerAor = new Map<string, number>();
   for (const { event } of segment) {
-    const reg = event.registration;
+    const reg = event?.registration;
     if (reg && reg.username !== '') {
       const k = aorIdentity(target, reg.username, reg.domain).key;
       eventsPerAor.set(k, (eventsPerAor.get(k) ?? 0) + 1);
@@ -158,6 +162,10 @@ async function applySegment(client: pg.ClientBase, opts: ApplyOptions, segment: 
     },
   });
   for (const d of segment) {
+    if (d.event === null) {
+      planner.tombstone(d.binding);
+      continue;
+    }
     const applied = planner.apply(d.event, opts.partition, d.binding);
     if (applied && d.event.source.tsMs > 0n) result.sourceTimesMs.push(Number(d.event.source.tsMs));
   }
@@ -201,13 +209,22 @@ async function writePlan(client: pg.ClientBase, target: Target, plan: Plan, plan
     pending = pending.filter((b) => !done.has(plan.inserts.get(b)!.contactId.toString()));
     for (const b of pending) planner.relabel(b);
   }
-  if (plan.aors.size > 0) {
-    const a = [...plan.aors.values()];
+  const created = [...plan.aors.values()].filter((a) => plan.createdAors.has(a.aor));
+  const updated = [...plan.aors.values()].filter((a) => !plan.createdAors.has(a.aor));
+  if (created.length > 0) {
+    // No ON CONFLICT: if another transaction created the same AOR meanwhile (two log partitions
+    // can hold one use_domain=0 AOR), this one fails and is retried, and then reuses its rlabel.
     await client.query(
       `INSERT INTO ${s}.aors (aor, aorhash, slot, rlabel, next_clabel, wrapped)
-       SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::bigint[], $5::int[], $6::bool[])
-       ON CONFLICT (aor) DO UPDATE SET next_clabel = EXCLUDED.next_clabel, wrapped = EXCLUDED.wrapped`,
-      [a.map((x) => x.aor), a.map((x) => x.aorhash), a.map((x) => x.slot), a.map((x) => x.rlabel), a.map((x) => x.nextClabel), a.map((x) => x.wrapped)],
+       SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::bigint[], $5::int[], $6::bool[])`,
+      [created.map((x) => x.aor), created.map((x) => x.aorhash), created.map((x) => x.slot), created.map((x) => x.rlabel), created.map((x) => x.nextClabel), created.map((x) => x.wrapped)],
+    );
+  }
+  if (updated.length > 0) {
+    await client.query(
+      `UPDATE ${s}.aors AS a SET next_clabel = u.next_clabel, wrapped = u.wrapped
+         FROM unnest($1::text[], $2::int[], $3::bool[]) AS u(aor, next_clabel, wrapped) WHERE a.aor = u.aor`,
+      [updated.map((x) => x.aor), updated.map((x) => x.nextClabel), updated.map((x) => x.wrapped)],
     );
   }
   if (plan.bindings.size > 0) {
@@ -302,7 +319,12 @@ async function loadBindings(client: pg.ClientBase, s: string, keys: string[]): P
 async function loadAors(client: pg.ClientBase, s: string, keys: string[]): Promise<Map<string, AorState>> {
   const map = new Map<string, AorState>();
   if (keys.length === 0) return map;
-  const { rows } = await client.query(`SELECT aor, aorhash, slot, rlabel::text, next_clabel, wrapped FROM ${s}.aors WHERE aor = ANY($1::text[])`, [keys]);
+  // Locked (in a fixed order, so two transactions cannot deadlock on them): two log partitions may
+  // hold bindings of one AOR, and its next contact label must not be handed out twice.
+  const { rows } = await client.query(
+    `SELECT aor, aorhash, slot, rlabel::text, next_clabel, wrapped FROM ${s}.aors WHERE aor = ANY($1::text[]) ORDER BY aor FOR UPDATE`,
+    [keys],
+  );
   for (const r of rows) map.set(r.aor, { aor: r.aor, aorhash: r.aorhash, slot: r.slot, rlabel: Number(r.rlabel), nextClabel: r.next_clabel, wrapped: r.wrapped });
   return map;
 }

@@ -41,6 +41,7 @@ export interface Plan {
   deletes: Set<bigint>;
   bindings: Map<string, BindingState>; // every binding whose state changed
   aors: Map<string, AorState>; // every AOR whose state changed
+  createdAors: Set<string>; // of those, the AORs this batch created
   /** Events skipped because the binding already holds this or a later source position. */
   stale: number;
   /** Events applied (their effect is in the plan). */
@@ -66,7 +67,7 @@ export interface PlannerInput {
 }
 
 export function emptyPlan(): Plan {
-  return { inserts: new Map(), updates: new Map(), deletes: new Set(), bindings: new Map(), aors: new Map(), stale: 0, applied: 0, unloadable: [] };
+  return { inserts: new Map(), updates: new Map(), deletes: new Set(), bindings: new Map(), aors: new Map(), createdAors: new Set(), stale: 0, applied: 0, unloadable: [] };
 }
 
 /**
@@ -112,6 +113,19 @@ export class Planner {
     }
     this.reconcile(state, event.registration);
     return true;
+  }
+
+  /**
+   * A tombstone of the log: the binding is gone. Right after its DELETE this changes nothing; when
+   * compaction removed the DELETE, it is the delete. The binding keeps its last position.
+   */
+  tombstone(binding: string): void {
+    const state = this.input.bindings.get(binding);
+    if (!state || state.contactId === null) return;
+    if (!this.initial.has(binding)) this.initial.set(binding, state.inTarget ? state.contactId : null);
+    this.release(state);
+    this.plan.bindings.set(binding, state);
+    this.reconcile(state, null);
   }
 
   /** Frees the binding's labels (on delete). */
@@ -167,6 +181,7 @@ export class Planner {
     if (!aor) {
       aor = { aor: key, aorhash, slot, rlabel: this.input.takeRlabel(), nextClabel: 0, wrapped: false };
       this.input.aors.set(key, aor);
+      this.plan.createdAors.add(key);
     }
     return aor;
   }

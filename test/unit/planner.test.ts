@@ -108,3 +108,28 @@ test('rows OpenSIPS cannot load are reported, not written', () => {
   assert.deepEqual(p.plan.unloadable, [{ binding: 'legacy:1', reason: 'empty username record' }]);
   assert.equal(p.plan.inserts.size, 0);
 });
+
+test('a tombstone deletes a binding whose DELETE was compacted away, and is a no-op after its DELETE', () => {
+  const id = packContactId({ aorhash: 1706, rlabel: 200000, clabel: 5 });
+  const bindings = new Map<string, BindingState>([
+    ['legacy:1', { binding: 'legacy:1', sourceName: 'legacy', sourceRowKey: 1n, logPartition: 0, aor: 'callee', clabel: 5, contactId: id, inTarget: true, position: { major: 10n, minor: 1n, seq: 0n } }],
+  ]);
+  const p = planner(bindings);
+  p.tombstone('legacy:1');
+  assert.deepEqual([...p.plan.deletes], [id]);
+  assert.equal(p.plan.bindings.get('legacy:1')!.contactId, null);
+  assert.deepEqual(p.plan.bindings.get('legacy:1')!.position, { major: 10n, minor: 1n, seq: 0n });
+  p.tombstone('legacy:1');
+  p.tombstone('legacy:404');
+  assert.deepEqual([...p.plan.deletes], [id]);
+  assert.equal(p.plan.bindings.size, 1);
+});
+
+test('new AORs are reported as created, so the applier inserts them without ON CONFLICT', () => {
+  const aors = new Map<string, AorState>([['callee', { aor: 'callee', aorhash: 1706, slot: 170, rlabel: 200000, nextClabel: 6, wrapped: false }]]);
+  const p = planner(new Map(), aors);
+  p.apply(ev('UPSERT', 1n, 10n, 'callee'), 0, 'legacy:1');
+  p.apply(ev('UPSERT', 2n, 10n, 'bob'), 0, 'legacy:2');
+  assert.deepEqual([...p.plan.createdAors], ['bob']);
+  assert.deepEqual([...p.plan.aors.keys()].sort(), ['bob', 'callee']);
+});
