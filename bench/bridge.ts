@@ -63,8 +63,8 @@ async function produce(kafka: Kafka, topic: string, evs: RegistrationEvent[]): P
   const producer = createLogProducer(kafka);
   await producer.connect();
   try {
-    for (let i = 0; i < evs.length; i += 5000) {
-      const messages = evs.slice(i, i + 5000).flatMap((e) => logRecords(e, PARTITIONS));
+    for (let i = 0; i < evs.length; i += 2000) {
+      const messages = evs.slice(i, i + 2000).flatMap((e) => logRecords(e, PARTITIONS));
       await producer.send({ topic, acks: -1, messages });
     }
   } finally {
