@@ -20,6 +20,8 @@ export interface KafkaOptions {
   /** -Xmx (default 512m). */
   heap?: string;
   extraArgs?: string[];
+  /** Called once the broker process runs (before it is ready). */
+  onSpawned?: () => void;
 }
 
 export function kafkaServerProperties(dataDir: string, port: number, controllerPort: number): Record<string, string | number | boolean> {
@@ -103,6 +105,7 @@ export async function startKafka(ctx: ServiceContext, opts: KafkaOptions): Promi
     cwd: home,
   });
   ctx.track(proc);
+  opts.onSpawned?.();
   const info: KafkaInfo = { brokers: [`${HOST}:${opts.port}`], controllerPort: opts.controllerPort };
   await waitUntilReady(proc, { probe: () => probeKafka(info.brokers), what: `describeCluster on ${info.brokers.join(',')}`, timeoutMs: ctx.timeoutMs, signal: ctx.signal, intervalMs: 500 });
   return { info, proc };

@@ -14,7 +14,7 @@ import { findJava } from './java.js';
 import { startKafka } from './kafka.js';
 import { startMariaDb } from './mariadb.js';
 import { isRoot } from './osuser.js';
-import { allocatePorts } from './ports.js';
+import { allocatePorts, HOST } from './ports.js';
 import { startPostgres } from './postgres.js';
 import { killGroup, serviceProcesses, stopGroup, type Spawned } from './process.js';
 import { SERVICES, type ServiceName, type ServiceProcess, type Stack, type StackState, type StopOptions } from './types.js';
@@ -178,36 +178,54 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
       );
     }
     if (has('kafka')) {
-      tasks.push(
-        guard(
-          (async () => {
-            // Java first: a missing runtime should fail fast, not after a first-run jar download.
-            const java = await findJava(opts.java);
-            const jars = await ensureJars({ log, ...(opts.mvn ? { mvn: opts.mvn } : {}), ...(opts.jarsCacheDir ? { cacheDir: opts.jarsCacheDir } : {}) });
-            const k = await startKafka(ctx('kafka'), {
-              port: port('kafka'),
-              controllerPort: port('kafkaController'),
-              java,
-              jars,
-              ...(opts.heap?.kafka ? { heap: opts.heap.kafka } : {}),
-              extraArgs: opts.extraArgs?.kafka ?? [],
-            });
-            state.kafka = k.info;
-            ready('kafka');
-            if (!has('connect')) return;
-            const c = await startConnect(ctx('connect'), {
-              port: port('connect'),
-              brokers: k.info.brokers,
-              java,
-              jars,
-              ...(opts.heap?.connect ? { heap: opts.heap.connect } : {}),
-              extraArgs: opts.extraArgs?.connect ?? [],
-            });
-            state.connect = c.info;
-            ready('connect');
-          })(),
-        ),
+      // Java first: a missing runtime should fail fast, not after a first-run jar download.
+      const jvm = (async () => {
+        const java = await findJava(opts.java);
+        const jars = await ensureJars({ log, ...(opts.mvn ? { mvn: opts.mvn } : {}), ...(opts.jarsCacheDir ? { cacheDir: opts.jarsCacheDir } : {}) });
+        return { java, jars };
+      })();
+      let kafkaSpawned!: () => void;
+      const spawned = new Promise<void>((r) => {
+        kafkaSpawned = r;
+      });
+      const kafkaTask = guard(
+        jvm.then(async ({ java, jars }) => {
+          const k = await startKafka(ctx('kafka'), {
+            port: port('kafka'),
+            controllerPort: port('kafkaController'),
+            java,
+            jars,
+            ...(opts.heap?.kafka ? { heap: opts.heap.kafka } : {}),
+            extraArgs: opts.extraArgs?.kafka ?? [],
+            onSpawned: kafkaSpawned,
+          });
+          state.kafka = k.info;
+          ready('kafka');
+        }),
       );
+      tasks.push(kafkaTask);
+      if (has('connect')) {
+        // Connect starts as soon as the broker process runs: its JVM start and plugin loading overlap
+        // the broker's start-up, and it waits for the broker by itself.
+        tasks.push(
+          guard(
+            Promise.race([spawned, kafkaTask]).then(async () => {
+              const { java, jars } = await jvm;
+              const c = await startConnect(ctx('connect'), {
+                port: port('connect'),
+                brokers: [`${HOST}:${port('kafka')}`],
+                java,
+                jars,
+                ...(opts.heap?.connect ? { heap: opts.heap.connect } : {}),
+                extraArgs: opts.extraArgs?.connect ?? [],
+              });
+              await kafkaTask;
+              state.connect = c.info;
+              ready('connect');
+            }),
+          ),
+        );
+      }
     }
     await Promise.allSettled(tasks);
     if (firstError !== undefined) throw firstError;

@@ -211,3 +211,18 @@ describe('ports and processes', () => {
     }
   });
 });
+
+describe('container variant', () => {
+  test('dockerAvailable is false when nothing answers, and startContainerStack says so without loading testcontainers', async () => {
+    const { dockerAvailable, startContainerStack } = await import('../../src/stack/testcontainers.js');
+    const saved = process.env.DOCKER_HOST;
+    process.env.DOCKER_HOST = 'unix:///nonexistent/docker.sock';
+    try {
+      assert.equal(await dockerAvailable(), false);
+      await assert.rejects(startContainerStack(), { code: 'STACK_DOCKER_UNAVAILABLE' });
+    } finally {
+      if (saved === undefined) delete process.env.DOCKER_HOST;
+      else process.env.DOCKER_HOST = saved;
+    }
+  });
+});
