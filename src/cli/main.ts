@@ -5,6 +5,7 @@ import { registerIdCommands } from './id.js';
 import { registerRunCommand } from './run.js';
 import { registerDemoCommand } from './demo.js';
 import { registerVerifyCommand } from './verify.js';
+import { registerStackCommands } from './stack.js';
 
 function buildProgram(): Command {
   const program = new Command('ulbridge')
@@ -17,6 +18,7 @@ function buildProgram(): Command {
   registerRunCommand(program);
   registerDemoCommand(program);
   registerVerifyCommand(program);
+  registerStackCommands(program);
   return program;
 }
 
