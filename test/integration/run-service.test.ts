@@ -1,0 +1,77 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLocationTable } from '../../src/demo/tables.js';
+import { cli } from '../support/cli.js';
+import { freshPostgresDb, kafkaBrokers, type FreshDb } from '../support/services.js';
+
+// `ulbridge run` as an operator runs it: readiness, health, Prometheus metrics, JSON logs, and a
+// SIGTERM that drains and exits 0.
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+let db: FreshDb;
+let child: ChildProcess | null = null;
+const dir = mkdtempSync(join(tmpdir(), 'ulbridge-run-'));
+
+before(async () => {
+  db = await freshPostgresDb('run');
+  await createLocationTable(db.url, '4.0');
+});
+
+after(() => {
+  if (child && child.exitCode === null) child.kill('SIGKILL');
+});
+
+async function getJson(url: string): Promise<{ status: number; body: any }> {
+  const r = await fetch(url);
+  return { status: r.status, body: await r.json() };
+}
+
+test('run: /readyz turns ready, /healthz ok, /metrics served, SIGTERM drains and exits 0', async () => {
+  const port = 20000 + (process.pid % 10000);
+  const file = join(dir, 'config.json');
+  writeFileSync(file, JSON.stringify({
+    kafka: { brokers: kafkaBrokers() },
+    log: { topic: `run.${process.pid}.log`, partitions: 2, deadLetterTopic: `run.${process.pid}.dlq` },
+    targets: [{ name: 'main', db: db.url, release: '4.0', hashSize: 9, groupId: `run-${process.pid}` }],
+    http: { port },
+  }));
+  child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--config', file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let logs = '';
+  child.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
+  const base = `http://127.0.0.1:${port}`;
+  let ready: { status: number; body: any } | null = null;
+  for (let i = 0; i < 200 && ready?.status !== 200; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    ready = await getJson(`${base}/readyz`).catch(() => null);
+  }
+  assert.deepEqual(ready, { status: 200, body: { ready: true, reasons: [] } });
+  assert.deepEqual(await getJson(`${base}/healthz`), { status: 200, body: { status: 'ok' } });
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  assert.match(metrics, /# TYPE ulbridge_apply_latency_seconds histogram/);
+  assert.match(metrics, /# TYPE ulbridge_dead_letters_total counter/);
+  assert.match(metrics, /ulbridge_process_resident_memory_bytes \d+/);
+
+  const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  const lines = logs.trim().split('\n').map((l) => JSON.parse(l));
+  const msgs = lines.map((l) => l.msg);
+  for (const m of ['ulbridge running', 'signal received, draining', 'projection stopped', 'stopped']) assert.ok(msgs.includes(m), `log has "${m}": ${msgs.join(' | ')}`);
+  assert.ok(lines.every((l) => l.app === 'ulbridge' && typeof l.time === 'string'));
+});
+
+test('run: an invalid config is one line naming the key, exit 2', async () => {
+  const file = join(dir, 'bad.json');
+  writeFileSync(file, JSON.stringify({ kafka: { brokers: ['127.0.0.1:9092'] }, targets: [{ name: 'main', db: 'postgres://x/y', release: '4.0', hashSize: 20 }] }));
+  const r = await cli(['run', '--config', file]);
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, 'ulbridge: CONFIG_INVALID: config targets[0].hashSize: Too big: expected number to be <=16\n');
+  const missing = await cli(['run', '--config', join(dir, 'nope.json')]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /^ulbridge: CONFIG_UNREADABLE: cannot read config file .*nope\.json: ENOENT/);
+});
