@@ -397,6 +397,16 @@ export function verifySuite(dialect: 'postgres' | 'mysql', fresh: () => Promise<
       assert.equal(b.code, 2);
     });
 
+    test('CLI: --release 2.1 is refused, even on a 2.1 table', async () => {
+      const r = await cli(['verify', '--db', fdb.url, '--table', 'old_21', '--release', '2.1', '--hash-size', '9']);
+      assert.equal(
+        r.stderr,
+        'ulbridge: UNSUPPORTED_RELEASE: release 2.1 has no contact_id (its key is an auto-increment id), so there is no preload check to simulate: ' +
+          '--release takes one of 2.2, 2.3, 2.4, 3.x, 4.0; to move a 2.1 table, migrate it (DESIGN.md §4)\n',
+      );
+      assert.equal(r.code, 2);
+    });
+
     test('CLI: unknown release exits 2 before connecting', async () => {
       const r = await cli(['verify', '--db', fdb.url, '--release', '5.0', '--hash-size', '9']);
       assert.equal(r.stderr, 'ulbridge: UNKNOWN_RELEASE: unknown release "5.0": --release takes one of 2.2, 2.3, 2.4, 3.x, 4.0\n');
