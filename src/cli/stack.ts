@@ -6,7 +6,8 @@
  */
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { isUlbridgeError } from '../ops/errors.js';
 import { StackError } from '../stack/errors.js';
 import { anyAlive, stackStatus } from '../stack/status.js';
 import { readState, removeState, stateFile, writeState } from '../stack/state.js';
@@ -158,11 +159,13 @@ if (runDirectly()) {
   try {
     await program.parseAsync(process.argv);
   } catch (e) {
-    const err = e as { code?: string; message?: string; exitCode?: number };
-    if (e instanceof StackError) process.stderr.write(`ulbridge: ${e.code}: ${e.message}\n`);
-    else if (err.code?.startsWith('commander.')) process.exitCode = err.exitCode === 0 ? 0 : 2;
-    else process.stderr.write(`ulbridge: INTERNAL: ${err.message ?? String(e)}\n`);
-    process.exitCode ??= 2;
-    if (e instanceof StackError) process.exitCode = e.exitCode;
+    if (e instanceof CommanderError) process.exitCode = e.exitCode === 0 ? 0 : 2;
+    else if (isUlbridgeError(e)) {
+      process.stderr.write(`ulbridge: ${e.code}: ${e.message}\n`);
+      process.exitCode = e.exitCode;
+    } else {
+      process.stderr.write(`ulbridge: INTERNAL: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = 2;
+    }
   }
 }

@@ -4,7 +4,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { StackError, formatCommand } from './errors.js';
 
 export interface SpawnSpec {
@@ -122,21 +121,6 @@ export function tailFile(path: string, lines = 25, maxBytes = 32 * 1024): string
 export function tailSuffix(path: string, lines = 25): string {
   const t = tailFile(path, lines);
   return t ? `\n--- last lines of ${path} ---\n${t}` : '';
-}
-
-/** Reads the last lines of a file asynchronously (for status output). */
-export async function readTail(path: string, lines = 10): Promise<string> {
-  const fh = await open(path, 'r').catch(() => undefined);
-  if (!fh) return '';
-  try {
-    const { size } = await fh.stat();
-    const len = Math.min(size, 16 * 1024);
-    const buf = Buffer.alloc(len);
-    await fh.read(buf, 0, len, size - len);
-    return buf.toString('utf8').split('\n').filter((l) => l.trim() !== '').slice(-lines).join('\n');
-  } finally {
-    await fh.close();
-  }
 }
 
 interface ProcInfo {
