@@ -6,6 +6,7 @@ import { registerRunCommand } from './run.js';
 import { registerDemoCommand } from './demo.js';
 import { registerVerifyCommand } from './verify.js';
 import { registerStackCommands } from './stack.js';
+import { registerDiffCommand } from './diff.js';
 
 function buildProgram(): Command {
   const program = new Command('ulbridge')
@@ -19,6 +20,7 @@ function buildProgram(): Command {
   registerDemoCommand(program);
   registerVerifyCommand(program);
   registerStackCommands(program);
+  registerDiffCommand(program);
   return program;
 }
 

@@ -1,7 +1,9 @@
 import type { DbConnection } from '../db/connection.js';
 import { parseTableName } from '../db/table.js';
 import { datetimeToUnix } from '../cdc/time.js';
-import { canonicalAor } from '../opensips/aor.js';
+import { aorBytes, canonicalAor } from '../opensips/aor.js';
+import { coreHash, type CharSignedness } from '../opensips/coreHash.js';
+import { slotCount, slotOf } from '../opensips/hashSize.js';
 import { releaseProfile } from '../opensips/releases.js';
 
 /**
@@ -19,6 +21,15 @@ export interface BindingSetOptions {
   caseSensitive: boolean;
   /** Unix seconds: bindings with 0 < expires <= now are counted as expired, not compared. */
   now: number;
+  /** When given, live bindings are also counted per usrloc hash slot of this registrar setting. */
+  slots?: SlotOptions;
+}
+
+/** The registrar settings that place an AOR in a usrloc hash slot. */
+export interface SlotOptions {
+  hashSize: number;
+  useDomain: boolean;
+  signedness: CharSignedness;
 }
 
 export const BINDING_FIELDS = [
@@ -33,6 +44,13 @@ export interface BindingSet {
   expired: number;
   /** Live bindings: canonical JSON of the tuple -> how many rows carry it. */
   live: Map<string, number>;
+  /** Live bindings per hash slot (index = slot), when `slots` was given. */
+  perSlot?: Uint32Array;
+}
+
+/** The usrloc slot of a canonical AOR: core_hash(AOR) & (2^hash_size - 1). */
+export function bindingSlot(username: string, domain: string | null, o: SlotOptions): number {
+  return slotOf(coreHash(aorBytes(username, domain, { useDomain: o.useDomain }), o.signedness), o.hashSize);
 }
 
 /** A DATETIME read in the registrar's zone; localtime(0) ("permanent") comes back as 0. */
@@ -56,6 +74,8 @@ export async function readBindingSet(db: DbConnection, opts: BindingSetOptions):
   const expires = profile.expires === 'datetime' ? d.datetimeText(q('expires')) : q('expires');
   const sql = `SELECT ${cols.join(', ')}, ${expires} AS ${q('expires_v')}, ${d.datetimeText(q('last_modified'))} AS ${q('last_modified_v')} FROM ${d.table(t)}`;
   const set: BindingSet = { rows: 0, expired: 0, live: new Map() };
+  const perSlot = opts.slots ? new Uint32Array(slotCount(opts.slots.hashSize)) : null;
+  if (perSlot) set.perSlot = perSlot;
   for await (const batch of db.stream<Record<string, unknown>>(sql, [], 5000)) {
     for (const r of batch) {
       set.rows++;
@@ -84,6 +104,7 @@ export async function readBindingSet(db: DbConnection, opts: BindingSetOptions):
         sipInstance: emptyToNull(r.sip_instance),
         attr: emptyToNull(r.attr),
       };
+      if (perSlot) perSlot[bindingSlot(aor.username, aor.domain, opts.slots!)]!++;
       const key = JSON.stringify(BINDING_FIELDS.map((f) => tuple[f]));
       set.live.set(key, (set.live.get(key) ?? 0) + 1);
     }
@@ -106,7 +127,7 @@ function count(m: Map<string, number>): number {
   return n;
 }
 
-function toTuple(key: string): BindingTuple {
+export function toTuple(key: string): BindingTuple {
   const values = JSON.parse(key) as Array<string | number | null>;
   return Object.fromEntries(BINDING_FIELDS.map((f, i) => [f, values[i] ?? null])) as BindingTuple;
 }
