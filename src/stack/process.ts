@@ -227,6 +227,8 @@ export async function stopGroup(pid: number, signal: NodeJS.Signals, graceMs: nu
   const pids = serviceProcesses(pid);
   if (pids.length === 0) return;
   killGroup(pid, signal);
+  // SIGKILL leaves no chance to clean up: hit the setsid()ed children directly too.
+  if (signal === 'SIGKILL') for (const p of pids) killGroup(p, 'SIGKILL');
   if (await waitAllGone(pids, graceMs)) return;
   const left = [...new Set([...pids, ...serviceProcesses(pid)])];
   killGroup(pid, 'SIGKILL');
