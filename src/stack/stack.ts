@@ -11,6 +11,7 @@ import type { ServiceContext } from './context.js';
 import { StackError } from './errors.js';
 import { ensureJars } from './jars.js';
 import { findJava } from './java.js';
+import { ensureSystemPackages } from './systemPackages.js';
 import { startKafka } from './kafka.js';
 import { startMariaDb } from './mariadb.js';
 import { isRoot } from './osuser.js';
@@ -99,6 +100,12 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
   const services = resolveServices(opts.services);
   const log = opts.log ?? defaultLog;
   const timeoutMs = opts.timeoutMs ?? 120_000;
+  await ensureSystemPackages(services, log, {
+    ...(opts.pgBinDir ? { pgBinDir: opts.pgBinDir } : {}),
+    ...(opts.java ? { java: opts.java } : {}),
+    ...(opts.mvn ? { mvn: opts.mvn } : {}),
+    ...(opts.mariadbd ? { mariadbd: opts.mariadbd } : {}),
+  });
   const dir = prepareDir(opts.dir);
   const procs: Array<{ service: ServiceName; p: Spawned }> = [];
   const ac = new AbortController();
