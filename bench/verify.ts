@@ -143,7 +143,7 @@ export const section: BenchSection = {
         { figure: 'verify (full report)', value: rate(best.verify), unit: 'rows/s', note: `scan + simulate + duplicate/label GROUP BY, best of ${ROUNDS}` },
         { figure: 'verify / cursor floor', value: best.cursor / best.verify, unit: 'ratio', note: 'aim >= 0.50' },
         { figure: 'verify / COPY floor', value: best.copy / best.verify, unit: 'ratio' },
-        { figure: 'verify peak RSS growth', value: peakRss / 2 ** 20, unit: 'MiB', note: `over ${rows} rows (flat: independent of table size)` },
+        { figure: 'verify peak RSS growth', value: peakRss / 2 ** 20, unit: 'MiB', note: `max RSS increase while verifying ${rows} rows` },
       );
       return figures;
     } finally {
