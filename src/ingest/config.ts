@@ -43,11 +43,11 @@ export interface CompiledIngestOptions extends Omit<IngestOptions, 'source' | 'm
   maxRecordsPerSend: number;
 }
 
-/** Validates options once, at the edge; throws UlbridgeError('INVALID_CONFIG' | 'UNKNOWN_RELEASE'). */
+/** Validates options once, at the edge; throws UlbridgeError('CONFIG_INVALID' | 'UNKNOWN_RELEASE'). */
 export function compileIngestOptions(opts: IngestOptions): CompiledIngestOptions {
   const s = opts.source;
   const bad = (msg: string): never => {
-    throw new UlbridgeError('INVALID_CONFIG', `ingest source "${s.name}": ${msg}`);
+    throw new UlbridgeError('CONFIG_INVALID', `ingest source "${s.name}": ${msg}`);
   };
   if (!SOURCE_NAME.test(s.name)) bad(`the name must be letters, digits, '.', '_' or '-' (it prefixes every log key)`);
   releaseProfile(s.release);

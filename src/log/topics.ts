@@ -27,10 +27,10 @@ const TOPIC_RESOURCE = 2 as ConfigResourceTypes; // ConfigResourceTypes.TOPIC (a
 
 export async function ensureTopics(admin: Admin, spec: LogTopicsSpec): Promise<EnsureTopicsResult> {
   if (!Number.isInteger(spec.partitions) || spec.partitions < 1) {
-    throw new UlbridgeError('INVALID_CONFIG', `log partitions must be a positive integer, got ${spec.partitions}`);
+    throw new UlbridgeError('CONFIG_INVALID', `log partitions must be a positive integer, got ${spec.partitions}`);
   }
   if (spec.topic === spec.deadLetterTopic) {
-    throw new UlbridgeError('INVALID_CONFIG', `the dead-letter topic must differ from the log topic "${spec.topic}"`);
+    throw new UlbridgeError('CONFIG_INVALID', `the dead-letter topic must differ from the log topic "${spec.topic}"`);
   }
   const replicationFactor = spec.replicationFactor ?? -1;
   const wanted: ITopicConfig[] = [

@@ -145,11 +145,11 @@ test('release families', () => {
 test('decoder configuration is validated once', () => {
   assert.throws(
     () => createDecoder({ name: 'legacy', release: '2.2', timeZone: 'Mars/Olympus', caseSensitive: false }),
-    (e: unknown) => e instanceof UlbridgeError && e.code === 'INVALID_CONFIG' && e.message === 'source "legacy": time zone "Mars/Olympus" is not an IANA zone name (e.g. UTC, Europe/Berlin)',
+    (e: unknown) => e instanceof UlbridgeError && e.code === 'CONFIG_INVALID' && e.message === 'source "legacy": time zone "Mars/Olympus" is not an IANA zone name (e.g. UTC, Europe/Berlin)',
   );
   assert.throws(
     () => createDecoder({ name: 'a:b', release: '2.2', timeZone: 'UTC', caseSensitive: false }),
-    (e: unknown) => e instanceof UlbridgeError && e.code === 'INVALID_CONFIG' && e.message === `source name "a:b" must be letters, digits, '.', '_' or '-' (it prefixes every log key)`,
+    (e: unknown) => e instanceof UlbridgeError && e.code === 'CONFIG_INVALID' && e.message === `source name "a:b" must be letters, digits, '.', '_' or '-' (it prefixes every log key)`,
   );
   assert.throws(
     () => createDecoder({ name: 'legacy', release: '2.5' as Release, timeZone: 'UTC', caseSensitive: false }),

@@ -35,7 +35,7 @@ test('invalid options are refused with one coded message each', () => {
   for (const [edit, message] of bad) {
     const o = base();
     edit(o);
-    assert.throws(() => compileIngestOptions(o), (e: unknown) => e instanceof UlbridgeError && e.code === 'INVALID_CONFIG' && e.message === message, message);
+    assert.throws(() => compileIngestOptions(o), (e: unknown) => e instanceof UlbridgeError && e.code === 'CONFIG_INVALID' && e.message === message, message);
   }
   const o = base();
   (o.source as { release: string }).release = '1.11';
