@@ -7,6 +7,7 @@ import { registerDemoCommand } from './demo.js';
 import { registerVerifyCommand } from './verify.js';
 import { registerStackCommands } from './stack.js';
 import { registerDiffCommand } from './diff.js';
+import { registerStatusCommand } from './status.js';
 
 function buildProgram(): Command {
   const program = new Command('ulbridge')
@@ -21,6 +22,7 @@ function buildProgram(): Command {
   registerVerifyCommand(program);
   registerStackCommands(program);
   registerDiffCommand(program);
+  registerStatusCommand(program);
   return program;
 }
 

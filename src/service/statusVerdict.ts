@@ -1,0 +1,230 @@
+/**
+ * The pure part of `ulbridge status`: lag arithmetic, the cut-over readiness verdict and its
+ * reasons, and the human rendering. Offsets are decimal strings (64-bit); lags and counts are JSON
+ * numbers (message counts, far below 2^53).
+ */
+
+export interface IngestPartition {
+  partition: number;
+  low: string;
+  high: string;
+  /** The ingest group's committed offset (next to read); null when the group never committed. */
+  committed: string | null;
+  lag: number;
+}
+
+export interface IngestStatus {
+  source: string;
+  topic: string;
+  groupId: string;
+  lag: number;
+  partitions: IngestPartition[];
+}
+
+export interface ProjectPartition {
+  partition: number;
+  low: string;
+  high: string;
+  /** next_offset from the target's state schema (authoritative); null when nothing was applied yet. */
+  next: string | null;
+  lag: number;
+}
+
+export interface VerifySummary {
+  clean: boolean;
+  findings: number;
+  rowsRead: number;
+  rejected: number;
+  ambiguousRecordLabels: number;
+  duplicateContactIds: number;
+  tableVersionOk: boolean;
+  expired: number;
+}
+
+export interface ProjectStatus {
+  target: string;
+  db: string;
+  table: string;
+  release: string;
+  hashSize: number;
+  topic: string;
+  stateSchema: string;
+  /** false when the state schema does not exist: the projection never started. */
+  started: boolean;
+  lag: number;
+  partitions: ProjectPartition[];
+  /** When the projection last committed a batch (max offsets.updated_at), ISO 8601; null if never. */
+  lastAppliedAt: string | null;
+  lastAppliedAgeSeconds: number | null;
+  verify: VerifySummary;
+}
+
+export interface DeadLetterStatus {
+  topic: string;
+  /** Messages in the topic: sum over partitions of high - low watermark. */
+  total: number;
+  /** --dead-letters-since as ISO 8601, or null (every retained letter counts). */
+  since: string | null;
+  /** Letters that count for the verdict: written at or after `since`, or all of them. */
+  counted: number;
+}
+
+export interface Reason {
+  code: 'INGEST_LAG' | 'PROJECT_NOT_STARTED' | 'PROJECT_LAG' | 'DEAD_LETTERS' | 'VERIFY_FINDINGS';
+  message: string;
+}
+
+export interface StatusReport {
+  ready: boolean;
+  reasons: Reason[];
+  /** Things the verdict could not see (e.g. a config without sources). */
+  notes: string[];
+  checkedAt: string;
+  ingest: IngestStatus[];
+  project: ProjectStatus[];
+  deadLetters: DeadLetterStatus;
+}
+
+/**
+ * Messages not yet consumed: high - max(next, low). A group that never committed (next null)
+ * starts from the beginning, so everything still retained is pending. A committed offset below the
+ * low watermark (retention or compaction removed what it pointed at) counts from low.
+ */
+export function partitionLag(low: string, high: string, next: string | null): number {
+  const lo = BigInt(low);
+  const hi = BigInt(high);
+  const from = next === null || BigInt(next) < lo ? lo : BigInt(next);
+  return hi > from ? Number(hi - from) : 0;
+}
+
+const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+
+function lagParts(parts: Array<{ partition: number; lag: number }>): string {
+  return parts
+    .filter((p) => p.lag > 0)
+    .map((p) => `partition ${p.partition}: ${p.lag}`)
+    .join(', ');
+}
+
+/**
+ * Ready for cut-over when, for everything the config names:
+ *  - every ingest partition has lag 0 (the CDC topic is fully ingested);
+ *  - every projection has started and every log partition has lag 0 against the offsets stored in
+ *    the target (the authoritative position);
+ *  - no dead letters (all retained ones, or those written at or after --dead-letters-since);
+ *  - every target verifies clean for its release and hash_size.
+ */
+export function decideReadiness(ingest: IngestStatus[], project: ProjectStatus[], dead: DeadLetterStatus): Reason[] {
+  const reasons: Reason[] = [];
+  for (const i of ingest) {
+    if (i.lag > 0) {
+      reasons.push({
+        code: 'INGEST_LAG',
+        message: `source ${i.source}: ${plural(i.lag, 'change event')} of ${i.topic} not yet ingested by group ${i.groupId} (${lagParts(i.partitions)})`,
+      });
+    }
+  }
+  for (const p of project) {
+    if (!p.started) {
+      reasons.push({
+        code: 'PROJECT_NOT_STARTED',
+        message: `target ${p.target}: no state schema ${p.stateSchema} in its database: the projection never ran; start ulbridge run with this config`,
+      });
+    } else if (p.lag > 0) {
+      reasons.push({
+        code: 'PROJECT_LAG',
+        message: `target ${p.target}: ${plural(p.lag, 'log event')} of ${p.topic} not yet applied (${lagParts(p.partitions)})`,
+      });
+    }
+    if (!p.verify.clean) {
+      const v = p.verify;
+      const what: string[] = [];
+      if (!v.tableVersionOk) what.push('wrong table version');
+      if (v.rejected) what.push(`${plural(v.rejected, 'row')} rejected by preload`);
+      if (v.duplicateContactIds) what.push(`${plural(v.duplicateContactIds, 'duplicate contact id')}`);
+      if (v.ambiguousRecordLabels) what.push(`${plural(v.ambiguousRecordLabels, 'ambiguous record label')}`);
+      if (what.length === 0) what.push(plural(v.findings, 'finding'));
+      reasons.push({
+        code: 'VERIFY_FINDINGS',
+        message: `target ${p.target}: verify of ${p.table} as OpenSIPS ${p.release} with hash_size ${p.hashSize} is not clean: ${what.join(', ')} (run ulbridge verify --details 10 for the rows)`,
+      });
+    }
+  }
+  if (dead.counted > 0) {
+    const since = dead.since ? ` since ${dead.since}` : '';
+    reasons.push({
+      code: 'DEAD_LETTERS',
+      message: `${plural(dead.counted, 'dead letter')} in ${dead.topic}${since}: review them (each names its reason and source offset), fix the source row or the config, then pass --dead-letters-since with the time of the review`,
+    });
+  }
+  return reasons;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Human rendering
+
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => `  ${cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}`;
+  return [line(header), ...rows.map(line)];
+}
+
+function age(seconds: number | null): string {
+  if (seconds === null) return 'never';
+  if (seconds < 120) return `${seconds}s ago`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)}m ago`;
+  return `${Math.round(seconds / 3600)}h ago`;
+}
+
+export function renderStatusHuman(r: StatusReport): string {
+  const out: string[] = [];
+  out.push(`ulbridge status: ${r.ready ? 'READY for cut-over' : 'NOT READY for cut-over'} (checked ${r.checkedAt})`);
+  for (const reason of r.reasons) out.push(`  - ${reason.code}: ${reason.message}`);
+  for (const note of r.notes) out.push(`  note: ${note}`);
+  if (r.ingest.length > 0) {
+    out.push('');
+    out.push('ingest (CDC topic -> registration log)');
+    out.push(
+      ...table(
+        ['SOURCE', 'TOPIC', 'PARTITION', 'HIGH', 'COMMITTED', 'LAG'],
+        r.ingest.flatMap((i) => i.partitions.map((p) => [i.source, i.topic, String(p.partition), p.high, p.committed ?? '-', String(p.lag)])),
+      ),
+    );
+  }
+  if (r.project.length > 0) {
+    out.push('');
+    out.push('project (registration log -> target table; positions from the target state schema)');
+    out.push(
+      ...table(
+        ['TARGET', 'PARTITION', 'HIGH', 'NEXT', 'LAG', 'LAST APPLIED'],
+        r.project.flatMap((t) =>
+          t.started
+            ? t.partitions.map((p) => [t.target, String(p.partition), p.high, p.next ?? '-', String(p.lag), age(t.lastAppliedAgeSeconds)])
+            : [[t.target, '-', '-', '-', String(t.lag), 'not started']],
+        ),
+      ),
+    );
+    out.push('');
+    out.push('verify (each target as its registrar would preload it)');
+    out.push(
+      ...table(
+        ['TARGET', 'TABLE', 'RELEASE', 'HASH_SIZE', 'ROWS', 'REJECTED', 'AMBIGUOUS', 'DUP IDS', 'RESULT'],
+        r.project.map((t) => [
+          t.target,
+          t.table,
+          t.release,
+          String(t.hashSize),
+          String(t.verify.rowsRead),
+          String(t.verify.rejected),
+          String(t.verify.ambiguousRecordLabels),
+          String(t.verify.duplicateContactIds),
+          t.verify.clean ? 'clean' : `${plural(t.verify.findings, 'finding')}`,
+        ]),
+      ),
+    );
+  }
+  out.push('');
+  const d = r.deadLetters;
+  out.push(`dead letters: ${d.total} in ${d.topic}${d.since ? `, ${d.counted} since ${d.since}` : ''}`);
+  return out.join('\n');
+}
