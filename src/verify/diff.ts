@@ -102,6 +102,7 @@ export interface DiffReport {
     /** The first MAX_SLOT_DIFFERENCES of them, by slot. */
     differences: SlotDifference[];
   };
+  /** Up to `details` each; onlyIn* list bindings not already shown as changed. */
   examples: { onlyInSource: BindingTuple[]; onlyInTarget: BindingTuple[]; changed: ChangedBinding[] };
 }
 
@@ -167,25 +168,32 @@ export function compareBindingSets(
   const s = extras(source.live, target.live);
   const t = extras(target.live, source.live);
   // Pair differences of one binding (same AOR and contact): "changed", shown field by field.
-  const byIdentity = new Map<string, BindingTuple[]>();
-  for (const k of t) {
-    const tuple = toTuple(k);
+  const byIdentity = new Map<string, number[]>();
+  const targetTuples = t.map(toTuple);
+  targetTuples.forEach((tuple, i) => {
     const id = identity(tuple);
     const list = byIdentity.get(id);
-    if (list) list.push(tuple);
-    else byIdentity.set(id, [tuple]);
-  }
+    if (list) list.push(i);
+    else byIdentity.set(id, [i]);
+  });
+  const pairedTarget = new Uint8Array(t.length);
+  const unpairedSource: string[] = [];
   let changed = 0;
   const changedExamples: ChangedBinding[] = [];
   for (const k of s) {
     const tuple = toTuple(k);
-    const other = byIdentity.get(identity(tuple))?.shift();
-    if (!other) continue;
+    const j = byIdentity.get(identity(tuple))?.shift();
+    if (j === undefined) {
+      unpairedSource.push(k);
+      continue;
+    }
+    pairedTarget[j] = 1;
     changed++;
     if (changedExamples.length < o.details) {
-      changedExamples.push({ username: tuple.username, domain: tuple.domain, contact: tuple.contact, fields: changedFields(tuple, other) });
+      changedExamples.push({ username: tuple.username, domain: tuple.domain, contact: tuple.contact, fields: changedFields(tuple, targetTuples[j]!) });
     }
   }
+  const unpairedTarget = t.filter((_k, i) => pairedTarget[i] === 0);
   const slots = slotCount(o.hashSize);
   const a = source.perSlot ?? new Uint32Array(slots);
   const b = target.perSlot ?? new Uint32Array(slots);
@@ -206,7 +214,7 @@ export function compareBindingSets(
       differing: sd.differing,
       differences: sd.differences,
     },
-    examples: { onlyInSource: firstDistinct(s), onlyInTarget: firstDistinct(t), changed: changedExamples },
+    examples: { onlyInSource: firstDistinct(unpairedSource), onlyInTarget: firstDistinct(unpairedTarget), changed: changedExamples },
   };
 }
 
@@ -338,7 +346,7 @@ export function renderDiffHuman(r: DiffReport): string {
       out.push(`  ${JSON.stringify(c.username)}@${JSON.stringify(c.domain)} ${JSON.stringify(c.contact)}: ${fields.join(', ')}`);
     }
   }
-  for (const [label, list] of [['only in source', r.examples.onlyInSource], ['only in target', r.examples.onlyInTarget]] as const) {
+  for (const [label, list] of [['only in source (not a change of a binding above)', r.examples.onlyInSource], ['only in target (not a change of a binding above)', r.examples.onlyInTarget]] as const) {
     if (list.length === 0) continue;
     out.push('');
     out.push(`${label}:`);

@@ -56,10 +56,12 @@ test('one field changed: paired by AOR and contact, shown field by field', () =>
   assert.deepEqual(r.examples.changed, [
     { username: 'alice', domain: 'example.com', contact: base.contact, fields: { expires: { source: 2000000000, target: 2000000100 }, cseq: { source: 7, target: 8 } } },
   ]);
+  assert.deepEqual([r.examples.onlyInSource, r.examples.onlyInTarget], [[], []], 'a changed pair is listed once, as a change');
   assert.deepEqual(changedFields(base, base), {});
   // Another contact of the same AOR is not a "change": it is one binding missing and one extra.
   const other = compareBindingSets(set([base]), set([{ ...base, contact: 'sip:alice@10.0.0.2' }]), opts);
   assert.deepEqual([other.onlyInSource, other.onlyInTarget, other.changed], [1, 1, 0]);
+  assert.deepEqual([other.examples.onlyInSource.length, other.examples.onlyInTarget.length], [1, 1]);
   // details 0: counts only.
   const quiet = compareBindingSets(set([base]), set([changed]), { ...opts, details: 0 });
   assert.deepEqual(quiet.examples, { onlyInSource: [], onlyInTarget: [], changed: [] });
