@@ -1,4 +1,4 @@
-import type { Consumer, EachBatchPayload, Producer } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Producer } from 'kafkajs';
 import { createDecoder, type Decoder } from '../cdc/decoder.js';
 import { createLogProducer, sendAcknowledged } from '../log/producer.js';
 import { ensureTopics } from '../log/topics.js';
@@ -70,6 +70,7 @@ export function createIngest(options: IngestOptions): Ingest {
       try {
         const { created } = await ensureTopics(admin, log);
         if (created.length > 0) logger.info({ created }, 'created registration log topics');
+        await waitForTopic(admin, source.topic);
       } finally {
         await admin.disconnect();
       }
@@ -95,6 +96,19 @@ export function createIngest(options: IngestOptions): Ingest {
       fail(e);
       await disconnect();
       throw e instanceof UlbridgeError ? e : wrapError('INGEST_START_FAILED', `ingest "${source.name}" could not start`, e);
+    }
+  }
+
+  /**
+   * Debezium creates the change topic with the first event it publishes, which can be after the
+   * bridge starts: wait for it (saying so once) instead of failing, until stop() is called.
+   */
+  async function waitForTopic(admin: Admin, topic: string): Promise<void> {
+    for (let said = false; ; said = true) {
+      if ((await admin.listTopics()).includes(topic)) return;
+      if (state !== 'starting') throw new UlbridgeError('INGEST_START_FAILED', `ingest "${source.name}" stopped while waiting for topic ${topic}`);
+      if (!said) logger.warn({ topic }, 'waiting for the Debezium change topic to appear (is the connector registered and running?)');
+      await new Promise((r) => setTimeout(r, 1000));
     }
   }
 

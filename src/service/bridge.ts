@@ -50,23 +50,8 @@ export async function startBridge(cfg: Config, logger: Logger, opts: { metrics?:
   }
 
   const pools: pg.Pool[] = [];
+  // Projections first: an ingest may wait for its Debezium topic to appear.
   const components: Component[] = [];
-  for (const source of cfg.sources) {
-    const ingest: Ingest = createIngest({
-      kafka,
-      source: { name: source.name, release: source.release as never, topic: source.topic, timeZone: source.timeZone, caseSensitive: source.caseSensitive },
-      log: cfg.log,
-      groupId: source.groupId ?? `ulbridge-ingest-${source.name}`,
-      logger,
-      metrics,
-    });
-    components.push({
-      name: `ingest:${source.name}`,
-      start: () => ingest.start(),
-      stop: () => ingest.stop(),
-      failed: () => (ingest.status().state === 'failed' ? (ingest.status().error ?? 'failed') : null),
-    });
-  }
   for (const t of cfg.targets) {
     const pool = new pg.Pool({ connectionString: t.db, max: t.poolSize, application_name: `ulbridge-${t.name}` });
     pool.on('error', (err) => logger.warn({ err, target: t.name }, 'idle PostgreSQL connection failed'));
@@ -96,6 +81,22 @@ export async function startBridge(cfg: Config, logger: Logger, opts: { metrics?:
     components.push({ name: `project:${t.name}`, start: () => projection.start(), stop: () => projection.stop(), failed: () => projection.failure });
   }
 
+  for (const source of cfg.sources) {
+    const ingest: Ingest = createIngest({
+      kafka,
+      source: { name: source.name, release: source.release as never, topic: source.topic, timeZone: source.timeZone, caseSensitive: source.caseSensitive },
+      log: cfg.log,
+      groupId: source.groupId ?? `ulbridge-ingest-${source.name}`,
+      logger,
+      metrics,
+    });
+    components.push({
+      name: `ingest:${source.name}`,
+      start: () => ingest.start(),
+      stop: () => ingest.stop(),
+      failed: () => (ingest.status().state === 'failed' ? (ingest.status().error ?? 'failed') : null),
+    });
+  }
   const started = new Set<string>();
   const http =
     opts.http === false

@@ -41,11 +41,15 @@ test('10 kill -9 while streaming: same final table, nothing lost or duplicated, 
   const random = rng(99);
   for (let kill = 0; kill < 10; kill++) {
     // Changes keep flowing while the bridge runs for a random 0.3-2.5 s, then it dies at once.
+    // The number of changes is fixed per round, so a slow machine does not change the workload.
     const runFor = 300 + Math.floor(random() * 2200);
-    const until = Date.now() + runFor;
-    while (Date.now() < until) await churn(s, 20);
+    const perTick = 5 + Math.floor(random() * 10);
+    for (let i = 0; i < 8; i++) {
+      await churn(s, perTick);
+      await sleep(runFor / 8);
+    }
     await killHard(child);
-    await churn(s, 50 + Math.floor(random() * 100)); // changes while it is down
+    await churn(s, 20 + Math.floor(random() * 40)); // changes while it is down
     child = spawnBridge(cfg);
     await sleep(Math.floor(random() * 1500));
   }
@@ -65,7 +69,7 @@ test('10 kill -9 while streaming: same final table, nothing lost or duplicated, 
       assert.equal(idsNow.get(row.callid), idsAfterSnapshot.get(row.callid), `binding ${row.callid} kept its id`);
     }
   }
-  assert.ok(unchanged > 1_000, `most bindings were left untouched by the churn (${unchanged})`);
+  assert.ok(unchanged >= 1_500, `most bindings were left untouched by the churn (${unchanged})`);
   const report = await runVerify({ db: s.targets[0]!.url, table: 'location', release: '4.0', hashSize: 9, useDomain: false, signedness: 'signed', timezone: 'UTC', now: Math.floor(Date.now() / 1000), details: 0, batchSize: 5000 });
   assert.equal(report.clean, true);
 });

@@ -46,7 +46,8 @@ export async function legacyScenario(name: string, opts: { rows: number; aors: n
     await createLocationTable(db.url, t.release, t.table ?? 'location');
     targets.push(db);
   }
-  const connector = await registerConnector(connectUrl(), { name: `${name}_${process.pid}`, kind: 'postgres', url: legacy.url, table: 'public.location', kafkaBrokers: kafkaBrokers() });
+  const spec = { name: `${name}_${process.pid}`, kind: 'postgres' as const, url: legacy.url, table: 'public.location', kafkaBrokers: kafkaBrokers() };
+  const connector = await registerConnector(connectUrl(), spec);
   return {
     name,
     legacy,
@@ -57,7 +58,8 @@ export async function legacyScenario(name: string, opts: { rows: number; aors: n
     deadLetterTopic: `${name}.${process.pid}.dead-letters`,
     targets,
     async cleanup() {
-      await deleteConnector(connectUrl(), connector.name).catch(() => undefined);
+      // cleanup drops the replication slot, which would otherwise keep WAL for ever.
+      await deleteConnector(connectUrl(), connector.name, { cleanup: spec }).catch(() => undefined);
       await legacyClient.end().catch(() => undefined);
     },
   };
