@@ -22,10 +22,46 @@ const LongAsBigInt = avro.types.LongType.__with({
   compare: (a: bigint, b: bigint) => (a === b ? 0 : a < b ? -1 : 1),
 });
 
+/**
+ * Decodes a zigzag varint long straight from the tap's buffer. avsc's own path for a custom long
+ * type allocates an 8-byte buffer per value and hands it to fromBuffer; events carry seven longs.
+ * Up to 7 bytes (49 bits) are summed exactly in a double; longer values finish in BigInt.
+ */
+function readZigzagLong(tap: { buf: Buffer; pos: number }): bigint {
+  const buf = tap.buf;
+  let pos = tap.pos;
+  let n = 0;
+  let mul = 1;
+  let b = 0x80;
+  let i = 0;
+  for (; i < 7 && b & 0x80; i++) {
+    b = buf[pos++]!;
+    n += (b & 0x7f) * mul;
+    mul *= 128;
+  }
+  if (!(b & 0x80)) {
+    tap.pos = pos;
+    return BigInt(n % 2 === 0 ? n / 2 : -(n + 1) / 2);
+  }
+  let u = BigInt(n);
+  let shift = 49n;
+  for (; i < 10 && b & 0x80; i++) {
+    b = buf[pos++]!;
+    u |= BigInt(b & 0x7f) << shift;
+    shift += 7n;
+  }
+  tap.pos = pos;
+  return BigInt.asIntN(64, (u >> 1n) ^ -(u & 1n));
+}
+
+/** LongAsBigInt with the direct reader (avsc freezes __with types, so this one inherits from it). */
+const FastLongAsBigInt: typeof LongAsBigInt = Object.create(LongAsBigInt);
+Object.defineProperty(FastLongAsBigInt, '_read', { value: readZigzagLong });
+
 const schemaUrl = new URL('../../schemas/registration-event.avsc', import.meta.url);
 export const registrationEventSchema: avro.Schema = JSON.parse(readFileSync(schemaUrl, 'utf8'));
 export const registrationEventType = avro.Type.forSchema(registrationEventSchema, {
-  registry: { long: LongAsBigInt },
+  registry: { long: FastLongAsBigInt },
 });
 
 const MAGIC = Buffer.from([0xc3, 0x01]);

@@ -1,10 +1,13 @@
 import type pg from 'pg';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom } from 'pg-copy-streams';
 import { decodeEvent } from '../log/codec.js';
 import type { RegistrationEvent, SourcePosition } from '../log/event.js';
 import { CLABEL_MASK } from '../opensips/contactId.js';
 import { Planner, type AorState, type BindingState, type Plan } from './planner.js';
-import { aorIdentity, type Target } from './target.js';
-import { targetColumnPgTypes, targetColumns } from './targetRow.js';
+import { aorIdentityCache, type Target } from './target.js';
+import { targetColumnPgTypes, targetColumns, type CellValue } from './targetRow.js';
 import { ident, qualified } from './stateSchema.js';
 
 export interface LogMessage {
@@ -41,6 +44,8 @@ export interface ApplyOptions {
   partition: number;
   messages: LogMessage[];
   now: number;
+  /** From this many rows on, a write goes through COPY into a stage table instead of UNNEST arrays (default 200). */
+  copyMinRows?: number;
   /** Called inside the transaction, before COMMIT, so a crash can only duplicate dead letters. */
   deadLetter?: (letters: DeadLetter[]) => Promise<void>;
 }
@@ -63,6 +68,8 @@ export async function applyBatch(client: pg.ClientBase, opts: ApplyOptions): Pro
   if (opts.messages.length === 0) return result;
 
   await client.query('BEGIN');
+  const stages = stagesOf.get(client);
+  if (stages) for (const name of stages.keys()) stages.set(name, false); // emptied by the last COMMIT
   try {
     // The no-op DO UPDATE locks the row, as SELECT ... FOR UPDATE would, in one round trip.
     const { rows } = await client.query(
@@ -114,6 +121,8 @@ export async function applyBatch(client: pg.ClientBase, opts: ApplyOptions): Pro
     await client.query('COMMIT');
     return result;
   } catch (e) {
+    // Stage tables created in this transaction are gone with it.
+    stagesOf.delete(client);
     await client.query('ROLLBACK').catch(() => undefined);
     throw e;
   }
@@ -126,21 +135,18 @@ async function applySegment(client: pg.ClientBase, opts: ApplyOptions, segment: 
 
   const bindingKeys = [...new Set(segment.map((d) => d.binding))];
   const bindings = await loadBindings(client, s, bindingKeys);
+  const identity = aorIdentityCache(target);
   const aorKeys = new Set<string>();
   for (const b of bindings.values()) if (b.aor !== null) aorKeys.add(b.aor);
-  for (const { event } of segment) {
-    const reg = event?.registration;
-    if (event?.op === 'UPSERT' && reg && reg.username !== '' && !(target.useDomain && !reg.domain)) aorKeys.add(aorIdentity(target, reg.username, reg.domain).key);
-  }
-  const aors = await loadAors(client, s, [...aorKeys]);
   const eventsPerAor = new Map<string, number>();
   for (const { event } of segment) {
     const reg = event?.registration;
-    if (reg && reg.username !== '') {
-      const k = aorIdentity(target, reg.username, reg.domain).key;
-      eventsPerAor.set(k, (eventsPerAor.get(k) ?? 0) + 1);
-    }
+    if (!reg || reg.username === '') continue;
+    const k = identity(reg.username, reg.domain).key;
+    eventsPerAor.set(k, (eventsPerAor.get(k) ?? 0) + 1);
+    if (event!.op === 'UPSERT' && !(target.useDomain && !reg.domain)) aorKeys.add(k);
   }
+  const aors = await loadAors(client, s, [...aorKeys]);
   const mayMeetLiveLabels = [...aors.values()]
     .filter((a) => a.wrapped || a.nextClabel + (eventsPerAor.get(a.aor) ?? 0) > CLABEL_MASK)
     .map((a) => a.aor);
@@ -155,6 +161,7 @@ async function applySegment(client: pg.ClientBase, opts: ApplyOptions, segment: 
     bindings,
     aors,
     liveClabels,
+    aorIdentity: identity,
     takeRlabel: () => {
       const r = rlabels[next++];
       if (r === undefined) throw new Error('record label pool exhausted: planner asked for more new AORs than it announced');
@@ -173,12 +180,13 @@ async function applySegment(client: pg.ClientBase, opts: ApplyOptions, segment: 
   for (const u of plan.unloadable) {
     result.deadLetters.push({ reason: 'UNLOADABLE_AOR', message: `binding ${u.binding}: ${u.reason}; OpenSIPS would skip this row, so it is not written`, offset: '', key: Buffer.from(u.binding), value: null });
   }
-  await writePlan(client, target, plan, planner);
+  await writePlan(client, opts, plan, planner);
   result.applied += plan.applied;
   result.stale += plan.stale;
 }
 
-async function writePlan(client: pg.ClientBase, target: Target, plan: Plan, planner: Planner): Promise<void> {
+async function writePlan(client: pg.ClientBase, opts: ApplyOptions, plan: Plan, planner: Planner): Promise<void> {
+  const { target } = opts;
   const s = ident(target.stateSchema);
   const table = qualified(target.table);
   const cols = targetColumns(target);
@@ -201,12 +209,27 @@ async function writePlan(client: pg.ClientBase, target: Target, plan: Plan, plan
       throw new Error(`could not find free contact ids for ${pending.length} bindings after ${MAX_RELABEL_ROUNDS} rounds: the target table holds foreign rows with these AORs' labels`);
     }
     const rows = pending.map((b) => plan.inserts.get(b)!);
-    const inserted = await client.query(
-      `INSERT INTO ${table} (${cols.map(ident).join(', ')}) SELECT * FROM ${unnestFrom(cols, types)} ON CONFLICT (contact_id) DO NOTHING RETURNING contact_id::text AS id`,
-      columnArrays(rows.map((r) => r.values), cols.length),
-    );
-    const done = new Set(inserted.rows.map((r) => r.id as string));
-    pending = pending.filter((b) => !done.has(plan.inserts.get(b)!.contactId.toString()));
+    // Only the ids that clashed with a row already there come back (normally none).
+    let clashed: Set<string>;
+    if (rows.length >= (opts.copyMinRows ?? COPY_MIN_ROWS)) {
+      const stage = await targetStage(client, target);
+      await copyInto(client, stage, cols, rows.map((r) => r.values));
+      const res = await client.query(
+        `WITH ins AS (
+           INSERT INTO ${table} (${cols.map(ident).join(', ')}) SELECT ${cols.map(ident).join(', ')} FROM ${stage}
+           ON CONFLICT (contact_id) DO NOTHING RETURNING contact_id
+         ) SELECT s.contact_id::text AS id FROM ${stage} AS s WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.contact_id = s.contact_id)`,
+      );
+      clashed = new Set(res.rows.map((r) => r.id as string));
+    } else {
+      const inserted = await client.query(
+        `INSERT INTO ${table} (${cols.map(ident).join(', ')}) SELECT * FROM ${unnestFrom(cols, types)} ON CONFLICT (contact_id) DO NOTHING RETURNING contact_id::text AS id`,
+        columnArrays(rows.map((r) => r.values), cols.length),
+      );
+      const done = new Set(inserted.rows.map((r) => r.id as string));
+      clashed = new Set(rows.map((r) => r.contactId.toString()).filter((id) => !done.has(id)));
+    }
+    pending = pending.filter((b) => clashed.has(plan.inserts.get(b)!.contactId.toString()));
     for (const b of pending) planner.relabel(b);
   }
   const created = [...plan.aors.values()].filter((a) => plan.createdAors.has(a.aor));
@@ -229,27 +252,89 @@ async function writePlan(client: pg.ClientBase, target: Target, plan: Plan, plan
   }
   if (plan.bindings.size > 0) {
     const b = [...plan.bindings.values()];
-    await client.query(
-      `INSERT INTO ${s}.bindings (binding, source_name, source_row_key, log_partition, aor, clabel, contact_id, in_target, pos_major, pos_minor, pos_seq)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[], $5::text[], $6::int[], $7::bigint[], $8::bool[], $9::bigint[], $10::bigint[], $11::bigint[])
-       ON CONFLICT (binding) DO UPDATE SET log_partition = EXCLUDED.log_partition, aor = EXCLUDED.aor, clabel = EXCLUDED.clabel,
+    const upsert = `ON CONFLICT (binding) DO UPDATE SET log_partition = EXCLUDED.log_partition, aor = EXCLUDED.aor, clabel = EXCLUDED.clabel,
          contact_id = EXCLUDED.contact_id, in_target = EXCLUDED.in_target, pos_major = EXCLUDED.pos_major,
-         pos_minor = EXCLUDED.pos_minor, pos_seq = EXCLUDED.pos_seq, updated_at = now()`,
-      [
-        b.map((x) => x.binding),
-        b.map((x) => x.sourceName),
-        b.map((x) => x.sourceRowKey.toString()),
-        b.map((x) => x.logPartition),
-        b.map((x) => x.aor),
-        b.map((x) => x.clabel),
-        b.map((x) => (x.contactId === null ? null : x.contactId.toString())),
-        b.map((x) => x.inTarget),
-        b.map((x) => x.position.major.toString()),
-        b.map((x) => x.position.minor.toString()),
-        b.map((x) => x.position.seq.toString()),
-      ],
-    );
+         pos_minor = EXCLUDED.pos_minor, pos_seq = EXCLUDED.pos_seq, updated_at = now()`;
+    if (b.length >= (opts.copyMinRows ?? COPY_MIN_ROWS)) {
+      const stage = await stageTable(client, 'ulbridge_bindings_stage', `(${BINDING_COLUMNS.map((c, i) => `${c} ${BINDING_TYPES[i]}`).join(', ')})`);
+      await copyInto(client, stage, BINDING_COLUMNS, b.map(bindingValues));
+      await client.query(`INSERT INTO ${s}.bindings (${BINDING_COLUMNS.join(', ')}) SELECT * FROM ${stage} ${upsert}`);
+    } else {
+      await client.query(
+        `INSERT INTO ${s}.bindings (${BINDING_COLUMNS.join(', ')})
+         SELECT * FROM unnest(${BINDING_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}) ${upsert}`,
+        columnArrays(b.map(bindingValues), BINDING_COLUMNS.length),
+      );
+    }
   }
+}
+
+const BINDING_COLUMNS = ['binding', 'source_name', 'source_row_key', 'log_partition', 'aor', 'clabel', 'contact_id', 'in_target', 'pos_major', 'pos_minor', 'pos_seq'];
+const BINDING_TYPES = ['text', 'text', 'bigint', 'int', 'text', 'int', 'bigint', 'bool', 'bigint', 'bigint', 'bigint'];
+
+function bindingValues(x: BindingState): Array<CellValue | boolean> {
+  return [x.binding, x.sourceName, x.sourceRowKey, x.logPartition, x.aor, x.clabel, x.contactId, x.inTarget, x.position.major, x.position.minor, x.position.seq];
+}
+
+/**
+ * Below this many rows a write sends UNNEST arrays (fewer round trips); from it on, COPY (text)
+ * into a stage table and one set-based statement from there (less CPU on both sides).
+ */
+const COPY_MIN_ROWS = 200;
+
+/**
+ * Stage tables (TEMP ... ON COMMIT DELETE ROWS, per connection) this connection has, created once;
+ * true = already filled in the current transaction, so emptied before its next use.
+ */
+const stagesOf = new WeakMap<pg.ClientBase, Map<string, boolean>>();
+
+async function stageTable(client: pg.ClientBase, name: string, definition: string): Promise<string> {
+  let stages = stagesOf.get(client);
+  if (!stages) stagesOf.set(client, (stages = new Map()));
+  const qname = `pg_temp.${ident(name)}`;
+  const used = stages.get(name);
+  if (used === undefined) {
+    await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${ident(name)} ${definition} ON COMMIT DELETE ROWS`);
+    await client.query(`TRUNCATE ${qname}`);
+  } else if (used) {
+    await client.query(`TRUNCATE ${qname}`);
+  }
+  stages.set(name, true);
+  return qname;
+}
+
+/** The stage of a target table: its columns (LIKE, without defaults or indexes). */
+function targetStage(client: pg.ClientBase, target: Target): Promise<string> {
+  const key = `${target.table}|${targetColumns(target).join(',')}`;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
+  return stageTable(client, `ulbridge_rows_stage_${h.toString(16)}`, `(LIKE ${qualified(target.table)})`);
+}
+
+const COPY_SPECIAL = /[\\\t\n\r]/;
+
+function copyText(v: unknown): string {
+  if (v === null || v === undefined) return '\\N';
+  const text = typeof v === 'string' ? v : String(v);
+  return COPY_SPECIAL.test(text) ? text.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : text;
+}
+
+/** COPY (text format) of rows into a table, in 1 MiB-ish chunks. */
+async function copyInto(client: pg.ClientBase, table: string, cols: string[], rows: unknown[][]): Promise<void> {
+  function* chunks(): Generator<string> {
+    let chunk = '';
+    for (const row of rows) {
+      let line = '';
+      for (let c = 0; c < row.length; c++) line += (c === 0 ? '' : '\t') + copyText(row[c]);
+      chunk += line + '\n';
+      if (chunk.length >= 1 << 20) {
+        yield chunk;
+        chunk = '';
+      }
+    }
+    if (chunk.length > 0) yield chunk;
+  }
+  await pipeline(Readable.from(chunks()), client.query(copyFrom(`COPY ${table} (${cols.map(ident).join(', ')}) FROM STDIN`)));
 }
 
 /**

@@ -31,7 +31,24 @@ export function isValidTimeZone(timeZone: string): boolean {
   }
 }
 
+/** Recent conversions per zone: a batch's timestamps cluster on a few seconds, and formatToParts is slow. */
+const recent = new Map<string, Map<number, string>>();
+const RECENT_MAX = 4096;
+
 export function unixToLocalDatetime(unixSeconds: bigint | number, timeZone: string): string {
+  const secs = Number(unixSeconds);
+  let cache = recent.get(timeZone);
+  if (!cache) recent.set(timeZone, (cache = new Map()));
+  let text = cache.get(secs);
+  if (text === undefined) {
+    text = formatLocal(secs, timeZone);
+    if (cache.size >= RECENT_MAX) cache.clear();
+    cache.set(secs, text);
+  }
+  return text;
+}
+
+function formatLocal(unixSeconds: number, timeZone: string): string {
   const parts = formatter(timeZone).formatToParts(new Date(Number(unixSeconds) * 1000));
   const get = (t: Intl.DateTimeFormatPartTypes): string => parts.find((p) => p.type === t)!.value;
   return `${get('year')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')}:${get('second')}`;

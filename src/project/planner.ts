@@ -1,6 +1,6 @@
 import { packContactId, CLABEL_MASK } from '../opensips/contactId.js';
 import { comparePositions, type Registration, type RegistrationEvent, type SourcePosition } from '../log/event.js';
-import { aorIdentity, type Target } from './target.js';
+import { aorIdentity, type AorIdentity, type Target } from './target.js';
 import { targetRowValues, type CellValue } from './targetRow.js';
 
 /** ulbridge's record of one binding in one target (table `bindings` of the state schema). */
@@ -64,6 +64,8 @@ export interface PlannerInput {
   liveClabels: Map<string, Set<number>>;
   /** Hands out a fresh record label for a new AOR. */
   takeRlabel: () => number;
+  /** aorIdentity for this target, e.g. memoised per batch (aorIdentityCache); default aorIdentity. */
+  aorIdentity?: (username: string, domain: string | null) => AorIdentity;
 }
 
 export function emptyPlan(): Plan {
@@ -147,7 +149,7 @@ export class Planner {
       this.release(state);
       return;
     }
-    const id = aorIdentity(target, reg.username, reg.domain);
+    const id = this.input.aorIdentity ? this.input.aorIdentity(reg.username, reg.domain) : aorIdentity(target, reg.username, reg.domain);
     if (state.aor !== null && state.aor !== id.key) this.release(state); // AOR changed: a new binding
     if (state.aor === null) {
       const aor = this.aorState(id.key, id.aorhash, id.slot);

@@ -40,6 +40,20 @@ export function aorIdentity(target: Target, username: string, domain: string | n
   return { key: bytes.toString('utf8'), aorhash: full & 0xffff, slot: slotOf(full, target.hashSize) };
 }
 
+/**
+ * aorIdentity memoised per (username, domain): a batch asks for the same AOR several times (loading
+ * its state, counting its events, planning), and the hash is not free. Use one per batch.
+ */
+export function aorIdentityCache(target: Target): (username: string, domain: string | null) => AorIdentity {
+  const cache = new Map<string, AorIdentity>();
+  return (username, domain) => {
+    const k = domain === null ? `${username}\u0000` : `${username}\u0000@${domain}`;
+    let id = cache.get(k);
+    if (!id) cache.set(k, (id = aorIdentity(target, username, domain)));
+    return id;
+  };
+}
+
 export function defaultStateSchema(targetName: string): string {
   return `ulbridge_${targetName.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
 }
