@@ -17,8 +17,8 @@ import { ensureTopics } from '../src/log/topics.js';
 import type { RegistrationEvent } from '../src/log/event.js';
 import { releaseProfile } from '../src/opensips/releases.js';
 import { packContactId } from '../src/opensips/contactId.js';
-import { coreHash } from '../src/opensips/coreHash.js';
-import { unixToLocalDatetime } from '../src/project/localTime.js';
+import { aorIdentity, compileTarget } from '../src/project/target.js';
+import { targetColumns, targetRowValues } from '../src/project/targetRow.js';
 import type { BenchContext, BenchFigure, BenchSection } from './section.js';
 
 /**
@@ -74,17 +74,24 @@ async function produce(kafka: Kafka, topic: string, evs: RegistrationEvent[]): P
 
 const tsvEscape = (v: unknown): string => (v === null || v === undefined ? '\\N' : String(v).replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n'));
 
-/** The floor: COPY of the same rows (same columns, same values) into an identical table. */
+/**
+ * The floor: COPY of exactly the rows the projection writes (same columns, same converted values
+ * from targetRowValues, ids with one record label per AOR and contact labels counting per AOR)
+ * into an identical table.
+ */
 async function copyFloor(client: pg.Client, evs: RegistrationEvent[]): Promise<number> {
-  const cols = releaseProfile('4.0').columns.map((c) => c.name);
+  const target = compileTarget({ name: 'floor', db: '', table: 'location_floor', release: '4.0', hashSize: 9, useDomain: false, signedness: 'signed', timeZone: 'UTC', stateSchema: 'floor' });
+  const cols = targetColumns(target);
+  const labels = new Map<string, { rlabel: number; next: number }>();
   function* lines(): Generator<string> {
     let chunk: string[] = [];
     for (let i = 0; i < evs.length; i++) {
       const r = evs[i]!.registration!;
-      const full = coreHash(Buffer.from(r.username));
-      const id = packContactId({ aorhash: full & 0xffff, rlabel: 131072 + i, clabel: 0 });
-      const v = [id, r.username, r.domain, r.contact, r.received, r.path, r.expires, r.q, r.callid, r.cseq, unixToLocalDatetime(r.lastModified, 'UTC'), r.flags, r.cflags, r.userAgent, r.socket, r.methods, r.sipInstance, r.kvStore, r.attr];
-      chunk.push(v.map(tsvEscape).join('\t'));
+      const id = aorIdentity(target, r.username, r.domain);
+      let l = labels.get(id.key);
+      if (!l) labels.set(id.key, (l = { rlabel: 131072 + labels.size, next: 0 }));
+      const contactId = packContactId({ aorhash: id.aorhash, rlabel: l.rlabel, clabel: l.next++ });
+      chunk.push(targetRowValues(target, contactId, r).map(tsvEscape).join('\t'));
       if (chunk.length === 5000) {
         yield chunk.join('\n') + '\n';
         chunk = [];
@@ -92,13 +99,16 @@ async function copyFloor(client: pg.Client, evs: RegistrationEvent[]): Promise<n
     }
     if (chunk.length) yield chunk.join('\n') + '\n';
   }
+  const text = [...lines()]; // built before the clock starts: the floor times PostgreSQL only
   const start = process.hrtime.bigint();
-  await pipeline(Readable.from(lines()), client.query(copyFrom(`COPY location_floor (${cols.join(', ')}) FROM STDIN`)));
+  await pipeline(Readable.from(text), client.query(copyFrom(`COPY location_floor (${cols.join(', ')}) FROM STDIN`)));
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
 function startBridge(configFile: string): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'run', '--config', configFile], {
+  // ULBRIDGE_BENCH_CHILD_ARGS: extra node flags for the child, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
+  const extra = (process.env.ULBRIDGE_BENCH_CHILD_ARGS ?? '').split(' ').filter(Boolean);
+  return spawn(process.execPath, [...extra, '--import', 'tsx', join(root, 'src/cli/main.ts'), 'run', '--config', configFile], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, ULBRIDGE_LOG_LEVEL: 'warn' },
@@ -230,12 +240,19 @@ export const section: BenchSection = {
       await producer.send({ topic: pacedTopic, acks: -1, messages: warm.flatMap((e) => logRecords(e, PARTITIONS)) });
       await waitFor(client, 'bench_paced', warm.length, paced);
       const total = RATE * PACED_SECONDS;
+      // Generated before the clock starts, so the paced phase measures the bridge, not the
+      // generator; each event is stamped (source time) and encoded just before it is sent.
+      const pacedEvents: RegistrationEvent[] = [];
+      for (let i = 0; i < total; i++) pacedEvents.push(eventFor(w, i, i % 50_000, BigInt(i + 1), 'paced', 0n));
       const t0 = Date.now();
       for (let i = 0; i < total; ) {
         const due = Math.min(total, Math.floor(((Date.now() - t0) / 1000) * RATE));
-        if (due > i) {
-          const batch: RegistrationEvent[] = [];
-          for (; i < due; i++) batch.push(eventFor(w, i, i % 50_000, BigInt(i + 1), 'paced', BigInt(Date.now())));
+        while (due > i) {
+          // At most 1,000 per request: a producer that fell behind must not exceed the broker's max message size.
+          const batch = pacedEvents.slice(i, Math.min(due, i + 1000));
+          i += batch.length;
+          const stamp = BigInt(Date.now());
+          for (const e of batch) e.source.tsMs = stamp;
           await producer.send({ topic: pacedTopic, acks: -1, messages: batch.flatMap((e) => logRecords(e, PARTITIONS)) });
         }
         await sleep(5);
