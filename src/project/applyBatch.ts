@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import { decodeEvent } from '../log/codec.js';
 import type { RegistrationEvent, SourcePosition } from '../log/event.js';
-import { CLABEL_MASK } from '../opensips/contactId.js';
+import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
 import { Planner, type AorState, type BindingState, type Plan } from './planner.js';
 import { aorIdentityCache, type Target } from './target.js';
 import { targetColumnPgTypes, targetColumns, type CellValue } from './targetRow.js';
@@ -147,9 +147,7 @@ async function applySegment(client: pg.ClientBase, opts: ApplyOptions, segment: 
     if (event!.op === 'UPSERT' && !(target.useDomain && !reg.domain)) aorKeys.add(k);
   }
   const aors = await loadAors(client, s, [...aorKeys]);
-  const mayMeetLiveLabels = [...aors.values()]
-    .filter((a) => a.wrapped || a.nextClabel + (eventsPerAor.get(a.aor) ?? 0) > CLABEL_MASK)
-    .map((a) => a.aor);
+  const mayMeetLiveLabels = [...aors.values()].filter((a) => a.wrapped || a.nextClabel + (eventsPerAor.get(a.aor) ?? 0) > CLABEL_MASK);
   const liveClabels = await loadLiveClabels(client, s, mayMeetLiveLabels);
   const missing = [...aorKeys].filter((k) => !aors.has(k)).length;
   const rlabels = missing === 0 ? [] : (await client.query(`SELECT nextval('${target.stateSchema.replace(/'/g, "''")}.rlabel_seq')::text AS r FROM generate_series(1, $1)`, [missing])).rows.map((r) => Number(r.r));
@@ -414,10 +412,19 @@ async function loadAors(client: pg.ClientBase, s: string, keys: string[]): Promi
   return map;
 }
 
-async function loadLiveClabels(client: pg.ClientBase, s: string, keys: string[]): Promise<Map<string, Set<number>>> {
+async function loadLiveClabels(client: pg.ClientBase, s: string, aors: AorState[]): Promise<Map<string, Set<number>>> {
   const map = new Map<string, Set<number>>();
-  if (keys.length === 0) return map;
-  const { rows } = await client.query(`SELECT aor, clabel FROM ${s}.bindings WHERE aor = ANY($1::text[]) AND contact_id IS NOT NULL`, [keys]);
+  if (aors.length === 0) return map;
+  // An AOR's contact ids are contiguous, clabel in the low 14 bits: one range scan of the UNIQUE
+  // (contact_id) index per AOR. OFFSET 0 keeps the subquery a per-AOR index scan (flattened, the
+  // planner would rather hash-join on aor over the whole table).
+  const lo = aors.map((a) => packContactId({ aorhash: a.aorhash, rlabel: a.rlabel, clabel: 0 }).toString());
+  const { rows } = await client.query(
+    `SELECT r.aor, b.clabel FROM unnest($1::text[], $2::bigint[]) AS r(aor, lo)
+       CROSS JOIN LATERAL (SELECT aor, clabel FROM ${s}.bindings WHERE contact_id BETWEEN r.lo AND r.lo + ${CLABEL_MASK} OFFSET 0) AS b
+      WHERE b.aor = r.aor`,
+    [aors.map((a) => a.aor), lo],
+  );
   for (const r of rows) {
     let set = map.get(r.aor);
     if (!set) map.set(r.aor, (set = new Set()));

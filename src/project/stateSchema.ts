@@ -51,7 +51,10 @@ export function stateSchemaSql(schema: string): string[] {
        pos_seq bigint NOT NULL,
        updated_at timestamptz NOT NULL DEFAULT now()
      )`,
-    `CREATE INDEX IF NOT EXISTS bindings_aor_idx ON ${s}.bindings (aor) WHERE contact_id IS NOT NULL`,
+    // Live contact labels of an AOR are found by contact_id range (its ids are contiguous:
+    // clabel is the low 14 bits) on the UNIQUE (contact_id) index; the former partial index on aor
+    // cost an index insert per binding and is dropped where an older version created it.
+    `DROP INDEX IF EXISTS ${s}.bindings_aor_idx`,
     `CREATE TABLE IF NOT EXISTS ${s}.offsets (
        topic text NOT NULL,
        partition integer NOT NULL,

@@ -151,6 +151,20 @@ function scenario(mode: string, copyMinRows: number): void {
       const st = await c.query(`SELECT count(*)::int AS n, min(pos_major)::int AS lo FROM ulbridge_t.bindings WHERE log_partition = 2 AND in_target`);
       assert.deepEqual(st.rows[0], { n: 1000, lo: 5000 });
     });
+
+    test('a contact label counter that wraps past 16383 skips the labels of live bindings', async () => {
+      // user0 holds clabels 0-3 (previous test); put its counter just below the wrap.
+      await c.query(`UPDATE ulbridge_t.aors SET next_clabel = 16382 WHERE aor = 'user0'`);
+      const more: LogMessage[] = [];
+      for (let i = 0; i < 4; i++) more.push(msg(2000 + i, ev('UPSERT', BigInt(3000 + i), BigInt(9000 + i), 'user0')));
+      await applyBatch(c, { target, topic: 'log', partition: 2, messages: more, now: NOW, copyMinRows });
+      const labels = await c.query(`SELECT source_row_key::int AS k, clabel FROM ulbridge_t.bindings WHERE aor = 'user0' AND contact_id IS NOT NULL ORDER BY source_row_key`);
+      assert.deepEqual(labels.rows.map((r) => `${r.k}:${r.clabel}`), ['1000:0', '1300:1', '1600:2', '1900:3', '3000:16382', '3001:16383', '3002:4', '3003:5']);
+      const aor = await c.query(`SELECT next_clabel, wrapped FROM ulbridge_t.aors WHERE aor = 'user0'`);
+      assert.deepEqual(aor.rows[0], { next_clabel: 6, wrapped: true });
+      const ids = await c.query(`SELECT count(DISTINCT contact_id)::int AS n FROM location WHERE username = 'user0'`);
+      assert.equal(ids.rows[0].n, 8);
+    });
   });
 }
 
