@@ -27,7 +27,7 @@ export interface DemoOptions {
 export interface DemoReport {
   source: { release: string; table: string; url: string; rowsSeeded: number; churn: ChurnCounts; rows: number };
   target: { release: string; table: string; url: string; hashSize: number; rows: number };
-  bridge: { caughtUpMs: number; comparison: BindingDiff };
+  bridge: { caughtUpMs: number; comparison: BindingDiff; deadLetters: number };
   verify: VerifyReport;
   stack: { dir: string; kept: boolean; kafka: string[]; connect: string } | null;
   ok: boolean;
@@ -126,13 +126,15 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
       db: targetUrl, table: 'location', release: o.targetRelease, hashSize: o.hashSize, useDomain: false, signedness: 'signed',
       timezone: 'UTC', now: Math.floor(Date.now() / 1000), details: 3, batchSize: 5000,
     });
+    const dead = await bridge.metrics.deadLetters.get();
+    const deadLetters = dead.values.reduce((n, v) => n + v.value, 0);
     const report: DemoReport = {
       source: { release: '2.1', table: 'location', url: legacyUrl, rowsSeeded: o.rows, churn: { ...writer.counts }, rows: comparison.source.rows },
       target: { release: o.targetRelease, table: 'location', url: targetUrl, hashSize: o.hashSize, rows: verify.rowsRead },
-      bridge: { caughtUpMs, comparison },
+      bridge: { caughtUpMs, comparison, deadLetters },
       verify,
       stack: o.keep ? { dir: stack.dir, kept: true, kafka: stack.kafka!.brokers, connect: stack.connect!.url } : null,
-      ok: comparison.equal && verify.clean,
+      ok: comparison.equal && verify.clean && deadLetters === 0,
     };
     return report;
   } finally {

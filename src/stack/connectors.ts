@@ -196,6 +196,19 @@ function firstLines(trace: string | undefined, n = 8): string {
 }
 
 /** Creates (or reconfigures) the connector and waits until it and its task are RUNNING. */
+async function setReplicaIdentityFull(spec: ConnectorSpec): Promise<void> {
+  const client = new pg.Client({ connectionString: spec.url });
+  try {
+    await client.connect();
+    const [schema, table] = spec.table.includes('.') ? spec.table.split('.', 2) : ['public', spec.table];
+    await client.query(`ALTER TABLE "${schema!.replace(/"/g, '""')}"."${table!.replace(/"/g, '""')}" REPLICA IDENTITY FULL`);
+  } catch (e) {
+    throw new StackError('STACK_CONNECTOR_FAILED', `connector ${spec.name}: cannot set REPLICA IDENTITY FULL on ${spec.table}: ${(e as Error).message}`, {}, { cause: e });
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 export async function registerConnector(connectUrl: string, spec: ConnectorSpec, opts: RegisterOptions = {}): Promise<RegisteredConnector> {
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const deadline = Date.now() + timeoutMs;
@@ -205,6 +218,9 @@ export async function registerConnector(connectUrl: string, spec: ConnectorSpec,
   if (opts.waitForSnapshot && !brokers?.length) {
     throw new StackError('STACK_CONNECTOR_FAILED', `connector ${spec.name}: waitForSnapshot needs kafkaBrokers`);
   }
+  // REPLICA IDENTITY FULL before the connector exists: Debezium's autoset applies it only once the
+  // connector has started, and a delete committed before that carries nothing but the key.
+  if (spec.kind === 'postgres' && spec.replicaIdentityFull !== false) await setReplicaIdentityFull(spec);
   // Start listening for the snapshot notification before the connector can emit it.
   const snapshotDone = opts.waitForSnapshot ? await watchSnapshot(brokers!, notificationTopic(spec), spec.name, deadline) : undefined;
   try {
