@@ -67,17 +67,18 @@ export async function applyBatch(client: pg.ClientBase, opts: ApplyOptions): Pro
   const result: BatchResult = { processed: 0, applied: 0, stale: 0, alreadyApplied: 0, tombstones: 0, deadLetters: [], sourceTimesMs: [], nextOffset: null };
   if (opts.messages.length === 0) return result;
 
-  await client.query('BEGIN');
+  if (!Number.isInteger(partition)) throw new Error(`partition ${partition} is not an integer`);
+  const where = `topic = ${literal(topic)} AND partition = ${partition}`;
   const stages = stagesOf.get(client);
   if (stages) for (const name of stages.keys()) stages.set(name, false); // emptied by the last COMMIT
   try {
-    // The no-op DO UPDATE locks the row, as SELECT ... FOR UPDATE would, in one round trip.
-    const { rows } = await client.query(
-      `INSERT INTO ${s}.offsets (topic, partition, next_offset) VALUES ($1, $2, 0)
+    // BEGIN and the offsets lock in one round trip (a simple query of two statements; the values
+    // are literals). The no-op DO UPDATE locks the row, as SELECT ... FOR UPDATE would.
+    const results = (await client.query(
+      `BEGIN; INSERT INTO ${s}.offsets (topic, partition, next_offset) VALUES (${literal(topic)}, ${partition}, 0)
        ON CONFLICT (topic, partition) DO UPDATE SET next_offset = ${s}.offsets.next_offset RETURNING next_offset::text AS n`,
-      [topic, partition],
-    );
-    const stored = BigInt(rows[0].n as string);
+    )) as unknown as pg.QueryResult[];
+    const stored = BigInt(results[1]!.rows[0].n as string);
 
     let segment: Decoded[] = [];
     let last: bigint | null = null;
@@ -113,12 +114,15 @@ export async function applyBatch(client: pg.ClientBase, opts: ApplyOptions): Pro
     }
     await applySegment(client, opts, segment, result);
 
+    // Dead letters are sent before COMMIT, so a crash can only duplicate them.
+    if (result.deadLetters.length > 0 && opts.deadLetter) await opts.deadLetter(result.deadLetters);
     if (last !== null) {
       result.nextOffset = (last + 1n).toString();
-      await client.query(`UPDATE ${s}.offsets SET next_offset = $3, updated_at = now() WHERE topic = $1 AND partition = $2`, [topic, partition, result.nextOffset]);
+      // The next offset and COMMIT in one round trip.
+      await client.query(`UPDATE ${s}.offsets SET next_offset = ${result.nextOffset}, updated_at = now() WHERE ${where}; COMMIT`);
+    } else {
+      await client.query('COMMIT');
     }
-    if (result.deadLetters.length > 0 && opts.deadLetter) await opts.deadLetter(result.deadLetters);
-    await client.query('COMMIT');
     return result;
   } catch (e) {
     // Stage tables created in this transaction are gone with it.
@@ -356,6 +360,11 @@ async function applyTruncate(client: pg.ClientBase, opts: ApplyOptions, event: R
     [event.source.name, opts.partition, p.major.toString(), p.minor.toString(), p.seq.toString()],
   );
   result.applied++;
+}
+
+/** A PostgreSQL string literal (standard_conforming_strings). */
+function literal(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
 }
 
 function unnestFrom(cols: string[], types: string[]): string {

@@ -17,7 +17,7 @@ export interface ProjectionOptions {
   metrics: Metrics;
   /** Partitions applied at once, each in its own transaction (default 4; order within one is kept). */
   concurrency?: number;
-  /** Upper bound of one fetch per partition (default 1 MiB): bounds batch size and memory. */
+  /** Upper bound of one fetch per partition (default 512 KiB): bounds batch size and memory. */
   maxBytesPerPartition?: number;
   /** Unix seconds "now" used to decide expiry; injectable for tests. */
   now?: () => number;
@@ -40,13 +40,13 @@ export function createProjection(opts: ProjectionOptions): Projection {
   const { kafka, pool, target, logger, metrics } = opts;
   const log = logger.child({ stage: 'project', target: target.name });
   // Fetch size bounds memory (every fetched message is decoded and planned at once, up to
-  // `concurrency` partitions in parallel) and the batch size: ~1 MiB is a few thousand events per
+  // `concurrency` partitions in parallel) and the batch size: 512 KiB is ~1,500 events per
   // transaction, enough to amortise its round trips.
   const consumer: Consumer = kafka.consumer({
     groupId: opts.groupId,
     allowAutoTopicCreation: false,
-    maxBytesPerPartition: opts.maxBytesPerPartition ?? 1024 * 1024,
-    maxBytes: 4 * (opts.maxBytesPerPartition ?? 1024 * 1024),
+    maxBytesPerPartition: opts.maxBytesPerPartition ?? 512 * 1024,
+    maxBytes: 4 * (opts.maxBytesPerPartition ?? 512 * 1024),
   });
   // Dead letters only: a duplicate after a crash is harmless, so no idempotent producer.
   const producer: Producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
