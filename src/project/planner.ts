@@ -72,6 +72,23 @@ export function emptyPlan(): Plan {
   return { inserts: new Map(), updates: new Map(), deletes: new Set(), bindings: new Map(), aors: new Map(), createdAors: new Set(), stale: 0, applied: 0, unloadable: [] };
 }
 
+/** Whether a stored position came from a snapshot read (see the Position doc in the schema). */
+function isSnapshotPosition(p: SourcePosition, connector: RegistrationEvent['source']['connector']): boolean {
+  return connector === 'POSTGRESQL' ? p.minor === 0n : p.seq === 0n;
+}
+
+/**
+ * Whether an event is newer than the binding's stored position. Positions order as tuples, with one
+ * exception: a streamed change always supersedes a snapshot read. Debezium streams every change
+ * committed after its snapshot point, but a PostgreSQL change keeps the LSN it was written at, and a
+ * transaction in flight at the snapshot point wrote below the snapshot's LSN: by the tuple alone
+ * its update or delete would look older than the snapshot read it follows.
+ */
+export function supersedes(event: RegistrationEvent, stored: SourcePosition): boolean {
+  if (!event.source.snapshot && isSnapshotPosition(stored, event.source.connector)) return true;
+  return comparePositions(event.source.position, stored) > 0;
+}
+
 /**
  * Applies events to the in-memory state of one batch, in log order, and records the net effect.
  * Source positions make it idempotent: an event at or below the binding's position is ignored.
@@ -86,7 +103,7 @@ export class Planner {
   /** Returns false when the event is stale (the binding already holds a later position). */
   apply(event: RegistrationEvent, logPartition: number, binding: string): boolean {
     const existing = this.input.bindings.get(binding);
-    if (existing && comparePositions(event.source.position, existing.position) <= 0) {
+    if (existing && !supersedes(event, existing.position)) {
       this.plan.stale++;
       return false;
     }

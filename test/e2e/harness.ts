@@ -33,7 +33,10 @@ export interface Scenario {
 }
 
 /** A seeded 2.1 table with a running Debezium connector, and empty target databases. */
-export async function legacyScenario(name: string, opts: { rows: number; aors: number; seed: number; targets: Array<{ release: string; table?: string }> }): Promise<Scenario> {
+export async function legacyScenario(
+  name: string,
+  opts: { rows: number; aors: number; seed: number; targets: Array<{ release: string; table?: string }>; churnWhileRegistering?: number },
+): Promise<Scenario> {
   const legacy = await freshPostgresDb(`${name}_legacy`);
   await createLocationTable(legacy.url, '2.1');
   const legacyClient = new pg.Client({ connectionString: legacy.url });
@@ -47,7 +50,13 @@ export async function legacyScenario(name: string, opts: { rows: number; aors: n
     targets.push(db);
   }
   const spec = { name: `${name}_${process.pid}`, kind: 'postgres' as const, url: legacy.url, table: 'public.location', kafkaBrokers: kafkaBrokers() };
-  const connector = await registerConnector(connectUrl(), spec);
+  // Optionally keep the registrar writing while Debezium creates its slot and snapshots.
+  const [connector] = await Promise.all([
+    registerConnector(connectUrl(), spec),
+    (async () => {
+      for (let i = 0; i < (opts.churnWhileRegistering ?? 0); i++) await writer.churnOnce();
+    })(),
+  ]);
   return {
     name,
     legacy,

@@ -133,3 +133,37 @@ test('new AORs are reported as created, so the applier inserts them without ON C
   assert.deepEqual([...p.plan.createdAors], ['bob']);
   assert.deepEqual([...p.plan.aors.keys()].sort(), ['bob', 'callee']);
 });
+
+test('a streamed change supersedes a snapshot read even at a lower LSN (transaction in flight at the snapshot point)', () => {
+  const snapshotRead = ev('UPSERT', 1n, 500n, 'callee', { cseq: 1 });
+  snapshotRead.source.snapshot = true;
+  snapshotRead.source.position = { major: 500n, minor: 0n, seq: 0n };
+  const p = planner();
+  p.apply(snapshotRead, 0, 'legacy:1');
+  const del = ev('DELETE', 1n, 490n, 'callee'); // written at LSN 490, committed after the snapshot point
+  assert.equal(p.apply(del, 0, 'legacy:1'), true);
+  assert.equal(p.plan.inserts.size, 0);
+  assert.deepEqual(p.plan.bindings.get('legacy:1')!.position, { major: 490n, minor: 1n, seq: 0n });
+  // A redelivery of the same change, or an older one, is stale again.
+  assert.equal(p.apply(ev('DELETE', 1n, 490n, 'callee'), 0, 'legacy:1'), false);
+  assert.equal(p.apply(ev('UPSERT', 1n, 480n, 'callee'), 0, 'legacy:1'), false);
+  // A later snapshot read (a re-snapshot) still orders by position.
+  const resnap = ev('UPSERT', 1n, 900n, 'callee');
+  resnap.source.snapshot = true;
+  resnap.source.position = { major: 900n, minor: 0n, seq: 0n };
+  assert.equal(p.apply(resnap, 0, 'legacy:1'), true);
+});
+
+test('MySQL positions: a streamed row event supersedes a snapshot read at the same binlog position', () => {
+  const mk = (snapshot: boolean, pos: bigint, seq: bigint): RegistrationEvent => {
+    const e = ev('UPSERT', 1n, 3n, 'callee');
+    e.source.connector = 'MYSQL';
+    e.source.snapshot = snapshot;
+    e.source.position = { major: 3n, minor: pos, seq };
+    return e;
+  };
+  const p = planner();
+  p.apply(mk(true, 1000n, 0n), 0, 'legacy:1');
+  assert.equal(p.apply(mk(false, 1000n, 1n), 0, 'legacy:1'), true);
+  assert.equal(p.apply(mk(false, 1000n, 1n), 0, 'legacy:1'), false);
+});
