@@ -1,15 +1,9 @@
 /** Deterministic, realistic AORs for benches: plain users, user@domain, E.164 numbers, UTF-8 names. */
 
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng as prng } from '../src/demo/workload.js';
+
+/** The workload generator's seedable PRNG (mulberry32), shared by the benches. */
+export { prng };
 
 const FIRST = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'mallory', 'oscar', 'peggy', 'trent', 'victor', 'walter'];
 const LAST = ['smith', 'jones', 'müller', 'garcía', 'nguyen', 'kowalski', 'rossi', 'dubois', 'svensson', 'novak'];

@@ -5,8 +5,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { DbConnection } from '../../src/db/connection.js';
 import { createLocationTableSql, versionRowSql, versionTableSql } from '../../src/db/ddl.js';
 import { openDb } from '../../src/db/open.js';
@@ -17,13 +15,13 @@ import { coreHash } from '../../src/opensips/coreHash.js';
 import { releaseProfile, type ReleaseName, type ReleaseProfile } from '../../src/opensips/releases.js';
 import { toJson } from '../../src/cli/output.js';
 import { runVerify, type VerifyOptions } from '../../src/verify/verify.js';
+import { cli } from '../support/cli.js';
 
 export interface FreshDb {
   url: string;
   drop(): Promise<void>;
 }
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 const NOW = 1_700_000_000;
 const RELEASES: ReleaseName[] = ['2.2', '2.3', '2.4', '3.x', '4.0'];
 
@@ -201,17 +199,6 @@ function options(url: string, release: string, table: string, over: Partial<Veri
   };
 }
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 const plain = (v: unknown): unknown => JSON.parse(toJson(v));
 

@@ -1,7 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { cli } from '../support/cli.js';
 
 /**
  * `ulbridge verify` argument and connection errors, as an operator sees them: the real CLI in a
@@ -9,19 +8,7 @@ import { fileURLToPath } from 'node:url';
  * the unreachable cases point at port 1 on loopback, where nothing listens.
  */
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 const DB = 'postgres://postgres@127.0.0.1:1/ul';
 const ok = ['--db', DB, '--release', '4.0', '--hash-size', '9'];
