@@ -277,6 +277,10 @@ export const section: BenchSection = {
     } finally {
       for (const c of children) await stopChild(c);
       await client.end();
+      const dropper = new pg.Client({ connectionString: pgUrl });
+      await dropper.connect();
+      await dropper.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((e: unknown) => ctx.log(`bridge: could not drop ${dbName}: ${(e as Error).message}`));
+      await dropper.end();
     }
   },
 };
