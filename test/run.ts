@@ -81,7 +81,8 @@ async function main(): Promise<number> {
     env.ULBRIDGE_TEST_CONNECT_URL = stack.connect!.url;
     say(`stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s (dir ${stack.dir})`);
   }
-  const argv = ['--import', 'tsx', '--test', '--test-concurrency=1', ...files];
+  // A test that hangs fails after 10 minutes instead of using up CI's whole budget.
+  const argv = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=600000', ...files];
   say(`node ${argv.join(' ')}`);
   child = spawn(process.execPath, argv, { cwd: ROOT, env, stdio: 'inherit' });
   return new Promise<number>((resolve) => {

@@ -19,7 +19,8 @@ function fakeKafka(opts: { failSend?: boolean } = {}) {
   let eachBatch: ((p: EachBatchPayload) => Promise<void>) | null = null;
   let runConfig: Record<string, unknown> = {};
   let producerConfig: Record<string, unknown> = {};
-  const topics: Record<string, number> = {};
+  // The Debezium change topic exists already (ingest waits for it otherwise).
+  const topics: Record<string, number> = { 'legacy_pg.public.location': 1 };
   const kafka = {
     admin: () => ({
       connect: async () => calls.push('admin.connect'),
