@@ -22,15 +22,6 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
   return f;
 }
 
-export function isValidTimeZone(timeZone: string): boolean {
-  try {
-    formatter(timeZone);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Recent conversions per zone: a batch's timestamps cluster on a few seconds, and formatToParts is slow. */
 const recent = new Map<string, Map<number, string>>();
 const RECENT_MAX = 4096;
