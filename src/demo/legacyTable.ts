@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { unixToLocalDatetime } from '../project/localTime.js';
+import { unixToLocalDatetime } from '../opensips/localTime.js';
 import type { LegacyRow, Workload } from './workload.js';
 
 const COLUMNS = ['username', 'domain', 'contact', 'received', 'path', 'expires', 'q', 'callid', 'cseq', 'last_modified', 'flags', 'cflags', 'user_agent', 'socket', 'methods', 'sip_instance', 'attr'];

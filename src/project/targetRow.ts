@@ -1,5 +1,5 @@
 import type { Registration } from '../log/event.js';
-import { unixToLocalDatetime } from './localTime.js';
+import { unixToLocalDatetime } from '../opensips/localTime.js';
 import type { Target } from './target.js';
 
 /** usrloc flag bit 0 (FL_MEM): a row carrying it is never updated or deleted by OpenSIPS. */

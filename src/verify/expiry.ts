@@ -1,3 +1,4 @@
+import { unixToLocalDatetime } from '../opensips/localTime.js';
 import type { ReleaseProfile } from '../opensips/releases.js';
 import { UlbridgeError } from '../ops/errors.js';
 
@@ -27,19 +28,7 @@ export function checkTimeZone(tz: string): string {
 
 /** Unix seconds as 'YYYY-MM-DD HH:MM:SS' wall-clock time in `tz`. */
 export function wallClock(unixSeconds: number, tz: string): string {
-  const fmt = new Intl.DateTimeFormat('en-US', {
-    timeZone: tz,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-    hourCycle: 'h23',
-  });
-  const p: Record<string, string> = {};
-  for (const part of fmt.formatToParts(new Date(unixSeconds * 1000))) p[part.type] = part.value;
-  return `${(p.year ?? '').padStart(4, '0')}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+  return unixToLocalDatetime(unixSeconds, tz);
 }
 
 export function expiryRule(profile: ReleaseProfile, now: number, tz: string): ExpiryRule {

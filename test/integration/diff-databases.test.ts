@@ -5,7 +5,7 @@ import type { DbConnection } from '../../src/db/connection.js';
 import { openDb } from '../../src/db/open.js';
 import { Workload, type LegacyRow } from '../../src/demo/workload.js';
 import { releaseProfile } from '../../src/opensips/releases.js';
-import { unixToLocalDatetime } from '../../src/project/localTime.js';
+import { unixToLocalDatetime } from '../../src/opensips/localTime.js';
 import { bindingSlot } from '../../src/verify/bindingSet.js';
 import { runDiff, type DiffOptions } from '../../src/verify/diff.js';
 import { cli } from '../support/cli.js';

@@ -42,5 +42,5 @@ export function unixToLocalDatetime(unixSeconds: bigint | number, timeZone: stri
 function formatLocal(unixSeconds: number, timeZone: string): string {
   const parts = formatter(timeZone).formatToParts(new Date(Number(unixSeconds) * 1000));
   const get = (t: Intl.DateTimeFormatPartTypes): string => parts.find((p) => p.type === t)!.value;
-  return `${get('year')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')}:${get('second')}`;
+  return `${get('year').padStart(4, '0')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')}:${get('second')}`;
 }
