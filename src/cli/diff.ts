@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { RELEASE_NAMES } from '../opensips/releases.js';
 import { parseHashSize } from '../opensips/hashSize.js';
-import { EXIT, UlbridgeError } from '../ops/errors.js';
+import { EXIT } from '../ops/errors.js';
 import { renderDiffHuman, runDiff, type DiffOptions } from '../verify/diff.js';
 import { printJson, printLine } from './output.js';
+import { intOption } from './options.js';
 
 interface DiffCliOptions {
   source: string;
@@ -21,15 +22,6 @@ interface DiffCliOptions {
   now?: string;
   details: string;
   json?: boolean;
-}
-
-function intOption(name: string, raw: string, min: number, max: number, what: string): number {
-  const s = raw.trim();
-  const n = /^\d+$/.test(s) ? Number(s) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UlbridgeError(`BAD_${name.replace(/^--/, '').replace(/-/g, '_').toUpperCase()}`, `${name} must be ${what} from ${min} to ${max}, got "${raw}"`);
-  }
-  return n;
 }
 
 /** Parses the command's options into DiffOptions (no I/O). */

@@ -1,12 +1,13 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { parseHashSize } from '../opensips/hashSize.js';
-import { EXIT, UlbridgeError } from '../ops/errors.js';
+import { EXIT } from '../ops/errors.js';
 import { checkTimeZone } from '../verify/expiry.js';
 import { verifiableReleases, verifyProfile } from '../verify/release.js';
 import { renderHuman } from '../verify/report.js';
 import { runVerify, type VerifyProgress } from '../verify/verify.js';
 import { printJson, printLine } from './output.js';
+import { intOption } from './options.js';
 
 interface VerifyCliOptions {
   db: string;
@@ -20,15 +21,6 @@ interface VerifyCliOptions {
   details: string;
   batchSize: string;
   json?: boolean;
-}
-
-function intOption(name: string, raw: string, min: number, max: number, what: string): number {
-  const s = raw.trim();
-  const n = /^\d+$/.test(s) ? Number(s) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UlbridgeError(`BAD_${name.replace(/^--/, '').replace(/-/g, '_').toUpperCase()}`, `${name} must be ${what} from ${min} to ${max}, got "${raw}"`);
-  }
-  return n;
 }
 
 /** A bar on stderr when it is a terminal; otherwise progress is not shown or logged anywhere. */
