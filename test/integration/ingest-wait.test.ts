@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { createIngest } from '../../src/ingest/index.js';
-import { decodeEvent } from '../../src/log/codec.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { silentLogger } from '../../src/ops/logger.js';
 import { readTopic } from '../support/kafka.js';

@@ -7,7 +7,7 @@
  * one with schemas on. With ULBRIDGE_CAPTURE_FIXTURES=1 the events are written to
  * test/fixtures/debezium/ (see the README there).
  */
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
