@@ -1,6 +1,8 @@
 import pg from 'pg';
+import mysql from 'mysql2/promise';
 import { createLocationTableSql, versionRowSql, versionTableSql } from '../db/ddl.js';
-import { postgresDialect } from '../db/dialect.js';
+import { mysqlDialect, postgresDialect } from '../db/dialect.js';
+import { parseDbUrl } from '../db/url.js';
 import { releaseProfile } from '../opensips/releases.js';
 
 /** Creates a database on a PostgreSQL server and returns its URL. */
@@ -17,8 +19,24 @@ export async function createDatabase(adminUrl: string, name: string): Promise<st
   return u.toString();
 }
 
-/** A location table of a release, as OpenSIPS's scripts create it, plus its `version` row. */
+/**
+ * A location table of a release, as OpenSIPS's scripts create it, plus its `version` row, in a
+ * PostgreSQL or (mysql://, mariadb://) MySQL/MariaDB database.
+ */
 export async function createLocationTable(url: string, release: string, table = 'location'): Promise<void> {
+  const db = parseDbUrl(url);
+  if (db.dialect === 'mysql') {
+    const m = await mysql.createConnection({ uri: db.url });
+    try {
+      const profile = releaseProfile(release);
+      for (const sql of createLocationTableSql(profile, mysqlDialect, table)) await m.query(sql);
+      await m.query(versionTableSql(mysqlDialect));
+      await m.query(versionRowSql(profile, mysqlDialect, table));
+    } finally {
+      await m.end();
+    }
+    return;
+  }
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {

@@ -1,14 +1,14 @@
 import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
-import type pg from 'pg';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
-import { applyBatch, type DeadLetter } from './applyBatch.js';
-import { ensureStateSchema, ident } from './stateSchema.js';
+import type { DeadLetter } from './applyBatch.js';
 import type { Target } from './target.js';
+import type { TargetStore } from './targetStore.js';
 
 export interface ProjectionOptions {
   kafka: Kafka;
-  pool: pg.Pool;
+  /** The target's database (PostgreSQL or MySQL/MariaDB, see targetStore.ts); its owner closes it. */
+  store: TargetStore;
   target: Target;
   logTopic: string;
   deadLetterTopic: string;
@@ -37,7 +37,7 @@ export interface Projection {
  * rows; Kafka's committed offsets are only informational (kept for lag tools).
  */
 export function createProjection(opts: ProjectionOptions): Projection {
-  const { kafka, pool, target, logger, metrics } = opts;
+  const { kafka, store, target, logger, metrics } = opts;
   const log = logger.child({ stage: 'project', target: target.name });
   // Fetch size bounds memory (every fetched message is decoded and planned at once, up to
   // `concurrency` partitions in parallel) and the batch size: 512 KiB is ~1,500 events per
@@ -53,14 +53,6 @@ export function createProjection(opts: ProjectionOptions): Projection {
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
   let running = false;
   let failure: string | null = null;
-
-  async function storedOffsets(partitions: number[]): Promise<Map<number, string>> {
-    const { rows } = await pool.query(
-      `SELECT partition, next_offset::text AS n FROM ${ident(target.stateSchema)}.offsets WHERE topic = $1 AND partition = ANY($2::int[])`,
-      [opts.logTopic, partitions],
-    );
-    return new Map(rows.map((r) => [r.partition as number, r.n as string]));
-  }
 
   async function sendDeadLetters(partition: number, letters: DeadLetter[]): Promise<void> {
     await producer.send({
@@ -86,26 +78,20 @@ export function createProjection(opts: ProjectionOptions): Projection {
   async function eachBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     if (!isRunning() || isStale() || batch.messages.length === 0) return;
     const started = process.hrtime.bigint();
-    const client = await pool.connect();
-    let result;
-    try {
-      result = await applyBatch(client, {
-        target,
-        topic: batch.topic,
-        partition: batch.partition,
-        messages: batch.messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value })),
-        now: now(),
-        deadLetter: (letters) => sendDeadLetters(batch.partition, letters),
-      });
-    } finally {
-      client.release();
-    }
+    const result = await store.applyBatch({
+      topic: batch.topic,
+      partition: batch.partition,
+      messages: batch.messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value })),
+      now: now(),
+      deadLetter: (letters) => sendDeadLetters(batch.partition, letters),
+    });
     const labels = { stage: 'project', pipeline: target.name };
     metrics.eventsIn.inc(labels, batch.messages.length);
     metrics.eventsOut.inc({ ...labels, outcome: 'applied' }, result.applied);
     metrics.eventsOut.inc({ ...labels, outcome: 'stale' }, result.stale);
     metrics.eventsOut.inc({ ...labels, outcome: 'tombstone' }, result.tombstones);
     metrics.eventsOut.inc({ ...labels, outcome: 'already_applied' }, result.alreadyApplied);
+    metrics.eventsOut.inc({ ...labels, outcome: 'kept_target' }, result.kept);
     const committedAt = Date.now();
     for (const t of result.sourceTimesMs) metrics.applyLatency.observe({ target: target.name }, Math.max(0, committedAt - t) / 1000);
     const lastTs = result.sourceTimesMs.at(-1);
@@ -127,18 +113,14 @@ export function createProjection(opts: ProjectionOptions): Projection {
       return failure;
     },
     async start() {
-      const client = await pool.connect();
-      try {
-        await ensureStateSchema(client, target.stateSchema);
-      } finally {
-        client.release();
-      }
+      await store.ensureState();
       await producer.connect();
       await consumer.connect();
       consumer.on(consumer.events.GROUP_JOIN, (e) => {
         const partitions = e.payload.memberAssignment[opts.logTopic] ?? [];
         log.info({ partitions }, 'joined the consumer group');
-        void storedOffsets(partitions)
+        void store
+          .storedOffsets(opts.logTopic, partitions)
           .then((stored) => {
             for (const [partition, offset] of stored) consumer.seek({ topic: opts.logTopic, partition, offset });
           })

@@ -1,0 +1,510 @@
+import mysql from 'mysql2';
+import type { Connection } from 'mysql2/promise';
+import { decodeEvent } from '../log/codec.js';
+import type { RegistrationEvent, SourcePosition } from '../log/event.js';
+import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
+import type { ApplyOptions, BatchResult } from './applyBatch.js';
+import { myIdent, myTable } from './mysqlState.js';
+import { Planner, type AorState, type BindingState, type Plan } from './planner.js';
+import { FIRST_RLABEL } from './stateSchema.js';
+import { aorIdentityCache, type AorIdentity, type Target } from './target.js';
+import { targetColumns, type CellValue } from './targetRow.js';
+
+/**
+ * applyBatch for a MySQL/MariaDB target: the same transaction as the PostgreSQL writer
+ * (src/project/applyBatch.ts), with the same Planner, in InnoDB:
+ *
+ *   SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION; offsets row locked (one round trip)
+ *   per segment: bindings read, AOR rows locked (FOR UPDATE, in key order), new AORs inserted and
+ *   their AUTO_INCREMENT record labels read back, plan, then multi-row DELETE / UPDATE ... JOIN /
+ *   INSERT of target rows, UPDATE ... JOIN of aors, INSERT ... ON DUPLICATE KEY UPDATE of bindings
+ *   dead letters sent; next offset and COMMIT (one round trip)
+ *
+ * Clashes with rows ulbridge did not write: MySQL has no INSERT ... ON CONFLICT DO NOTHING
+ * RETURNING (INSERT IGNORE would also turn every other error into a silently truncated value), so
+ * the planned ids are first looked up in the table; a binding whose id is held takes the AOR's
+ * next free contact label (planner.relabel), after every label of that AOR held in the table is
+ * marked taken (a DB-only MySQL registrar takes max(contact_id)+1, max+2, ...: a run of one AOR's
+ * labels). The INSERT is a plain one, so a row that appeared since (a registrar inserting at that
+ * moment) fails it with ER_DUP_ENTRY: InnoDB rolls back that statement only, and the lookup runs
+ * again for what is left. A foreign row is therefore never overwritten and never recorded as ours.
+ *
+ * The connection must be opened with multipleStatements, supportBigNumbers, bigNumberStrings,
+ * dateStrings and charset utf8mb4 and have run MYSQL_SESSION_SETUP (src/project/mysqlStore.ts
+ * does both). Values are sent as SQL literals: 64-bit numbers as bare integer literals from
+ * bigint (a quoted number compared with a BIGINT column is compared as a double), text through
+ * mysql2's escaping, keys of the state tables as _binary literals (exact UTF-8 bytes).
+ */
+/** ApplyOptions (copyMinRows is the PostgreSQL writer's and ignored here) and MySQL's own. */
+export interface MysqlApplyOptions extends ApplyOptions {
+  /** Most rows per multi-row statement (default 1000); a statement is also cut at about 1 MiB of SQL. */
+  rowsPerStatement?: number;
+  /**
+   * Whether username / domain are CHAR columns, which MySQL returns without trailing spaces, so
+   * the registrar hashes the AOR without them (default true: OpenSIPS's MySQL schema).
+   */
+  charAorColumns?: { username: boolean; domain: boolean };
+}
+
+type Decoded = { offset: string; binding: string; event: RegistrationEvent | null };
+type Row = Record<string, unknown>;
+
+const MAX_RELABEL_ROUNDS = 64;
+const MAX_STATEMENT_BYTES = 1 << 20;
+const KEYS_PER_LOOKUP = 5000;
+const ER_DUP_ENTRY = 1062;
+
+export async function applyBatchMysql(conn: Connection, opts: MysqlApplyOptions): Promise<BatchResult> {
+  const { target, topic, partition } = opts;
+  const s = myIdent(target.stateSchema);
+  const result: BatchResult = { processed: 0, applied: 0, stale: 0, alreadyApplied: 0, tombstones: 0, kept: 0, deadLetters: [], sourceTimesMs: [], nextOffset: null };
+  if (opts.messages.length === 0) return result;
+
+  if (!Number.isInteger(partition)) throw new Error(`partition ${partition} is not an integer`);
+  const where = `topic = ${mysql.escape(topic)} AND \`partition\` = ${partition}`;
+  try {
+    // Isolation, BEGIN and the offsets lock in one round trip. The no-op ON DUPLICATE KEY UPDATE
+    // takes the row's exclusive lock, so does the FOR UPDATE that reads it.
+    const [sets] = await conn.query(
+      `SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION;
+       INSERT INTO ${s}.offsets (topic, \`partition\`, next_offset, updated_at) VALUES (${mysql.escape(topic)}, ${partition}, 0, UTC_TIMESTAMP(3))
+         ON DUPLICATE KEY UPDATE next_offset = next_offset;
+       SELECT CAST(next_offset AS CHAR) AS n FROM ${s}.offsets WHERE ${where} FOR UPDATE`,
+    );
+    const stored = BigInt(((sets as unknown[])[3] as Row[])[0]!.n as string);
+
+    let segment: Decoded[] = [];
+    let last: bigint | null = null;
+    for (const m of opts.messages) {
+      const offset = BigInt(m.offset);
+      if (offset < stored) {
+        result.alreadyApplied++;
+        continue;
+      }
+      last = offset;
+      result.processed++;
+      if (m.value === null) {
+        // Normally a no-op right after its DELETE; once compaction removed the DELETE, the
+        // tombstone is the only record left of it, so it deletes a binding still present.
+        result.tombstones++;
+        if (m.key !== null) segment.push({ offset: m.offset, binding: m.key.toString('utf8'), event: null });
+        continue;
+      }
+      let event: RegistrationEvent;
+      try {
+        event = decodeEvent(m.value);
+      } catch (e) {
+        result.deadLetters.push({ reason: 'UNDECODABLE_LOG_EVENT', message: (e as Error).message, offset: m.offset, key: m.key, value: m.value });
+        continue;
+      }
+      if (event.op === 'TRUNCATE') {
+        await applySegment(conn, opts, segment, result);
+        segment = [];
+        await applyTruncate(conn, opts, event, result);
+        continue;
+      }
+      segment.push({ offset: m.offset, binding: m.key?.toString('utf8') ?? `${event.source.name}:${event.source.rowKey}`, event });
+    }
+    await applySegment(conn, opts, segment, result);
+
+    // Dead letters are sent before COMMIT, so a crash can only duplicate them.
+    if (result.deadLetters.length > 0 && opts.deadLetter) await opts.deadLetter(result.deadLetters);
+    if (last !== null) {
+      result.nextOffset = (last + 1n).toString();
+      // The next offset and COMMIT in one round trip (COMMIT does not run if the UPDATE fails).
+      await conn.query(`UPDATE ${s}.offsets SET next_offset = ${result.nextOffset}, updated_at = UTC_TIMESTAMP(3) WHERE ${where}; COMMIT`);
+    } else {
+      await conn.query('COMMIT');
+    }
+    return result;
+  } catch (e) {
+    await conn.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * aorIdentity as the registrar computes it from the row it reads back: MySQL returns CHAR values
+ * without trailing spaces, so OpenSIPS hashes "alice", not "alice ".
+ */
+function mysqlAorIdentity(target: Target, char: { username: boolean; domain: boolean }): (username: string, domain: string | null) => AorIdentity {
+  const cached = aorIdentityCache(target);
+  const strip = (v: string): string => v.replace(/ +$/, '');
+  return (username, domain) => cached(char.username ? strip(username) : username, domain === null || !char.domain ? domain : strip(domain));
+}
+
+async function applySegment(conn: Connection, opts: MysqlApplyOptions, segment: Decoded[], result: BatchResult): Promise<void> {
+  if (segment.length === 0) return;
+  const { target } = opts;
+  const s = myIdent(target.stateSchema);
+
+  const bindingKeys = [...new Set(segment.map((d) => d.binding))];
+  const bindings = await loadBindings(conn, s, bindingKeys);
+  // Contact ids as stored before this batch (the planner changes the states in place).
+  const storedIds = new Map<string, bigint>();
+  for (const b of bindings.values()) if (b.contactId !== null) storedIds.set(b.binding, b.contactId);
+
+  const identity = mysqlAorIdentity(target, opts.charAorColumns ?? { username: true, domain: true });
+  // Every AOR the batch touches; the identity (hash, slot) of those new AORs may need.
+  const aorKeys = new Map<string, AorIdentity | null>();
+  for (const b of bindings.values()) if (b.aor !== null) aorKeys.set(b.aor, null);
+  const eventsPerAor = new Map<string, number>();
+  for (const { event } of segment) {
+    const reg = event?.registration;
+    if (!reg || reg.username === '') continue;
+    const id = identity(reg.username, reg.domain);
+    eventsPerAor.set(id.key, (eventsPerAor.get(id.key) ?? 0) + 1);
+    if (event!.op === 'UPSERT' && !(target.useDomain && !reg.domain)) aorKeys.set(id.key, id);
+  }
+  const aors = await lockAors(conn, s, [...aorKeys.keys()]);
+  await createAors(conn, s, aorKeys, aors, opts);
+
+  const mayMeetLiveLabels = [...aors.values()].filter((a) => a.wrapped || a.nextClabel + (eventsPerAor.get(a.aor) ?? 0) > CLABEL_MASK);
+  const liveClabels = await loadLiveClabels(conn, s, mayMeetLiveLabels);
+  const planner = new Planner({
+    target,
+    now: opts.now,
+    bindings,
+    aors,
+    liveClabels,
+    aorIdentity: identity,
+    // Every AOR an UPSERT can create was inserted above, with its AUTO_INCREMENT label.
+    takeRlabel: () => {
+      throw new Error('record label asked for an AOR that was not created before planning');
+    },
+  });
+  for (const d of segment) {
+    if (d.event === null) {
+      planner.tombstone(d.binding);
+      continue;
+    }
+    const applied = planner.apply(d.event, opts.partition, d.binding);
+    if (applied && d.event.source.tsMs > 0n) result.sourceTimesMs.push(Number(d.event.source.tsMs));
+  }
+  const plan = planner.plan;
+  for (const u of plan.unloadable) {
+    result.deadLetters.push({ reason: 'UNLOADABLE_AOR', message: `binding ${u.binding}: ${u.reason}; OpenSIPS would skip this row, so it is not written`, offset: '', key: Buffer.from(u.binding), value: null });
+  }
+  await writePlan(conn, opts, plan, planner, { aors, liveClabels, storedIds });
+  result.applied += plan.applied;
+  result.stale += plan.stale;
+}
+
+interface PlanContext {
+  aors: Map<string, AorState>;
+  liveClabels: Map<string, Set<number>>;
+  storedIds: Map<string, bigint>;
+}
+
+async function writePlan(conn: Connection, opts: MysqlApplyOptions, plan: Plan, planner: Planner, ctx: PlanContext): Promise<void> {
+  const { target } = opts;
+  const s = myIdent(target.stateSchema);
+  const table = myTable(target);
+  const cols = targetColumns(target);
+  const maxRows = opts.rowsPerStatement ?? 1000;
+
+  for (const ids of chunk([...plan.deletes], KEYS_PER_LOOKUP)) {
+    await conn.query(`DELETE FROM ${table} WHERE contact_id IN (${ids.join(', ')})`);
+  }
+  if (plan.updates.size > 0) {
+    const sets = cols.slice(1).map((c) => `t.${myIdent(c)} = u.${myIdent(c)}`).join(', ');
+    for (const part of statements([...plan.updates.values()], (r) => r.values.map(lit), maxRows)) {
+      await conn.query(`UPDATE ${table} AS t JOIN (${derivedTable(cols, part)}) AS u ON t.contact_id = u.contact_id SET ${sets}`);
+    }
+  }
+
+  let pending = [...plan.inserts.keys()];
+  // Bindings whose planned id has not been looked up in the table yet.
+  let unchecked = pending;
+  let lastDuplicate: unknown = null;
+  for (let round = 0; pending.length > 0; round++) {
+    if (round >= MAX_RELABEL_ROUNDS) {
+      throw new Error(`could not find free contact ids for ${pending.length} bindings after ${MAX_RELABEL_ROUNDS} rounds: the target table holds foreign rows with these AORs' labels`);
+    }
+    const held = await existingIds(conn, table, unchecked.map((b) => plan.inserts.get(b)!.contactId));
+    if (held.size > 0) {
+      const clashed = unchecked.filter((b) => held.has(plan.inserts.get(b)!.contactId));
+      await markLabelsInTable(conn, table, clashed.map((b) => ctx.aors.get(plan.bindings.get(b)!.aor!)!), ctx.liveClabels);
+      for (const b of clashed) planner.relabel(b);
+      unchecked = clashed;
+      lastDuplicate = null;
+      continue;
+    }
+    if (lastDuplicate !== null) throw lastDuplicate; // a duplicate on something other than contact_id
+    const rows = pending.map((b) => plan.inserts.get(b)!.values.map(lit));
+    let done = 0;
+    try {
+      for (const part of statements(rows, (r) => r, maxRows)) {
+        await conn.query(`INSERT INTO ${table} (${cols.map(myIdent).join(', ')}) VALUES ${part.map((r) => `(${r.join(', ')})`).join(', ')}`);
+        done += part.length;
+      }
+      pending = [];
+    } catch (e) {
+      if ((e as { errno?: number }).errno !== ER_DUP_ENTRY) throw e;
+      // A row with one of these ids appeared since the lookup: that statement was rolled back.
+      pending = pending.slice(done);
+      unchecked = pending;
+      lastDuplicate = e;
+    }
+  }
+
+  // AORs: all exist by now (locked, or inserted by this transaction); write their counters.
+  const aorRows = [...plan.aors.values()];
+  for (const part of statements(aorRows, (a) => [bin(a.aor), String(a.nextClabel), a.wrapped ? '1' : '0'], maxRows)) {
+    await conn.query(
+      `UPDATE ${s}.aors AS a JOIN (${derivedTable(['aor', 'next_clabel', 'wrapped'], part)}) AS u ON a.aor = u.aor
+          SET a.next_clabel = u.next_clabel, a.wrapped = u.wrapped`,
+    );
+  }
+
+  if (plan.bindings.size > 0) {
+    const b = [...plan.bindings.values()];
+    // contact_id is UNIQUE in bindings: an id this batch moves to another binding (a label reused
+    // after its counter wrapped) is first taken off the binding that held it.
+    const owner = new Map<bigint, string>();
+    for (const x of b) if (x.contactId !== null) owner.set(x.contactId, x.binding);
+    const moved = [...ctx.storedIds].filter(([binding, id]) => owner.has(id) && owner.get(id) !== binding).map(([binding]) => binding);
+    if (moved.length > 0) await conn.query(`UPDATE ${s}.bindings SET contact_id = NULL WHERE binding IN (${moved.map(bin).join(', ')})`);
+    // The first assignment fails the statement (NOT NULL) if a row met another binding's
+    // contact_id instead of its own key: ON DUPLICATE KEY UPDATE would otherwise update that row.
+    const upsert = `ON DUPLICATE KEY UPDATE binding = IF(binding = VALUES(binding), binding, NULL),
+         log_partition = VALUES(log_partition), aor = VALUES(aor), clabel = VALUES(clabel), contact_id = VALUES(contact_id),
+         in_target = VALUES(in_target), pos_major = VALUES(pos_major), pos_minor = VALUES(pos_minor), pos_seq = VALUES(pos_seq),
+         updated_at = VALUES(updated_at)`;
+    for (const part of statements(b, bindingLiterals, maxRows)) {
+      await conn.query(`INSERT INTO ${s}.bindings (${BINDING_COLUMNS.join(', ')}) VALUES ${part.map((r) => `(${r.join(', ')})`).join(', ')} ${upsert}`);
+    }
+  }
+}
+
+const BINDING_COLUMNS = ['binding', 'source_name', 'source_row_key', 'log_partition', 'aor', 'clabel', 'contact_id', 'in_target', 'pos_major', 'pos_minor', 'pos_seq', 'updated_at'];
+
+function bindingLiterals(x: BindingState): string[] {
+  return [
+    bin(x.binding),
+    bin(x.sourceName),
+    lit(x.sourceRowKey),
+    lit(x.logPartition),
+    x.aor === null ? 'NULL' : bin(x.aor),
+    lit(x.clabel),
+    lit(x.contactId),
+    x.inTarget ? '1' : '0',
+    lit(x.position.major),
+    lit(x.position.minor),
+    lit(x.position.seq),
+    'UTC_TIMESTAMP(3)',
+  ];
+}
+
+/**
+ * TRUNCATE of a source: every binding of that source in this log partition is gone. Their target
+ * rows are deleted and their positions move to the truncate's, so older events stay ignored.
+ */
+async function applyTruncate(conn: Connection, opts: MysqlApplyOptions, event: RegistrationEvent, result: BatchResult): Promise<void> {
+  const s = myIdent(opts.target.stateSchema);
+  const p: SourcePosition = event.source.position;
+  const table = myTable(opts.target);
+  const mine = `b.source_name = ${bin(event.source.name)} AND b.log_partition = ${opts.partition} AND b.contact_id IS NOT NULL`;
+  await conn.query(
+    `SELECT COUNT(*) AS n FROM ${s}.bindings AS b WHERE ${mine} FOR UPDATE;
+     DELETE t FROM ${table} AS t JOIN ${s}.bindings AS b ON t.contact_id = b.contact_id WHERE ${mine} AND b.in_target;
+     UPDATE ${s}.bindings AS b SET b.aor = NULL, b.clabel = NULL, b.contact_id = NULL, b.in_target = FALSE,
+       b.pos_major = ${p.major}, b.pos_minor = ${p.minor}, b.pos_seq = ${p.seq}, b.updated_at = UTC_TIMESTAMP(3)
+      WHERE ${mine}`,
+  );
+  result.applied++;
+}
+
+/** A SQL literal: bigint and number bare, text escaped (backslash escapes: see MYSQL_SESSION_SETUP). */
+function lit(v: CellValue | undefined): string {
+  if (v === null || v === undefined) return 'NULL';
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new Error(`cannot write the number ${v}`);
+    return String(v);
+  }
+  return mysql.escape(v);
+}
+
+/** A VARBINARY key of the state tables: the exact UTF-8 bytes of the text. */
+function bin(v: string): string {
+  return `_binary${mysql.escape(v)}`;
+}
+
+/** SELECT ... UNION ALL SELECT ...: a derived table of rows of literals, columns named by the first. */
+function derivedTable(cols: string[], rows: string[][]): string {
+  return rows
+    .map((r, i) => (i === 0 ? `SELECT ${r.map((v, c) => `${v} AS ${myIdent(cols[c]!)}`).join(', ')}` : `SELECT ${r.join(', ')}`))
+    .join(' UNION ALL ');
+}
+
+function chunk<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Rows of literals cut into statements of at most maxRows rows and about MAX_STATEMENT_BYTES. */
+function statements<T>(items: T[], render: (x: T) => string[], maxRows: number): string[][][] {
+  const out: string[][][] = [];
+  let cur: string[][] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const r = render(item);
+    const size = r.reduce((n, v) => n + v.length + 2, 2);
+    if (cur.length > 0 && (cur.length >= maxRows || bytes + size > MAX_STATEMENT_BYTES)) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(r);
+    bytes += size;
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}
+
+async function query(conn: Connection, sql: string): Promise<Row[]> {
+  const [rows] = await conn.query(sql);
+  return rows as Row[];
+}
+
+const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
+
+/** Ids of `ids` held by a row of the target table (committed rows, and this transaction's). */
+async function existingIds(conn: Connection, table: string, ids: bigint[]): Promise<Set<bigint>> {
+  const held = new Set<bigint>();
+  for (const part of chunk(ids, KEYS_PER_LOOKUP)) {
+    for (const r of await query(conn, `SELECT CAST(contact_id AS CHAR) AS id FROM ${table} WHERE contact_id IN (${part.join(', ')})`)) held.add(BigInt(text(r.id)));
+  }
+  return held;
+}
+
+/**
+ * Marks every contact label of these AORs that a row of the table holds as taken, so a relabel
+ * skips a whole run of foreign ids at once (one range scan of the primary key per AOR).
+ */
+async function markLabelsInTable(conn: Connection, table: string, aors: AorState[], live: Map<string, Set<number>>): Promise<void> {
+  const byPrefix = new Map<bigint, AorState>();
+  for (const a of aors) byPrefix.set(packContactId({ aorhash: a.aorhash, rlabel: a.rlabel, clabel: 0 }) >> 14n, a);
+  for (const part of chunk([...byPrefix.keys()], 500)) {
+    const ranges = part.map((p) => `contact_id BETWEEN ${p << 14n} AND ${(p << 14n) + BigInt(CLABEL_MASK)}`).join(' OR ');
+    for (const r of await query(conn, `SELECT CAST(contact_id AS CHAR) AS id FROM ${table} WHERE ${ranges}`)) {
+      const id = BigInt(text(r.id));
+      const a = byPrefix.get(id >> 14n)!;
+      let set = live.get(a.aor);
+      if (!set) live.set(a.aor, (set = new Set()));
+      set.add(Number(id & BigInt(CLABEL_MASK)));
+    }
+  }
+}
+
+async function loadBindings(conn: Connection, s: string, keys: string[]): Promise<Map<string, BindingState>> {
+  const map = new Map<string, BindingState>();
+  for (const part of chunk(keys, KEYS_PER_LOOKUP)) {
+    const rows = await query(
+      conn,
+      `SELECT binding, source_name, CAST(source_row_key AS CHAR) AS source_row_key, log_partition, aor, clabel,
+              CAST(contact_id AS CHAR) AS contact_id, in_target,
+              CAST(pos_major AS CHAR) AS pos_major, CAST(pos_minor AS CHAR) AS pos_minor, CAST(pos_seq AS CHAR) AS pos_seq
+         FROM ${s}.bindings WHERE binding IN (${part.map(bin).join(', ')})`,
+    );
+    for (const r of rows) {
+      const binding = text(r.binding);
+      map.set(binding, {
+        binding,
+        sourceName: text(r.source_name),
+        sourceRowKey: BigInt(text(r.source_row_key)),
+        logPartition: Number(r.log_partition),
+        aor: r.aor === null ? null : text(r.aor),
+        clabel: r.clabel === null ? null : Number(r.clabel),
+        contactId: r.contact_id === null ? null : BigInt(text(r.contact_id)),
+        inTarget: Number(r.in_target) === 1,
+        position: { major: BigInt(text(r.pos_major)), minor: BigInt(text(r.pos_minor)), seq: BigInt(text(r.pos_seq)) },
+      });
+    }
+  }
+  return map;
+}
+
+function aorFromRow(r: Row): AorState {
+  const rlabel = Number(r.rlabel);
+  if (rlabel < FIRST_RLABEL) throw new Error(`record label ${rlabel} of AOR ${text(r.aor)} is below ${FIRST_RLABEL}: the aors AUTO_INCREMENT was reset`);
+  return { aor: text(r.aor), aorhash: Number(r.aorhash), slot: Number(r.slot), rlabel, nextClabel: Number(r.next_clabel), wrapped: Number(r.wrapped) === 1 };
+}
+
+/** Keys in the byte order of the VARBINARY index, so transactions lock AOR rows in one order. */
+function byteOrder(keys: Iterable<string>): string[] {
+  return [...keys].sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
+}
+
+async function lockAors(conn: Connection, s: string, keys: string[], into = new Map<string, AorState>()): Promise<Map<string, AorState>> {
+  // Locked (in a fixed order, so two transactions cannot deadlock on them): two log partitions may
+  // hold bindings of one AOR, and its next contact label must not be handed out twice. Under READ
+  // COMMITTED an absent key locks nothing.
+  for (const part of chunk(byteOrder(keys), KEYS_PER_LOOKUP)) {
+    const rows = await query(conn, `SELECT aor, aorhash, slot, rlabel, next_clabel, wrapped FROM ${s}.aors WHERE aor IN (${part.map(bin).join(', ')}) ORDER BY aor FOR UPDATE`);
+    for (const r of rows) {
+      const a = aorFromRow(r);
+      into.set(a.aor, a);
+    }
+  }
+  return into;
+}
+
+/**
+ * Inserts the AORs this segment may create and reads back the record label AUTO_INCREMENT gave
+ * each. Another partition's transaction may create one of them first (one use_domain=0 AOR can
+ * span partitions): the INSERT then waits for it and fails with ER_DUP_ENTRY, only that statement
+ * is rolled back, and the AOR, now committed, is locked and used as it is. (Usually the locking
+ * read in lockAors already waited for that transaction.) An AOR whose events all turn out stale
+ * keeps its row and label unused, as any AOR does after its last binding.
+ */
+async function createAors(conn: Connection, s: string, wanted: Map<string, AorIdentity | null>, aors: Map<string, AorState>, opts: MysqlApplyOptions): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const missing = byteOrder([...wanted.keys()].filter((k) => !aors.has(k)));
+    if (missing.length === 0) return;
+    const ids = missing.map((k) => {
+      const id = wanted.get(k);
+      if (!id) throw new Error(`binding state names AOR ${k}, which has no row in ${s}.aors`);
+      return id;
+    });
+    try {
+      for (const part of statements(ids, (id) => [bin(id.key), String(id.aorhash), String(id.slot)], opts.rowsPerStatement ?? 1000)) {
+        const [sets] = await conn.query(
+          `INSERT INTO ${s}.aors (aor, aorhash, slot, next_clabel, wrapped) VALUES ${part.map((r) => `(${r.join(', ')}, 0, FALSE)`).join(', ')};
+           SELECT aor, aorhash, slot, rlabel, next_clabel, wrapped FROM ${s}.aors WHERE aor IN (${part.map((r) => r[0]).join(', ')})`,
+        );
+        for (const r of (sets as unknown[])[1] as Row[]) {
+          const a = aorFromRow(r);
+          aors.set(a.aor, a);
+        }
+      }
+      return;
+    } catch (e) {
+      if ((e as { errno?: number }).errno !== ER_DUP_ENTRY || attempt >= 3) throw e;
+      await lockAors(conn, s, missing, aors);
+    }
+  }
+}
+
+async function loadLiveClabels(conn: Connection, s: string, aors: AorState[]): Promise<Map<string, Set<number>>> {
+  const map = new Map<string, Set<number>>();
+  // An AOR's contact ids are contiguous, clabel in the low 14 bits: one range of the UNIQUE
+  // (contact_id) index per AOR.
+  for (const part of chunk(aors, 500)) {
+    const ranges = part.map((a) => {
+      const lo = packContactId({ aorhash: a.aorhash, rlabel: a.rlabel, clabel: 0 });
+      return `contact_id BETWEEN ${lo} AND ${lo + BigInt(CLABEL_MASK)}`;
+    });
+    const keys = new Set(part.map((a) => a.aor));
+    for (const r of await query(conn, `SELECT aor, clabel FROM ${s}.bindings WHERE ${ranges.join(' OR ')}`)) {
+      const aor = text(r.aor);
+      if (!keys.has(aor)) continue;
+      let set = map.get(aor);
+      if (!set) map.set(aor, (set = new Set()));
+      set.add(Number(r.clabel));
+    }
+  }
+  return map;
+}

@@ -1,0 +1,117 @@
+import mysql from 'mysql2/promise';
+import { connectError, queryError } from '../db/errors.js';
+import type { DbTarget } from '../db/url.js';
+import { isUlbridgeError, UlbridgeError } from '../ops/errors.js';
+import type { BatchResult } from './applyBatch.js';
+import { applyBatchMysql } from './mysqlApply.js';
+import { ensureMysqlState, myIdent, MYSQL_SESSION_SETUP, type MysqlTargetShape } from './mysqlState.js';
+import type { Target } from './target.js';
+import { targetError, type StoreBatch, type TargetStore, type TargetStoreOptions } from './targetStore.js';
+
+/**
+ * mysql2 options of a MySQL/MariaDB target session: 64-bit values as decimal strings
+ * (supportBigNumbers + bigNumberStrings), DATETIME as text (dateStrings), utf8mb4 so AOR bytes
+ * arrive exactly, several statements per round trip (BEGIN with the offsets lock, the next offset
+ * with COMMIT: every value in them is escaped by the applier).
+ */
+export function mysqlSessionOptions(url: string): mysql.ConnectionOptions {
+  return {
+    uri: url,
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    dateStrings: true,
+    charset: 'utf8mb4',
+    timezone: 'Z',
+    multipleStatements: true,
+    connectTimeout: 10_000,
+  };
+}
+
+/** Runs MYSQL_SESSION_SETUP (UTC session zone, strict sql_mode, READ COMMITTED) on a new session. */
+export async function prepareMysqlSession(conn: mysql.Connection): Promise<void> {
+  for (const sql of MYSQL_SESSION_SETUP) await conn.query(sql);
+}
+
+export interface MysqlTargetStore extends TargetStore {
+  readonly dialect: 'mysql';
+  readonly pool: mysql.Pool;
+}
+
+/** The MySQL/MariaDB store: a mysql2 pool, the state database of mysqlState.ts, applyBatchMysql. */
+export function createMysqlTargetStore(target: Target, db: DbTarget, opts: TargetStoreOptions): MysqlTargetStore {
+  const pool = mysql.createPool({ ...mysqlSessionOptions(db.url), connectionLimit: opts.poolSize, enableKeepAlive: true });
+  // Sessions that ran MYSQL_SESSION_SETUP (keyed by the pooled connection, not its promise wrapper).
+  const prepared = new WeakSet<object>();
+  let shape: MysqlTargetShape | null = null;
+
+  async function acquire(): Promise<mysql.PoolConnection> {
+    let conn: mysql.PoolConnection;
+    try {
+      conn = await pool.getConnection();
+    } catch (e) {
+      throw targetError(target, connectError(db, e));
+    }
+    if (!prepared.has(conn.connection)) {
+      try {
+        await prepareMysqlSession(conn);
+      } catch (e) {
+        conn.destroy();
+        throw targetError(target, queryError(db, 'setting up the session', e));
+      }
+      prepared.add(conn.connection);
+    }
+    return conn;
+  }
+
+  return {
+    target,
+    dialect: 'mysql',
+    pool,
+    async ensureState() {
+      if (target.shared) {
+        throw new UlbridgeError('CONFIG_INVALID', `target "${target.name}": reverse sync (a shared target) needs a PostgreSQL target; MySQL/MariaDB targets are written by the projection only`);
+      }
+      const conn = await acquire();
+      try {
+        shape = await ensureMysqlState(conn, target);
+      } catch (e) {
+        if (isUlbridgeError(e)) throw e;
+        throw targetError(target, queryError(db, `creating the state database "${target.stateSchema}"`, e));
+      } finally {
+        conn.release();
+      }
+    },
+    async storedOffsets(topic, partitions) {
+      const map = new Map<number, string>();
+      if (partitions.length === 0) return map;
+      if (!partitions.every(Number.isInteger)) throw new Error(`partitions must be integers: ${partitions.join(',')}`);
+      const conn = await acquire();
+      try {
+        const [rows] = await conn.query(
+          `SELECT \`partition\` AS p, CAST(next_offset AS CHAR) AS n FROM ${myIdent(target.stateSchema)}.offsets WHERE topic = ? AND \`partition\` IN (${partitions.join(', ')})`,
+          [topic],
+        );
+        for (const r of rows as Array<{ p: number; n: string }>) map.set(Number(r.p), String(r.n));
+        return map;
+      } finally {
+        conn.release();
+      }
+    },
+    async applyBatch(batch: StoreBatch): Promise<BatchResult> {
+      const conn = await acquire();
+      let ok = false;
+      try {
+        const result = await applyBatchMysql(conn, { ...batch, target, ...(shape ? { charAorColumns: shape.charAorColumns } : {}) });
+        ok = true;
+        return result;
+      } finally {
+        // After a failure the session may be half-broken (lost connection, killed query): drop it.
+        if (ok) conn.release();
+        else conn.destroy();
+      }
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}
