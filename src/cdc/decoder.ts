@@ -43,11 +43,19 @@ export interface DecoderConfig {
 
 export type Decoded = { kind: 'event'; event: RegistrationEvent } | { kind: 'tombstone' };
 
+/** A decoded change with the id of the source transaction that made it (PostgreSQL xid, else null). */
+export interface DecodedChange {
+  decoded: Decoded;
+  txId: bigint | null;
+}
+
 export interface Decoder {
   readonly config: Readonly<DecoderConfig>;
   readonly family: ReleaseFamily;
   /** Decodes one message value (null = Debezium tombstone). Throws DecodeError. */
   decode(value: Buffer | null): Decoded;
+  /** decode(), plus the source transaction id (reverse sync tells ulbridge's own writes by it). */
+  decodeChange(value: Buffer | null): DecodedChange;
 }
 
 const FAMILIES: readonly ReleaseFamily[] = [release21, release22, release24];
@@ -71,28 +79,31 @@ export function createDecoder(config: DecoderConfig): Decoder {
   const profile = releaseProfile(config.release);
   const family = releaseFamily(config.release);
   const settings: DecodeSettings = { ...config, profile };
+  const decodeChange = (value: Buffer | null): DecodedChange => {
+    if (value === null) return { decoded: { kind: 'tombstone' }, txId: null };
+    try {
+      return decodeValue(value, family, settings);
+    } catch (e) {
+      if (e instanceof DecodeError) throw e;
+      throw new DecodeError('INTERNAL', `decoder failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+  };
   return {
     config: Object.freeze({ ...config }),
     family,
-    decode(value) {
-      if (value === null) return { kind: 'tombstone' };
-      try {
-        return decodeValue(value, family, settings);
-      } catch (e) {
-        if (e instanceof DecodeError) throw e;
-        throw new DecodeError('INTERNAL', `decoder failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-      }
-    },
+    decode: (value) => decodeChange(value).decoded,
+    decodeChange,
   };
 }
 
-function decodeValue(value: Buffer, family: ReleaseFamily, settings: DecodeSettings): Decoded {
+function decodeValue(value: Buffer, family: ReleaseFamily, settings: DecodeSettings): DecodedChange {
   const read = readEnvelope(parseJsonBytes(value, 'value'));
-  if (read.kind === 'tombstone') return read;
+  if (read.kind === 'tombstone') return { decoded: read, txId: null };
   const { payload, schemas } = read.envelope;
   const op = readOp(payload);
   const facts = sourceFacts(readSource(payload), op);
   const ctx: RowContext = { ...settings, connector: facts.connector, table: facts.table };
+  const change = (decoded: Decoded): DecodedChange => ({ decoded, txId: facts.txId });
   const source = (rowKey: bigint): EventSource => ({
     name: settings.name,
     release: settings.release,
@@ -104,7 +115,7 @@ function decodeValue(value: Buffer, family: ReleaseFamily, settings: DecodeSetti
     tsMs: facts.tsMs,
   });
 
-  if (op === 't') return { kind: 'event', event: { op: 'TRUNCATE', source: source(0n), registration: null } };
+  if (op === 't') return change({ kind: 'event', event: { op: 'TRUNCATE', source: source(0n), registration: null } });
 
   if (op === 'd') {
     const before = image(payload, 'before', op);
@@ -116,7 +127,7 @@ function decodeValue(value: Buffer, family: ReleaseFamily, settings: DecodeSetti
     const rowKey = readRowKey(img, family);
     requireFullBeforeImage(img, family, ctx, rowKey);
     checkMarkerColumn(img, family, ctx);
-    return { kind: 'event', event: { op: 'DELETE', source: source(rowKey), registration: readRegistration(img, family, ctx) } };
+    return change({ kind: 'event', event: { op: 'DELETE', source: source(rowKey), registration: readRegistration(img, family, ctx) } });
   }
 
   const after = image(payload, 'after', op);
@@ -125,7 +136,7 @@ function decodeValue(value: Buffer, family: ReleaseFamily, settings: DecodeSetti
   checkForeignColumns(img, family, ctx);
   checkMarkerColumn(img, family, ctx);
   const rowKey = readRowKey(img, family);
-  return { kind: 'event', event: { op: 'UPSERT', source: source(rowKey), registration: readRegistration(img, family, ctx) } };
+  return change({ kind: 'event', event: { op: 'UPSERT', source: source(rowKey), registration: readRegistration(img, family, ctx) } });
 }
 
 function image(payload: JsonObject, name: 'before' | 'after', op: string): JsonObject | null {

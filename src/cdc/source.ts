@@ -23,6 +23,8 @@ export interface SourceFacts {
   table: string;
   position: SourcePosition;
   tsMs: bigint;
+  /** PostgreSQL: the 32-bit xid of the source transaction (source.txId); null for MySQL/MariaDB. */
+  txId: bigint | null;
 }
 
 export function readSource(payload: JsonObject): DebeziumSource {
@@ -78,6 +80,7 @@ export function sourceFacts(src: DebeziumSource, op: DebeziumOp): SourceFacts {
       table: `${src.schema}.${src.table}`,
       position: { major: src.lsn, minor: snapshotRead ? 0n : 1n, seq: 0n },
       tsMs: src.ts_ms,
+      txId: src.txId,
     };
   }
   if (src.table === null) throw new DecodeError('MISSING_FIELD', 'source.table is null');
@@ -88,6 +91,7 @@ export function sourceFacts(src: DebeziumSource, op: DebeziumOp): SourceFacts {
     table: `${src.db}.${src.table}`,
     position: { major: binlogFileNumber(src.file), minor: src.pos, seq: snapshotRead ? 0n : src.row + 1n },
     tsMs: src.ts_ms,
+    txId: null,
   };
 }
 

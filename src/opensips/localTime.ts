@@ -1,3 +1,5 @@
+import { DateTime } from 'luxon';
+
 /**
  * Unix seconds -> 'YYYY-MM-DD HH:MM:SS' wall-clock time in an IANA zone, the way an OpenSIPS host
  * in that zone writes DATETIME columns (mktime/localtime in its local zone).
@@ -43,4 +45,17 @@ function formatLocal(unixSeconds: number, timeZone: string): string {
   const parts = formatter(timeZone).formatToParts(new Date(Number(unixSeconds) * 1000));
   const get = (t: Intl.DateTimeFormatPartTypes): string => parts.find((p) => p.type === t)!.value;
   return `${get('year').padStart(4, '0')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')}:${get('second')}`;
+}
+
+/**
+ * 'YYYY-MM-DD HH:MM:SS' wall-clock time in an IANA zone -> unix seconds, as OpenSIPS's mktime reads
+ * a DATETIME column back (an ambiguous time in a DST fold takes the earlier instant).
+ */
+export function localDatetimeToUnix(text: string, timeZone: string): bigint {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})/.exec(text);
+  if (!m) throw new Error(`"${text}" is not a YYYY-MM-DD HH:MM:SS date-time`);
+  const [year, month, day, hour, minute, second] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  const local = DateTime.fromObject({ year, month, day, hour, minute, second }, { zone: timeZone });
+  if (!local.isValid) throw new Error(`"${text}" is not a valid time in ${timeZone}`);
+  return BigInt(local.toSeconds());
 }

@@ -33,16 +33,32 @@ export const sourceSchema = z.strictObject({
 
 export const targetSchema = z.strictObject({
   name,
-  db: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL (MariaDB targets are not supported yet)'),
+  db: z.string().regex(/^(postgres(ql)?|mysql|mariadb):\/\//, 'must be a postgres://, postgresql://, mysql:// or mariadb:// URL'),
   table: z.string().min(1).default('location'),
   release: release.refine((r) => r !== '2.1', 'must be a release with contact_id: 2.2, 2.3, 2.4, 3.x or 4.0'),
   hashSize: z.number().int().min(0).max(MAX_HASH_SIZE).default(9),
   useDomain: z.boolean().default(false),
   unsignedChar: z.boolean().default(false),
   timeZone: timeZone.default('UTC'),
-  stateSchema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case PostgreSQL identifier').optional(),
+  // A PostgreSQL schema or a MySQL/MariaDB database: this form is a plain identifier in both.
+  stateSchema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case identifier (a-z, 0-9, _, not starting with a digit, at most 63 characters)').optional(),
   groupId: z.string().min(1).optional(),
   poolSize: z.number().int().min(1).max(64).default(4),
+});
+
+export const reverseSchema = z.strictObject({
+  name,
+  /** The targets[] entry whose table the new registrar writes. */
+  target: name,
+  /** Debezium topic of that target table. */
+  topic: z.string().min(1),
+  /** The sources[] entry whose Debezium topic captures the legacy table written here. */
+  source: name,
+  legacy: z.strictObject({
+    db: z.string().regex(/^(postgres(ql)?|mysql|mariadb):\/\//, 'must be a postgres://, mysql:// or mariadb:// URL'),
+    table: z.string().min(1).default('location'),
+  }),
+  groupId: z.string().min(1).optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -59,6 +75,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   sources: z.array(sourceSchema).default([]),
   targets: z.array(targetSchema).default([]),
+  reverse: z.array(reverseSchema).default([]),
   http: z
     .strictObject({
       host: z.string().default('127.0.0.1'),
@@ -70,6 +87,7 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type SourceConfig = z.infer<typeof sourceSchema>;
 export type TargetConfig = z.infer<typeof targetSchema>;
+export type ReverseConfig = z.infer<typeof reverseSchema>;
 
 function expandEnv(value: unknown, env: NodeJS.ProcessEnv, path: string): unknown {
   if (typeof value === 'string') {
@@ -112,6 +130,23 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   if (d1) throw new UlbridgeError('CONFIG_INVALID', `config sources: the name "${d1}" is used twice`);
   const d2 = dup(cfg.targets.map((t) => t.name));
   if (d2) throw new UlbridgeError('CONFIG_INVALID', `config targets: the name "${d2}" is used twice`);
+  const d3 = dup(cfg.reverse.map((r) => r.name));
+  if (d3) throw new UlbridgeError('CONFIG_INVALID', `config reverse: the name "${d3}" is used twice`);
+  cfg.reverse.forEach((r, i) => {
+    const target = cfg.targets.find((t) => t.name === r.target);
+    if (!target) throw new UlbridgeError('CONFIG_INVALID', `config reverse[${i}].target: no targets[] entry is named "${r.target}"`);
+    if (!/^postgres(ql)?:\/\//.test(target.db)) {
+      throw new UlbridgeError('CONFIG_INVALID', `config reverse[${i}].target: target "${r.target}" is not PostgreSQL; reverse sync reads PostgreSQL targets only (it tells its own writes by transaction id)`);
+    }
+    const source = cfg.sources.find((s) => s.name === r.source);
+    if (!source) throw new UlbridgeError('CONFIG_INVALID', `config reverse[${i}].source: no sources[] entry is named "${r.source}"`);
+    if (source.release !== '2.1') {
+      throw new UlbridgeError('CONFIG_INVALID', `config reverse[${i}].source: source "${r.source}" is release ${source.release}; reverse sync writes 2.1 legacy tables (id key) only`);
+    }
+    if (cfg.reverse.findIndex((o) => o.target === r.target) !== i) {
+      throw new UlbridgeError('CONFIG_INVALID', `config reverse[${i}].target: target "${r.target}" already has a reverse sync`);
+    }
+  });
   if (cfg.sources.length === 0 && cfg.targets.length === 0) {
     throw new UlbridgeError('CONFIG_INVALID', 'config: nothing to run; add at least one entry to sources (ingest) or targets (projection)');
   }

@@ -5,6 +5,8 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { decodeEvent } from '../log/codec.js';
 import type { RegistrationEvent, SourcePosition } from '../log/event.js';
 import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
+import { localDatetimeToUnix } from '../opensips/localTime.js';
+import { isNewer, type BindingVersion } from '../log/version.js';
 import { Planner, type AorState, type BindingState, type Plan } from './planner.js';
 import { aorIdentityCache, type Target } from './target.js';
 import { targetColumnPgTypes, targetColumns, type CellValue } from './targetRow.js';
@@ -32,6 +34,8 @@ export interface BatchResult {
   /** Offsets below the stored next offset: already applied by an earlier run. */
   alreadyApplied: number;
   tombstones: number;
+  /** Shared targets: changes not written because the target row is as new or newer (the conflict rule). */
+  kept: number;
   deadLetters: DeadLetter[];
   /** Source change times (unix ms) of the applied events, for latency metrics. */
   sourceTimesMs: number[];
@@ -64,7 +68,7 @@ const MAX_RELABEL_ROUNDS = 64;
 export async function applyBatch(client: pg.ClientBase, opts: ApplyOptions): Promise<BatchResult> {
   const { target, topic, partition } = opts;
   const s = ident(target.stateSchema);
-  const result: BatchResult = { processed: 0, applied: 0, stale: 0, alreadyApplied: 0, tombstones: 0, deadLetters: [], sourceTimesMs: [], nextOffset: null };
+  const result: BatchResult = { processed: 0, applied: 0, stale: 0, alreadyApplied: 0, tombstones: 0, kept: 0, deadLetters: [], sourceTimesMs: [], nextOffset: null };
   if (opts.messages.length === 0) return result;
 
   if (!Number.isInteger(partition)) throw new Error(`partition ${partition} is not an integer`);
@@ -116,10 +120,12 @@ export async function applyBatch(client: pg.ClientBase, opts: ApplyOptions): Pro
 
     // Dead letters are sent before COMMIT, so a crash can only duplicate them.
     if (result.deadLetters.length > 0 && opts.deadLetter) await opts.deadLetter(result.deadLetters);
+    // Shared targets: this transaction's xid, so reverse sync knows its change events for ulbridge's.
+    const ownTx = target.shared ? `INSERT INTO ${s}.own_tx (xid) VALUES (txid_current() % 4294967296) ON CONFLICT (xid) DO UPDATE SET committed_at = now(); ` : '';
     if (last !== null) {
       result.nextOffset = (last + 1n).toString();
       // The next offset and COMMIT in one round trip.
-      await client.query(`UPDATE ${s}.offsets SET next_offset = ${result.nextOffset}, updated_at = now() WHERE ${where}; COMMIT`);
+      await client.query(`${ownTx}UPDATE ${s}.offsets SET next_offset = ${result.nextOffset}, updated_at = now() WHERE ${where}; COMMIT`);
     } else {
       await client.query('COMMIT');
     }
@@ -139,6 +145,7 @@ async function applySegment(client: pg.ClientBase, opts: ApplyOptions, segment: 
 
   const bindingKeys = [...new Set(segment.map((d) => d.binding))];
   const bindings = await loadBindings(client, s, bindingKeys);
+  const links = target.shared ? await loadLinks(client, s, bindingKeys.filter((b) => !bindings.has(b))) : new Map<string, bigint>();
   const identity = aorIdentityCache(target);
   const aorKeys = new Set<string>();
   for (const b of bindings.values()) if (b.aor !== null) aorKeys.add(b.aor);
@@ -175,6 +182,11 @@ async function applySegment(client: pg.ClientBase, opts: ApplyOptions, segment: 
       planner.tombstone(d.binding);
       continue;
     }
+    const link = links.get(d.binding);
+    if (link !== undefined) {
+      planner.adopt(d.binding, link, d.event, opts.partition);
+      links.delete(d.binding);
+    }
     const applied = planner.apply(d.event, opts.partition, d.binding);
     if (applied && d.event.source.tsMs > 0n) result.sourceTimesMs.push(Number(d.event.source.tsMs));
   }
@@ -182,9 +194,49 @@ async function applySegment(client: pg.ClientBase, opts: ApplyOptions, segment: 
   for (const u of plan.unloadable) {
     result.deadLetters.push({ reason: 'UNLOADABLE_AOR', message: `binding ${u.binding}: ${u.reason}; OpenSIPS would skip this row, so it is not written`, offset: '', key: Buffer.from(u.binding), value: null });
   }
+  if (target.shared) result.kept += await settleConflicts(client, target, plan);
   await writePlan(client, opts, plan, planner);
   result.applied += plan.applied;
   result.stale += plan.stale;
+}
+
+/**
+ * The conflict rule on a shared target (the registrar writes it too): a planned update is written
+ * only if its change is newer than the row's current version, and a planned delete only if the row
+ * is not newer than the deleted state; an update whose row the registrar deleted meanwhile becomes
+ * an insert (the binding is live on the legacy side). Returns how many changes were not written.
+ */
+async function settleConflicts(client: pg.ClientBase, target: Target, plan: Plan): Promise<number> {
+  const ids = [...plan.deletes, ...[...plan.updates.values()].map((r) => r.contactId)];
+  if (ids.length === 0) return 0;
+  const { rows } = await client.query(
+    `SELECT contact_id::text AS id, callid, cseq, last_modified::text AS lm FROM ${qualified(target.table)} WHERE contact_id = ANY($1::bigint[]) FOR UPDATE`,
+    [ids.map(String)],
+  );
+  const current = new Map<bigint, BindingVersion>(
+    rows.map((r) => [BigInt(r.id as string), { callid: r.callid as string, cseq: r.cseq as number, lastModified: localDatetimeToUnix(r.lm as string, target.timeZone) }]),
+  );
+  let kept = 0;
+  for (const id of [...plan.deletes]) {
+    const now = current.get(id);
+    const by = plan.deleteVersions.get(id);
+    if (!now) plan.deletes.delete(id);
+    else if (by && isNewer(now, by)) {
+      plan.deletes.delete(id);
+      kept++;
+    }
+  }
+  for (const [binding, row] of [...plan.updates]) {
+    const now = current.get(row.contactId);
+    if (!now) {
+      plan.updates.delete(binding);
+      plan.inserts.set(binding, row);
+    } else if (!isNewer(row.version, now)) {
+      plan.updates.delete(binding);
+      kept++;
+    }
+  }
+  return kept;
 }
 
 async function writePlan(client: pg.ClientBase, opts: ApplyOptions, plan: Plan, planner: Planner): Promise<void> {
@@ -406,6 +458,13 @@ async function loadBindings(client: pg.ClientBase, s: string, keys: string[]): P
     });
   }
   return map;
+}
+
+/** Reverse-sync links of bindings not yet in state: the registrar's row each legacy row copies. */
+async function loadLinks(client: pg.ClientBase, s: string, keys: string[]): Promise<Map<string, bigint>> {
+  if (keys.length === 0) return new Map();
+  const { rows } = await client.query(`SELECT binding, contact_id::text AS id FROM ${s}.links WHERE binding = ANY($1::text[])`, [keys]);
+  return new Map(rows.map((r) => [r.binding as string, BigInt(r.id as string)]));
 }
 
 async function loadAors(client: pg.ClientBase, s: string, keys: string[]): Promise<Map<string, AorState>> {

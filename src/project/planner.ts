@@ -1,5 +1,6 @@
 import { packContactId, CLABEL_MASK } from '../opensips/contactId.js';
 import { comparePositions, type Registration, type RegistrationEvent, type SourcePosition } from '../log/event.js';
+import { versionOf, type BindingVersion } from '../log/version.js';
 import { aorIdentity, type AorIdentity, type Target } from './target.js';
 import { targetRowValues, type CellValue } from './targetRow.js';
 
@@ -32,6 +33,8 @@ export interface AorState {
 export interface PlannedRow {
   contactId: bigint;
   values: CellValue[];
+  /** Version of the change the row carries (the conflict rule of shared targets compares it). */
+  version: BindingVersion;
 }
 
 /** What one batch changes; the applier turns it into set-based SQL. */
@@ -39,6 +42,8 @@ export interface Plan {
   inserts: Map<string, PlannedRow>; // by binding
   updates: Map<string, PlannedRow>;
   deletes: Set<bigint>;
+  /** Of the deletes, the version of the change that removes each row (none for tombstones). */
+  deleteVersions: Map<bigint, BindingVersion>;
   bindings: Map<string, BindingState>; // every binding whose state changed
   aors: Map<string, AorState>; // every AOR whose state changed
   createdAors: Set<string>; // of those, the AORs this batch created
@@ -69,7 +74,7 @@ export interface PlannerInput {
 }
 
 export function emptyPlan(): Plan {
-  return { inserts: new Map(), updates: new Map(), deletes: new Set(), bindings: new Map(), aors: new Map(), createdAors: new Set(), stale: 0, applied: 0, unloadable: [] };
+  return { inserts: new Map(), updates: new Map(), deletes: new Set(), deleteVersions: new Map(), bindings: new Map(), aors: new Map(), createdAors: new Set(), stale: 0, applied: 0, unloadable: [] };
 }
 
 /** Whether a stored position came from a snapshot read (see the Position doc in the schema). */
@@ -147,6 +152,38 @@ export class Planner {
     this.reconcile(state, null);
   }
 
+  /**
+   * Links a binding seen for the first time to a target row that already holds it: a row the
+   * target's registrar wrote, which reverse sync copied into the legacy table (the legacy row's
+   * change is this event). The binding takes that row's id instead of a new one, so the echo of a
+   * reverse-synced insert updates the registrar's row (if newer) rather than duplicating it.
+   * Call before apply() for the binding's first event. Returns false when the binding is known.
+   */
+  adopt(binding: string, contactId: bigint, event: RegistrationEvent, logPartition: number): boolean {
+    const reg = event.registration;
+    if (this.input.bindings.has(binding) || !reg || reg.username === '') return false;
+    const id = this.input.aorIdentity ? this.input.aorIdentity(reg.username, reg.domain) : aorIdentity(this.input.target, reg.username, reg.domain);
+    const aor = this.aorState(id.key, id.aorhash, id.slot);
+    this.plan.aors.set(aor.aor, aor);
+    const clabel = Number(contactId & BigInt(CLABEL_MASK));
+    const state: BindingState = {
+      binding,
+      sourceName: event.source.name,
+      sourceRowKey: event.source.rowKey,
+      logPartition,
+      aor: aor.aor,
+      clabel,
+      contactId,
+      inTarget: true,
+      position: { major: 0n, minor: 0n, seq: 0n },
+    };
+    if (packContactId({ aorhash: aor.aorhash, rlabel: aor.rlabel, clabel }) === contactId) this.input.liveClabels.get(aor.aor)?.add(clabel);
+    this.input.bindings.set(binding, state);
+    this.plan.bindings.set(binding, state);
+    this.initial.set(binding, contactId);
+    return true;
+  }
+
   /** Frees the binding's labels (on delete). */
   private release(state: BindingState): void {
     if (state.aor !== null && state.clabel !== null) this.input.liveClabels.get(state.aor)?.delete(state.clabel);
@@ -186,10 +223,16 @@ export class Planner {
     const { plan } = this;
     plan.inserts.delete(state.binding);
     plan.updates.delete(state.binding);
-    if (before !== null && before !== after) plan.deletes.add(before);
-    else if (before !== null) plan.deletes.delete(before);
+    if (before !== null && before !== after) {
+      plan.deletes.add(before);
+      if (reg) plan.deleteVersions.set(before, versionOf(reg));
+      else plan.deleteVersions.delete(before);
+    } else if (before !== null) {
+      plan.deletes.delete(before);
+      plan.deleteVersions.delete(before);
+    }
     if (after !== null && reg) {
-      const row = { contactId: after, values: targetRowValues(this.input.target, after, reg) };
+      const row = { contactId: after, values: targetRowValues(this.input.target, after, reg), version: versionOf(reg) };
       if (before === after) plan.updates.set(state.binding, row);
       else plan.inserts.set(state.binding, row);
     }

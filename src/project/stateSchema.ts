@@ -55,6 +55,20 @@ export function stateSchemaSql(schema: string): string[] {
     // clabel is the low 14 bits) on the UNIQUE (contact_id) index; the former partial index on aor
     // cost an index insert per binding and is dropped where an older version created it.
     `DROP INDEX IF EXISTS ${s}.bindings_aor_idx`,
+    // Reverse sync (shared targets): the transactions the projection committed, by the 32-bit xid
+    // Debezium reports as source.txId, so their change events are not copied back (no loops); and
+    // the registrar's rows that reverse sync copied into the legacy table, by the legacy row's
+    // binding key, so the projection adopts them instead of inserting a duplicate.
+    `CREATE TABLE IF NOT EXISTS ${s}.own_tx (
+       xid bigint PRIMARY KEY,
+       committed_at timestamptz NOT NULL DEFAULT now()
+     )`,
+    `CREATE TABLE IF NOT EXISTS ${s}.links (
+       contact_id bigint PRIMARY KEY,
+       binding text NOT NULL UNIQUE,
+       legacy_id bigint NOT NULL,
+       created_at timestamptz NOT NULL DEFAULT now()
+     )`,
     `CREATE TABLE IF NOT EXISTS ${s}.offsets (
        topic text NOT NULL,
        partition integer NOT NULL,

@@ -17,6 +17,13 @@ export interface TargetOptions {
   timeZone: string;
   /** Schema that holds ulbridge's state for this target (labels, bindings, offsets). */
   stateSchema: string;
+  /**
+   * The target's registrar writes this table too and reverse sync copies its changes into the
+   * legacy table (docs/reverse.md): the projection then records its own transactions (so reverse
+   * sync skips them), adopts the registrar's rows that reverse sync linked, and applies the
+   * conflict rule instead of overwriting. Default false.
+   */
+  shared?: boolean;
 }
 
 export interface Target extends TargetOptions {

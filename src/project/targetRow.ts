@@ -1,5 +1,6 @@
 import type { Registration } from '../log/event.js';
 import { unixToLocalDatetime } from '../opensips/localTime.js';
+import type { ReleaseProfile } from '../opensips/releases.js';
 import type { Target } from './target.js';
 
 /** usrloc flag bit 0 (FL_MEM): a row carrying it is never updated or deleted by OpenSIPS. */
@@ -36,15 +37,23 @@ export type CellValue = string | number | bigint | null;
  * `last_modified`, FL_MEM cleared so the registrar keeps ownership of its in-memory copy.
  */
 export function targetRowValues(target: Target, contactId: bigint, reg: Registration): CellValue[] {
-  const tz = target.timeZone;
+  return locationRowValues(target.profile, target.timeZone, reg, { contact_id: contactId });
+}
+
+/**
+ * One row of a location table of any release as column values (the profile's columns, in order),
+ * with DATETIME columns in the registrar's zone and FL_MEM cleared; `keys` gives the key column's
+ * value (contact_id), or leaves it null (a 2.1 `id` the database assigns).
+ */
+export function locationRowValues(profile: ReleaseProfile, tz: string, reg: Registration, keys: { contact_id?: bigint } = {}): CellValue[] {
   const values: Record<string, CellValue> = {
-    contact_id: contactId,
+    contact_id: keys.contact_id ?? null,
     username: reg.username,
     domain: reg.domain,
     contact: reg.contact,
     received: reg.received,
     path: reg.path,
-    expires: target.profile.expires === 'unix' ? Number(reg.expires) : unixToLocalDatetime(reg.expires, tz),
+    expires: profile.expires === 'unix' ? Number(reg.expires) : unixToLocalDatetime(reg.expires, tz),
     q: reg.q,
     callid: reg.callid,
     cseq: reg.cseq,
@@ -58,5 +67,5 @@ export function targetRowValues(target: Target, contactId: bigint, reg: Registra
     kv_store: reg.kvStore,
     attr: reg.attr,
   };
-  return target.profile.columns.map((c) => values[c.name] ?? null);
+  return profile.columns.map((c) => values[c.name] ?? null);
 }

@@ -6,7 +6,10 @@ import { Metrics } from '../ops/metrics.js';
 import { createIngest, type Ingest } from '../ingest/index.js';
 import { ensureTopics } from '../log/topics.js';
 import { createProjection, type Projection } from '../project/projection.js';
-import { compileTarget, defaultStateSchema } from '../project/target.js';
+import { createTargetStore, type TargetStore } from '../project/targetStore.js';
+import { compileTarget, defaultStateSchema, type Target } from '../project/target.js';
+import { createReverse } from '../reverse/reverse.js';
+import type { ReleaseName } from '../opensips/releases.js';
 import { createKafka } from './kafka.js';
 import { startHttpServer } from './http.js';
 import { wrapError } from '../ops/errors.js';
@@ -50,12 +53,12 @@ export async function startBridge(cfg: Config, logger: Logger, opts: { metrics?:
   }
 
   const pools: pg.Pool[] = [];
+  // One store (pool) per target, PostgreSQL or MySQL/MariaDB by the URL's scheme.
+  const stores: TargetStore[] = [];
   // Projections first: an ingest may wait for its Debezium topic to appear.
   const components: Component[] = [];
+  const compiled = new Map<string, Target>();
   for (const t of cfg.targets) {
-    const pool = new pg.Pool({ connectionString: t.db, max: t.poolSize, application_name: `ulbridge-${t.name}` });
-    pool.on('error', (err) => logger.warn({ err, target: t.name }, 'idle PostgreSQL connection failed'));
-    pools.push(pool);
     const target = compileTarget({
       name: t.name,
       db: t.db,
@@ -66,10 +69,14 @@ export async function startBridge(cfg: Config, logger: Logger, opts: { metrics?:
       signedness: t.unsignedChar ? 'unsigned' : 'signed',
       timeZone: t.timeZone,
       stateSchema: t.stateSchema ?? defaultStateSchema(t.name),
+      shared: cfg.reverse.some((r) => r.target === t.name),
     });
+    compiled.set(t.name, target);
+    const store = createTargetStore(target, { poolSize: t.poolSize, logger });
+    stores.push(store);
     const projection: Projection = createProjection({
       kafka,
-      pool,
+      store,
       target,
       logTopic: cfg.log.topic,
       deadLetterTopic: cfg.log.deadLetterTopic,
@@ -97,6 +104,30 @@ export async function startBridge(cfg: Config, logger: Logger, opts: { metrics?:
       failed: () => (ingest.status().state === 'failed' ? (ingest.status().error ?? 'failed') : null),
     });
   }
+  // Reverse syncs last: each waits for its target's Debezium topic, which the projection's first
+  // writes create.
+  for (const r of cfg.reverse) {
+    const target = compiled.get(r.target)!;
+    const source = cfg.sources.find((x) => x.name === r.source)!;
+    const pool = new pg.Pool({ connectionString: target.db, max: 2, application_name: `ulbridge-reverse-${r.name}` });
+    pool.on('error', (err) => logger.warn({ err, reverse: r.name }, 'idle PostgreSQL connection failed'));
+    pools.push(pool);
+    const reverse = createReverse({
+      name: r.name,
+      kafka,
+      topic: r.topic,
+      target,
+      targetPool: pool,
+      sourceName: source.name,
+      legacy: { db: r.legacy.db, table: r.legacy.table, release: source.release as ReleaseName, timeZone: source.timeZone },
+      groupId: r.groupId ?? `ulbridge-reverse-${r.name}`,
+      deadLetterTopic: cfg.log.deadLetterTopic,
+      logger,
+      metrics,
+    });
+    components.push({ name: `reverse:${r.name}`, start: () => reverse.start(), stop: () => reverse.stop(), failed: () => reverse.failure });
+  }
+
   const started = new Set<string>();
   const http =
     opts.http === false
@@ -119,6 +150,7 @@ export async function startBridge(cfg: Config, logger: Logger, opts: { metrics?:
       await c.stop().catch((err: unknown) => logger.error({ err, component: c.name }, 'stop failed'));
     }
     await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
+    await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
     await http?.close();
   };
 

@@ -3,6 +3,7 @@ import type { DbConnection } from '../db/connection.js';
 import { openDb } from '../db/open.js';
 import type { Config, TargetConfig } from '../ops/config.js';
 import { isUlbridgeError, UlbridgeError, wrapError } from '../ops/errors.js';
+import { mysqlStoredPositions } from '../project/mysqlState.js';
 import { ident } from '../project/stateSchema.js';
 import { defaultStateSchema } from '../project/target.js';
 import { runVerify } from '../verify/verify.js';
@@ -10,7 +11,9 @@ import {
   decideReadiness,
   partitionLag,
   type DeadLetterStatus,
+  type IngestPartition,
   type IngestStatus,
+  type ReverseStatus,
   type ProjectStatus,
   type StatusReport,
   type VerifySummary,
@@ -50,21 +53,35 @@ async function watermarks(admin: Admin, topic: string): Promise<Watermarks> {
   return new Map(offsets.map((o) => [o.partition, { low: o.low, high: o.high }]));
 }
 
+/** A consumer group's committed offsets on a topic against its watermarks. */
+async function groupLag(admin: Admin, topic: string, groupId: string): Promise<{ lag: number; partitions: IngestPartition[] }> {
+  const fetched = await admin.fetchOffsets({ groupId, topics: [topic] });
+  const committed = new Map((fetched[0]?.partitions ?? []).map((p) => [p.partition, p.offset]));
+  const marks = await watermarks(admin, topic);
+  const partitions = [...marks.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([partition, m]) => {
+      const c = committed.get(partition);
+      const next = c === undefined || BigInt(c) < 0n ? null : c;
+      return { partition, low: m.low, high: m.high, committed: next, lag: partitionLag(m.low, m.high, next) };
+    });
+  return { lag: partitions.reduce((n, p) => n + p.lag, 0), partitions };
+}
+
 async function ingestStatus(admin: Admin, cfg: Config): Promise<IngestStatus[]> {
   const out: IngestStatus[] = [];
   for (const s of cfg.sources) {
     const groupId = s.groupId ?? `ulbridge-ingest-${s.name}`;
-    const fetched = await admin.fetchOffsets({ groupId, topics: [s.topic] });
-    const committed = new Map((fetched[0]?.partitions ?? []).map((p) => [p.partition, p.offset]));
-    const marks = await watermarks(admin, s.topic);
-    const partitions = [...marks.entries()]
-      .sort((a, b) => a[0] - b[0])
-      .map(([partition, m]) => {
-        const c = committed.get(partition);
-        const next = c === undefined || BigInt(c) < 0n ? null : c;
-        return { partition, low: m.low, high: m.high, committed: next, lag: partitionLag(m.low, m.high, next) };
-      });
-    out.push({ source: s.name, topic: s.topic, groupId, lag: partitions.reduce((n, p) => n + p.lag, 0), partitions });
+    out.push({ source: s.name, topic: s.topic, groupId, ...(await groupLag(admin, s.topic, groupId)) });
+  }
+  return out;
+}
+
+async function reverseStatus(admin: Admin, cfg: Config): Promise<ReverseStatus[]> {
+  const out: ReverseStatus[] = [];
+  for (const r of cfg.reverse) {
+    const groupId = r.groupId ?? `ulbridge-reverse-${r.name}`;
+    out.push({ reverse: r.name, target: r.target, topic: r.topic, groupId, ...(await groupLag(admin, r.topic, groupId)) });
   }
   return out;
 }
@@ -82,6 +99,7 @@ interface StoredPositions {
 }
 
 async function storedPositions(db: DbConnection, schema: string, topic: string): Promise<StoredPositions> {
+  if (db.dialect.name === 'mysql') return mysqlStoredPositions(db, schema, topic);
   const [exists] = await db.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [`${ident(schema)}.offsets`]);
   if (!exists?.ok) return { started: false, next: new Map(), lastAppliedMs: null };
   const rows = await db.query<{ partition: number; n: string; t: number | null }>(
@@ -214,14 +232,17 @@ export async function runStatus(o: StatusOptions): Promise<StatusReport> {
       throw kafkaError(cfg, e);
     }
     const needed: Array<[string, string]> = cfg.sources.map((s, i) => [s.topic, `sources[${i}].topic (the Debezium change topic: is the connector running?)`]);
+    cfg.reverse.forEach((r, i) => needed.push([r.topic, `reverse[${i}].topic (the Debezium change topic of the target table: is its connector running and has anything written the table?)`]));
     needed.push([cfg.log.topic, 'log.topic (ulbridge run creates it: start it once with this config)']);
     needed.push([cfg.log.deadLetterTopic, 'log.deadLetterTopic (ulbridge run creates it: start it once with this config)']);
     for (const [topic, key] of needed) {
       if (!topics.has(topic)) throw new UlbridgeError('TOPIC_MISSING', `topic "${topic}" does not exist on ${cfg.kafka.brokers.join(',')}: check ${key}`);
     }
     let ingest: IngestStatus[];
+    let reverse: ReverseStatus[];
     try {
       ingest = await ingestStatus(admin, cfg);
+      reverse = await reverseStatus(admin, cfg);
     } catch (e) {
       throw kafkaError(cfg, e);
     }
@@ -232,12 +253,12 @@ export async function runStatus(o: StatusOptions): Promise<StatusReport> {
     } catch (e) {
       throw kafkaError(cfg, e);
     }
-    const reasons = decideReadiness(ingest, project, deadLetters);
+    const reasons = decideReadiness(ingest, project, deadLetters, reverse);
     const notes: string[] = [];
     if (cfg.sources.length === 0) notes.push('the config has no sources: ingest lag is not checked (run status with the config of the ingest too)');
     if (cfg.targets.length === 0) notes.push('the config has no targets: projection lag and verify are not checked');
     notes.push("Debezium's own lag (source database -> CDC topic) is not visible here; check the connector's status in Kafka Connect");
-    return { ready: reasons.length === 0, reasons, notes, checkedAt: new Date(nowMs).toISOString(), ingest, project, deadLetters };
+    return { ready: reasons.length === 0, reasons, notes, checkedAt: new Date(nowMs).toISOString(), ingest, project, reverse, deadLetters };
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

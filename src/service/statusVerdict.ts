@@ -70,8 +70,18 @@ export interface DeadLetterStatus {
 }
 
 export interface Reason {
-  code: 'INGEST_LAG' | 'PROJECT_NOT_STARTED' | 'PROJECT_LAG' | 'DEAD_LETTERS' | 'VERIFY_FINDINGS';
+  code: 'INGEST_LAG' | 'REVERSE_LAG' | 'PROJECT_NOT_STARTED' | 'PROJECT_LAG' | 'DEAD_LETTERS' | 'VERIFY_FINDINGS';
   message: string;
+}
+
+/** Reverse sync: the target table's CDC topic vs the reverse group's committed offsets. */
+export interface ReverseStatus {
+  reverse: string;
+  target: string;
+  topic: string;
+  groupId: string;
+  lag: number;
+  partitions: IngestPartition[];
 }
 
 export interface StatusReport {
@@ -82,6 +92,7 @@ export interface StatusReport {
   checkedAt: string;
   ingest: IngestStatus[];
   project: ProjectStatus[];
+  reverse: ReverseStatus[];
   deadLetters: DeadLetterStatus;
 }
 
@@ -114,8 +125,16 @@ function lagParts(parts: Array<{ partition: number; lag: number }>): string {
  *  - no dead letters (all retained ones, or those written at or after --dead-letters-since);
  *  - every target verifies clean for its release and hash_size.
  */
-export function decideReadiness(ingest: IngestStatus[], project: ProjectStatus[], dead: DeadLetterStatus): Reason[] {
+export function decideReadiness(ingest: IngestStatus[], project: ProjectStatus[], dead: DeadLetterStatus, reverse: ReverseStatus[] = []): Reason[] {
   const reasons: Reason[] = [];
+  for (const r of reverse) {
+    if (r.lag > 0) {
+      reasons.push({
+        code: 'REVERSE_LAG',
+        message: `reverse ${r.reverse}: ${plural(r.lag, 'change event')} of target ${r.target}'s ${r.topic} not yet copied to the legacy table by group ${r.groupId} (${lagParts(r.partitions)})`,
+      });
+    }
+  }
   for (const i of ingest) {
     if (i.lag > 0) {
       reasons.push({
@@ -220,6 +239,16 @@ export function renderStatusHuman(r: StatusReport): string {
           String(t.verify.duplicateContactIds),
           t.verify.clean ? 'clean' : `${plural(t.verify.findings, 'finding')}`,
         ]),
+      ),
+    );
+  }
+  if (r.reverse.length > 0) {
+    out.push('');
+    out.push('reverse (target table CDC topic -> legacy table)');
+    out.push(
+      ...table(
+        ['REVERSE', 'TOPIC', 'PARTITION', 'HIGH', 'COMMITTED', 'LAG'],
+        r.reverse.flatMap((x) => x.partitions.map((p) => [x.reverse, x.topic, String(p.partition), p.high, p.committed ?? '-', String(p.lag)])),
       ),
     );
   }

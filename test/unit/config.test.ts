@@ -10,6 +10,7 @@ test('defaults are filled in', () => {
     log: { topic: 'ulbridge.registrations', partitions: 6, deadLetterTopic: 'ulbridge.dead-letters' },
     sources: [],
     targets: [{ name: 'main', db: 'postgres://u@h/db', table: 'location', release: '4.0', hashSize: 9, useDomain: false, unsignedChar: false, timeZone: 'UTC', poolSize: 4 }],
+    reverse: [],
     http: { host: '127.0.0.1', port: 9464 },
   });
 });
@@ -21,14 +22,35 @@ test('${VAR} references and ULBRIDGE_* overrides come from the environment', () 
   assert.equal(cfg.http.port, 0);
 });
 
+const src = { name: 'legacy', release: '2.1', topic: 'legacy.public.location' };
+const rev = { name: 'rollback', target: 'main', topic: 'new.public.location', source: 'legacy', legacy: { db: 'mysql://root@h/opensips' } };
+
+test('a reverse sync entry gets its defaults', () => {
+  const cfg = parseConfig({ ...base, sources: [src], reverse: [rev] }, {});
+  assert.deepEqual(cfg.reverse, [{ ...rev, legacy: { db: 'mysql://root@h/opensips', table: 'location' } }]);
+});
+
+test('targets may be PostgreSQL, MySQL or MariaDB databases', () => {
+  const urls = ['postgres://u@h/db', 'postgresql://u@h/db', 'mysql://root:pw@db.example:3306/opensips', 'mariadb://opensips@10.0.0.5/opensips'];
+  const cfg = parseConfig({ ...base, targets: urls.map((db, i) => ({ name: `t${i}`, db, release: '2.2', stateSchema: `ulbridge_t${i}` })) }, {});
+  assert.deepEqual(cfg.targets.map((t) => [t.db, t.stateSchema]), urls.map((u, i) => [u, `ulbridge_t${i}`]));
+});
+
 const errors: Array<[string, unknown, string]> = [
   ['hash_size above 16', { ...base, targets: [{ ...base.targets[0], hashSize: 17 }] }, 'config targets[0].hashSize: Too big: expected number to be <=16'],
   ['2.1 target', { ...base, targets: [{ ...base.targets[0], release: '2.1' }] }, 'config targets[0].release: must be a release with contact_id: 2.2, 2.3, 2.4, 3.x or 4.0'],
   ['unknown key', { ...base, targets: [{ ...base.targets[0], hashsize: 9 }] }, 'config targets[0]: Unrecognized key: "hashsize"'],
   ['bad zone', { ...base, sources: [{ name: 's', release: '2.1', topic: 't', timeZone: 'Mars/Olympus' }] }, 'config sources[0].timeZone: must be an IANA time zone such as UTC or Europe/Berlin'],
-  ['MySQL target', { ...base, targets: [{ ...base.targets[0], db: 'mysql://root@h/db' }] }, 'config targets[0].db: must be a postgres:// URL (MariaDB targets are not supported yet)'],
+  ['unsupported target database', { ...base, targets: [{ ...base.targets[0], db: 'sqlite:///var/db/location.db' }] }, 'config targets[0].db: must be a postgres://, postgresql://, mysql:// or mariadb:// URL'],
+  ['state schema not an identifier', { ...base, targets: [{ ...base.targets[0], stateSchema: 'Ulbridge-Main' }] }, 'config targets[0].stateSchema: must be a lower-case identifier (a-z, 0-9, _, not starting with a digit, at most 63 characters)'],
   ['unset variable', { ...base, targets: [{ ...base.targets[0], db: '${NOPE}' }] }, 'config targets[0].db: environment variable NOPE is not set'],
   ['duplicate names', { ...base, targets: [base.targets[0], base.targets[0]] }, 'config targets: the name "main" is used twice'],
+  ['reverse to an unknown target', { ...base, sources: [src], reverse: [{ ...rev, target: 'other' }] }, 'config reverse[0].target: no targets[] entry is named "other"'],
+  ['reverse from a MySQL target', { ...base, sources: [src], targets: [{ ...base.targets[0], db: 'mysql://root@h/db' }], reverse: [rev] }, 'config reverse[0].target: target "main" is not PostgreSQL; reverse sync reads PostgreSQL targets only (it tells its own writes by transaction id)'],
+  ['reverse to an unknown source', { ...base, sources: [src], reverse: [{ ...rev, source: 'old' }] }, 'config reverse[0].source: no sources[] entry is named "old"'],
+  ['reverse into a 2.2+ legacy table', { ...base, sources: [{ ...src, release: '2.3' }], reverse: [rev] }, 'config reverse[0].source: source "legacy" is release 2.3; reverse sync writes 2.1 legacy tables (id key) only'],
+  ['two reverse syncs of one target', { ...base, sources: [src], reverse: [rev, { ...rev, name: 'r2' }] }, 'config reverse[1].target: target "main" already has a reverse sync'],
+  ['reverse legacy URL', { ...base, sources: [src], reverse: [{ ...rev, legacy: { db: 'oracle://x' } }] }, 'config reverse[0].legacy.db: must be a postgres://, mysql:// or mariadb:// URL'],
   ['nothing to run', { kafka: base.kafka }, 'config: nothing to run; add at least one entry to sources (ingest) or targets (projection)'],
 ];
 

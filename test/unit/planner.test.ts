@@ -167,3 +167,29 @@ test('MySQL positions: a streamed row event supersedes a snapshot read at the sa
   assert.equal(p.apply(mk(false, 1000n, 1n), 0, 'legacy:1'), true);
   assert.equal(p.apply(mk(false, 1000n, 1n), 0, 'legacy:1'), false);
 });
+
+test("adopt links a new binding to the registrar's row: no new id, the event becomes an update of that row", () => {
+  const registrarRow = packContactId({ aorhash: 1706, rlabel: 1000, clabel: 3 });
+  const p = planner();
+  assert.equal(p.adopt('legacy:9', registrarRow, ev('UPSERT', 9n, 10n, 'callee'), 2), true);
+  assert.equal(p.apply(ev('UPSERT', 9n, 10n, 'callee'), 2, 'legacy:9'), true);
+  assert.equal(p.plan.inserts.size, 0);
+  assert.deepEqual([...p.plan.updates.keys()], ['legacy:9']);
+  assert.equal(p.plan.updates.get('legacy:9')!.contactId, registrarRow);
+  assert.deepEqual(p.plan.updates.get('legacy:9')!.version, { callid: 'c9', cseq: 1, lastModified: 1764000000n });
+  const b = p.plan.bindings.get('legacy:9')!;
+  assert.deepEqual([b.aor, b.clabel, b.contactId, b.inTarget, b.logPartition], ['callee', 3, registrarRow, true, 2]);
+  // The AOR gets ulbridge's own record label for contacts ulbridge adds later.
+  assert.deepEqual(p.plan.aors.get('callee'), { aor: 'callee', aorhash: 1706, slot: 170, rlabel: 131072, nextClabel: 0, wrapped: false });
+  assert.equal(p.adopt('legacy:9', registrarRow, ev('UPSERT', 9n, 11n, 'callee'), 2), false, 'a known binding is not adopted again');
+});
+
+test('a delete records the version of the deleted state, for the conflict rule of shared targets', () => {
+  const p = planner();
+  p.apply(ev('UPSERT', 1n, 10n, 'callee', { cseq: 4 }), 0, 'legacy:1');
+  const id = p.plan.inserts.get('legacy:1')!.contactId;
+  const q = planner(p.plan.bindings, p.plan.aors);
+  q.apply(ev('DELETE', 1n, 11n, 'callee', { cseq: 5 }), 0, 'legacy:1');
+  assert.deepEqual([...q.plan.deletes], [id]);
+  assert.deepEqual(q.plan.deleteVersions.get(id), { callid: 'c1', cseq: 5, lastModified: 1764000000n });
+});

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideReadiness, partitionLag, renderStatusHuman, type DeadLetterStatus, type IngestStatus, type ProjectStatus, type StatusReport } from '../../src/service/statusVerdict.js';
+import { decideReadiness, partitionLag, renderStatusHuman, type DeadLetterStatus, type IngestStatus, type ProjectStatus, type ReverseStatus, type StatusReport } from '../../src/service/statusVerdict.js';
 import { parseSince } from '../../src/cli/status.js';
 
 const ingest = (lags: number[]): IngestStatus => ({
@@ -42,6 +42,11 @@ test('partitionLag: high - max(next, low); never negative; a group that never co
   assert.equal(partitionLag('9007199254740993', '9007199254740995', '9007199254740994'), 1, '64-bit offsets are exact');
 });
 
+function reverse(lags: number[]): ReverseStatus {
+  const partitions = lags.map((lag, partition) => ({ partition, low: '0', high: '10', committed: String(10 - lag), lag }));
+  return { reverse: 'rollback', target: 'main', topic: 'new.public.location', groupId: 'ulbridge-reverse-rollback', lag: lags.reduce((a, b) => a + b, 0), partitions };
+}
+
 test('ready only when every stage has lag 0, no dead letters count and every target verifies clean', () => {
   assert.deepEqual(decideReadiness([ingest([0, 0])], [project([0, 0, 0, 0])], noLetters), []);
   assert.deepEqual(decideReadiness([], [], noLetters), []);
@@ -77,17 +82,25 @@ test('the JSON document and the human summary', () => {
     checkedAt: '2026-11-29T15:00:12.000Z',
     ingest: [ingest([0])],
     project: [project([0, 1])],
+    reverse: [reverse([2])],
     deadLetters: noLetters,
   };
   const doc = JSON.parse(JSON.stringify(report));
-  assert.deepEqual(Object.keys(doc), ['ready', 'reasons', 'notes', 'checkedAt', 'ingest', 'project', 'deadLetters']);
+  assert.deepEqual(Object.keys(doc), ['ready', 'reasons', 'notes', 'checkedAt', 'ingest', 'project', 'reverse', 'deadLetters']);
   assert.deepEqual(Object.keys(doc.project[0]), ['target', 'db', 'table', 'release', 'hashSize', 'topic', 'stateSchema', 'started', 'lag', 'partitions', 'lastAppliedAt', 'lastAppliedAgeSeconds', 'verify']);
   assert.equal(typeof doc.ingest[0].partitions[0].high, 'string');
   assert.equal(typeof doc.ingest[0].partitions[0].lag, 'number');
   const text = renderStatusHuman(report);
   assert.match(text, /^ulbridge status: NOT READY for cut-over \(checked 2026-11-29T15:00:12\.000Z\)\n  - PROJECT_LAG: target main: 1 log event of/);
   assert.match(text, /\n  main    1          51    50    1    12s ago\n/);
+  assert.match(text, /\nreverse \(target table CDC topic -> legacy table\)\n  REVERSE   TOPIC                PARTITION  HIGH  COMMITTED  LAG\n  rollback  new\.public\.location  0          10    8          2\n/);
   assert.match(text, /dead letters: 0 in ulbridge\.dead-letters$/);
+});
+
+test('reverse sync lag is a reason of its own', () => {
+  assert.deepEqual(decideReadiness([], [], noLetters, [reverse([0])]), []);
+  const r = decideReadiness([], [], noLetters, [reverse([2])]);
+  assert.deepEqual(r, [{ code: 'REVERSE_LAG', message: "reverse rollback: 2 change events of target main's new.public.location not yet copied to the legacy table by group ulbridge-reverse-rollback (partition 0: 2)" }]);
 });
 
 test('--dead-letters-since takes ISO 8601 or unix seconds', () => {

@@ -1,0 +1,166 @@
+import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
+import type pg from 'pg';
+import { createDecoder } from '../cdc/decoder.js';
+import { DecodeError } from '../cdc/errors.js';
+import type { DbConnection } from '../db/connection.js';
+import { openDb } from '../db/open.js';
+import { deadLetterDocument, REASON_HEADER, SOURCE_HEADER } from '../ingest/deadLetter.js';
+import type { Logger } from '../ops/logger.js';
+import type { Metrics } from '../ops/metrics.js';
+import { releaseProfile, type ReleaseName } from '../opensips/releases.js';
+import { ensureStateSchema } from '../project/stateSchema.js';
+import type { Target } from '../project/target.js';
+import { applyReverseBatch, pruneOwnTransactions, type ReverseResult, type TargetChange } from './apply.js';
+import { LegacyTable } from './legacyTable.js';
+
+export interface ReverseOptions {
+  name: string;
+  kafka: Kafka;
+  /** Debezium topic of the target table. */
+  topic: string;
+  /** The projection target whose table is read (its state schema holds bindings, links, own_tx). */
+  target: Target;
+  targetPool: pg.Pool;
+  /** The forward source whose rows the legacy table holds (log keys `<sourceName>:<id>`). */
+  sourceName: string;
+  legacy: { db: string; table: string; release: ReleaseName; timeZone: string };
+  groupId: string;
+  deadLetterTopic: string;
+  logger: Logger;
+  metrics: Metrics;
+  /** own_tx entries older than this are pruned (default 1 day). */
+  ownTxRetentionSeconds?: number;
+}
+
+export interface Reverse {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  readonly failure: string | null;
+}
+
+/**
+ * Reverse sync: the target table's Debezium topic -> the legacy table, so that a rollback to the
+ * legacy registrar loses nothing the new registrar learned (docs/reverse.md). Changes the
+ * projection wrote are recognised by their transaction id and never come back.
+ */
+export function createReverse(opts: ReverseOptions): Reverse {
+  const log = opts.logger.child({ stage: 'reverse', pipeline: opts.name });
+  const labels = { stage: 'reverse', pipeline: opts.name } as const;
+  // The target registrar's rows are already in canonical form; decode them as they are.
+  const decoder = createDecoder({ name: opts.name, release: opts.target.release as ReleaseName, timeZone: opts.target.timeZone, caseSensitive: true });
+  const consumer: Consumer = opts.kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false });
+  const producer: Producer = opts.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  let legacyDb: DbConnection | null = null;
+  let legacy: LegacyTable | null = null;
+  let failure: string | null = null;
+  let running = false;
+  let lastPrune = 0;
+
+  async function eachBatch({ batch, heartbeat, isRunning, isStale, commitOffsetsIfNecessary, resolveOffset }: EachBatchPayload): Promise<void> {
+    if (!isRunning() || isStale() || batch.messages.length === 0) return;
+    const timer = opts.metrics.batchSeconds.startTimer(labels);
+    const changes: TargetChange[] = [];
+    const letters = [];
+    for (const m of batch.messages) {
+      try {
+        const { decoded, txId } = decoder.decodeChange(m.value);
+        if (decoded.kind === 'event') changes.push({ event: decoded.event, txId });
+      } catch (e) {
+        if (!(e instanceof DecodeError)) throw e;
+        letters.push(deadLetterDocument(opts.name, e.reason, e.message, { topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value }));
+      }
+    }
+    opts.metrics.eventsIn.inc(labels, batch.messages.length);
+    if (letters.length > 0) {
+      await producer.send({
+        topic: opts.deadLetterTopic,
+        acks: -1,
+        messages: letters.map((d) => ({ value: JSON.stringify({ stage: 'reverse', ...d }), headers: { [REASON_HEADER]: d.reason, [SOURCE_HEADER]: opts.name } })),
+      });
+      for (const d of letters) {
+        opts.metrics.deadLetters.inc({ pipeline: opts.name, reason: d.reason });
+        log.warn({ reason: d.reason, offset: d.source.offset }, `dead letter: ${d.message}`);
+      }
+    }
+    const client = await opts.targetPool.connect();
+    let result: ReverseResult;
+    try {
+      result = await applyReverseBatch(client, legacy!, { stateSchema: opts.target.stateSchema, sourceName: opts.sourceName }, changes);
+      if (Date.now() - lastPrune > 600_000) {
+        lastPrune = Date.now();
+        const pruned = await pruneOwnTransactions(client, opts.target.stateSchema, opts.ownTxRetentionSeconds ?? 86_400);
+        if (pruned > 0) log.info({ pruned }, 'pruned old own-transaction ids');
+      }
+    } finally {
+      client.release();
+    }
+    const outcomes: Array<[string, number]> = [
+      ['own_write', result.ownWrites],
+      ['inserted', result.inserted],
+      ['updated', result.updated],
+      ['deleted', result.deleted],
+      ['kept_legacy', result.keptLegacy],
+      ['ignored', result.ignored],
+    ];
+    for (const [outcome, n] of outcomes) if (n > 0) opts.metrics.eventsOut.inc({ ...labels, outcome }, n);
+    const last = batch.messages.at(-1)!.offset;
+    const next = (BigInt(last) + 1n).toString();
+    // The batch's own commit (consumer.commitOffsets is a no-op once stop() has begun).
+    await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] });
+    resolveOffset(last);
+    opts.metrics.lag.set({ ...labels, topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next))));
+    const lastTs = changes.at(-1)?.event.source.tsMs;
+    if (lastTs !== undefined) opts.metrics.lastEventAge.set(labels, Number(lastTs) / 1000);
+    timer();
+    await heartbeat();
+  }
+
+  return {
+    get failure() {
+      return failure;
+    },
+    async start() {
+      const client = await opts.targetPool.connect();
+      try {
+        await ensureStateSchema(client, opts.target.stateSchema);
+      } finally {
+        client.release();
+      }
+      legacyDb = await openDb(opts.legacy.db);
+      legacy = new LegacyTable(legacyDb, opts.legacy.table, releaseProfile(opts.legacy.release), opts.legacy.timeZone);
+      await producer.connect();
+      await consumer.connect();
+      consumer.on(consumer.events.CRASH, (e) => {
+        log.error({ err: e.payload.error, restart: e.payload.restart }, 'reverse consumer crashed');
+        if (!e.payload.restart) failure = e.payload.error.message;
+      });
+      await waitForTopic();
+      await consumer.subscribe({ topic: opts.topic, fromBeginning: true });
+      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+      running = true;
+      log.info({ topic: opts.topic, legacyTable: opts.legacy.table }, 'reverse sync started');
+    },
+    async stop() {
+      if (!running) return;
+      running = false;
+      await consumer.disconnect();
+      await producer.disconnect();
+      await legacyDb?.close();
+      log.info('reverse sync stopped');
+    },
+  };
+
+  /** Debezium creates the target's topic with its first event; wait for it (saying so once). */
+  async function waitForTopic(): Promise<void> {
+    const admin = opts.kafka.admin();
+    await admin.connect();
+    try {
+      for (let said = false; !(await admin.listTopics()).includes(opts.topic); said = true) {
+        if (!said) log.warn({ topic: opts.topic }, 'waiting for the Debezium topic of the target table (is its connector registered?)');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Two registrars for the cut-over rehearsal, writing real tables the way OpenSIPS does:
+ * - the legacy one (2.1, PostgreSQL): auto-increment ids, DATETIME times, refresh in place;
+ * - the new one (4.0, caching mode): ids packed from the AOR's hash, its record label and the next
+ *   contact label (as usrloc does once it preloaded the table), INTEGER expires.
+ * Every AOR is owned by one of them at a time; the rehearsal moves AORs between them.
+ */
+import type pg from 'pg';
+import { aorBytes } from '../../src/opensips/aor.js';
+import { coreHash } from '../../src/opensips/coreHash.js';
+import { CLABEL_MASK, packContactId, unpackContactId } from '../../src/opensips/contactId.js';
+import { unixToLocalDatetime } from '../../src/opensips/localTime.js';
+import type { LegacyRow, Workload } from '../../src/demo/workload.js';
+
+export type Side = 'legacy' | 'target';
+
+export interface ChurnCounts {
+  refreshes: number;
+  newContacts: number;
+  newAors: number;
+  deregistrations: number;
+}
+
+const LEGACY_COLUMNS = ['username', 'domain', 'contact', 'received', 'path', 'expires', 'q', 'callid', 'cseq', 'last_modified', 'flags', 'cflags', 'user_agent', 'socket', 'methods', 'sip_instance', 'attr'];
+
+function rowValues(r: LegacyRow, expires: string | number, tz: string): unknown[] {
+  return [r.username, r.domain, r.contact, r.received, r.path, expires, r.q, r.callid, r.cseq, unixToLocalDatetime(r.lastModified, tz), r.flags, r.cflags, r.userAgent, r.socket, r.methods, r.sipInstance, r.attr];
+}
+
+/** One AOR as a registrar holds it: its rows (by key) and, for the new registrar, its labels. */
+interface Record {
+  username: string;
+  domain: string;
+  keys: bigint[];
+  rlabel?: number;
+  nextClabel?: number;
+}
+
+abstract class Registrar {
+  readonly counts: ChurnCounts = { refreshes: 0, newContacts: 0, newAors: 0, deregistrations: 0 };
+  protected readonly records = new Map<string, Record>(); // canonical AOR (lower-case user) -> record
+  /** AORs this registrar registered first (canonical names). */
+  readonly created: string[] = [];
+
+  constructor(
+    protected readonly client: pg.ClientBase,
+    protected readonly workload: Workload,
+    protected readonly tz: string,
+    private nextAor: () => number,
+  ) {}
+
+  get aors(): string[] {
+    return [...this.records.keys()];
+  }
+
+  /** Takes over these AORs: reads their rows from this registrar's table (as a preload would). */
+  abstract take(aors: string[]): Promise<void>;
+
+  /** Stops serving these AORs (another registrar takes them). */
+  release(aors: string[]): void {
+    for (const a of aors) this.records.delete(a);
+  }
+
+  protected abstract refresh(rec: Record, key: bigint): Promise<void>;
+  protected abstract insert(rec: Record, row: LegacyRow): Promise<bigint>;
+  protected abstract remove(key: bigint): Promise<void>;
+  protected abstract newRecord(row: LegacyRow): Record;
+
+  /** One REGISTER-like change: refresh 60%, new contact 15%, new AOR 10%, de-registration 15%. */
+  async churnOnce(): Promise<void> {
+    const all = [...this.records.values()];
+    const rec = all.length === 0 ? undefined : all[Math.floor(this.workload.next() * all.length)]!;
+    const dice = this.workload.next();
+    if (rec && rec.keys.length > 0 && dice < 0.6) {
+      await this.refresh(rec, rec.keys[Math.floor(this.workload.next() * rec.keys.length)]!);
+      this.counts.refreshes++;
+    } else if (rec && dice < 0.75) {
+      const fresh = this.workload.registration(0);
+      rec.keys.push(await this.insert(rec, { ...fresh, username: rec.username, domain: rec.domain, contact: fresh.contact.replace(/^sip:[^@]+@/, `sip:${rec.username}@`) }));
+      this.counts.newContacts++;
+    } else if (!rec || dice < 0.85) {
+      const row = this.workload.registration(this.nextAor());
+      const created = this.newRecord(row);
+      this.records.set(created.username.toLowerCase(), created);
+      this.created.push(created.username.toLowerCase());
+      created.keys.push(await this.insert(created, row));
+      this.counts.newAors++;
+    } else if (rec.keys.length > 0) {
+      const i = Math.floor(this.workload.next() * rec.keys.length);
+      await this.remove(rec.keys[i]!);
+      rec.keys.splice(i, 1);
+      this.counts.deregistrations++;
+    }
+  }
+}
+
+/** The 2.1 registrar on the legacy table (PostgreSQL). */
+export class LegacyRegistrar extends Registrar {
+  async take(aors: string[]): Promise<void> {
+    const { rows } = await this.client.query(`SELECT id::text AS id, username, domain FROM location WHERE lower(username) = ANY($1::text[]) ORDER BY id`, [aors]);
+    for (const a of aors) this.records.set(a, { username: a, domain: '', keys: [] });
+    for (const r of rows) {
+      const rec = this.records.get((r.username as string).toLowerCase())!;
+      rec.username = r.username;
+      rec.domain = r.domain;
+      rec.keys.push(BigInt(r.id));
+    }
+    // AORs with no row left: keep their name (a later new contact re-registers them).
+    for (const a of aors) if (this.records.get(a)!.keys.length === 0) this.records.delete(a);
+  }
+
+  protected newRecord(row: LegacyRow): Record {
+    return { username: row.username, domain: row.domain, keys: [] };
+  }
+
+  protected async refresh(_rec: Record, id: bigint): Promise<void> {
+    const now = Math.floor(Date.now() / 1000);
+    await this.client.query(`UPDATE location SET expires = $2::timestamp, cseq = cseq + 1, last_modified = $3::timestamp WHERE id = $1`, [
+      id.toString(), unixToLocalDatetime(now + 600 + Math.floor(this.workload.next() * 3000), this.tz), unixToLocalDatetime(now, this.tz),
+    ]);
+  }
+
+  protected async insert(_rec: Record, row: LegacyRow): Promise<bigint> {
+    const { rows } = await this.client.query(
+      `INSERT INTO location (${LEGACY_COLUMNS.join(', ')}) VALUES (${LEGACY_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING id::text AS id`,
+      rowValues(row, unixToLocalDatetime(row.expires, this.tz), this.tz),
+    );
+    return BigInt(rows[0].id);
+  }
+
+  protected async remove(id: bigint): Promise<void> {
+    await this.client.query('DELETE FROM location WHERE id = $1', [id.toString()]);
+  }
+}
+
+/**
+ * The new registrar (4.0, caching mode) on the target table. Its record labels for AORs it creates
+ * count per hash slot from 1000, below the 131072 where ulbridge's start, as usrloc's per-slot
+ * counters would.
+ */
+export class TargetRegistrar extends Registrar {
+  private readonly slotLabels = new Map<number, number>();
+
+  constructor(client: pg.ClientBase, workload: Workload, tz: string, nextAor: () => number, private readonly hashSize: number) {
+    super(client, workload, tz, nextAor);
+  }
+
+  private hash(username: string): number {
+    return coreHash(aorBytes(username, null, { useDomain: false }), 'signed');
+  }
+
+  async take(aors: string[]): Promise<void> {
+    const { rows } = await this.client.query(`SELECT contact_id::text AS id, username, domain FROM location WHERE username = ANY($1::text[]) ORDER BY contact_id`, [aors]);
+    for (const r of rows) {
+      const id = BigInt(r.id);
+      const { rlabel, clabel } = unpackContactId(id);
+      let rec = this.records.get(r.username);
+      if (!rec) this.records.set(r.username, (rec = { username: r.username, domain: r.domain, keys: [], rlabel, nextClabel: 0 }));
+      rec.keys.push(id);
+      rec.nextClabel = Math.max(rec.nextClabel!, clabel + 1) & CLABEL_MASK;
+    }
+  }
+
+  protected newRecord(row: LegacyRow): Record {
+    const username = row.username.toLowerCase(); // case_sensitive=0: stored lower-cased
+    const slot = this.hash(username) & ((1 << this.hashSize) - 1);
+    const rlabel = this.slotLabels.get(slot) ?? 1000;
+    this.slotLabels.set(slot, rlabel + 1);
+    return { username, domain: row.domain, keys: [], rlabel, nextClabel: 0 };
+  }
+
+  protected async refresh(_rec: Record, id: bigint): Promise<void> {
+    const now = Math.floor(Date.now() / 1000);
+    await this.client.query(`UPDATE location SET expires = $2, cseq = cseq + 1, last_modified = $3::timestamp WHERE contact_id = $1`, [
+      id.toString(), now + 600 + Math.floor(this.workload.next() * 3000), unixToLocalDatetime(now, this.tz),
+    ]);
+  }
+
+  protected async insert(rec: Record, row: LegacyRow): Promise<bigint> {
+    const id = packContactId({ aorhash: this.hash(rec.username) & 0xffff, rlabel: rec.rlabel!, clabel: rec.nextClabel! });
+    rec.nextClabel = (rec.nextClabel! + 1) & CLABEL_MASK;
+    const cols = ['contact_id', ...LEGACY_COLUMNS];
+    await this.client.query(
+      `INSERT INTO location (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
+      [id.toString(), ...rowValues({ ...row, username: rec.username }, row.expires, this.tz)],
+    );
+    return id;
+  }
+
+  protected async remove(id: bigint): Promise<void> {
+    await this.client.query('DELETE FROM location WHERE contact_id = $1', [id.toString()]);
+  }
+}
