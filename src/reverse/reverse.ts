@@ -5,6 +5,7 @@ import { DecodeError } from '../cdc/errors.js';
 import type { DbConnection } from '../db/connection.js';
 import { openDb } from '../db/open.js';
 import { deadLetterDocument, REASON_HEADER, SOURCE_HEADER } from '../ingest/deadLetter.js';
+import { UlbridgeError } from '../ops/errors.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
 import { releaseProfile, type ReleaseName } from '../opensips/releases.js';
@@ -54,6 +55,7 @@ export function createReverse(opts: ReverseOptions): Reverse {
   let legacy: LegacyTable | null = null;
   let failure: string | null = null;
   let running = false;
+  let stopRequested = false;
   let lastPrune = 0;
 
   async function eachBatch({ batch, heartbeat, isRunning, isStale, commitOffsetsIfNecessary, resolveOffset }: EachBatchPayload): Promise<void> {
@@ -141,6 +143,7 @@ export function createReverse(opts: ReverseOptions): Reverse {
       log.info({ topic: opts.topic, legacyTable: opts.legacy.table }, 'reverse sync started');
     },
     async stop() {
+      stopRequested = true;
       if (!running) return;
       running = false;
       await consumer.disconnect();
@@ -156,6 +159,7 @@ export function createReverse(opts: ReverseOptions): Reverse {
     await admin.connect();
     try {
       for (let said = false; !(await admin.listTopics()).includes(opts.topic); said = true) {
+        if (stopRequested) throw new UlbridgeError('REVERSE_START_FAILED', `reverse sync "${opts.name}" stopped while waiting for topic ${opts.topic}`);
         if (!said) log.warn({ topic: opts.topic }, 'waiting for the Debezium topic of the target table (is its connector registered?)');
         await new Promise((r) => setTimeout(r, 1000));
       }

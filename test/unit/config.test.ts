@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfig } from '../../src/ops/config.js';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, parseConfig } from '../../src/ops/config.js';
 
 const base = { kafka: { brokers: ['127.0.0.1:9092'] }, targets: [{ name: 'main', db: 'postgres://u@h/db', release: '4.0' }] };
 
@@ -59,3 +60,12 @@ for (const [name, raw, message] of errors) {
     assert.throws(() => parseConfig(raw, {}), (e: any) => e.code === 'CONFIG_INVALID' && e.message === message);
   });
 }
+
+test('the example configs in docs/examples are valid', () => {
+  const env = { ULBRIDGE_TARGET_DB: 'postgres://u@h/target', ULBRIDGE_LEGACY_DB: 'mysql://u@h/opensips' };
+  for (const file of ['bridge.json', 'bridge-reverse.json']) {
+    const cfg = loadConfig(fileURLToPath(new URL(`../../docs/examples/${file}`, import.meta.url)), env);
+    assert.equal(cfg.targets[0]!.db, 'postgres://u@h/target', file);
+  }
+  assert.equal(loadConfig(fileURLToPath(new URL('../../docs/examples/bridge-reverse.json', import.meta.url)), env).reverse[0]!.legacy.db, 'mysql://u@h/opensips');
+});
