@@ -58,6 +58,22 @@ export function createReverse(opts: ReverseOptions): Reverse {
   let stopRequested = false;
   let lastPrune = 0;
 
+  /** The legacy table's session, opened on first use and again after a failed batch. */
+  async function legacyTable(): Promise<LegacyTable> {
+    if (!legacy) {
+      legacyDb = await openDb(opts.legacy.db);
+      legacy = new LegacyTable(legacyDb, opts.legacy.table, releaseProfile(opts.legacy.release), opts.legacy.timeZone);
+    }
+    return legacy;
+  }
+
+  async function closeLegacy(): Promise<void> {
+    const db = legacyDb;
+    legacyDb = null;
+    legacy = null;
+    await db?.close().catch(() => undefined);
+  }
+
   async function eachBatch({ batch, heartbeat, isRunning, isStale, commitOffsetsIfNecessary, resolveOffset }: EachBatchPayload): Promise<void> {
     if (!isRunning() || isStale() || batch.messages.length === 0) return;
     const timer = opts.metrics.batchSeconds.startTimer(labels);
@@ -87,7 +103,14 @@ export function createReverse(opts: ReverseOptions): Reverse {
     const client = await opts.targetPool.connect();
     let result: ReverseResult;
     try {
-      result = await applyReverseBatch(client, legacy!, { stateSchema: opts.target.stateSchema, sourceName: opts.sourceName }, changes);
+      try {
+        result = await applyReverseBatch(client, await legacyTable(), { stateSchema: opts.target.stateSchema, sourceName: opts.sourceName }, changes);
+      } catch (e) {
+        // The batch is redelivered (kafkajs retries it); a broken legacy session is opened anew.
+        log.warn({ err: e }, 'reverse batch failed; it is retried');
+        await closeLegacy();
+        throw e;
+      }
       if (Date.now() - lastPrune > 600_000) {
         lastPrune = Date.now();
         const pruned = await pruneOwnTransactions(client, opts.target.stateSchema, opts.ownTxRetentionSeconds ?? 86_400);
@@ -128,8 +151,7 @@ export function createReverse(opts: ReverseOptions): Reverse {
       } finally {
         client.release();
       }
-      legacyDb = await openDb(opts.legacy.db);
-      legacy = new LegacyTable(legacyDb, opts.legacy.table, releaseProfile(opts.legacy.release), opts.legacy.timeZone);
+      await legacyTable(); // an unreachable legacy database fails the start, with the database's error
       await producer.connect();
       await consumer.connect();
       consumer.on(consumer.events.CRASH, (e) => {
@@ -148,7 +170,7 @@ export function createReverse(opts: ReverseOptions): Reverse {
       running = false;
       await consumer.disconnect();
       await producer.disconnect();
-      await legacyDb?.close();
+      await closeLegacy();
       log.info('reverse sync stopped');
     },
   };

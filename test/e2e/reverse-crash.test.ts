@@ -4,7 +4,8 @@ import { rng } from '../../src/demo/workload.js';
 import { CutoverRig } from './cutover.js';
 
 // Issue 5, reverse sync under crashes: `ulbridge run` (ingest, projection and reverse sync in one
-// process) is killed with SIGKILL 6 times while both registrars write. Afterwards the two tables
+// process) is killed with SIGKILL 6 times while both registrars write, then its legacy database
+// session is cut. Afterwards the two tables
 // hold the same bindings, every target row is linked to exactly one legacy row (no duplicate from
 // a redelivered batch), and nothing loops.
 
@@ -37,6 +38,12 @@ test('6 kill -9 during the parallel run: same bindings both sides, no duplicates
     rig.startBridge();
     await sleep(Math.floor(random() * 1500));
   }
+  // The reverse sync's session to the legacy database is cut while traffic flows: the batch that
+  // meets the dead session fails, is retried on a new session, and nothing is lost.
+  await rig.statusReady();
+  const cut = await rig.s.legacyClient.query("SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'ulbridge'");
+  assert.ok(cut.rows[0].n >= 1, 'the reverse sync held a legacy session');
+  await rig.traffic(120);
   await rig.statusReady();
   await rig.diffEqual();
   await rig.assertQuiet();
