@@ -2,11 +2,11 @@ import type pg from 'pg';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
-import { decodeEvent } from '../log/codec.js';
 import type { RegistrationEvent, SourcePosition } from '../log/event.js';
 import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
 import { localDatetimeToUnix } from '../opensips/localTime.js';
 import { isNewer, type BindingVersion } from '../log/version.js';
+import { emptyBatchResult, splitBatch, type SegmentItem } from './batchSteps.js';
 import { Planner, type AorState, type BindingState, type Plan } from './planner.js';
 import { aorIdentityCache, type Target } from './target.js';
 import { targetColumnPgTypes, targetColumns, type CellValue } from './targetRow.js';
@@ -54,8 +54,6 @@ export interface ApplyOptions {
   deadLetter?: (letters: DeadLetter[]) => Promise<void>;
 }
 
-/** A log record of the segment; event null = a tombstone (the binding is gone). */
-type Decoded = { offset: string; binding: string; event: RegistrationEvent | null };
 
 const MAX_RELABEL_ROUNDS = 64;
 
@@ -68,7 +66,7 @@ const MAX_RELABEL_ROUNDS = 64;
 export async function applyBatch(client: pg.ClientBase, opts: ApplyOptions): Promise<BatchResult> {
   const { target, topic, partition } = opts;
   const s = ident(target.stateSchema);
-  const result: BatchResult = { processed: 0, applied: 0, stale: 0, alreadyApplied: 0, tombstones: 0, kept: 0, deadLetters: [], sourceTimesMs: [], nextOffset: null };
+  const result = emptyBatchResult();
   if (opts.messages.length === 0) return result;
 
   if (!Number.isInteger(partition)) throw new Error(`partition ${partition} is not an integer`);
@@ -84,39 +82,11 @@ export async function applyBatch(client: pg.ClientBase, opts: ApplyOptions): Pro
     )) as unknown as pg.QueryResult[];
     const stored = BigInt(results[1]!.rows[0].n as string);
 
-    let segment: Decoded[] = [];
-    let last: bigint | null = null;
-    for (const m of opts.messages) {
-      const offset = BigInt(m.offset);
-      if (offset < stored) {
-        result.alreadyApplied++;
-        continue;
-      }
-      last = offset;
-      result.processed++;
-      if (m.value === null) {
-        // Normally a no-op right after its DELETE; but once compaction removed the DELETE, the
-        // tombstone is the only record left of it, so it deletes a binding still present.
-        result.tombstones++;
-        if (m.key !== null) segment.push({ offset: m.offset, binding: m.key.toString('utf8'), event: null });
-        continue;
-      }
-      let event: RegistrationEvent;
-      try {
-        event = decodeEvent(m.value);
-      } catch (e) {
-        result.deadLetters.push({ reason: 'UNDECODABLE_LOG_EVENT', message: (e as Error).message, offset: m.offset, key: m.key, value: m.value });
-        continue;
-      }
-      if (event.op === 'TRUNCATE') {
-        await applySegment(client, opts, segment, result);
-        segment = [];
-        await applyTruncate(client, opts, event, result);
-        continue;
-      }
-      segment.push({ offset: m.offset, binding: m.key?.toString('utf8') ?? `${event.source.name}:${event.source.rowKey}`, event });
+    const { steps, last } = splitBatch(opts.messages, stored, result);
+    for (const step of steps) {
+      if (step.kind === 'segment') await applySegment(client, opts, step.items, result);
+      else await applyTruncate(client, opts, step.event, result);
     }
-    await applySegment(client, opts, segment, result);
 
     // Dead letters are sent before COMMIT, so a crash can only duplicate them.
     if (result.deadLetters.length > 0 && opts.deadLetter) await opts.deadLetter(result.deadLetters);
@@ -138,7 +108,7 @@ export async function applyBatch(client: pg.ClientBase, opts: ApplyOptions): Pro
   }
 }
 
-async function applySegment(client: pg.ClientBase, opts: ApplyOptions, segment: Decoded[], result: BatchResult): Promise<void> {
+async function applySegment(client: pg.ClientBase, opts: ApplyOptions, segment: SegmentItem[], result: BatchResult): Promise<void> {
   if (segment.length === 0) return;
   const { target } = opts;
   const s = ident(target.stateSchema);

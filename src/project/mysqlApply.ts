@@ -1,9 +1,9 @@
 import mysql from 'mysql2';
 import type { Connection } from 'mysql2/promise';
-import { decodeEvent } from '../log/codec.js';
 import type { RegistrationEvent, SourcePosition } from '../log/event.js';
 import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
 import type { ApplyOptions, BatchResult } from './applyBatch.js';
+import { emptyBatchResult, splitBatch, type SegmentItem } from './batchSteps.js';
 import { myIdent, myTable } from './mysqlState.js';
 import { Planner, type AorState, type BindingState, type Plan } from './planner.js';
 import { FIRST_RLABEL } from './stateSchema.js';
@@ -46,7 +46,6 @@ export interface MysqlApplyOptions extends ApplyOptions {
   charAorColumns?: { username: boolean; domain: boolean };
 }
 
-type Decoded = { offset: string; binding: string; event: RegistrationEvent | null };
 type Row = Record<string, unknown>;
 
 const MAX_RELABEL_ROUNDS = 64;
@@ -57,7 +56,7 @@ const ER_DUP_ENTRY = 1062;
 export async function applyBatchMysql(conn: Connection, opts: MysqlApplyOptions): Promise<BatchResult> {
   const { target, topic, partition } = opts;
   const s = myIdent(target.stateSchema);
-  const result: BatchResult = { processed: 0, applied: 0, stale: 0, alreadyApplied: 0, tombstones: 0, kept: 0, deadLetters: [], sourceTimesMs: [], nextOffset: null };
+  const result = emptyBatchResult();
   if (opts.messages.length === 0) return result;
 
   if (!Number.isInteger(partition)) throw new Error(`partition ${partition} is not an integer`);
@@ -73,39 +72,11 @@ export async function applyBatchMysql(conn: Connection, opts: MysqlApplyOptions)
     );
     const stored = BigInt(((sets as unknown[])[3] as Row[])[0]!.n as string);
 
-    let segment: Decoded[] = [];
-    let last: bigint | null = null;
-    for (const m of opts.messages) {
-      const offset = BigInt(m.offset);
-      if (offset < stored) {
-        result.alreadyApplied++;
-        continue;
-      }
-      last = offset;
-      result.processed++;
-      if (m.value === null) {
-        // Normally a no-op right after its DELETE; once compaction removed the DELETE, the
-        // tombstone is the only record left of it, so it deletes a binding still present.
-        result.tombstones++;
-        if (m.key !== null) segment.push({ offset: m.offset, binding: m.key.toString('utf8'), event: null });
-        continue;
-      }
-      let event: RegistrationEvent;
-      try {
-        event = decodeEvent(m.value);
-      } catch (e) {
-        result.deadLetters.push({ reason: 'UNDECODABLE_LOG_EVENT', message: (e as Error).message, offset: m.offset, key: m.key, value: m.value });
-        continue;
-      }
-      if (event.op === 'TRUNCATE') {
-        await applySegment(conn, opts, segment, result);
-        segment = [];
-        await applyTruncate(conn, opts, event, result);
-        continue;
-      }
-      segment.push({ offset: m.offset, binding: m.key?.toString('utf8') ?? `${event.source.name}:${event.source.rowKey}`, event });
+    const { steps, last } = splitBatch(opts.messages, stored, result);
+    for (const step of steps) {
+      if (step.kind === 'segment') await applySegment(conn, opts, step.items, result);
+      else await applyTruncate(conn, opts, step.event, result);
     }
-    await applySegment(conn, opts, segment, result);
 
     // Dead letters are sent before COMMIT, so a crash can only duplicate them.
     if (result.deadLetters.length > 0 && opts.deadLetter) await opts.deadLetter(result.deadLetters);
@@ -133,7 +104,7 @@ function mysqlAorIdentity(target: Target, char: { username: boolean; domain: boo
   return (username, domain) => cached(char.username ? strip(username) : username, domain === null || !char.domain ? domain : strip(domain));
 }
 
-async function applySegment(conn: Connection, opts: MysqlApplyOptions, segment: Decoded[], result: BatchResult): Promise<void> {
+async function applySegment(conn: Connection, opts: MysqlApplyOptions, segment: SegmentItem[], result: BatchResult): Promise<void> {
   if (segment.length === 0) return;
   const { target } = opts;
   const s = myIdent(target.stateSchema);
