@@ -9,7 +9,7 @@ import type pg from 'pg';
 import { aorBytes } from '../../src/opensips/aor.js';
 import { coreHash } from '../../src/opensips/coreHash.js';
 import { CLABEL_MASK, packContactId, unpackContactId } from '../../src/opensips/contactId.js';
-import { unixToLocalDatetime } from '../../src/opensips/localTime.js';
+import { localDatetimeToUnix, unixToLocalDatetime } from '../../src/opensips/localTime.js';
 import type { LegacyRow, Workload } from '../../src/demo/workload.js';
 
 export type Side = 'legacy' | 'target';
@@ -19,7 +19,12 @@ export interface ChurnCounts {
   newContacts: number;
   newAors: number;
   deregistrations: number;
+  /** Contacts registered for a few seconds and never refreshed, deleted by the registrar's timer. */
+  expiries: number;
 }
+
+/** New contacts that register for only a few seconds (and are never refreshed), in percent. */
+const SHORT_LIVED = 30;
 
 const LEGACY_COLUMNS = ['username', 'domain', 'contact', 'received', 'path', 'expires', 'q', 'callid', 'cseq', 'last_modified', 'flags', 'cflags', 'user_agent', 'socket', 'methods', 'sip_instance', 'attr'];
 
@@ -37,7 +42,9 @@ interface Record {
 }
 
 abstract class Registrar {
-  readonly counts: ChurnCounts = { refreshes: 0, newContacts: 0, newAors: 0, deregistrations: 0 };
+  readonly counts: ChurnCounts = { refreshes: 0, newContacts: 0, newAors: 0, deregistrations: 0, expiries: 0 };
+  /** Short-lived contacts: key -> (AOR, unix expiry), for the registrar's expiry timer. */
+  private readonly expiring = new Map<bigint, { aor: string; at: number }>();
   protected readonly records = new Map<string, Record>(); // canonical AOR (lower-case user) -> record
   /** AORs this registrar registered first (canonical names). */
   readonly created: string[] = [];
@@ -58,7 +65,29 @@ abstract class Registrar {
 
   /** Stops serving these AORs (another registrar takes them). */
   release(aors: string[]): void {
+    const gone = new Set(aors);
     for (const a of aors) this.records.delete(a);
+    for (const [key, e] of this.expiring) if (gone.has(e.aor)) this.expiring.delete(key);
+  }
+
+  /** A contact that `take` read: the timer watches it when it expires within a minute. */
+  protected track(aor: string, key: bigint, expires: number): void {
+    if (expires !== 0 && expires < Date.now() / 1000 + 60) this.expiring.set(key, { aor, at: expires });
+  }
+
+  /** usrloc's timer: deletes the contacts whose expiry has passed. */
+  private async expireDue(): Promise<void> {
+    const now = Date.now() / 1000;
+    for (const [key, e] of this.expiring) {
+      if (e.at > now) continue;
+      this.expiring.delete(key);
+      const rec = this.records.get(e.aor);
+      const i = rec?.keys.indexOf(key) ?? -1;
+      if (!rec || i < 0) continue;
+      await this.remove(key);
+      rec.keys.splice(i, 1);
+      this.counts.expiries++;
+    }
   }
 
   protected abstract refresh(rec: Record, key: bigint): Promise<void>;
@@ -66,17 +95,27 @@ abstract class Registrar {
   protected abstract remove(key: bigint): Promise<void>;
   protected abstract newRecord(row: LegacyRow): Record;
 
-  /** One REGISTER-like change: refresh 60%, new contact 15%, new AOR 10%, de-registration 15%. */
+  /**
+   * The expiry timer, then one REGISTER-like change: refresh 60%, new contact 15% (30% of them
+   * for a few seconds only, never refreshed), new AOR 10%, de-registration 15%.
+   */
   async churnOnce(): Promise<void> {
+    await this.expireDue();
     const all = [...this.records.values()];
     const rec = all.length === 0 ? undefined : all[Math.floor(this.workload.next() * all.length)]!;
     const dice = this.workload.next();
     if (rec && rec.keys.length > 0 && dice < 0.6) {
-      await this.refresh(rec, rec.keys[Math.floor(this.workload.next() * rec.keys.length)]!);
+      const key = rec.keys[Math.floor(this.workload.next() * rec.keys.length)]!;
+      await this.refresh(rec, key);
+      this.expiring.delete(key);
       this.counts.refreshes++;
     } else if (rec && dice < 0.75) {
       const fresh = this.workload.registration(0);
-      rec.keys.push(await this.insert(rec, { ...fresh, username: rec.username, domain: rec.domain, contact: fresh.contact.replace(/^sip:[^@]+@/, `sip:${rec.username}@`) }));
+      const shortLived = this.workload.next() * 100 < SHORT_LIVED;
+      if (shortLived) fresh.expires = Math.floor(Date.now() / 1000) + 2 + Math.floor(this.workload.next() * 3);
+      const key = await this.insert(rec, { ...fresh, username: rec.username, domain: rec.domain, contact: fresh.contact.replace(/^sip:[^@]+@/, `sip:${rec.username}@`) });
+      rec.keys.push(key);
+      if (shortLived) this.expiring.set(key, { aor: rec.username.toLowerCase(), at: fresh.expires });
       this.counts.newContacts++;
     } else if (!rec || dice < 0.85) {
       const row = this.workload.registration(this.nextAor());
@@ -88,6 +127,7 @@ abstract class Registrar {
     } else if (rec.keys.length > 0) {
       const i = Math.floor(this.workload.next() * rec.keys.length);
       await this.remove(rec.keys[i]!);
+      this.expiring.delete(rec.keys[i]!);
       rec.keys.splice(i, 1);
       this.counts.deregistrations++;
     }
@@ -97,13 +137,18 @@ abstract class Registrar {
 /** The 2.1 registrar on the legacy table (PostgreSQL). */
 export class LegacyRegistrar extends Registrar {
   async take(aors: string[]): Promise<void> {
-    const { rows } = await this.client.query(`SELECT id::text AS id, username, domain FROM location WHERE lower(username) = ANY($1::text[]) ORDER BY id`, [aors]);
+    const { rows } = await this.client.query(
+      `SELECT id::text AS id, username, domain, to_char(expires, 'YYYY-MM-DD HH24:MI:SS') AS expires FROM location WHERE lower(username) = ANY($1::text[]) ORDER BY id`,
+      [aors],
+    );
     for (const a of aors) this.records.set(a, { username: a, domain: '', keys: [] });
     for (const r of rows) {
-      const rec = this.records.get((r.username as string).toLowerCase())!;
+      const aor = (r.username as string).toLowerCase();
+      const rec = this.records.get(aor)!;
       rec.username = r.username;
       rec.domain = r.domain;
       rec.keys.push(BigInt(r.id));
+      this.track(aor, BigInt(r.id), Number(localDatetimeToUnix(r.expires as string, this.tz)));
     }
     // AORs with no row left: keep their name (a later new contact re-registers them).
     for (const a of aors) if (this.records.get(a)!.keys.length === 0) this.records.delete(a);
@@ -150,8 +195,9 @@ export class TargetRegistrar extends Registrar {
   }
 
   async take(aors: string[]): Promise<void> {
-    const { rows } = await this.client.query(`SELECT contact_id::text AS id, username, domain FROM location WHERE username = ANY($1::text[]) ORDER BY contact_id`, [aors]);
+    const { rows } = await this.client.query(`SELECT contact_id::text AS id, username, domain, expires FROM location WHERE username = ANY($1::text[]) ORDER BY contact_id`, [aors]);
     for (const r of rows) {
+      this.track(r.username as string, BigInt(r.id), r.expires as number);
       const id = BigInt(r.id);
       const { rlabel, clabel } = unpackContactId(id);
       let rec = this.records.get(r.username);
