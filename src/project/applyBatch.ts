@@ -7,7 +7,7 @@ import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
 import { localDatetimeToUnix } from '../opensips/localTime.js';
 import { isNewer, type BindingVersion } from '../log/version.js';
 import { emptyBatchResult, splitBatch, type SegmentItem } from './batchSteps.js';
-import { Planner, type AorState, type BindingState, type Plan } from './planner.js';
+import { Planner, type AorState, type BindingState, type Plan, type PlannedRow } from './planner.js';
 import { aorIdentityCache, type Target } from './target.js';
 import { targetColumnPgTypes, targetColumns, type CellValue } from './targetRow.js';
 import { ident, qualified } from './stateSchema.js';
@@ -164,7 +164,7 @@ async function applySegment(client: pg.ClientBase, opts: ApplyOptions, segment: 
   for (const u of plan.unloadable) {
     result.deadLetters.push({ reason: 'UNLOADABLE_AOR', message: `binding ${u.binding}: ${u.reason}; OpenSIPS would skip this row, so it is not written`, offset: '', key: Buffer.from(u.binding), value: null });
   }
-  if (target.shared) result.kept += await settleConflicts(client, target, plan);
+  if (target.shared) result.kept += await settleConflicts(client, target, plan, planner.reinserts());
   await writePlan(client, opts, plan, planner);
   result.applied += plan.applied;
   result.stale += plan.stale;
@@ -173,10 +173,17 @@ async function applySegment(client: pg.ClientBase, opts: ApplyOptions, segment: 
 /**
  * The conflict rule on a shared target (the registrar writes it too): a planned update is written
  * only if its change is newer than the row's current version, and a planned delete only if the row
- * is not newer than the deleted state; an update whose row the registrar deleted meanwhile becomes
- * an insert (the binding is live on the legacy side). Returns how many changes were not written.
+ * is not newer than the deleted state (a binding that still holds the kept row's id is marked as
+ * having its row); an update whose row is not there (the registrar deleted it meanwhile, or a
+ * binding's expired row never came back) becomes an insert (the binding is live on the legacy
+ * side). Returns how many changes were not written.
  */
-async function settleConflicts(client: pg.ClientBase, target: Target, plan: Plan): Promise<number> {
+async function settleConflicts(client: pg.ClientBase, target: Target, plan: Plan, reinserts: Array<[string, PlannedRow]>): Promise<number> {
+  // A binding re-inserting the id it held: if the row is there again, it is an update of that row.
+  for (const [binding, row] of reinserts) {
+    plan.inserts.delete(binding);
+    plan.updates.set(binding, row);
+  }
   const ids = [...plan.deletes, ...[...plan.updates.values()].map((r) => r.contactId)];
   if (ids.length === 0) return 0;
   const { rows } = await client.query(
@@ -194,6 +201,9 @@ async function settleConflicts(client: pg.ClientBase, target: Target, plan: Plan
     else if (by && isNewer(now, by)) {
       plan.deletes.delete(id);
       kept++;
+      // A binding that expired on the legacy side still holds the id: its row stays, so the
+      // binding's next change must update it (in place, by the rule), not insert it again.
+      for (const b of plan.bindings.values()) if (b.contactId === id) b.inTarget = true;
     }
   }
   for (const [binding, row] of [...plan.updates]) {

@@ -102,6 +102,8 @@ export class Planner {
   readonly plan = emptyPlan();
   /** Target-row state at the start of the batch, per binding touched: contact id present in the table. */
   private readonly initial = new Map<string, bigint | null>();
+  /** The contact id each binding touched held at the start of the batch, with or without a row. */
+  private readonly heldAtStart = new Map<string, bigint | null>();
 
   constructor(private readonly input: PlannerInput) {}
 
@@ -112,7 +114,10 @@ export class Planner {
       this.plan.stale++;
       return false;
     }
-    if (!this.initial.has(binding)) this.initial.set(binding, existing?.inTarget ? existing.contactId : null);
+    if (!this.initial.has(binding)) {
+      this.initial.set(binding, existing?.inTarget ? existing.contactId : null);
+      this.heldAtStart.set(binding, existing?.contactId ?? null);
+    }
     const state: BindingState = existing ?? {
       binding,
       sourceName: event.source.name,
@@ -146,7 +151,10 @@ export class Planner {
   tombstone(binding: string): void {
     const state = this.input.bindings.get(binding);
     if (!state || state.contactId === null) return;
-    if (!this.initial.has(binding)) this.initial.set(binding, state.inTarget ? state.contactId : null);
+    if (!this.initial.has(binding)) {
+      this.initial.set(binding, state.inTarget ? state.contactId : null);
+      this.heldAtStart.set(binding, state.contactId);
+    }
     this.release(state);
     this.plan.bindings.set(binding, state);
     this.reconcile(state, null);
@@ -181,6 +189,7 @@ export class Planner {
     this.input.bindings.set(binding, state);
     this.plan.bindings.set(binding, state);
     this.initial.set(binding, contactId);
+    this.heldAtStart.set(binding, contactId);
     return true;
   }
 
@@ -246,6 +255,14 @@ export class Planner {
       this.plan.createdAors.add(key);
     }
     return aor;
+  }
+
+  /**
+   * Planned inserts of an id the binding already held (its row was absent: expired): on a shared
+   * target such a row may be back (the registrar wrote it), and is then the binding's own row.
+   */
+  reinserts(): Array<[binding: string, row: PlannedRow]> {
+    return [...this.plan.inserts].filter(([binding, row]) => this.heldAtStart.get(binding) === row.contactId);
   }
 
   /** Next free contact label of the AOR, skipping labels held by live bindings. */

@@ -15,16 +15,24 @@ import { registerConnector, deleteConnector } from '../../src/stack/index.js';
 import { createLocationTable } from '../../src/demo/tables.js';
 import { Workload } from '../../src/demo/workload.js';
 import { parseConfig } from '../../src/ops/config.js';
+import { unixToLocalDatetime } from '../../src/opensips/localTime.js';
 import { cli } from '../support/cli.js';
-import { connectUrl, freshPostgresDb, kafkaBrokers, type FreshDb } from '../support/services.js';
-import { legacyScenario, spawnBridge, type Scenario } from './harness.js';
-import { LegacyRegistrar, TargetRegistrar } from './registrars.js';
+import { connectUrl, freshMariaDb, freshPostgresDb, kafkaBrokers, withMysql, type FreshDb } from '../support/services.js';
+import { spawnBridge } from './harness.js';
+import { LegacyRegistrar, mariaLegacySql, pgLegacySql, TargetRegistrar, type LegacySql } from './registrars.js';
 
 const TZ = 'UTC';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+export type LegacyKind = 'postgres' | 'mariadb';
+
 export class CutoverRig {
-  s!: Scenario;
+  legacy!: FreshDb;
+  /** The legacy registrar's session (also for the tests' own queries, `?` placeholders). */
+  legacySql!: LegacySql;
+  /** URL reverse sync writes the legacy table with (MariaDB: a user of its own, so tests can cut its sessions). */
+  reverseLegacyUrl = '';
+  cdcTopic = '';
   target!: FreshDb;
   targetClient!: pg.Client;
   targetTopic = '';
@@ -32,6 +40,7 @@ export class CutoverRig {
   legacyRegistrar!: LegacyRegistrar;
   newRegistrar!: TargetRegistrar;
   private targetConnector = '';
+  private legacyConnector = '';
   private config: Record<string, unknown> = {};
   private bridge: ChildProcess | null = null;
   private bridgeLog = '';
@@ -40,24 +49,54 @@ export class CutoverRig {
   private constructor(
     readonly name: string,
     readonly hashSize: number,
+    readonly legacyKind: LegacyKind,
   ) {}
 
-  /** Seeds the legacy table, creates the target, registers both connectors, takes every AOR to the legacy registrar. */
-  static async create(name: string, opts: { rows: number; aors: number; seed: number; hashSize: number }): Promise<CutoverRig> {
-    const rig = new CutoverRig(name, opts.hashSize);
-    rig.s = await legacyScenario(name, { rows: opts.rows, aors: opts.aors, seed: opts.seed, targets: [] });
+  /**
+   * Seeds a 2.1 legacy table (PostgreSQL or MariaDB) the way its registrar would, creates the 4.0
+   * target, registers a Debezium connector on each, and gives every AOR to the legacy registrar.
+   */
+  static async create(name: string, opts: { legacy: LegacyKind; rows: number; aors: number; seed: number; hashSize: number }): Promise<CutoverRig> {
+    const rig = new CutoverRig(name, opts.hashSize, opts.legacy);
+    rig.legacy = opts.legacy === 'postgres' ? await freshPostgresDb(`${name}_legacy`) : await freshMariaDb(`${name}_legacy`);
+    await createLocationTable(rig.legacy.url, '2.1');
+    if (opts.legacy === 'postgres') {
+      const client = new pg.Client({ connectionString: rig.legacy.url });
+      await client.connect();
+      rig.legacySql = pgLegacySql(client);
+      rig.reverseLegacyUrl = rig.legacy.url;
+    } else {
+      rig.legacySql = await mariaLegacySql(rig.legacy.url);
+      const user = `rev_${process.pid}`;
+      await withMysql(rig.legacy.url, async (c) => {
+        for (const host of ['%', 'localhost', '127.0.0.1']) {
+          await c.query(`CREATE USER IF NOT EXISTS '${user}'@'${host}' IDENTIFIED BY 'rev'`);
+          await c.query(`GRANT ALL ON \`${rig.legacy.name}\`.* TO '${user}'@'${host}'`);
+        }
+      });
+      const u = new URL(rig.legacy.url);
+      u.username = user;
+      u.password = 'rev';
+      rig.reverseLegacyUrl = u.toString();
+    }
+    const nextAor = (): number => rig.aorNumber++;
+    rig.legacyRegistrar = new LegacyRegistrar(rig.legacySql, new Workload(opts.seed + 1), TZ, nextAor);
+    await rig.legacyRegistrar.seed(opts.rows, opts.aors);
+    const rows = await rig.legacySql.query('SELECT DISTINCT lower(username) AS u FROM location');
+    await rig.legacyRegistrar.take(rows.map((r) => r.u as string));
+
     rig.target = await freshPostgresDb(`${name}_target`);
     await createLocationTable(rig.target.url, '4.0');
     rig.targetClient = new pg.Client({ connectionString: rig.target.url });
     await rig.targetClient.connect();
-    const nextAor = (): number => rig.aorNumber++;
-    rig.legacyRegistrar = new LegacyRegistrar(rig.s.legacyClient, new Workload(opts.seed + 1), TZ, nextAor);
     rig.newRegistrar = new TargetRegistrar(rig.targetClient, new Workload(opts.seed + 2), TZ, nextAor, opts.hashSize);
-    const { rows } = await rig.s.legacyClient.query('SELECT DISTINCT lower(username) AS u FROM location');
-    await rig.legacyRegistrar.take(rows.map((r) => r.u as string));
-    const connector = await registerConnector(connectUrl(), rig.targetSpec());
-    rig.targetConnector = connector.name;
-    rig.targetTopic = connector.topic;
+
+    const legacyConnector = await registerConnector(connectUrl(), rig.legacySpec());
+    rig.legacyConnector = legacyConnector.name;
+    rig.cdcTopic = legacyConnector.topic;
+    const targetConnector = await registerConnector(connectUrl(), rig.targetSpec());
+    rig.targetConnector = targetConnector.name;
+    rig.targetTopic = targetConnector.topic;
     return rig;
   }
 
@@ -65,28 +104,54 @@ export class CutoverRig {
     return `${this.name}_${process.pid}`;
   }
 
+  private legacySpec(): Parameters<typeof registerConnector>[1] {
+    return this.legacyKind === 'postgres'
+      ? { name: `${this.tag}_legacy`, kind: 'postgres', url: this.legacy.url, table: 'public.location', kafkaBrokers: kafkaBrokers() }
+      : { name: `${this.tag}_legacy`, kind: 'mariadb', url: this.legacy.url, table: 'location', kafkaBrokers: kafkaBrokers() };
+  }
+
   private targetSpec(): Parameters<typeof registerConnector>[1] {
     return { name: `${this.tag}_target`, kind: 'postgres', url: this.target.url, table: 'public.location', kafkaBrokers: kafkaBrokers() };
+  }
+
+  /** Cuts every session reverse sync holds on the legacy database; returns how many it cut. */
+  async cutReverseLegacySessions(): Promise<number> {
+    if (this.legacyKind === 'postgres') {
+      const rows = await this.legacySql.query("SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'ulbridge'");
+      return rows[0]!.n as number;
+    }
+    const user = new URL(this.reverseLegacyUrl).username;
+    const ids = await this.legacySql.query('SELECT id FROM information_schema.processlist WHERE user = ?', [user]);
+    for (const r of ids) await this.legacySql.query(`KILL ${Number(r.id)}`).catch(() => undefined);
+    return ids.length;
+  }
+
+  /** Rows not yet expired at `now` (unix seconds) in the legacy and the target table. */
+  async liveRowCounts(now: number): Promise<{ legacy: number; target: number }> {
+    const legacy = await this.legacySql.query('SELECT count(*) AS n FROM location WHERE expires > ?', [unixToLocalDatetime(now, TZ)]);
+    const target = await this.targetClient.query('SELECT count(*)::int AS n FROM location WHERE expires = 0 OR expires > $1', [now]);
+    return { legacy: Number(legacy[0]!.n), target: target.rows[0].n as number };
   }
 
   async cleanup(): Promise<void> {
     if (this.bridge && this.bridge.exitCode === null) this.bridge.kill('SIGKILL');
     if (this.targetConnector) await deleteConnector(connectUrl(), this.targetConnector, { cleanup: this.targetSpec() }).catch(() => undefined);
+    if (this.legacyConnector) await deleteConnector(connectUrl(), this.legacyConnector, { cleanup: this.legacySpec() }).catch(() => undefined);
     await this.targetClient?.end().catch(() => undefined);
-    await this.s?.cleanup();
+    await this.legacySql?.close().catch(() => undefined);
   }
 
   /** bridge.json: the legacy source, the target `main` (plus extra targets), the reverse sync. */
   writeConfig(extraTargets: Array<{ name: string; table: string; hashSize: number }> = []): void {
     this.config = {
       kafka: { brokers: kafkaBrokers() },
-      log: { topic: this.s.logTopic, partitions: 4, deadLetterTopic: this.s.deadLetterTopic },
-      sources: [{ name: 'legacy', release: '2.1', topic: this.s.cdcTopic, timeZone: TZ, groupId: `${this.tag}-ingest` }],
+      log: { topic: `${this.tag}.registrations`, partitions: 4, deadLetterTopic: `${this.tag}.dead-letters` },
+      sources: [{ name: 'legacy', release: '2.1', topic: this.cdcTopic, timeZone: TZ, groupId: `${this.tag}-ingest` }],
       targets: [
         { name: 'main', db: this.target.url, table: 'location', release: '4.0', hashSize: this.hashSize, timeZone: TZ, groupId: `${this.tag}-main` },
         ...extraTargets.map((t) => ({ name: t.name, db: this.target.url, table: t.table, release: '4.0', hashSize: t.hashSize, timeZone: TZ, groupId: `${this.tag}-${t.name}` })),
       ],
-      reverse: [{ name: 'rollback', target: 'main', topic: this.targetTopic, source: 'legacy', legacy: { db: this.s.legacy.url, table: 'location' }, groupId: `${this.tag}-reverse` }],
+      reverse: [{ name: 'rollback', target: 'main', topic: this.targetTopic, source: 'legacy', legacy: { db: this.reverseLegacyUrl, table: 'location' }, groupId: `${this.tag}-reverse` }],
       http: { port: 0 },
     };
     parseConfig(this.config, {}); // fails here, not in the child, if the config is wrong
@@ -141,7 +206,7 @@ export class CutoverRig {
    */
   async diffEqual(targetTable = 'location', hashSize = this.hashSize): Promise<string> {
     const args = [
-      'diff', '--source', this.s.legacy.url, '--source-release', '2.1', '--target', this.target.url, '--target-table', targetTable,
+      'diff', '--source', this.legacy.url, '--source-release', '2.1', '--target', this.target.url, '--target-table', targetTable,
       '--target-release', '4.0', '--hash-size', String(hashSize),
     ];
     const deadline = Date.now() + 60_000;
@@ -170,7 +235,7 @@ export class CutoverRig {
     const admin = new Kafka({ brokers: kafkaBrokers(), logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     try {
-      const ends = async (): Promise<string> => JSON.stringify(await Promise.all([this.s.cdcTopic, this.targetTopic].map((t) => admin.fetchTopicOffsets(t))));
+      const ends = async (): Promise<string> => JSON.stringify(await Promise.all([this.cdcTopic, this.targetTopic].map((t) => admin.fetchTopicOffsets(t))));
       const deadline = Date.now() + 90_000;
       let last = await ends();
       for (;;) {

@@ -1,11 +1,12 @@
 /**
  * Two registrars for the cut-over rehearsal, writing real tables the way OpenSIPS does:
- * - the legacy one (2.1, PostgreSQL): auto-increment ids, DATETIME times, refresh in place;
+ * - the legacy one (2.1, PostgreSQL or MariaDB): auto-increment ids, DATETIME times, refresh in place;
  * - the new one (4.0, caching mode): ids packed from the AOR's hash, its record label and the next
  *   contact label (as usrloc does once it preloaded the table), INTEGER expires.
  * Every AOR is owned by one of them at a time; the rehearsal moves AORs between them.
  */
 import type pg from 'pg';
+import mysql from 'mysql2/promise';
 import { aorBytes } from '../../src/opensips/aor.js';
 import { coreHash } from '../../src/opensips/coreHash.js';
 import { CLABEL_MASK, packContactId, unpackContactId } from '../../src/opensips/contactId.js';
@@ -41,6 +42,38 @@ interface Record {
   nextClabel?: number;
 }
 
+/** The legacy table's session: PostgreSQL or MariaDB, with `?` placeholders on both. */
+export interface LegacySql {
+  readonly kind: 'postgres' | 'mariadb';
+  query(sql: string, params?: unknown[]): Promise<Array<{ [k: string]: unknown }>>;
+  /** Runs an INSERT and returns the auto-increment id it took. */
+  insert(sql: string, params: unknown[]): Promise<bigint>;
+  close(): Promise<void>;
+}
+
+export function pgLegacySql(client: pg.Client): LegacySql {
+  const numbered = (sql: string): string => {
+    let i = 0;
+    return sql.replace(/\?/g, () => `$${++i}`);
+  };
+  return {
+    kind: 'postgres',
+    query: async (sql, params = []) => (await client.query(numbered(sql), params)).rows,
+    insert: async (sql, params) => BigInt((await client.query(`${numbered(sql)} RETURNING id::text AS id`, params)).rows[0].id),
+    close: () => client.end(),
+  };
+}
+
+export async function mariaLegacySql(url: string): Promise<LegacySql> {
+  const conn = await mysql.createConnection({ uri: url, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true });
+  return {
+    kind: 'mariadb',
+    query: async (sql, params = []) => (await conn.query(sql, params))[0] as Array<{ [k: string]: unknown }>,
+    insert: async (sql, params) => BigInt(((await conn.query(sql, params))[0] as { insertId: number }).insertId),
+    close: () => conn.end(),
+  };
+}
+
 abstract class Registrar {
   readonly counts: ChurnCounts = { refreshes: 0, newContacts: 0, newAors: 0, deregistrations: 0, expiries: 0 };
   /** Short-lived contacts: key -> (AOR, unix expiry), for the registrar's expiry timer. */
@@ -50,7 +83,6 @@ abstract class Registrar {
   readonly created: string[] = [];
 
   constructor(
-    protected readonly client: pg.ClientBase,
     protected readonly workload: Workload,
     protected readonly tz: string,
     private nextAor: () => number,
@@ -134,24 +166,44 @@ abstract class Registrar {
   }
 }
 
-/** The 2.1 registrar on the legacy table (PostgreSQL). */
+/** The 2.1 registrar on the legacy table (PostgreSQL or MariaDB). */
 export class LegacyRegistrar extends Registrar {
+  constructor(
+    private readonly db: LegacySql,
+    workload: Workload,
+    tz: string,
+    nextAor: () => number,
+  ) {
+    super(workload, tz, nextAor);
+  }
+
   async take(aors: string[]): Promise<void> {
-    const { rows } = await this.client.query(
-      `SELECT id::text AS id, username, domain, to_char(expires, 'YYYY-MM-DD HH24:MI:SS') AS expires FROM location WHERE lower(username) = ANY($1::text[]) ORDER BY id`,
-      [aors],
+    if (aors.length === 0) return;
+    const pg = this.db.kind === 'postgres';
+    const expires = pg ? "to_char(expires, 'YYYY-MM-DD HH24:MI:SS')" : "DATE_FORMAT(expires, '%Y-%m-%d %H:%i:%s')";
+    const rows = await this.db.query(
+      `SELECT ${pg ? 'id::text' : 'CAST(id AS CHAR)'} AS id, username, domain, ${expires} AS expires FROM location WHERE lower(username) IN (${aors.map(() => '?').join(', ')}) ORDER BY id`,
+      aors,
     );
     for (const a of aors) this.records.set(a, { username: a, domain: '', keys: [] });
     for (const r of rows) {
       const aor = (r.username as string).toLowerCase();
       const rec = this.records.get(aor)!;
-      rec.username = r.username;
-      rec.domain = r.domain;
-      rec.keys.push(BigInt(r.id));
-      this.track(aor, BigInt(r.id), Number(localDatetimeToUnix(r.expires as string, this.tz)));
+      rec.username = r.username as string;
+      rec.domain = r.domain as string;
+      rec.keys.push(BigInt(r.id as string));
+      this.track(aor, BigInt(r.id as string), Number(localDatetimeToUnix(r.expires as string, this.tz)));
     }
     // AORs with no row left: keep their name (a later new contact re-registers them).
     for (const a of aors) if (this.records.get(a)!.keys.length === 0) this.records.delete(a);
+  }
+
+  /** Seeds the table as registrations arrive: `count` contacts of AORs 0..aors-1 (the rest extra contacts). */
+  async seed(count: number, aors: number): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      const row = this.workload.registration(i < aors ? i : i % aors);
+      await this.insert({ username: row.username, domain: row.domain, keys: [] }, row);
+    }
   }
 
   protected newRecord(row: LegacyRow): Record {
@@ -160,21 +212,20 @@ export class LegacyRegistrar extends Registrar {
 
   protected async refresh(_rec: Record, id: bigint): Promise<void> {
     const now = Math.floor(Date.now() / 1000);
-    await this.client.query(`UPDATE location SET expires = $2::timestamp, cseq = cseq + 1, last_modified = $3::timestamp WHERE id = $1`, [
-      id.toString(), unixToLocalDatetime(now + 600 + Math.floor(this.workload.next() * 3000), this.tz), unixToLocalDatetime(now, this.tz),
+    await this.db.query(`UPDATE location SET expires = ?, cseq = cseq + 1, last_modified = ? WHERE id = ?`, [
+      unixToLocalDatetime(now + 600 + Math.floor(this.workload.next() * 3000), this.tz), unixToLocalDatetime(now, this.tz), id.toString(),
     ]);
   }
 
   protected async insert(_rec: Record, row: LegacyRow): Promise<bigint> {
-    const { rows } = await this.client.query(
-      `INSERT INTO location (${LEGACY_COLUMNS.join(', ')}) VALUES (${LEGACY_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING id::text AS id`,
+    return this.db.insert(
+      `INSERT INTO location (${LEGACY_COLUMNS.join(', ')}) VALUES (${LEGACY_COLUMNS.map(() => '?').join(', ')})`,
       rowValues(row, unixToLocalDatetime(row.expires, this.tz), this.tz),
     );
-    return BigInt(rows[0].id);
   }
 
   protected async remove(id: bigint): Promise<void> {
-    await this.client.query('DELETE FROM location WHERE id = $1', [id.toString()]);
+    await this.db.query('DELETE FROM location WHERE id = ?', [id.toString()]);
   }
 }
 
@@ -186,8 +237,14 @@ export class LegacyRegistrar extends Registrar {
 export class TargetRegistrar extends Registrar {
   private readonly slotLabels = new Map<number, number>();
 
-  constructor(client: pg.ClientBase, workload: Workload, tz: string, nextAor: () => number, private readonly hashSize: number) {
-    super(client, workload, tz, nextAor);
+  constructor(
+    private readonly client: pg.ClientBase,
+    workload: Workload,
+    tz: string,
+    nextAor: () => number,
+    private readonly hashSize: number,
+  ) {
+    super(workload, tz, nextAor);
   }
 
   private hash(username: string): number {

@@ -6,7 +6,7 @@ import { cli } from '../support/cli.js';
 import { CutoverRig } from './cutover.js';
 
 // Issue 5, the cut-over rehearsal. Follows docs/runbook.md step by step (each test names its
-// step) on the real stack: a 2.1 legacy table and a 4.0 target, both written by registrars while
+// step) on the real stack: a 2.1 legacy table in MariaDB and a 4.0 target in PostgreSQL, both written by registrars while
 // ulbridge bridges them both ways; a growing share of AORs moves to the new registrar, `ulbridge
 // status` and `ulbridge diff` prove every checkpoint, then a rollback and a hash_size resize 12 -> 8
 // -> 12. The proofs are the CLI commands the runbook names, run as an operator would.
@@ -20,7 +20,7 @@ const statusOutputs: string[] = [];
 const diffOutputs: string[] = [];
 
 before(async () => {
-  rig = await CutoverRig.create('e2e_rehearsal', { rows: 2_000, aors: AORS, seed: 55, hashSize: HASH_SIZE });
+  rig = await CutoverRig.create('e2e_rehearsal', { legacy: 'mariadb', rows: 2_000, aors: AORS, seed: 55, hashSize: HASH_SIZE });
 });
 
 after(async () => {

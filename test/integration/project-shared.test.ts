@@ -20,12 +20,12 @@ const REGISTRAR_ROW = packContactId({ aorhash: 1706, rlabel: 1000, clabel: 0 });
 let db: FreshDb;
 let c: pg.Client;
 
-function ev(op: 'UPSERT' | 'DELETE', rowKey: bigint, major: bigint, user: string, cseq: number, lastModified = NOW): RegistrationEvent {
+function ev(op: 'UPSERT' | 'DELETE', rowKey: bigint, major: bigint, user: string, cseq: number, lastModified = NOW, expires = NOW + 3600): RegistrationEvent {
   return {
     op,
     source: { name: 'legacy', release: '2.1', connector: 'POSTGRESQL', table: 'public.location', rowKey, position: { major, minor: 1n, seq: 0n }, snapshot: false, tsMs: 0n },
     registration: {
-      username: user, domain: 'example.com', contact: `sip:${user}@192.0.2.${rowKey}:5060`, received: null, path: null, expires: BigInt(NOW + 3600), q: 1,
+      username: user, domain: 'example.com', contact: `sip:${user}@192.0.2.${rowKey}:5060`, received: null, path: null, expires: BigInt(expires), q: 1,
       callid: `cid-${rowKey}`, cseq, lastModified: BigInt(lastModified), flags: 0, cflags: null, userAgent: 'ua', socket: null,
       methods: null, sipInstance: null, kvStore: null, attr: null,
     },
@@ -94,12 +94,39 @@ test("an update whose row the registrar deleted meanwhile is written again (the 
   assert.deepEqual((await c.query(`SELECT contact_id::text AS id, cseq FROM location WHERE callid = 'cid-21'`)).rows, [{ id, cseq: 2 }]);
 });
 
+test('a legacy copy already expired when applied leaves a newer registrar row alone, and its next change updates that row', async () => {
+  // The registrar's short-lived contact, copied to legacy row 30 and linked; the registrar refreshed it since.
+  const X = packContactId({ aorhash: 1706, rlabel: 1000, clabel: 5 });
+  await c.query(`INSERT INTO location (contact_id, username, domain, contact, expires, callid, cseq, last_modified, user_agent) VALUES (${X}, 'callee', 'example.com', 'sip:callee@192.0.2.30:5060', ${NOW + 600}, 'cid-30', 2, '2025-11-24 16:00:10', 'ua')`);
+  await c.query(`INSERT INTO ulbridge_s.links (contact_id, binding, legacy_id) VALUES (${X}, 'legacy:30', 30)`);
+  const echo = await apply([msg(20, ev('UPSERT', 30n, 60n, 'callee', 1, NOW - 5, NOW - 1))]); // the copy of its first, expired state
+  assert.equal(echo.kept, 1);
+  const state = await c.query(`SELECT contact_id::text AS id, in_target FROM ulbridge_s.bindings WHERE binding = 'legacy:30'`);
+  assert.deepEqual(state.rows, [{ id: String(X), in_target: true }], 'the binding keeps the row it did not delete');
+  await apply([msg(21, ev('UPSERT', 30n, 61n, 'callee', 3, NOW + 20))]);
+  const rowsOf30 = await c.query(`SELECT contact_id::text AS id, cseq FROM location WHERE callid = 'cid-30'`);
+  assert.deepEqual(rowsOf30.rows, [{ id: String(X), cseq: 3 }], 'updated in place: one row, the registrar\'s id');
+});
+
+test("a binding whose expired row the registrar wrote back is updated in that row, never duplicated", async () => {
+  await apply([msg(23, ev('UPSERT', 40n, 70n, 'erin', 1, NOW, NOW - 1))]); // expired when applied: state only
+  const held = (await c.query(`SELECT contact_id::text AS id, in_target FROM ulbridge_s.bindings WHERE binding = 'legacy:40'`)).rows[0];
+  assert.equal(held.in_target, false);
+  assert.equal((await c.query(`SELECT count(*)::int AS n FROM location WHERE callid = 'cid-40'`)).rows[0].n, 0);
+  await c.query(`INSERT INTO location (contact_id, username, domain, contact, expires, callid, cseq, last_modified, user_agent) VALUES (${held.id}, 'erin', 'example.com', 'sip:erin@192.0.2.40:5060', ${NOW + 600}, 'cid-40', 5, '2025-11-24 16:00:50', 'ua')`);
+  const older = await apply([msg(24, ev('UPSERT', 40n, 71n, 'erin', 4, NOW + 40))]);
+  assert.equal(older.kept, 1);
+  await apply([msg(25, ev('UPSERT', 40n, 72n, 'erin', 6, NOW + 60))]);
+  const rows40 = await c.query(`SELECT contact_id::text AS id, cseq FROM location WHERE callid = 'cid-40'`);
+  assert.deepEqual(rows40.rows, [{ id: held.id, cseq: 6 }]);
+});
+
 test('every apply transaction of a shared target records its xid (mod 2^32) for reverse sync', async () => {
   const xid = async (): Promise<bigint> => BigInt((await c.query(`SELECT txid_current()::text AS x`)).rows[0].x as string);
   const count = async (): Promise<number> => (await c.query(`SELECT count(*)::int AS n FROM ulbridge_s.own_tx`)).rows[0].n as number;
   const n0 = await count();
   const x0 = await xid();
-  await apply([msg(8, ev('UPSERT', 22n, 40n, 'dave', 1))]);
+  await apply([msg(26, ev('UPSERT', 22n, 40n, 'dave', 1))]);
   const x1 = await xid();
   assert.equal(await count(), n0 + 1);
   const recorded = await c.query(`SELECT xid::text AS x FROM ulbridge_s.own_tx WHERE xid > $1 AND xid < $2`, [String(x0 % 4294967296n), String(x1 % 4294967296n)]);
