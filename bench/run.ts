@@ -12,9 +12,10 @@ import { section as coreHash } from './core-hash.js';
 import type { BenchContext, BenchFigure, BenchSection } from './section.js';
 import { section as verify } from './verify.js';
 import { section as bridge } from './bridge.js';
+import { section as reverse } from './reverse.js';
 
 /** Every section, in run order. Add new ones here (e.g. bench/bridge.ts). */
-const SECTIONS: BenchSection[] = [coreHash, verify, bridge];
+const SECTIONS: BenchSection[] = [coreHash, verify, bridge, reverse];
 
 interface StackHandle {
   postgres?: { url: string };
