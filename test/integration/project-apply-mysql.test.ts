@@ -12,6 +12,7 @@ import { encodeEvent } from '../../src/log/codec.js';
 import type { RegistrationEvent } from '../../src/log/event.js';
 import { packContactId } from '../../src/opensips/contactId.js';
 import { silentLogger } from '../../src/ops/logger.js';
+import { logEvent, logMessage } from '../support/logEvents.js';
 import { freshMariaDb, mariaDbUrl, type FreshDb } from '../support/services.js';
 
 // The projection's transaction against a real MariaDB, for a 2.4+ (4.0) and a 2.2 table: exact
@@ -37,22 +38,8 @@ function scenario(release: '4.0' | '2.2', rowsPerStatement: number): void {
     // expires as the table holds it: unix seconds (4.0) or Berlin wall-clock DATETIME (2.2).
     const exp = (unix: number, berlin: string): string => (dt ? berlin : String(unix));
 
-    function ev(op: 'UPSERT' | 'DELETE' | 'TRUNCATE', rowKey: bigint, major: bigint, user: string, cseq = 1, expires = BigInt(NOW + 3600)): RegistrationEvent {
-      return {
-        op,
-        source: { name: 'legacy', release: '2.1', connector: 'POSTGRESQL', table: 'public.location', rowKey, position: { major, minor: 1n, seq: 0n }, snapshot: false, tsMs: 1764000000000n },
-        registration: op === 'TRUNCATE' ? null : {
-          username: user, domain: 'example.com', contact: `sip:${user}@192.0.2.${rowKey}:5060`, received: null, path: null, expires, q: 0.5,
-          callid: `cid-${rowKey}`, cseq, lastModified: BigInt(NOW), flags: 1, cflags: 'NAT', userAgent: 'ua', socket: 'udp:192.0.2.10:5060',
-          methods: null, sipInstance: null, kvStore: null, attr: null,
-        },
-      };
-    }
-    const msg = (offset: number, e: RegistrationEvent | null, key?: string): LogMessage => ({
-      offset: String(offset),
-      key: Buffer.from(key ?? (e!.op === 'TRUNCATE' ? 'legacy:truncate' : `legacy:${e!.source.rowKey}`)),
-      value: e ? encodeEvent(e) : null,
-    });
+    const ev = logEvent;
+    const msg = logMessage;
     /** The id ulbridge gives `user`'s contact with these labels. */
     const idOf = (user: string, rlabel: number, clabel: number): string =>
       packContactId({ aorhash: aorIdentity(target, user, 'example.com').aorhash, rlabel, clabel }).toString();

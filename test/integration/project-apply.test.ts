@@ -5,8 +5,7 @@ import { applyBatch, type LogMessage } from '../../src/project/applyBatch.js';
 import { ensureStateSchema } from '../../src/project/stateSchema.js';
 import { compileTarget } from '../../src/project/target.js';
 import { createLocationTable } from '../../src/demo/tables.js';
-import { encodeEvent } from '../../src/log/codec.js';
-import type { RegistrationEvent } from '../../src/log/event.js';
+import { logEvent, logMessage } from '../support/logEvents.js';
 import { freshPostgresDb, type FreshDb } from '../support/services.js';
 
 // The projection's transaction against a real PostgreSQL: exact rows, foreign rows left alone,
@@ -19,22 +18,8 @@ function scenario(mode: string, copyMinRows: number): void {
     const target = compileTarget({ name: 't', db: '', table: 'location', release: '4.0', hashSize: 9, useDomain: false, signedness: 'signed', timeZone: 'Europe/Berlin', stateSchema: 'ulbridge_t' });
     const NOW = 1764000000; // 2025-11-24 16:00:00 UTC
 
-    function ev(op: 'UPSERT' | 'DELETE' | 'TRUNCATE', rowKey: bigint, major: bigint, user: string, cseq = 1, expires = BigInt(NOW + 3600)): RegistrationEvent {
-      return {
-        op,
-        source: { name: 'legacy', release: '2.1', connector: 'POSTGRESQL', table: 'public.location', rowKey, position: { major, minor: 1n, seq: 0n }, snapshot: false, tsMs: 1764000000000n },
-        registration: op === 'TRUNCATE' ? null : {
-          username: user, domain: 'example.com', contact: `sip:${user}@192.0.2.${rowKey}:5060`, received: null, path: null, expires, q: 0.5,
-          callid: `cid-${rowKey}`, cseq, lastModified: BigInt(NOW), flags: 1, cflags: 'NAT', userAgent: 'ua', socket: 'udp:192.0.2.10:5060',
-          methods: null, sipInstance: null, kvStore: null, attr: null,
-        },
-      };
-    }
-    const msg = (offset: number, e: RegistrationEvent | null, key?: string): LogMessage => ({
-      offset: String(offset),
-      key: Buffer.from(key ?? (e!.op === 'TRUNCATE' ? 'legacy:truncate' : `legacy:${e!.source.rowKey}`)),
-      value: e ? encodeEvent(e) : null,
-    });
+    const ev = logEvent;
+    const msg = logMessage;
 
     async function rows(): Promise<string[]> {
       const r = await c.query(`SELECT contact_id::text, username, domain, contact, expires, q, callid, cseq, last_modified::text, flags, cflags FROM location ORDER BY location.contact_id`);
