@@ -87,7 +87,6 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type SourceConfig = z.infer<typeof sourceSchema>;
 export type TargetConfig = z.infer<typeof targetSchema>;
-export type ReverseConfig = z.infer<typeof reverseSchema>;
 
 function expandEnv(value: unknown, env: NodeJS.ProcessEnv, path: string): unknown {
   if (typeof value === 'string') {
