@@ -12,6 +12,8 @@ import { locationRowValues } from '../project/targetRow.js';
  */
 export class LegacyTable {
   private readonly table: string;
+  /** The quoted key column (`id`: the database assigns it). */
+  private readonly key: string;
   private readonly columns: string[];
 
   constructor(
@@ -22,6 +24,7 @@ export class LegacyTable {
   ) {
     const t: TableName = parseTableName(table);
     this.table = db.dialect.table(t);
+    this.key = db.dialect.quoteIdent(profile.keyColumn);
     this.columns = profile.columns.map((c) => c.name).filter((c) => c !== profile.keyColumn);
   }
 
@@ -44,7 +47,7 @@ export class LegacyTable {
     const d = this.db.dialect;
     const list = ids.map((_, i) => d.param(i + 1)).join(', ');
     const rows = await this.db.query<{ id: string | number | bigint; callid: string; cseq: number; lm: string }>(
-      `SELECT ${d.quoteIdent('id')} AS id, callid, cseq, ${d.datetimeText('last_modified')} AS lm FROM ${this.table} WHERE ${d.quoteIdent('id')} IN (${list}) ORDER BY ${d.quoteIdent('id')} FOR UPDATE`,
+      `SELECT ${this.key} AS id, callid, cseq, ${d.datetimeText('last_modified')} AS lm FROM ${this.table} WHERE ${this.key} IN (${list}) ORDER BY ${this.key} FOR UPDATE`,
       ids.map(String),
     );
     for (const r of rows) map.set(BigInt(r.id), { callid: r.callid, cseq: Number(r.cseq), lastModified: localDatetimeToUnix(r.lm, this.timeZone) });
@@ -57,7 +60,7 @@ export class LegacyTable {
     const cols = this.columns.map((c) => d.quoteIdent(c)).join(', ');
     const params = this.columns.map((_, i) => d.param(i + 1)).join(', ');
     if (d.name === 'postgres') {
-      const rows = await this.db.query<{ id: string | bigint }>(`INSERT INTO ${this.table} (${cols}) VALUES (${params}) RETURNING id`, this.values(reg));
+      const rows = await this.db.query<{ id: string | bigint }>(`INSERT INTO ${this.table} (${cols}) VALUES (${params}) RETURNING ${this.key} AS id`, this.values(reg));
       return BigInt(rows[0]!.id);
     }
     const result = (await this.db.query(`INSERT INTO ${this.table} (${cols}) VALUES (${params})`, this.values(reg))) as unknown as { insertId: number | string };
@@ -67,12 +70,11 @@ export class LegacyTable {
   async update(id: bigint, reg: Registration): Promise<void> {
     const d = this.db.dialect;
     const sets = this.columns.map((c, i) => `${d.quoteIdent(c)} = ${d.param(i + 1)}`).join(', ');
-    await this.db.query(`UPDATE ${this.table} SET ${sets} WHERE ${d.quoteIdent('id')} = ${d.param(this.columns.length + 1)}`, [...this.values(reg), id.toString()]);
+    await this.db.query(`UPDATE ${this.table} SET ${sets} WHERE ${this.key} = ${d.param(this.columns.length + 1)}`, [...this.values(reg), id.toString()]);
   }
 
   async delete(id: bigint): Promise<void> {
-    const d = this.db.dialect;
-    await this.db.query(`DELETE FROM ${this.table} WHERE ${d.quoteIdent('id')} = ${d.param(1)}`, [id.toString()]);
+    await this.db.query(`DELETE FROM ${this.table} WHERE ${this.key} = ${this.db.dialect.param(1)}`, [id.toString()]);
   }
 
   /** Column values (key column excluded) in the legacy release's format: DATETIMEs in its zone. */
