@@ -195,21 +195,25 @@ function age(seconds: number | null): string {
   return `${Math.round(seconds / 3600)}h ago`;
 }
 
+/** A titled table of consumer-group lag per partition (ingest, reverse); nothing when empty. */
+function groupLagTable(title: string, nameHeader: string, groups: Array<{ name: string; topic: string; partitions: IngestPartition[] }>): string[] {
+  if (groups.length === 0) return [];
+  return [
+    '',
+    title,
+    ...table(
+      [nameHeader, 'TOPIC', 'PARTITION', 'HIGH', 'COMMITTED', 'LAG'],
+      groups.flatMap((g) => g.partitions.map((p) => [g.name, g.topic, String(p.partition), p.high, p.committed ?? '-', String(p.lag)])),
+    ),
+  ];
+}
+
 export function renderStatusHuman(r: StatusReport): string {
   const out: string[] = [];
   out.push(`ulbridge status: ${r.ready ? 'READY for cut-over' : 'NOT READY for cut-over'} (checked ${r.checkedAt})`);
   for (const reason of r.reasons) out.push(`  - ${reason.code}: ${reason.message}`);
   for (const note of r.notes) out.push(`  note: ${note}`);
-  if (r.ingest.length > 0) {
-    out.push('');
-    out.push('ingest (CDC topic -> registration log)');
-    out.push(
-      ...table(
-        ['SOURCE', 'TOPIC', 'PARTITION', 'HIGH', 'COMMITTED', 'LAG'],
-        r.ingest.flatMap((i) => i.partitions.map((p) => [i.source, i.topic, String(p.partition), p.high, p.committed ?? '-', String(p.lag)])),
-      ),
-    );
-  }
+  out.push(...groupLagTable('ingest (CDC topic -> registration log)', 'SOURCE', r.ingest.map((i) => ({ name: i.source, topic: i.topic, partitions: i.partitions }))));
   if (r.project.length > 0) {
     out.push('');
     out.push('project (registration log -> target table; positions from the target state schema)');
@@ -242,16 +246,7 @@ export function renderStatusHuman(r: StatusReport): string {
       ),
     );
   }
-  if (r.reverse.length > 0) {
-    out.push('');
-    out.push('reverse (target table CDC topic -> legacy table)');
-    out.push(
-      ...table(
-        ['REVERSE', 'TOPIC', 'PARTITION', 'HIGH', 'COMMITTED', 'LAG'],
-        r.reverse.flatMap((x) => x.partitions.map((p) => [x.reverse, x.topic, String(p.partition), p.high, p.committed ?? '-', String(p.lag)])),
-      ),
-    );
-  }
+  out.push(...groupLagTable('reverse (target table CDC topic -> legacy table)', 'REVERSE', r.reverse.map((x) => ({ name: x.reverse, topic: x.topic, partitions: x.partitions }))));
   out.push('');
   const d = r.deadLetters;
   out.push(`dead letters: ${d.total} in ${d.topic}${d.since ? `, ${d.counted} since ${d.since}` : ''}`);
