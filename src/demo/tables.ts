@@ -1,8 +1,6 @@
 import pg from 'pg';
-import mysql from 'mysql2/promise';
 import { createLocationTableSql, versionRowSql, versionTableSql } from '../db/ddl.js';
-import { mysqlDialect, postgresDialect } from '../db/dialect.js';
-import { parseDbUrl } from '../db/url.js';
+import { openDb } from '../db/open.js';
 import { releaseProfile } from '../opensips/releases.js';
 
 /** Creates a database on a PostgreSQL server and returns its URL. */
@@ -24,28 +22,14 @@ export async function createDatabase(adminUrl: string, name: string): Promise<st
  * PostgreSQL or (mysql://, mariadb://) MySQL/MariaDB database.
  */
 export async function createLocationTable(url: string, release: string, table = 'location'): Promise<void> {
-  const db = parseDbUrl(url);
-  if (db.dialect === 'mysql') {
-    const m = await mysql.createConnection({ uri: db.url });
-    try {
-      const profile = releaseProfile(release);
-      for (const sql of createLocationTableSql(profile, mysqlDialect, table)) await m.query(sql);
-      await m.query(versionTableSql(mysqlDialect));
-      await m.query(versionRowSql(profile, mysqlDialect, table));
-    } finally {
-      await m.end();
-    }
-    return;
-  }
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
+  const db = await openDb(url);
   try {
     const profile = releaseProfile(release);
-    for (const sql of createLocationTableSql(profile, postgresDialect, table)) await c.query(sql);
-    await c.query(versionTableSql(postgresDialect));
-    await c.query(versionRowSql(profile, postgresDialect, table));
+    for (const sql of createLocationTableSql(profile, db.dialect, table)) await db.query(sql);
+    await db.query(versionTableSql(db.dialect));
+    await db.query(versionRowSql(profile, db.dialect, table));
   } finally {
-    await c.end();
+    await db.close();
   }
 }
 

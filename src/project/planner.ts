@@ -172,7 +172,6 @@ export class Planner {
     if (this.input.bindings.has(binding) || !reg || reg.username === '') return false;
     const id = this.input.aorIdentity ? this.input.aorIdentity(reg.username, reg.domain) : aorIdentity(this.input.target, reg.username, reg.domain);
     const aor = this.aorState(id.key, id.aorhash, id.slot);
-    this.plan.aors.set(aor.aor, aor);
     const clabel = Number(contactId & BigInt(CLABEL_MASK));
     const state: BindingState = {
       binding,
@@ -252,6 +251,7 @@ export class Planner {
     if (!aor) {
       aor = { aor: key, aorhash, slot, rlabel: this.input.takeRlabel(), nextClabel: 0, wrapped: false };
       this.input.aors.set(key, aor);
+      this.plan.aors.set(key, aor);
       this.plan.createdAors.add(key);
     }
     return aor;
