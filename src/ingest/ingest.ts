@@ -1,10 +1,11 @@
-import type { Admin, Consumer, EachBatchPayload, Producer } from 'kafkajs';
+import type { Admin, EachBatchPayload, Producer } from 'kafkajs';
 import { createDecoder, type Decoder } from '../cdc/decoder.js';
 import { createLogProducer, sendAcknowledged } from '../log/producer.js';
 import { ensureTopics } from '../log/topics.js';
 import { UlbridgeError, wrapError } from '../ops/errors.js';
+import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import { compileIngestOptions, type CompiledIngestOptions, type IngestOptions } from './config.js';
-import type { RawRecord } from './deadLetter.js';
+import type { RawRecord } from '../log/deadLetter.js';
 import { translate, type Outcome, type Translation } from './translate.js';
 
 /**
@@ -16,11 +17,11 @@ import { translate, type Outcome, type Translation } from './translate.js';
  * restart; the projection applies an event only when its source position is newer than the one it
  * holds for the binding, so a duplicate changes nothing.
  *
- * Lifecycle: idle -> starting -> running -> stopping -> stopped (or failed). stop() waits for the
- * batch in flight to be produced and committed, then disconnects.
+ * Lifecycle (src/ops/lifecycle.ts): stop() is valid in any state; it waits for the batch in flight
+ * to be produced and committed, then disconnects.
  */
 
-export type IngestState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+export type IngestState = LifecycleState;
 
 export interface IngestStatus {
   state: IngestState;
@@ -30,6 +31,7 @@ export interface IngestStatus {
 
 export interface Ingest {
   start(): Promise<void>;
+  /** Valid in any state: waits for the batch in flight to be produced and committed, then leaves the group. */
   stop(): Promise<void>;
   status(): IngestStatus;
 }
@@ -40,63 +42,39 @@ export function createIngest(options: IngestOptions): Ingest {
   const logger = opts.logger.child({ stage: 'ingest', pipeline: source.name });
   const decoder = createDecoder({ name: source.name, release: source.release, timeZone: source.timeZone, caseSensitive: source.caseSensitive });
   const labels = { stage: 'ingest', pipeline: source.name } as const;
-
-  let state: IngestState = 'idle';
-  let error: string | null = null;
-  let consumer: Consumer | null = null;
-  let producer: Producer | null = null;
-
-  const fail = (e: unknown): void => {
-    state = 'failed';
-    error = e instanceof Error ? e.message : String(e);
-  };
-
-  async function disconnect(): Promise<void> {
-    const c = consumer;
-    const p = producer;
-    consumer = null;
-    producer = null;
-    // The consumer first: disconnect() stops it, which waits for the batch in flight.
-    if (c) await c.disconnect().catch((e: unknown) => logger.warn({ err: e }, 'consumer disconnect failed'));
-    if (p) await p.disconnect().catch((e: unknown) => logger.warn({ err: e }, 'producer disconnect failed'));
-  }
+  const lifecycle = new Lifecycle(`ingest "${source.name}"`, (what, err) => logger.warn({ err }, `${what} failed to close`));
 
   async function start(): Promise<void> {
-    if (state !== 'idle') throw new UlbridgeError('INVALID_STATE', `ingest "${source.name}" cannot start: it is ${state}`);
-    state = 'starting';
+    const admin = opts.kafka.admin();
+    await admin.connect();
     try {
-      const admin = opts.kafka.admin();
-      await admin.connect();
-      try {
-        const { created } = await ensureTopics(admin, log);
-        if (created.length > 0) logger.info({ created }, 'created registration log topics');
-        await waitForTopic(admin, source.topic);
-      } finally {
-        await admin.disconnect();
-      }
-      producer = createLogProducer(opts.kafka);
-      await producer.connect();
-      consumer = opts.kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false });
-      const c = consumer;
-      c.on(c.events.CRASH, ({ payload }) => {
-        logger.error({ err: payload.error, restart: payload.restart }, 'ingest consumer crashed');
-        if (!payload.restart) fail(payload.error);
-      });
-      await c.connect();
-      await c.subscribe({ topics: [source.topic], fromBeginning: true });
-      await c.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: 1,
-        eachBatch: (payload) => handleBatch(opts, decoder, producer!, payload),
-      });
-      state = 'running';
-      logger.info({ topic: source.topic, log: log.topic, release: source.release }, 'ingest running');
-    } catch (e) {
-      fail(e);
-      await disconnect();
-      throw e instanceof UlbridgeError ? e : wrapError('INGEST_START_FAILED', `ingest "${source.name}" could not start`, e);
+      const { created } = await ensureTopics(admin, log);
+      if (created.length > 0) logger.info({ created }, 'created registration log topics');
+      await waitForTopic(admin, source.topic);
+    } finally {
+      await admin.disconnect();
     }
+    const producer = createLogProducer(opts.kafka);
+    lifecycle.hold('log producer', () => producer.disconnect());
+    await producer.connect();
+    lifecycle.checkpoint();
+    const consumer = opts.kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false });
+    // The consumer first on stop (held last): its disconnect waits for the batch in flight.
+    lifecycle.hold('consumer', () => consumer.disconnect());
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      logger.error({ err: payload.error, restart: payload.restart }, 'ingest consumer crashed');
+      if (!payload.restart) lifecycle.fail(payload.error);
+    });
+    await consumer.connect();
+    lifecycle.checkpoint();
+    await consumer.subscribe({ topics: [source.topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => handleBatch(opts, decoder, producer, payload),
+    });
+    logger.info({ topic: source.topic, log: log.topic, release: source.release }, 'ingest running');
   }
 
   /**
@@ -106,26 +84,26 @@ export function createIngest(options: IngestOptions): Ingest {
   async function waitForTopic(admin: Admin, topic: string): Promise<void> {
     for (let said = false; ; said = true) {
       if ((await admin.listTopics()).includes(topic)) return;
-      if (state !== 'starting') throw new UlbridgeError('INGEST_START_FAILED', `ingest "${source.name}" stopped while waiting for topic ${topic}`);
       if (!said) logger.warn({ topic }, 'waiting for the Debezium change topic to appear (is the connector registered and running?)');
-      await new Promise((r) => setTimeout(r, 1000));
+      await lifecycle.sleep(1000);
     }
   }
 
-  async function stop(): Promise<void> {
-    if (state === 'idle' || state === 'stopped') {
-      state = 'stopped';
-      return;
-    }
-    if (state === 'stopping') return;
-    const failed = state === 'failed';
-    state = 'stopping';
-    await disconnect();
-    state = failed ? 'failed' : 'stopped';
-    logger.info('ingest stopped');
-  }
-
-  return { start, stop, status: () => ({ state, error }) };
+  return {
+    async start() {
+      try {
+        await lifecycle.start(start);
+      } catch (e) {
+        throw e instanceof UlbridgeError ? e : wrapError('INGEST_START_FAILED', `ingest "${source.name}" could not start`, e);
+      }
+    },
+    async stop() {
+      const was = lifecycle.state;
+      await lifecycle.stop();
+      if (was === 'running') logger.info('ingest stopped');
+    },
+    status: () => ({ state: lifecycle.state, error: lifecycle.failure }),
+  };
 
   async function handleBatch(o: CompiledIngestOptions, d: Decoder, p: Producer, payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isStale, commitOffsetsIfNecessary } = payload;

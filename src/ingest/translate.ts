@@ -3,7 +3,7 @@ import type { Decoder } from '../cdc/decoder.js';
 import { DecodeError, type DecodeReason } from '../cdc/errors.js';
 import type { RegistrationEvent } from '../log/event.js';
 import { logRecords, type LogRecord } from '../log/messages.js';
-import { deadLetterDocument, deadLetterMessage, type DeadLetterDocument, type RawRecord } from './deadLetter.js';
+import { deadLetterDocument, deadLetterMessage, type DeadLetterDocument, type RawRecord } from '../log/deadLetter.js';
 
 /**
  * CDC records -> registration-log records and dead-letter records, in input order. Pure: no I/O,
@@ -48,7 +48,7 @@ export function translate(decoder: Decoder, partitions: number, records: readonl
       out.lastTsMs = decoded.event.source.tsMs;
     } catch (e) {
       const err = e instanceof DecodeError ? e : new DecodeError('INTERNAL', e instanceof Error ? e.message : String(e), { cause: e });
-      const doc = deadLetterDocument(name, err.reason, err.message, raw);
+      const doc = deadLetterDocument('ingest', name, err.reason, err.message, raw);
       out.deadLetters.push(deadLetterMessage(doc, raw.key));
       out.failures.push(doc);
       out.outcomes.dead_letter++;

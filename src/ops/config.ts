@@ -2,12 +2,16 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { RELEASE_NAMES } from '../opensips/releases.js';
 import { MAX_HASH_SIZE } from '../opensips/hashSize.js';
+import { parseDbUrl } from '../db/url.js';
 import { UlbridgeError } from './errors.js';
 
 /**
  * `ulbridge run` configuration: a JSON file, `${VAR}` references expanded from the environment,
- * then a few ULBRIDGE_* variables override keys (see docs/configuration.md). Validated once, at
- * start; every error names the key.
+ * then a few ULBRIDGE_* variables override keys (see docs/configuration.md). Compiled once, at
+ * start: validated (every error names the key; a missing key is reported as missing), and every
+ * derived value (consumer group ids, state schemas) filled in, so nothing downstream computes a
+ * default of its own. Two stages that would share a consumer group, or two targets that would
+ * share a state schema, are refused: they would silently skip each other's work.
  */
 
 const timeZone = z.string().refine((tz) => {
@@ -19,8 +23,14 @@ const timeZone = z.string().refine((tz) => {
   }
 }, 'must be an IANA time zone such as UTC or Europe/Berlin');
 
-const name = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . or -');
-const release = z.enum(RELEASE_NAMES as unknown as [string, ...string[]]);
+/**
+ * The one rule for the names of sources, targets and reverse syncs (and references to them); 48
+ * characters keep the derived state schema (`ulbridge_<name>`) within identifier limits.
+ */
+const name = z.string().regex(/^[A-Za-z0-9_.-]{1,48}$/, 'must be 1-48 letters, digits, _ . or -');
+const release = z.enum(RELEASE_NAMES);
+/** A PostgreSQL schema or a MySQL/MariaDB database: this form is a plain identifier in both. */
+const STATE_SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export const sourceSchema = z.strictObject({
   name,
@@ -41,7 +51,7 @@ export const targetSchema = z.strictObject({
   unsignedChar: z.boolean().default(false),
   timeZone: timeZone.default('UTC'),
   // A PostgreSQL schema or a MySQL/MariaDB database: this form is a plain identifier in both.
-  stateSchema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case identifier (a-z, 0-9, _, not starting with a digit, at most 63 characters)').optional(),
+  stateSchema: z.string().regex(STATE_SCHEMA, 'must be a lower-case identifier (a-z, 0-9, _, not starting with a digit, at most 63 characters)').optional(),
   groupId: z.string().min(1).optional(),
   poolSize: z.number().int().min(1).max(64).default(4),
 });
@@ -65,6 +75,8 @@ export const configSchema = z.strictObject({
   kafka: z.strictObject({
     brokers: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port')).min(1),
     clientId: z.string().default('ulbridge'),
+    /** How long start-up waits for a broker to answer before failing with KAFKA_UNREACHABLE. */
+    connectTimeoutSeconds: z.number().min(1).max(600).default(30),
   }),
   log: z
     .strictObject({
@@ -84,9 +96,39 @@ export const configSchema = z.strictObject({
     .prefault({}),
 });
 
-export type Config = z.infer<typeof configSchema>;
-export type SourceConfig = z.infer<typeof sourceSchema>;
-export type TargetConfig = z.infer<typeof targetSchema>;
+type ParsedConfig = z.infer<typeof configSchema>;
+
+/** A sources[] entry with its derived values. */
+export type SourceConfig = z.infer<typeof sourceSchema> & { groupId: string };
+/** A targets[] entry with its derived values. */
+export type TargetConfig = z.infer<typeof targetSchema> & { groupId: string; stateSchema: string };
+/** A reverse[] entry with its derived values. */
+export type ReverseConfig = z.infer<typeof reverseSchema> & { groupId: string };
+
+/**
+ * The compiled configuration: validated, with every derived value filled in. It is still a valid
+ * config document (derived values are written under their own keys), so it can be written back.
+ */
+export interface Config extends Omit<ParsedConfig, 'sources' | 'targets' | 'reverse'> {
+  sources: SourceConfig[];
+  targets: TargetConfig[];
+  reverse: ReverseConfig[];
+}
+
+/** The char signedness a target's registrar hashes AORs with. */
+export function signednessOf(t: TargetConfig): 'signed' | 'unsigned' {
+  return t.unsignedChar ? 'unsigned' : 'signed';
+}
+
+/** A target whose table the new registrar writes too (a reverse sync reads it back). */
+export function isSharedTarget(cfg: Config, t: TargetConfig): boolean {
+  return cfg.reverse.some((r) => r.target === t.name);
+}
+
+/** ulbridge's state schema (PostgreSQL) or database (MySQL/MariaDB) of a target without `stateSchema`. */
+export function defaultStateSchema(targetName: string): string {
+  return `ulbridge_${targetName.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
+}
 
 function expandEnv(value: unknown, env: NodeJS.ProcessEnv, path: string): unknown {
   if (typeof value === 'string') {
@@ -118,12 +160,15 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     throw new UlbridgeError('CONFIG_INVALID', 'config must be a JSON object');
   }
   applyOverrides(expanded, env);
-  const parsed = configSchema.safeParse(expanded);
+  const parsed = configSchema.safeParse(expanded, {
+    // A key that is absent is reported as missing, not as a wrong value.
+    error: (iss) => (iss.input === undefined && (iss.code === 'invalid_type' || iss.code === 'invalid_value') ? 'is missing' : undefined),
+  });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new UlbridgeError('CONFIG_INVALID', `config ${keyPath(issue.path)}: ${issue.message}`);
   }
-  const cfg = parsed.data;
+  const cfg = compile(parsed.data);
   const dup = (names: string[]): string | undefined => names.find((n, i) => names.indexOf(n) !== i);
   const d1 = dup(cfg.sources.map((s) => s.name));
   if (d1) throw new UlbridgeError('CONFIG_INVALID', `config sources: the name "${d1}" is used twice`);
@@ -149,7 +194,63 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   if (cfg.sources.length === 0 && cfg.targets.length === 0) {
     throw new UlbridgeError('CONFIG_INVALID', 'config: nothing to run; add at least one entry to sources (ingest) or targets (projection)');
   }
+  refuseSharedGroups(cfg);
+  refuseSharedStateSchemas(cfg);
   return cfg;
+}
+
+function compile(parsed: ParsedConfig): Config {
+  return {
+    ...parsed,
+    sources: parsed.sources.map((s) => ({ ...s, groupId: s.groupId ?? `ulbridge-ingest-${s.name}` })),
+    targets: parsed.targets.map((t) => ({
+      ...t,
+      groupId: t.groupId ?? `ulbridge-project-${t.name}`,
+      stateSchema: t.stateSchema ?? defaultStateSchema(t.name),
+    })),
+    reverse: parsed.reverse.map((r) => ({ ...r, groupId: r.groupId ?? `ulbridge-reverse-${r.name}` })),
+  };
+}
+
+/** Two stages in one consumer group would split its partitions between them: each would skip the other's share. */
+function refuseSharedGroups(cfg: Config): void {
+  const seen = new Map<string, string>();
+  const stages = [
+    ...cfg.sources.map((s, i) => ({ key: `sources[${i}].groupId`, groupId: s.groupId })),
+    ...cfg.targets.map((t, i) => ({ key: `targets[${i}].groupId`, groupId: t.groupId })),
+    ...cfg.reverse.map((r, i) => ({ key: `reverse[${i}].groupId`, groupId: r.groupId })),
+  ];
+  for (const { key, groupId } of stages) {
+    const other = seen.get(groupId);
+    if (other) throw new UlbridgeError('CONFIG_INVALID', `config ${key}: consumer group "${groupId}" is also ${other}'s; each stage needs its own group (set a distinct groupId)`);
+    seen.set(groupId, key);
+  }
+}
+
+/**
+ * Two targets whose state lives in the same place would share offsets and bindings and skip each
+ * other's events. PostgreSQL: same server, database and schema; MySQL/MariaDB: same server and
+ * state database (databases are server-wide there).
+ */
+function refuseSharedStateSchemas(cfg: Config): void {
+  const seen = new Map<string, number>();
+  cfg.targets.forEach((t, i) => {
+    let where: string;
+    try {
+      const db = parseDbUrl(t.db);
+      where = db.dialect === 'postgres' ? `postgres ${db.host}:${db.port}/${db.database}/${t.stateSchema}` : `mysql ${db.host}:${db.port}/${t.stateSchema}`;
+    } catch (e) {
+      throw new UlbridgeError('CONFIG_INVALID', `config targets[${i}].db: ${(e as Error).message.replace(/^--db /, '')}`);
+    }
+    const other = seen.get(where);
+    if (other !== undefined) {
+      throw new UlbridgeError(
+        'CONFIG_INVALID',
+        `config targets[${i}]: targets "${cfg.targets[other]!.name}" and "${t.name}" would keep their state in the same schema "${t.stateSchema}" of one database and skip each other's events; give one of them its own targets[].stateSchema`,
+      );
+    }
+    seen.set(where, i);
+  });
 }
 
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {

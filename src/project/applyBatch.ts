@@ -6,7 +6,7 @@ import type { RegistrationEvent, SourcePosition } from '../log/event.js';
 import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
 import { localDatetimeToUnix } from '../opensips/localTime.js';
 import { isNewer, type BindingVersion } from '../log/version.js';
-import { emptyBatchResult, splitBatch, type SegmentItem } from './batchSteps.js';
+import { batchPosition, emptyBatchResult, planSegment, splitBatch, type SegmentItem } from './batchSteps.js';
 import { Planner, type AorState, type BindingState, type Plan, type PlannedRow } from './planner.js';
 import { aorIdentityCache, type Target } from './target.js';
 import { targetColumnPgTypes, targetColumns, type CellValue } from './targetRow.js';
@@ -40,6 +40,11 @@ export interface BatchResult {
   /** Source change times (unix ms) of the applied events, for latency metrics. */
   sourceTimesMs: number[];
   nextOffset: string | null;
+  /**
+   * Set when the batch was fetched from above the stored next offset: nothing was applied, and
+   * the consumer must fetch again from this offset (the stored one).
+   */
+  resumeAt: string | null;
 }
 
 export interface ApplyOptions {
@@ -47,6 +52,16 @@ export interface ApplyOptions {
   topic: string;
   partition: number;
   messages: LogMessage[];
+  /**
+   * The offset the consumer fetched this batch from (default: the first message's offset). A
+   * batch fetched from above the stored next offset is not applied: see BatchResult.resumeAt.
+   */
+  fetchedOffset?: string;
+  /**
+   * The position after this batch as the consumer sees it (default: the last message's offset + 1);
+   * above the last message when the fetch ended on records the consumer filters (control records).
+   */
+  endOffset?: string;
   now: number;
   /** From this many rows on, a write goes through COPY into a stage table instead of UNNEST arrays (default 200). */
   copyMinRows?: number;
@@ -81,8 +96,14 @@ export async function applyBatch(client: pg.ClientBase, opts: ApplyOptions): Pro
        ON CONFLICT (topic, partition) DO UPDATE SET next_offset = ${s}.offsets.next_offset RETURNING next_offset::text AS n`,
     )) as unknown as pg.QueryResult[];
     const stored = BigInt(results[1]!.rows[0].n as string);
+    const position = batchPosition(opts, stored);
+    if (position.gap) {
+      await client.query('ROLLBACK');
+      result.resumeAt = stored.toString();
+      return result;
+    }
 
-    const { steps, last } = splitBatch(opts.messages, stored, result);
+    const { steps } = splitBatch(opts.messages, stored, result);
     for (const step of steps) {
       if (step.kind === 'segment') await applySegment(client, opts, step.items, result);
       else await applyTruncate(client, opts, step.event, result);
@@ -92,8 +113,8 @@ export async function applyBatch(client: pg.ClientBase, opts: ApplyOptions): Pro
     if (result.deadLetters.length > 0 && opts.deadLetter) await opts.deadLetter(result.deadLetters);
     // Shared targets: this transaction's xid, so reverse sync knows its change events for ulbridge's.
     const ownTx = target.shared ? `INSERT INTO ${s}.own_tx (xid) VALUES (txid_current() % 4294967296) ON CONFLICT (xid) DO UPDATE SET committed_at = now(); ` : '';
-    if (last !== null) {
-      result.nextOffset = (last + 1n).toString();
+    if (position.next !== null) {
+      result.nextOffset = position.next.toString();
       // The next offset and COMMIT in one round trip.
       await client.query(`${ownTx}UPDATE ${s}.offsets SET next_offset = ${result.nextOffset}, updated_at = now() WHERE ${where}; COMMIT`);
     } else {
@@ -147,23 +168,8 @@ async function applySegment(client: pg.ClientBase, opts: ApplyOptions, segment: 
       return r;
     },
   });
-  for (const d of segment) {
-    if (d.event === null) {
-      planner.tombstone(d.binding);
-      continue;
-    }
-    const link = links.get(d.binding);
-    if (link !== undefined) {
-      planner.adopt(d.binding, link, d.event, opts.partition);
-      links.delete(d.binding);
-    }
-    const applied = planner.apply(d.event, opts.partition, d.binding);
-    if (applied && d.event.source.tsMs > 0n) result.sourceTimesMs.push(Number(d.event.source.tsMs));
-  }
+  planSegment(planner, segment, opts.partition, result, links);
   const plan = planner.plan;
-  for (const u of plan.unloadable) {
-    result.deadLetters.push({ reason: 'UNLOADABLE_AOR', message: `binding ${u.binding}: ${u.reason}; OpenSIPS would skip this row, so it is not written`, offset: '', key: Buffer.from(u.binding), value: null });
-  }
   if (target.shared) result.kept += await settleConflicts(client, target, plan, planner.reinserts());
   await writePlan(client, opts, plan, planner);
   result.applied += plan.applied;

@@ -3,7 +3,7 @@ import type { Connection } from 'mysql2/promise';
 import type { RegistrationEvent, SourcePosition } from '../log/event.js';
 import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
 import type { ApplyOptions, BatchResult } from './applyBatch.js';
-import { emptyBatchResult, splitBatch, type SegmentItem } from './batchSteps.js';
+import { batchPosition, emptyBatchResult, planSegment, splitBatch, type SegmentItem } from './batchSteps.js';
 import { myIdent, myTable } from './mysqlState.js';
 import { Planner, type AorState, type BindingState, type Plan } from './planner.js';
 import { FIRST_RLABEL } from './stateSchema.js';
@@ -71,8 +71,14 @@ export async function applyBatchMysql(conn: Connection, opts: MysqlApplyOptions)
        SELECT CAST(next_offset AS CHAR) AS n FROM ${s}.offsets WHERE ${where} FOR UPDATE`,
     );
     const stored = BigInt(((sets as unknown[])[3] as Row[])[0]!.n as string);
+    const position = batchPosition(opts, stored);
+    if (position.gap) {
+      await conn.query('ROLLBACK');
+      result.resumeAt = stored.toString();
+      return result;
+    }
 
-    const { steps, last } = splitBatch(opts.messages, stored, result);
+    const { steps } = splitBatch(opts.messages, stored, result);
     for (const step of steps) {
       if (step.kind === 'segment') await applySegment(conn, opts, step.items, result);
       else await applyTruncate(conn, opts, step.event, result);
@@ -80,8 +86,8 @@ export async function applyBatchMysql(conn: Connection, opts: MysqlApplyOptions)
 
     // Dead letters are sent before COMMIT, so a crash can only duplicate them.
     if (result.deadLetters.length > 0 && opts.deadLetter) await opts.deadLetter(result.deadLetters);
-    if (last !== null) {
-      result.nextOffset = (last + 1n).toString();
+    if (position.next !== null) {
+      result.nextOffset = position.next.toString();
       // The next offset and COMMIT in one round trip (COMMIT does not run if the UPDATE fails).
       await conn.query(`UPDATE ${s}.offsets SET next_offset = ${result.nextOffset}, updated_at = UTC_TIMESTAMP(3) WHERE ${where}; COMMIT`);
     } else {
@@ -144,18 +150,8 @@ async function applySegment(conn: Connection, opts: MysqlApplyOptions, segment: 
       throw new Error('record label asked for an AOR that was not created before planning');
     },
   });
-  for (const d of segment) {
-    if (d.event === null) {
-      planner.tombstone(d.binding);
-      continue;
-    }
-    const applied = planner.apply(d.event, opts.partition, d.binding);
-    if (applied && d.event.source.tsMs > 0n) result.sourceTimesMs.push(Number(d.event.source.tsMs));
-  }
+  planSegment(planner, segment, opts.partition, result);
   const plan = planner.plan;
-  for (const u of plan.unloadable) {
-    result.deadLetters.push({ reason: 'UNLOADABLE_AOR', message: `binding ${u.binding}: ${u.reason}; OpenSIPS would skip this row, so it is not written`, offset: '', key: Buffer.from(u.binding), value: null });
-  }
   await writePlan(conn, opts, plan, planner, { aors, liveClabels, storedIds });
   result.applied += plan.applied;
   result.stale += plan.stale;

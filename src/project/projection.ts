@@ -1,4 +1,6 @@
 import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
+import { deadLetterDocument, deadLetterMessage } from '../log/deadLetter.js';
+import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { DeadLetter } from './applyBatch.js';
@@ -11,6 +13,8 @@ export interface ProjectionOptions {
   store: TargetStore;
   target: Target;
   logTopic: string;
+  /** Partitions of the log topic (config log.partitions). */
+  logPartitions: number;
   deadLetterTopic: string;
   groupId: string;
   logger: Logger;
@@ -25,67 +29,84 @@ export interface ProjectionOptions {
 
 export interface Projection {
   start(): Promise<void>;
-  /** Finishes the batch in flight (committed), then leaves the group. */
+  /** Valid in any state: finishes the batch in flight (committed), then leaves the group. */
   stop(): Promise<void>;
-  readonly running: boolean;
-  /** Why the projection gave up for good (its consumer crashed without restart), else null. */
+  readonly state: LifecycleState;
+  /** Why the projection gave up for good, else null. */
   readonly failure: string | null;
 }
 
 /**
- * Registration log -> one target table. Offsets live in the target database and commit with the
- * rows; Kafka's committed offsets are only informational (kept for lag tools).
+ * Fetches in a row that came back from above the stored offset after a seek to it. One or two
+ * are expected (a fetch already in flight when the seek was made); many mean the log no longer
+ * holds the stored offset (retention or DeleteRecords removed it), so the target cannot be
+ * brought up to date from this log.
+ */
+const MAX_REFETCHES = 20;
+
+/**
+ * Registration log -> one target table. The offsets stored in the target database are the only
+ * authority on what was applied: they commit in the transaction that writes the rows.
+ * - On joining the group, each assigned partition is positioned at its stored offset (the start
+ *   of the log when there is none) synchronously, before the first fetch.
+ * - Every apply checks, under the offsets-row lock, that the batch was fetched from at or below
+ *   the stored offset. A batch from above it (a stale cached position, a target restored from an
+ *   older dump, a rebuilt target) is not applied: the consumer seeks back to the stored offset.
+ * Kafka's committed offsets are informational (kept for lag tools) and never read.
  */
 export function createProjection(opts: ProjectionOptions): Projection {
   const { kafka, store, target, logger, metrics } = opts;
   const log = logger.child({ stage: 'project', target: target.name });
-  // Fetch size bounds memory (every fetched message is decoded and planned at once, up to
-  // `concurrency` partitions in parallel) and the batch size: 512 KiB is ~1,500 events per
-  // transaction, enough to amortise its round trips.
-  const consumer: Consumer = kafka.consumer({
-    groupId: opts.groupId,
-    allowAutoTopicCreation: false,
-    maxBytesPerPartition: opts.maxBytesPerPartition ?? 512 * 1024,
-    maxBytes: 4 * (opts.maxBytesPerPartition ?? 512 * 1024),
-  });
-  // Dead letters only: a duplicate after a crash is harmless, so no idempotent producer.
-  const producer: Producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  const labels = { stage: 'project', pipeline: target.name };
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
-  let running = false;
-  let failure: string | null = null;
+  const lifecycle = new Lifecycle(`projection "${target.name}"`, (what, err) => log.warn({ err }, `${what} failed to close`));
+  /** The last stored next offset known per partition: the position a (re)assigned partition resumes at. */
+  const positions = new Map<number, string>();
+  const refetches = new Map<number, number>();
+  let consumer: Consumer | null = null;
+  let producer: Producer | null = null;
 
   async function sendDeadLetters(partition: number, letters: DeadLetter[]): Promise<void> {
-    await producer.send({
-      topic: opts.deadLetterTopic,
-      acks: -1,
-      messages: letters.map((l) => ({
-        key: l.key,
-        value: JSON.stringify({
-          stage: 'project',
-          target: target.name,
-          reason: l.reason,
-          message: l.message,
-          source: { topic: opts.logTopic, partition, offset: l.offset },
-          key: l.key?.toString('utf8') ?? null,
-          value: l.value?.toString('base64') ?? null,
-        }),
-        headers: { 'ulbridge-reason': l.reason },
-      })),
-    });
+    const docs = letters.map((l) => deadLetterDocument('project', target.name, l.reason, l.message, { topic: opts.logTopic, partition, offset: l.offset, key: l.key, value: l.value }));
+    await producer!.send({ topic: opts.deadLetterTopic, acks: -1, messages: docs.map((d, i) => deadLetterMessage(d, letters[i]!.key)) });
     for (const l of letters) metrics.deadLetters.inc({ pipeline: target.name, reason: l.reason });
+  }
+
+  function fetchAgain(partition: number, from: string, fetchedOffset: string): void {
+    const n = (refetches.get(partition) ?? 0) + 1;
+    refetches.set(partition, n);
+    if (n > MAX_REFETCHES) {
+      const message = `partition ${partition} of ${opts.logTopic}: the target stores next offset ${from} but the log keeps serving records from ${fetchedOffset}; offsets ${from}..${BigInt(fetchedOffset) - 1n} are no longer in the log (retention or DeleteRecords), so target "${target.name}" cannot be proven complete: rebuild it from a complete log`;
+      log.error({ partition, stored: from, fetchedOffset }, message);
+      consumer!.pause([{ topic: opts.logTopic, partitions: [partition] }]);
+      lifecycle.fail(new Error(message));
+      return;
+    }
+    log.warn({ partition, stored: from, fetchedOffset }, 'batch fetched from above the offset stored in the target: not applied, fetching again from the stored offset');
+    positions.set(partition, from);
+    consumer!.seek({ topic: opts.logTopic, partition, offset: from });
   }
 
   async function eachBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     if (!isRunning() || isStale() || batch.messages.length === 0) return;
     const started = process.hrtime.bigint();
+    // kafkajs keeps the offset each batch was fetched from (not in its type declarations).
+    const fetchedOffset = String((batch as unknown as { fetchedOffset: string }).fetchedOffset);
     const result = await store.applyBatch({
       topic: batch.topic,
       partition: batch.partition,
       messages: batch.messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value })),
+      fetchedOffset,
+      endOffset: (BigInt(batch.lastOffset()) + 1n).toString(),
       now: now(),
       deadLetter: (letters) => sendDeadLetters(batch.partition, letters),
     });
-    const labels = { stage: 'project', pipeline: target.name };
+    if (result.resumeAt !== null) {
+      metrics.eventsOut.inc({ ...labels, outcome: 'refetch' }, batch.messages.length);
+      fetchAgain(batch.partition, result.resumeAt, fetchedOffset);
+      return;
+    }
+    refetches.delete(batch.partition);
     metrics.eventsIn.inc(labels, batch.messages.length);
     metrics.eventsOut.inc({ ...labels, outcome: 'applied' }, result.applied);
     metrics.eventsOut.inc({ ...labels, outcome: 'stale' }, result.stale);
@@ -97,50 +118,73 @@ export function createProjection(opts: ProjectionOptions): Projection {
     const lastTs = result.sourceTimesMs.at(-1);
     if (lastTs !== undefined) metrics.lastEventAge.set(labels, lastTs / 1000);
     metrics.batchSeconds.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
-    const lastOffset = batch.messages.at(-1)!.offset;
-    const next = (BigInt(lastOffset) + 1n).toString();
-    metrics.lag.set({ ...labels, topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next))));
+    if (result.nextOffset !== null) {
+      positions.set(batch.partition, result.nextOffset);
+      metrics.lag.set({ ...labels, topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(result.nextOffset))));
+      // Informational only (lag tools); the stored offset in the target is what counts.
+      await consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: result.nextOffset }]);
+    }
     if (result.deadLetters.length > 0) log.warn({ partition: batch.partition, deadLetters: result.deadLetters.map((d) => d.reason) }, 'events sent to the dead-letter topic');
-    await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
     await heartbeat();
   }
 
+  async function start(): Promise<void> {
+    await store.ensureState();
+    lifecycle.checkpoint();
+    const partitions = Array.from({ length: opts.logPartitions }, (_, i) => i);
+    for (const [partition, offset] of await store.storedOffsets(opts.logTopic, partitions)) positions.set(partition, offset);
+    lifecycle.checkpoint();
+
+    // Dead letters only: a duplicate after a crash is harmless, so no idempotent producer.
+    const p = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    lifecycle.hold('dead-letter producer', () => p.disconnect());
+    await p.connect();
+    producer = p;
+    lifecycle.checkpoint();
+
+    // Fetch size bounds memory (every fetched message is decoded and planned at once, up to
+    // `concurrency` partitions in parallel) and the batch size: 512 KiB is ~1,500 events per
+    // transaction, enough to amortise its round trips.
+    const c = kafka.consumer({
+      groupId: opts.groupId,
+      allowAutoTopicCreation: false,
+      maxBytesPerPartition: opts.maxBytesPerPartition ?? 512 * 1024,
+      maxBytes: 4 * (opts.maxBytesPerPartition ?? 512 * 1024),
+    });
+    // Disconnecting the consumer finishes the batch in flight (committed) and leaves the group.
+    lifecycle.hold('consumer', () => c.disconnect());
+    consumer = c;
+    c.on(c.events.GROUP_JOIN, (e) => {
+      const assigned = e.payload.memberAssignment[opts.logTopic] ?? [];
+      // Synchronous: kafkajs emits GROUP_JOIN before it fetches for the new assignment, so every
+      // first fetch starts at the stored offset (offset 0 when none is stored). A position stale
+      // because another instance applied more is only re-read (and skipped under the lock).
+      for (const partition of assigned) c.seek({ topic: opts.logTopic, partition, offset: positions.get(partition) ?? '0' });
+      log.info({ partitions: assigned }, 'joined the consumer group; positioned at the offsets stored in the target');
+    });
+    c.on(c.events.CRASH, (e) => {
+      log.error({ err: e.payload.error, restart: e.payload.restart }, 'projection consumer crashed');
+      if (!e.payload.restart) lifecycle.fail(e.payload.error);
+    });
+    await c.connect();
+    lifecycle.checkpoint();
+    await c.subscribe({ topic: opts.logTopic, fromBeginning: true });
+    await c.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: opts.concurrency ?? 4, eachBatch });
+    log.info({ table: target.table, release: target.release, hashSize: target.hashSize }, 'projection started');
+  }
+
   return {
-    get running() {
-      return running;
+    get state() {
+      return lifecycle.state;
     },
     get failure() {
-      return failure;
+      return lifecycle.failure;
     },
-    async start() {
-      await store.ensureState();
-      await producer.connect();
-      await consumer.connect();
-      consumer.on(consumer.events.GROUP_JOIN, (e) => {
-        const partitions = e.payload.memberAssignment[opts.logTopic] ?? [];
-        log.info({ partitions }, 'joined the consumer group');
-        void store
-          .storedOffsets(opts.logTopic, partitions)
-          .then((stored) => {
-            for (const [partition, offset] of stored) consumer.seek({ topic: opts.logTopic, partition, offset });
-          })
-          .catch((err: unknown) => log.error({ err }, 'could not read stored offsets; events below them are skipped by the offset check'));
-      });
-      consumer.on(consumer.events.CRASH, (e) => {
-        log.error({ err: e.payload.error, restart: e.payload.restart }, 'projection consumer crashed');
-        if (!e.payload.restart) failure = e.payload.error.message;
-      });
-      await consumer.subscribe({ topic: opts.logTopic, fromBeginning: true });
-      await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: opts.concurrency ?? 4, eachBatch });
-      running = true;
-      log.info({ table: target.table, release: target.release, hashSize: target.hashSize }, 'projection started');
-    },
+    start: () => lifecycle.start(start),
     async stop() {
-      if (!running) return;
-      running = false;
-      await consumer.disconnect();
-      await producer.disconnect();
-      log.info('projection stopped');
+      const was = lifecycle.state;
+      await lifecycle.stop();
+      if (was === 'running') log.info('projection stopped');
     },
   };
 }

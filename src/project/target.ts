@@ -61,6 +61,3 @@ export function aorIdentityCache(target: Target): (username: string, domain: str
   };
 }
 
-export function defaultStateSchema(targetName: string): string {
-  return `ulbridge_${targetName.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
-}

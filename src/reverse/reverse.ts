@@ -4,8 +4,8 @@ import { createDecoder } from '../cdc/decoder.js';
 import { DecodeError } from '../cdc/errors.js';
 import type { DbConnection } from '../db/connection.js';
 import { openDb } from '../db/open.js';
-import { deadLetterDocument, REASON_HEADER, SOURCE_HEADER } from '../ingest/deadLetter.js';
-import { UlbridgeError } from '../ops/errors.js';
+import { deadLetterDocument, deadLetterMessage, type DeadLetterDocument } from '../log/deadLetter.js';
+import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
 import { releaseProfile, type ReleaseName } from '../opensips/releases.js';
@@ -35,7 +35,9 @@ export interface ReverseOptions {
 
 export interface Reverse {
   start(): Promise<void>;
+  /** Valid in any state: finishes the batch in flight, leaves the group, closes the legacy session. */
   stop(): Promise<void>;
+  readonly state: LifecycleState;
   readonly failure: string | null;
 }
 
@@ -49,13 +51,10 @@ export function createReverse(opts: ReverseOptions): Reverse {
   const labels = { stage: 'reverse', pipeline: opts.name } as const;
   // The target registrar's rows are already in canonical form; decode them as they are.
   const decoder = createDecoder({ name: opts.name, release: opts.target.release as ReleaseName, timeZone: opts.target.timeZone, caseSensitive: true });
-  const consumer: Consumer = opts.kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false });
-  const producer: Producer = opts.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  const lifecycle = new Lifecycle(`reverse sync "${opts.name}"`, (what, err) => log.warn({ err }, `${what} failed to close`));
+  let producer: Producer | null = null;
   let legacyDb: DbConnection | null = null;
   let legacy: LegacyTable | null = null;
-  let failure: string | null = null;
-  let running = false;
-  let stopRequested = false;
   let lastPrune = 0;
 
   /** The legacy table's session, opened on first use and again after a failed batch. */
@@ -78,24 +77,20 @@ export function createReverse(opts: ReverseOptions): Reverse {
     if (!isRunning() || isStale() || batch.messages.length === 0) return;
     const timer = opts.metrics.batchSeconds.startTimer(labels);
     const changes: TargetChange[] = [];
-    const letters = [];
+    const letters: Array<{ doc: DeadLetterDocument; key: Buffer | null }> = [];
     for (const m of batch.messages) {
       try {
         const { decoded, txId } = decoder.decodeChange(m.value);
         if (decoded.kind === 'event') changes.push({ event: decoded.event, txId });
       } catch (e) {
         if (!(e instanceof DecodeError)) throw e;
-        letters.push(deadLetterDocument(opts.name, e.reason, e.message, { topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value }));
+        letters.push({ doc: deadLetterDocument('reverse', opts.name, e.reason, e.message, { topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value }), key: m.key });
       }
     }
     opts.metrics.eventsIn.inc(labels, batch.messages.length);
     if (letters.length > 0) {
-      await producer.send({
-        topic: opts.deadLetterTopic,
-        acks: -1,
-        messages: letters.map((d) => ({ value: JSON.stringify({ stage: 'reverse', ...d }), headers: { [REASON_HEADER]: d.reason, [SOURCE_HEADER]: opts.name } })),
-      });
-      for (const d of letters) {
+      await producer!.send({ topic: opts.deadLetterTopic, acks: -1, messages: letters.map((l) => deadLetterMessage(l.doc, l.key)) });
+      for (const { doc: d } of letters) {
         opts.metrics.deadLetters.inc({ pipeline: opts.name, reason: d.reason });
         log.warn({ reason: d.reason, offset: d.source.offset }, `dead letter: ${d.message}`);
       }
@@ -140,38 +135,48 @@ export function createReverse(opts: ReverseOptions): Reverse {
     await heartbeat();
   }
 
+  async function start(): Promise<void> {
+    const client = await opts.targetPool.connect();
+    try {
+      await ensureStateSchema(client, opts.target.stateSchema);
+    } finally {
+      client.release();
+    }
+    lifecycle.hold('legacy session', () => closeLegacy());
+    await legacyTable(); // an unreachable legacy database fails the start, with the database's error
+    lifecycle.checkpoint();
+    const p = opts.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    lifecycle.hold('dead-letter producer', () => p.disconnect());
+    await p.connect();
+    producer = p;
+    lifecycle.checkpoint();
+    await waitForTopic();
+    const consumer: Consumer = opts.kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false });
+    // Released first: its disconnect finishes the batch in flight and leaves the group.
+    lifecycle.hold('consumer', () => consumer.disconnect());
+    consumer.on(consumer.events.CRASH, (e) => {
+      log.error({ err: e.payload.error, restart: e.payload.restart }, 'reverse consumer crashed');
+      if (!e.payload.restart) lifecycle.fail(e.payload.error);
+    });
+    await consumer.connect();
+    lifecycle.checkpoint();
+    await consumer.subscribe({ topic: opts.topic, fromBeginning: true });
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+    log.info({ topic: opts.topic, legacyTable: opts.legacy.table }, 'reverse sync started');
+  }
+
   return {
+    get state() {
+      return lifecycle.state;
+    },
     get failure() {
-      return failure;
+      return lifecycle.failure;
     },
-    async start() {
-      const client = await opts.targetPool.connect();
-      try {
-        await ensureStateSchema(client, opts.target.stateSchema);
-      } finally {
-        client.release();
-      }
-      await legacyTable(); // an unreachable legacy database fails the start, with the database's error
-      await producer.connect();
-      await consumer.connect();
-      consumer.on(consumer.events.CRASH, (e) => {
-        log.error({ err: e.payload.error, restart: e.payload.restart }, 'reverse consumer crashed');
-        if (!e.payload.restart) failure = e.payload.error.message;
-      });
-      await waitForTopic();
-      await consumer.subscribe({ topic: opts.topic, fromBeginning: true });
-      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
-      running = true;
-      log.info({ topic: opts.topic, legacyTable: opts.legacy.table }, 'reverse sync started');
-    },
+    start: () => lifecycle.start(start),
     async stop() {
-      stopRequested = true;
-      if (!running) return;
-      running = false;
-      await consumer.disconnect();
-      await producer.disconnect();
-      await closeLegacy();
-      log.info('reverse sync stopped');
+      const was = lifecycle.state;
+      await lifecycle.stop();
+      if (was === 'running') log.info('reverse sync stopped');
     },
   };
 
@@ -181,9 +186,8 @@ export function createReverse(opts: ReverseOptions): Reverse {
     await admin.connect();
     try {
       for (let said = false; !(await admin.listTopics()).includes(opts.topic); said = true) {
-        if (stopRequested) throw new UlbridgeError('REVERSE_START_FAILED', `reverse sync "${opts.name}" stopped while waiting for topic ${opts.topic}`);
         if (!said) log.warn({ topic: opts.topic }, 'waiting for the Debezium topic of the target table (is its connector registered?)');
-        await new Promise((r) => setTimeout(r, 1000));
+        await lifecycle.sleep(1000);
       }
     } finally {
       await admin.disconnect();

@@ -1,27 +1,33 @@
 import pg from 'pg';
-import type { Kafka } from 'kafkajs';
-import type { Config } from '../ops/config.js';
+import type { Admin, Kafka } from 'kafkajs';
+import { isSharedTarget, signednessOf, type Config } from '../ops/config.js';
 import type { Logger } from '../ops/logger.js';
 import { Metrics } from '../ops/metrics.js';
-import { createIngest, type Ingest } from '../ingest/index.js';
+import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
+import { createIngest } from '../ingest/index.js';
 import { ensureTopics } from '../log/topics.js';
-import { createProjection, type Projection } from '../project/projection.js';
-import { createTargetStore, type TargetStore } from '../project/targetStore.js';
-import { compileTarget, defaultStateSchema, type Target } from '../project/target.js';
+import { createProjection } from '../project/projection.js';
+import { createTargetStore } from '../project/targetStore.js';
+import { compileTarget, type Target } from '../project/target.js';
 import { createReverse } from '../reverse/reverse.js';
 import type { ReleaseName } from '../opensips/releases.js';
 import { createKafka } from './kafka.js';
 import { startHttpServer } from './http.js';
-import { wrapError } from '../ops/errors.js';
+import { isUlbridgeError, UlbridgeError, wrapError } from '../ops/errors.js';
 
-export type BridgeState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+export type BridgeState = LifecycleState;
 
 export interface Bridge {
   readonly state: BridgeState;
   readonly metrics: Metrics;
-  /** URL of the /metrics, /healthz, /readyz server (null when http.port is -1). */
+  /** URL of the /metrics, /healthz, /readyz server (null when http.port is -1 or before start). */
   readonly httpUrl: string | null;
-  /** Drains: finishes and commits batches in flight, leaves the groups, closes pools. */
+  /** Starts every component in order; rejects with a STOPPED error when stop() interrupted it. */
+  start(): Promise<void>;
+  /**
+   * Valid in any state. Drains: aborts a start in progress, finishes and commits the batches in
+   * flight, leaves the consumer groups, closes pools and the HTTP server.
+   */
   stop(): Promise<void>;
 }
 
@@ -29,34 +35,30 @@ interface Component {
   name: string;
   start(): Promise<void>;
   stop(): Promise<void>;
+  state(): LifecycleState;
   failed(): string | null;
 }
 
+export interface BridgeOptions {
+  metrics?: Metrics;
+  /** false: no HTTP server. */
+  http?: boolean;
+}
+
 /**
- * The long-running service: one ingest per configured source (CDC topic -> registration log)
- * and one projection per configured target (registration log -> location table), in one process.
+ * The long-running service: one ingest per configured source (CDC topic -> registration log),
+ * one projection per target (registration log -> location table) and one reverse sync per
+ * reverse[] entry, in one process. Nothing is opened until start().
  */
-export async function startBridge(cfg: Config, logger: Logger, opts: { metrics?: Metrics; http?: boolean } = {}): Promise<Bridge> {
+export function createBridge(cfg: Config, logger: Logger, opts: BridgeOptions = {}): Bridge {
   const metrics = opts.metrics ?? new Metrics({ defaultMetrics: true });
-  const kafka: Kafka = createKafka(cfg.kafka.brokers, cfg.kafka.clientId, logger);
-  let state: BridgeState = 'starting';
-
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    const created = await ensureTopics(admin, { topic: cfg.log.topic, partitions: cfg.log.partitions, deadLetterTopic: cfg.log.deadLetterTopic });
-    if (created.created.length > 0) logger.info({ topics: created.created }, 'created topics');
-  } catch (e) {
-    throw wrapError('KAFKA_UNREACHABLE', `cannot prepare topics on ${cfg.kafka.brokers.join(',')} (is Kafka up? check kafka.brokers)`, e);
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
-
-  const pools: pg.Pool[] = [];
-  // One store (pool) per target, PostgreSQL or MySQL/MariaDB by the URL's scheme.
-  const stores: TargetStore[] = [];
-  // Projections first: an ingest may wait for its Debezium topic to appear.
+  const lifecycle = new Lifecycle('the bridge', (what, err) => logger.error({ err, component: what }, 'stop failed'));
+  // kafkajs's own error lines are noise while start-up still decides (one coded line says what failed).
+  const kafka: Kafka = createKafka(cfg.kafka.brokers, cfg.kafka.clientId, logger, { quiet: () => lifecycle.state === 'starting' || lifecycle.stopRequested });
   const components: Component[] = [];
+  const started = new Set<string>();
+  let httpUrl: string | null = null;
+
   const compiled = new Map<string, Target>();
   for (const t of cfg.targets) {
     const target = compileTarget({
@@ -66,120 +68,176 @@ export async function startBridge(cfg: Config, logger: Logger, opts: { metrics?:
       release: t.release,
       hashSize: t.hashSize,
       useDomain: t.useDomain,
-      signedness: t.unsignedChar ? 'unsigned' : 'signed',
+      signedness: signednessOf(t),
       timeZone: t.timeZone,
-      stateSchema: t.stateSchema ?? defaultStateSchema(t.name),
-      shared: cfg.reverse.some((r) => r.target === t.name),
+      stateSchema: t.stateSchema,
+      shared: isSharedTarget(cfg, t),
     });
     compiled.set(t.name, target);
-    const store = createTargetStore(target, { poolSize: t.poolSize, logger });
-    stores.push(store);
-    const projection: Projection = createProjection({
-      kafka,
-      store,
-      target,
-      logTopic: cfg.log.topic,
-      deadLetterTopic: cfg.log.deadLetterTopic,
-      groupId: t.groupId ?? `ulbridge-project-${t.name}`,
-      concurrency: t.poolSize,
-      logger,
-      metrics,
-    });
-    components.push({ name: `project:${t.name}`, start: () => projection.start(), stop: () => projection.stop(), failed: () => projection.failure });
   }
 
-  for (const source of cfg.sources) {
-    const ingest: Ingest = createIngest({
-      kafka,
-      source: { name: source.name, release: source.release as never, topic: source.topic, timeZone: source.timeZone, caseSensitive: source.caseSensitive },
-      log: cfg.log,
-      groupId: source.groupId ?? `ulbridge-ingest-${source.name}`,
-      logger,
-      metrics,
-    });
-    components.push({
-      name: `ingest:${source.name}`,
-      start: () => ingest.start(),
-      stop: () => ingest.stop(),
-      failed: () => (ingest.status().state === 'failed' ? (ingest.status().error ?? 'failed') : null),
-    });
-  }
-  // Reverse syncs last: each waits for its target's Debezium topic, which the projection's first
-  // writes create.
-  for (const r of cfg.reverse) {
-    const target = compiled.get(r.target)!;
-    const source = cfg.sources.find((x) => x.name === r.source)!;
-    const pool = new pg.Pool({ connectionString: target.db, max: 2, application_name: `ulbridge-reverse-${r.name}` });
-    pool.on('error', (err) => logger.warn({ err, reverse: r.name }, 'idle PostgreSQL connection failed'));
-    pools.push(pool);
-    const reverse = createReverse({
-      name: r.name,
-      kafka,
-      topic: r.topic,
-      target,
-      targetPool: pool,
-      sourceName: source.name,
-      legacy: { db: r.legacy.db, table: r.legacy.table, release: source.release as ReleaseName, timeZone: source.timeZone },
-      groupId: r.groupId ?? `ulbridge-reverse-${r.name}`,
-      deadLetterTopic: cfg.log.deadLetterTopic,
-      logger,
-      metrics,
-    });
-    components.push({ name: `reverse:${r.name}`, start: () => reverse.start(), stop: () => reverse.stop(), failed: () => reverse.failure });
-  }
-
-  const started = new Set<string>();
-  const http =
-    opts.http === false
-      ? null
-      : await startHttpServer(cfg.http.host, cfg.http.port, metrics, {
-          healthy: () => state !== 'failed' && components.every((c) => c.failed() === null),
-          ready: () => {
-            const reasons = components.filter((c) => !started.has(c.name)).map((c) => `${c.name} not started`);
-            for (const c of components) {
-              const f = c.failed();
-              if (f) reasons.push(`${c.name} failed: ${f}`);
-            }
-            if (state !== 'running') reasons.push(`bridge is ${state}`);
-            return { ready: reasons.length === 0, reasons };
-          },
-        });
-
-  const stopAll = async (): Promise<void> => {
-    for (const c of [...components].reverse()) {
-      await c.stop().catch((err: unknown) => logger.error({ err, component: c.name }, 'stop failed'));
+  /**
+   * Waits until a broker answers, at most kafka.connectTimeoutSeconds. Each try is one connection
+   * attempt with no client retries (kafkajs's own retry schedule would take minutes and keep
+   * retrying after we gave up), so a failure ends in seconds with nothing left open.
+   */
+  async function waitForKafka(): Promise<void> {
+    const brokers = cfg.kafka.brokers.join(',');
+    const deadline = Date.now() + cfg.kafka.connectTimeoutSeconds * 1000;
+    const probe = createKafka(cfg.kafka.brokers, cfg.kafka.clientId, logger, { quiet: () => true, retries: 0 });
+    for (;;) {
+      const admin = probe.admin();
+      try {
+        await admin.connect();
+        await admin.listTopics();
+        return;
+      } catch (e) {
+        if (Date.now() >= deadline) {
+          throw new UlbridgeError(
+            'KAFKA_UNREACHABLE',
+            `no broker of ${brokers} answered within ${cfg.kafka.connectTimeoutSeconds} s: ${e instanceof Error ? e.message : String(e)} (is Kafka up? check kafka.brokers; kafka.connectTimeoutSeconds sets the wait)`,
+          );
+        }
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+      await lifecycle.sleep(Math.min(1000, Math.max(0, deadline - Date.now())));
     }
-    await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
-    await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
-    await http?.close();
-  };
+  }
 
-  try {
+  async function prepareTopics(): Promise<void> {
+    await waitForKafka();
+    const admin: Admin = kafka.admin();
+    try {
+      await admin.connect();
+      const created = await ensureTopics(admin, { topic: cfg.log.topic, partitions: cfg.log.partitions, deadLetterTopic: cfg.log.deadLetterTopic });
+      if (created.created.length > 0) logger.info({ topics: created.created }, 'created topics');
+    } catch (e) {
+      if (isUlbridgeError(e)) throw e;
+      throw wrapError('KAFKA_UNREACHABLE', `cannot prepare topics on ${cfg.kafka.brokers.join(',')} (is Kafka up? check kafka.brokers)`, e);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  async function start(): Promise<void> {
+    if (opts.http !== false) {
+      const http = await startHttpServer(cfg.http.host, cfg.http.port, metrics, {
+        healthy: () => lifecycle.state !== 'failed' && components.every((c) => c.failed() === null),
+        ready: () => {
+          const reasons = components.filter((c) => !started.has(c.name)).map((c) => `${c.name} not started`);
+          for (const c of components) {
+            const f = c.failed();
+            if (f) reasons.push(`${c.name} failed: ${f}`);
+          }
+          if (lifecycle.state !== 'running') reasons.push(`bridge is ${lifecycle.state}`);
+          return { ready: reasons.length === 0, reasons };
+        },
+      });
+      // Closed last: /readyz answers "draining" while the components stop.
+      lifecycle.hold('http server', () => http.close());
+      httpUrl = http.url;
+    }
+    await prepareTopics();
+    buildComponents();
     for (const c of components) {
+      lifecycle.checkpoint();
       await c.start();
       started.add(c.name);
       logger.info({ component: c.name }, 'started');
     }
-  } catch (e) {
-    state = 'failed';
-    await stopAll();
-    throw e;
   }
-  state = 'running';
+
+  /** Projections first (an ingest may wait for its Debezium topic), reverse syncs last. */
+  function buildComponents(): void {
+    for (const t of cfg.targets) {
+      const target = compiled.get(t.name)!;
+      const store = createTargetStore(target, { poolSize: t.poolSize, logger });
+      lifecycle.hold(`store:${t.name}`, () => store.close());
+      const projection = createProjection({
+        kafka,
+        store,
+        target,
+        logTopic: cfg.log.topic,
+        logPartitions: cfg.log.partitions,
+        deadLetterTopic: cfg.log.deadLetterTopic,
+        groupId: t.groupId,
+        concurrency: t.poolSize,
+        logger,
+        metrics,
+      });
+      add(`project:${t.name}`, projection);
+    }
+    for (const source of cfg.sources) {
+      const ingest = createIngest({
+        kafka,
+        source: { name: source.name, release: source.release, topic: source.topic, timeZone: source.timeZone, caseSensitive: source.caseSensitive },
+        log: cfg.log,
+        groupId: source.groupId,
+        logger,
+        metrics,
+      });
+      add(`ingest:${source.name}`, { start: () => ingest.start(), stop: () => ingest.stop(), get state() { return ingest.status().state; }, get failure() { return ingest.status().error; } });
+    }
+    // Reverse syncs last: each waits for its target's Debezium topic, which the projection's first
+    // writes create.
+    for (const r of cfg.reverse) {
+      const target = compiled.get(r.target)!;
+      const source = cfg.sources.find((x) => x.name === r.source)!;
+      const pool = new pg.Pool({ connectionString: target.db, max: 2, application_name: `ulbridge-reverse-${r.name}` });
+      pool.on('error', (err) => logger.warn({ err, reverse: r.name }, 'idle PostgreSQL connection failed'));
+      lifecycle.hold(`pool:reverse:${r.name}`, () => pool.end());
+      const reverse = createReverse({
+        name: r.name,
+        kafka,
+        topic: r.topic,
+        target,
+        targetPool: pool,
+        sourceName: source.name,
+        legacy: { db: r.legacy.db, table: r.legacy.table, release: source.release as ReleaseName, timeZone: source.timeZone },
+        groupId: r.groupId,
+        deadLetterTopic: cfg.log.deadLetterTopic,
+        logger,
+        metrics,
+      });
+      add(`reverse:${r.name}`, reverse);
+    }
+  }
+
+  /** A component is stopped (drained) before the pools and stores it uses, which were held before it. */
+  function add(name: string, stage: { start(): Promise<void>; stop(): Promise<void>; readonly state: LifecycleState; readonly failure: string | null }): void {
+    components.push({ name, start: () => stage.start(), stop: () => stage.stop(), state: () => stage.state, failed: () => stage.failure });
+    lifecycle.hold(name, () => stage.stop());
+  }
 
   return {
     get state() {
-      return state;
+      return lifecycle.state;
     },
     metrics,
-    httpUrl: http?.url ?? null,
+    get httpUrl() {
+      return httpUrl;
+    },
+    start: () => lifecycle.start(start),
     async stop() {
-      if (state === 'stopped' || state === 'draining') return;
-      state = 'draining';
-      logger.info('draining');
-      await stopAll();
-      state = 'stopped';
-      logger.info('stopped');
+      if (lifecycle.state === 'stopped' || lifecycle.state === 'idle') {
+        await lifecycle.stop();
+        return;
+      }
+      if (lifecycle.state !== 'failed') logger.info({ state: lifecycle.state }, 'draining');
+      // A component in the middle of its start (waiting for a topic, joining a group) is aborted
+      // by its own stop(); the bridge's start then unwinds and releases the rest.
+      await Promise.all(components.filter((c) => c.state() === 'starting').map((c) => c.stop()));
+      const failed = lifecycle.state === 'failed';
+      await lifecycle.stop();
+      if (!failed) logger.info('stopped');
     },
   };
+}
+
+/** createBridge + start: the bridge, running. */
+export async function startBridge(cfg: Config, logger: Logger, opts: BridgeOptions = {}): Promise<Bridge> {
+  const bridge = createBridge(cfg, logger, opts);
+  await bridge.start();
+  return bridge;
 }

@@ -1,11 +1,10 @@
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type { DbConnection } from '../db/connection.js';
 import { openDb } from '../db/open.js';
-import type { Config, TargetConfig } from '../ops/config.js';
+import { signednessOf, type Config, type TargetConfig } from '../ops/config.js';
 import { isUlbridgeError, UlbridgeError, wrapError } from '../ops/errors.js';
 import { mysqlStoredPositions } from '../project/mysqlState.js';
 import { ident } from '../project/stateSchema.js';
-import { defaultStateSchema } from '../project/target.js';
 import { runVerify } from '../verify/verify.js';
 import {
   decideReadiness,
@@ -71,7 +70,7 @@ async function groupLag(admin: Admin, topic: string, groupId: string): Promise<{
 async function ingestStatus(admin: Admin, cfg: Config): Promise<IngestStatus[]> {
   const out: IngestStatus[] = [];
   for (const s of cfg.sources) {
-    const groupId = s.groupId ?? `ulbridge-ingest-${s.name}`;
+    const groupId = s.groupId;
     out.push({ source: s.name, topic: s.topic, groupId, ...(await groupLag(admin, s.topic, groupId)) });
   }
   return out;
@@ -80,7 +79,7 @@ async function ingestStatus(admin: Admin, cfg: Config): Promise<IngestStatus[]> 
 async function reverseStatus(admin: Admin, cfg: Config): Promise<ReverseStatus[]> {
   const out: ReverseStatus[] = [];
   for (const r of cfg.reverse) {
-    const groupId = r.groupId ?? `ulbridge-reverse-${r.name}`;
+    const groupId = r.groupId;
     out.push({ reverse: r.name, target: r.target, topic: r.topic, groupId, ...(await groupLag(admin, r.topic, groupId)) });
   }
   return out;
@@ -118,7 +117,7 @@ async function verifySummary(t: TargetConfig, nowS: number, batchSize: number): 
     release: t.release,
     hashSize: t.hashSize,
     useDomain: t.useDomain,
-    signedness: t.unsignedChar ? 'unsigned' : 'signed',
+    signedness: signednessOf(t),
     timezone: t.timeZone,
     now: nowS,
     details: 0,
@@ -139,7 +138,7 @@ async function verifySummary(t: TargetConfig, nowS: number, batchSize: number): 
 async function projectStatus(admin: Admin, cfg: Config, o: StatusOptions, nowMs: number): Promise<ProjectStatus[]> {
   const out: ProjectStatus[] = [];
   for (const [index, t] of cfg.targets.entries()) {
-    const stateSchema = t.stateSchema ?? defaultStateSchema(t.name);
+    const stateSchema = t.stateSchema;
     let stored: StoredPositions;
     let db: DbConnection | null = null;
     try {

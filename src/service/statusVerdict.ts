@@ -70,7 +70,7 @@ export interface DeadLetterStatus {
 }
 
 export interface Reason {
-  code: 'INGEST_LAG' | 'REVERSE_LAG' | 'PROJECT_NOT_STARTED' | 'PROJECT_LAG' | 'DEAD_LETTERS' | 'VERIFY_FINDINGS';
+  code: 'INGEST_LAG' | 'REVERSE_LAG' | 'PROJECT_NOT_STARTED' | 'PROJECT_LAG' | 'PROJECT_LOG_GAP' | 'DEAD_LETTERS' | 'VERIFY_FINDINGS';
   message: string;
 }
 
@@ -121,7 +121,10 @@ function lagParts(parts: Array<{ partition: number; lag: number }>): string {
  * Ready for cut-over when, for everything the config names:
  *  - every ingest partition has lag 0 (the CDC topic is fully ingested);
  *  - every projection has started and every log partition has lag 0 against the offsets stored in
- *    the target (the authoritative position);
+ *    the target (the authoritative position: the projection never stores an offset it did not
+ *    reach by applying the partition from its start);
+ *  - no partition's stored offset (0 when none is stored) lies below the log's low watermark: the
+ *    events in between were removed from the log before this target applied them;
  *  - no dead letters (all retained ones, or those written at or after --dead-letters-since);
  *  - every target verifies clean for its release and hash_size.
  */
@@ -149,11 +152,20 @@ export function decideReadiness(ingest: IngestStatus[], project: ProjectStatus[]
         code: 'PROJECT_NOT_STARTED',
         message: `target ${p.target}: no state schema ${p.stateSchema} in its database: the projection never ran; start ulbridge run with this config`,
       });
-    } else if (p.lag > 0) {
-      reasons.push({
-        code: 'PROJECT_LAG',
-        message: `target ${p.target}: ${plural(p.lag, 'log event')} of ${p.topic} not yet applied (${lagParts(p.partitions)})`,
-      });
+    } else {
+      const gaps = p.partitions.filter((x) => BigInt(x.next ?? '0') < BigInt(x.low));
+      if (gaps.length > 0) {
+        reasons.push({
+          code: 'PROJECT_LOG_GAP',
+          message: `target ${p.target}: the log no longer holds what this target has not applied (${gaps.map((x) => `partition ${x.partition}: stored ${x.next ?? 'nothing'}, log starts at ${x.low}`).join(', ')}); it cannot be proven complete: rebuild it from a complete log`,
+        });
+      }
+      if (p.lag > 0) {
+        reasons.push({
+          code: 'PROJECT_LAG',
+          message: `target ${p.target}: ${plural(p.lag, 'log event')} of ${p.topic} not yet applied (${lagParts(p.partitions)})`,
+        });
+      }
     }
     if (!p.verify.clean) {
       const v = p.verify;

@@ -165,12 +165,13 @@ test('ingest: CDC topic -> registration log and dead-letter topic on a real brok
     const dlq = await readAll(kafka, dlqTopic, 1);
     assert.equal(dlq.length, 1);
     assert.equal(dlq[0]!.key, k(2n));
-    assert.deepEqual(dlq[0]!.headers, { 'ulbridge-reason': 'MALFORMED_JSON', 'ulbridge-source': 'legacy' });
+    assert.deepEqual(dlq[0]!.headers, { 'ulbridge-stage': 'ingest', 'ulbridge-pipeline': 'legacy', 'ulbridge-reason': 'MALFORMED_JSON' });
     assert.deepEqual(JSON.parse(dlq[0]!.value!.toString('utf8')), {
+      stage: 'ingest',
+      pipeline: 'legacy',
       reason: 'MALFORMED_JSON',
       message: "value is not valid JSON: Object value expected after ':' at position 6",
       source: { topic: cdcTopic, partition: 0, offset: '2' },
-      sourceName: 'legacy',
       key: k(2n),
       keyEncoding: 'text',
       value: '{"op":',

@@ -160,7 +160,7 @@ function scenario(release: '4.0' | '2.2', rowsPerStatement: number): void {
 
     test('events OpenSIPS could not load go to dead letters and are not written', async () => {
       const r = await apply([msg(12, ev('UPSERT', 6n, 40n, ''))]);
-      assert.deepEqual(r.deadLetters.map((d) => [d.reason, d.message]), [['UNLOADABLE_AOR', 'binding legacy:6: empty username record; OpenSIPS would skip this row, so it is not written']]);
+      assert.deepEqual(r.deadLetters.map((d) => [d.reason, d.message, d.offset, d.key?.toString()]), [['UNLOADABLE_AOR', 'binding legacy:6: empty username record; OpenSIPS would skip this row, so it is not written', '12', 'legacy:6']]);
       const bad = await apply([{ offset: '13', key: Buffer.from('legacy:7'), value: Buffer.from('{"op":"c"}') }]);
       assert.deepEqual(bad.deadLetters.map((d) => [d.reason, d.message]), [['UNDECODABLE_LOG_EVENT', 'not an Avro single-object encoded message (missing C3 01 header)']]);
       assert.deepEqual(await state(`SELECT next_offset FROM \`${target.stateSchema}\`.offsets WHERE \`partition\` = 0`), ['14']);
@@ -288,6 +288,21 @@ function scenario(release: '4.0' | '2.2', rowsPerStatement: number): void {
         `cid-7202:${idOf('heidi', r, 1)}`,
       ]);
     });
+
+    test('a batch fetched from above the stored next offset is not applied; fetched again from the stored offset, it is', async () => {
+      const before = await rows();
+      const first = msg(0, ev('UPSERT', 7000n, 20000n, 'gapuser'));
+      const later = msg(500, ev('UPSERT', 7001n, 20001n, 'gapuser'));
+      const gap = await applyBatchMysql(c, { target, topic: 'log', partition: 11, messages: [later], fetchedOffset: '500', now: NOW, rowsPerStatement });
+      assert.deepEqual({ processed: gap.processed, applied: gap.applied, nextOffset: gap.nextOffset, resumeAt: gap.resumeAt }, { processed: 0, applied: 0, nextOffset: null, resumeAt: '0' });
+      assert.deepEqual(await rows(), before);
+      assert.deepEqual(await state(`SELECT next_offset FROM \`${target.stateSchema}\`.offsets WHERE \`partition\` = 11`), [], 'nothing stored');
+      const again = await applyBatchMysql(c, { target, topic: 'log', partition: 11, messages: [first, later], fetchedOffset: '0', endOffset: '502', now: NOW, rowsPerStatement });
+      assert.deepEqual({ applied: again.applied, nextOffset: again.nextOffset, resumeAt: again.resumeAt }, { applied: 2, nextOffset: '502', resumeAt: null });
+      assert.deepEqual((await q<{ callid: string }>(`SELECT callid FROM location WHERE username = 'gapuser' ORDER BY callid`)).map((x) => x.callid), ['cid-7000', 'cid-7001']);
+      const one = await applyBatchMysql(c, { target, topic: 'log', partition: 11, messages: [msg(503, ev('UPSERT', 7002n, 20002n, 'gapuser'))], now: NOW, rowsPerStatement });
+      assert.equal(one.resumeAt, '502');
+    });
   });
 }
 
@@ -323,7 +338,8 @@ describe('MySQL target store', () => {
         source: { name: 'legacy', release: '2.1', connector: 'MYSQL', table: 'location', rowKey: BigInt(n), position: { major: 1n, minor: BigInt(n), seq: 1n }, snapshot: false, tsMs: 0n },
         registration: { username: user, domain: null, contact: 'sip:x@192.0.2.1', received: null, path: null, expires: 0n, q: 1, callid: `c${n}`, cseq: 1, lastModified: BigInt(NOW), flags: 0, cflags: null, userAgent: '', socket: null, methods: null, sipInstance: null, kvStore: null, attr: null },
       });
-      const r = await a.applyBatch({ topic: 'log', partition: 2, messages: [{ offset: '41', key: Buffer.from('legacy:1'), value: encodeEvent(e(1, 'alice')) }], now: NOW });
+      // Fetched from 0; compaction removed 0..40.
+      const r = await a.applyBatch({ topic: 'log', partition: 2, messages: [{ offset: '41', key: Buffer.from('legacy:1'), value: encodeEvent(e(1, 'alice')) }], fetchedOffset: '0', now: NOW });
       assert.equal(r.applied, 1);
       assert.deepEqual([...(await b.storedOffsets('log', [0, 1, 2]))], [[2, '42']]);
       assert.deepEqual([...(await b.storedOffsets('log', []))], []);

@@ -91,10 +91,29 @@ function scenario(mode: string, copyMinRows: number): void {
 
     test('events OpenSIPS could not load go to dead letters and are not written', async () => {
       const r = await apply([msg(12, ev('UPSERT', 6n, 40n, ''))]);
-      assert.deepEqual(r.deadLetters.map((d) => [d.reason, d.message]), [['UNLOADABLE_AOR', 'binding legacy:6: empty username record; OpenSIPS would skip this row, so it is not written']]);
+      // Every letter carries its source position and the record's bytes.
+      assert.deepEqual(r.deadLetters.map((d) => [d.reason, d.message, d.offset, d.key?.toString(), d.value?.equals(msg(12, ev('UPSERT', 6n, 40n, '')).value!)]), [['UNLOADABLE_AOR', 'binding legacy:6: empty username record; OpenSIPS would skip this row, so it is not written', '12', 'legacy:6', true]]);
       const bad = await apply([{ offset: '13', key: Buffer.from('legacy:7'), value: Buffer.from('{"op":"c"}') }]);
-      assert.deepEqual(bad.deadLetters.map((d) => [d.reason, d.message]), [['UNDECODABLE_LOG_EVENT', 'not an Avro single-object encoded message (missing C3 01 header)']]);
+      assert.deepEqual(bad.deadLetters.map((d) => [d.reason, d.message, d.offset]), [['UNDECODABLE_LOG_EVENT', 'not an Avro single-object encoded message (missing C3 01 header)', '13']]);
       assert.equal((await c.query(`SELECT next_offset::int AS n FROM ulbridge_t.offsets WHERE partition = 0`)).rows[0].n, 14);
+    });
+
+    test('a batch fetched from above the stored next offset is not applied; fetched again from the stored offset, it is', async () => {
+      const before = await rows();
+      // Partition 3 never applied (stored next offset 0); a consumer resuming at Kafka's group offset 500.
+      const first = msg(0, ev('UPSERT', 7000n, 20000n, 'gapuser'));
+      const later = msg(500, ev('UPSERT', 7001n, 20001n, 'gapuser'));
+      const gap = await applyBatch(c, { target, topic: 'log', partition: 3, messages: [later], fetchedOffset: '500', now: NOW, copyMinRows });
+      assert.deepEqual({ processed: gap.processed, applied: gap.applied, nextOffset: gap.nextOffset, resumeAt: gap.resumeAt }, { processed: 0, applied: 0, nextOffset: null, resumeAt: '0' });
+      assert.deepEqual(await rows(), before);
+      assert.deepEqual((await c.query(`SELECT next_offset FROM ulbridge_t.offsets WHERE partition = 3`)).rows, [], 'nothing stored');
+      // From the stored offset (compaction removed 1..499): applied; the consumer's end of the batch is stored.
+      const again = await applyBatch(c, { target, topic: 'log', partition: 3, messages: [first, later], fetchedOffset: '0', endOffset: '502', now: NOW, copyMinRows });
+      assert.deepEqual({ applied: again.applied, nextOffset: again.nextOffset, resumeAt: again.resumeAt }, { applied: 2, nextOffset: '502', resumeAt: null });
+      assert.deepEqual((await c.query(`SELECT callid FROM location WHERE username = 'gapuser' ORDER BY callid`)).rows.map((x) => x.callid), ['cid-7000', 'cid-7001']);
+      // One above the stored offset is a gap as well.
+      const one = await applyBatch(c, { target, topic: 'log', partition: 3, messages: [msg(503, ev('UPSERT', 7002n, 20002n, 'gapuser'))], now: NOW, copyMinRows });
+      assert.equal(one.resumeAt, '502');
     });
 
     test('values with tabs, newlines and backslashes are written exactly; a rolled-back first transaction leaves the connection usable', async () => {

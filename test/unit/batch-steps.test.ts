@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { emptyBatchResult, splitBatch } from '../../src/project/batchSteps.js';
+import { batchPosition, emptyBatchResult, splitBatch } from '../../src/project/batchSteps.js';
 import { encodeEvent } from '../../src/log/codec.js';
 import type { RegistrationEvent } from '../../src/log/event.js';
 
@@ -15,7 +15,7 @@ const event = (op: 'UPSERT' | 'TRUNCATE', rowKey: bigint): RegistrationEvent => 
 
 test('splitBatch: skips offsets below the stored one, dead-letters undecodable values, splits at TRUNCATE, keeps tombstones', () => {
   const result = emptyBatchResult();
-  const { steps, last } = splitBatch(
+  const { steps } = splitBatch(
     [
       { offset: '4', key: Buffer.from('legacy:1'), value: encodeEvent(event('UPSERT', 1n)) },
       { offset: '5', key: Buffer.from('legacy:1'), value: encodeEvent(event('UPSERT', 1n)) },
@@ -27,7 +27,6 @@ test('splitBatch: skips offsets below the stored one, dead-letters undecodable v
     5n,
     result,
   );
-  assert.equal(last, 9n);
   // Decoded events are the codec's record instances: compare what the writers read of them.
   const shape = steps.map((st) => (st.kind === 'truncate' ? ['truncate', st.event.op] : st.items.map((i) => [i.offset, i.binding, i.event?.op ?? null, i.event?.source.rowKey ?? null])));
   assert.deepEqual(shape, [
@@ -39,8 +38,31 @@ test('splitBatch: skips offsets below the stored one, dead-letters undecodable v
   assert.deepEqual(result.deadLetters.map((d) => [d.reason, d.offset]), [['UNDECODABLE_LOG_EVENT', '7']]);
 });
 
-test('splitBatch: a batch wholly below the stored offset has no steps and no last offset', () => {
+test('splitBatch: a batch wholly below the stored offset has no steps', () => {
   const result = emptyBatchResult();
-  assert.deepEqual(splitBatch([{ offset: '1', key: null, value: null }], 2n, result), { steps: [], last: null });
+  assert.deepEqual(splitBatch([{ offset: '1', key: null, value: null }], 2n, result), { steps: [] });
   assert.equal(result.alreadyApplied, 1);
+});
+
+const at = (...offsets: number[]) => offsets.map((o) => ({ offset: String(o), key: null, value: null }));
+
+test('batchPosition: a batch fetched from above the stored next offset is a gap, never applied', () => {
+  // The consumer resumed from Kafka's group offset 5000 while the rebuilt target stores 0.
+  assert.deepEqual(batchPosition({ messages: at(5000, 5001), fetchedOffset: '5000' }, 0n), { gap: true, next: null });
+  // Without a fetch offset, the first message's offset stands for it.
+  assert.deepEqual(batchPosition({ messages: at(8, 9) }, 7n), { gap: true, next: null });
+  // One above is a gap too: offset 7 would be skipped.
+  assert.deepEqual(batchPosition({ messages: at(8), fetchedOffset: '8' }, 7n), { gap: true, next: null });
+});
+
+test('batchPosition: fetched at or below the stored offset; compaction holes and trailing filtered records are not gaps', () => {
+  assert.deepEqual(batchPosition({ messages: at(7, 8), fetchedOffset: '7' }, 7n), { gap: false, next: 9n });
+  // Fetched from 7, compaction removed 7..11: the first record is 12.
+  assert.deepEqual(batchPosition({ messages: at(12, 13), fetchedOffset: '7' }, 7n), { gap: false, next: 14n });
+  // Redelivery of an older fetch: overlaps the stored offset.
+  assert.deepEqual(batchPosition({ messages: at(3, 4, 5, 6, 7, 8), fetchedOffset: '3' }, 7n), { gap: false, next: 9n });
+  // Wholly below: nothing to store.
+  assert.deepEqual(batchPosition({ messages: at(3, 4), fetchedOffset: '3' }, 7n), { gap: false, next: null });
+  // The consumer's end of the batch (a control record at 9) is stored, so its next fetch (from 10) is no gap.
+  assert.deepEqual(batchPosition({ messages: at(7, 8), fetchedOffset: '7', endOffset: '10' }, 7n), { gap: false, next: 10n });
 });

@@ -7,10 +7,25 @@ const base = { kafka: { brokers: ['127.0.0.1:9092'] }, targets: [{ name: 'main',
 
 test('defaults are filled in', () => {
   assert.deepEqual(parseConfig(base, {}), {
-    kafka: { brokers: ['127.0.0.1:9092'], clientId: 'ulbridge' },
+    kafka: { brokers: ['127.0.0.1:9092'], clientId: 'ulbridge', connectTimeoutSeconds: 30 },
     log: { topic: 'ulbridge.registrations', partitions: 6, deadLetterTopic: 'ulbridge.dead-letters' },
     sources: [],
-    targets: [{ name: 'main', db: 'postgres://u@h/db', table: 'location', release: '4.0', hashSize: 9, useDomain: false, unsignedChar: false, timeZone: 'UTC', poolSize: 4 }],
+    targets: [
+      {
+        name: 'main',
+        db: 'postgres://u@h/db',
+        table: 'location',
+        release: '4.0',
+        hashSize: 9,
+        useDomain: false,
+        unsignedChar: false,
+        timeZone: 'UTC',
+        poolSize: 4,
+        // Derived once, here: nothing downstream computes a default of its own.
+        groupId: 'ulbridge-project-main',
+        stateSchema: 'ulbridge_main',
+      },
+    ],
     reverse: [],
     http: { host: '127.0.0.1', port: 9464 },
   });
@@ -28,7 +43,10 @@ const rev = { name: 'rollback', target: 'main', topic: 'new.public.location', so
 
 test('a reverse sync entry gets its defaults', () => {
   const cfg = parseConfig({ ...base, sources: [src], reverse: [rev] }, {});
-  assert.deepEqual(cfg.reverse, [{ ...rev, legacy: { db: 'mysql://root@h/opensips', table: 'location' } }]);
+  assert.deepEqual(cfg.reverse, [{ ...rev, legacy: { db: 'mysql://root@h/opensips', table: 'location' }, groupId: 'ulbridge-reverse-rollback' }]);
+  assert.deepEqual(cfg.sources.map((s) => s.groupId), ['ulbridge-ingest-legacy']);
+  // Written back, the compiled config compiles to itself.
+  assert.deepEqual(parseConfig(JSON.parse(JSON.stringify(cfg)), {}), cfg);
 });
 
 test('targets may be PostgreSQL, MySQL or MariaDB databases', () => {
@@ -53,7 +71,33 @@ const errors: Array<[string, unknown, string]> = [
   ['two reverse syncs of one target', { ...base, sources: [src], reverse: [rev, { ...rev, name: 'r2' }] }, 'config reverse[1].target: target "main" already has a reverse sync'],
   ['reverse legacy URL', { ...base, sources: [src], reverse: [{ ...rev, legacy: { db: 'oracle://x' } }] }, 'config reverse[0].legacy.db: must be a postgres://, mysql:// or mariadb:// URL'],
   ['nothing to run', { kafka: base.kafka }, 'config: nothing to run; add at least one entry to sources (ingest) or targets (projection)'],
+  ['missing brokers', { targets: base.targets }, 'config kafka: is missing'],
+  ['missing release', { ...base, targets: [{ name: 'main', db: 'postgres://u@h/db' }] }, 'config targets[0].release: is missing'],
+  ['missing source topic', { ...base, sources: [{ name: 's', release: '2.1' }] }, 'config sources[0].topic: is missing'],
+  ['unknown release', { ...base, sources: [{ ...src, release: '1.11' }] }, 'config sources[0].release: Invalid option: expected one of "2.1"|"2.2"|"2.3"|"2.4"|"3.x"|"4.0"'],
+  ['one rule for names', { ...base, sources: [{ ...src, name: 'legacy east' }] }, 'config sources[0].name: must be 1-48 letters, digits, _ . or -'],
+  ['one rule for references', { ...base, sources: [src], reverse: [{ ...rev, target: 'a/b' }] }, 'config reverse[0].target: must be 1-48 letters, digits, _ . or -'],
+  [
+    'state schemas that normalise to one',
+    { ...base, targets: [{ ...base.targets[0], name: 'east-1' }, { ...base.targets[0], name: 'east_1' }] },
+    'config targets[1]: targets "east-1" and "east_1" would keep their state in the same schema "ulbridge_east_1" of one database and skip each other\'s events; give one of them its own targets[].stateSchema',
+  ],
+  [
+    'one MySQL state database for two targets',
+    { ...base, targets: [{ name: 'a', db: 'mysql://root@h/db1', release: '4.0', stateSchema: 'ulb' }, { name: 'b', db: 'mysql://root@h:3306/db2', release: '4.0', stateSchema: 'ulb' }] },
+    'config targets[1]: targets "a" and "b" would keep their state in the same schema "ulb" of one database and skip each other\'s events; give one of them its own targets[].stateSchema',
+  ],
+  [
+    'two stages in one consumer group',
+    { ...base, sources: [{ ...src, groupId: 'g' }], targets: [{ ...base.targets[0], groupId: 'g' }] },
+    'config targets[0].groupId: consumer group "g" is also sources[0].groupId\'s; each stage needs its own group (set a distinct groupId)',
+  ],
 ];
+
+test('one state schema name in two PostgreSQL databases does not collide', () => {
+  const cfg = parseConfig({ ...base, targets: [{ ...base.targets[0], name: 'east-1' }, { ...base.targets[0], name: 'east_1', db: 'postgres://u@h/other' }] }, {});
+  assert.deepEqual(cfg.targets.map((t) => t.stateSchema), ['ulbridge_east_1', 'ulbridge_east_1']);
+});
 
 for (const [name, raw, message] of errors) {
   test(`config error names the key: ${name}`, () => {

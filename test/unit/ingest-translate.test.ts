@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createDecoder, type Decoder } from '../../src/cdc/index.js';
 import { encodeEvent } from '../../src/log/codec.js';
 import { translate } from '../../src/ingest/translate.js';
-import type { RawRecord } from '../../src/ingest/deadLetter.js';
+import type { RawRecord } from '../../src/log/deadLetter.js';
 import { change, keyValue } from '../fixtures/debezium/handmade/build.js';
 
 const decoder = createDecoder({ name: 'legacy', release: '2.2', timeZone: 'UTC', caseSensitive: false });
@@ -46,30 +46,32 @@ test('a mixed batch: upsert, delete + tombstone, Debezium tombstone skipped, dea
     {
       key: Buffer.from(k),
       value: JSON.stringify({
+        stage: 'ingest',
+        pipeline: 'legacy',
         reason: 'MALFORMED_JSON',
         message: "value is not valid JSON: Object value expected after ':' at position 6",
         source: { topic: TOPIC, partition: 2, offset: '103' },
-        sourceName: 'legacy',
         key: '{"contact_id":7}',
         keyEncoding: 'text',
         value: '{"op":',
         valueEncoding: 'text',
       }),
-      headers: { 'ulbridge-reason': 'MALFORMED_JSON', 'ulbridge-source': 'legacy' },
+      headers: { 'ulbridge-stage': 'ingest', 'ulbridge-pipeline': 'legacy', 'ulbridge-reason': 'MALFORMED_JSON' },
     },
     {
       key: Buffer.from([0xff, 0xfe]),
       value: JSON.stringify({
+        stage: 'ingest',
+        pipeline: 'legacy',
         reason: 'MALFORMED_JSON',
         message: 'value is not valid UTF-8',
         source: { topic: TOPIC, partition: 2, offset: '104' },
-        sourceName: 'legacy',
         key: '//4=',
         keyEncoding: 'base64',
         value: 'gIE=',
         valueEncoding: 'base64',
       }),
-      headers: { 'ulbridge-reason': 'MALFORMED_JSON', 'ulbridge-source': 'legacy' },
+      headers: { 'ulbridge-stage': 'ingest', 'ulbridge-pipeline': 'legacy', 'ulbridge-reason': 'MALFORMED_JSON' },
     },
   ]);
 });
@@ -77,8 +79,8 @@ test('a mixed batch: upsert, delete + tombstone, Debezium tombstone skipped, dea
 test('a dead letter for a null key records null with a null encoding', () => {
   const t = translate(decoder, 1, [raw(5, null, '[]')]);
   assert.deepEqual(JSON.parse(t.deadLetters[0]!.value as string), {
-    reason: 'NOT_AN_ENVELOPE', message: 'value is an array, not a Debezium change event', source: { topic: TOPIC, partition: 2, offset: '5' },
-    sourceName: 'legacy', key: null, keyEncoding: null, value: '[]', valueEncoding: 'text',
+    stage: 'ingest', pipeline: 'legacy', reason: 'NOT_AN_ENVELOPE', message: 'value is an array, not a Debezium change event', source: { topic: TOPIC, partition: 2, offset: '5' },
+    key: null, keyEncoding: null, value: '[]', valueEncoding: 'text',
   });
   assert.equal(t.deadLetters[0]!.key, null);
 });

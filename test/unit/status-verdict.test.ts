@@ -108,3 +108,24 @@ test('--dead-letters-since takes ISO 8601 or unix seconds', () => {
   assert.equal(parseSince('2026-11-29T15:00:00Z'), Date.UTC(2026, 10, 29, 15));
   assert.throws(() => parseSince('yesterday'), { code: 'BAD_DEAD_LETTERS_SINCE' });
 });
+
+test('a target whose stored offset lies below the log start is not ready: the events in between are gone', () => {
+  const gone = project([0, 0], {
+    partitions: [
+      { partition: 0, low: '0', high: '50', next: '50', lag: 0 },
+      { partition: 1, low: '40', high: '50', next: '30', lag: 10 },
+    ],
+    lag: 10,
+  });
+  const r = decideReadiness([], [gone], noLetters);
+  assert.deepEqual(r.map((x) => x.code), ['PROJECT_LOG_GAP', 'PROJECT_LAG']);
+  assert.equal(
+    r[0]!.message,
+    'target main: the log no longer holds what this target has not applied (partition 1: stored 30, log starts at 40); it cannot be proven complete: rebuild it from a complete log',
+  );
+  // Never applied, and the log's start is gone: lag 0 is not enough.
+  const never = project([0], { partitions: [{ partition: 0, low: '7', high: '7', next: null, lag: 0 }], lag: 0 });
+  assert.deepEqual(decideReadiness([], [never], noLetters).map((x) => x.message), [
+    'target main: the log no longer holds what this target has not applied (partition 0: stored nothing, log starts at 7); it cannot be proven complete: rebuild it from a complete log',
+  ]);
+});
