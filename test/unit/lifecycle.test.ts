@@ -1,0 +1,91 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isStoppedError, Lifecycle } from '../../src/ops/lifecycle.js';
+
+test('a start that fails half-way releases exactly what it opened, newest first, and rethrows', async () => {
+  const released: string[] = [];
+  const lc = new Lifecycle('stage "x"');
+  await assert.rejects(
+    lc.start(async () => {
+      lc.hold('producer', async () => released.push('producer'));
+      lc.hold('consumer', async () => released.push('consumer'));
+      throw new Error('broker said no');
+    }),
+    /broker said no/,
+  );
+  assert.deepEqual(released, ['consumer', 'producer']);
+  assert.deepEqual([lc.state, lc.failure], ['failed', 'broker said no']);
+  await lc.stop();
+  assert.deepEqual(released, ['consumer', 'producer'], 'released once');
+  assert.equal(lc.state, 'failed');
+});
+
+test('stop() while starting aborts the start: a sleep ends at once, the start rejects with STOPPED, everything is released', async () => {
+  const released: string[] = [];
+  const lc = new Lifecycle('ingest "legacy"');
+  let slept = false;
+  const starting = lc.start(async () => {
+    lc.hold('admin', async () => released.push('admin'));
+    await lc.sleep(60_000);
+    slept = true;
+  });
+  await new Promise((r) => setTimeout(r, 20));
+  const t0 = Date.now();
+  await lc.stop();
+  assert.ok(Date.now() - t0 < 5_000);
+  await assert.rejects(starting, (e: any) => isStoppedError(e) && e.code === 'STOPPED' && e.message === 'ingest "legacy" was stopped while starting');
+  assert.equal(slept, false);
+  assert.deepEqual(released, ['admin']);
+  assert.deepEqual([lc.state, lc.failure], ['stopped', null]);
+});
+
+test('stop() while a start step is awaited: the next checkpoint ends the start, and what that step opened is released', async () => {
+  const released: string[] = [];
+  const lc = new Lifecycle('projection "main"');
+  let resolveConnect!: () => void;
+  const starting = lc.start(async () => {
+    lc.hold('consumer', async () => released.push('consumer'));
+    await new Promise<void>((r) => (resolveConnect = r));
+    lc.checkpoint();
+    lc.hold('never', async () => released.push('never'));
+  });
+  await new Promise((r) => setTimeout(r, 10));
+  const stopping = lc.stop();
+  resolveConnect();
+  await stopping;
+  await assert.rejects(starting, (e: any) => e.code === 'STOPPED');
+  assert.deepEqual(released, ['consumer']);
+});
+
+test('stop() is valid in any state and idempotent; a running stage drains its holds; start twice is refused', async () => {
+  const idle = new Lifecycle('idle');
+  await idle.stop();
+  await idle.stop();
+  assert.equal(idle.state, 'stopped');
+
+  const released: string[] = [];
+  const lc = new Lifecycle('bridge');
+  await lc.start(async () => lc.hold('http', async () => released.push('http')));
+  assert.equal(lc.state, 'running');
+  await assert.rejects(lc.start(async () => undefined), (e: any) => e.code === 'INVALID_STATE' && e.message === 'bridge cannot start: it is running');
+  await Promise.all([lc.stop(), lc.stop()]);
+  assert.deepEqual(released, ['http']);
+  assert.equal(lc.state, 'stopped');
+});
+
+test('a release that throws is reported and the others still run; a crash after start keeps the failure through stop()', async () => {
+  const reported: string[] = [];
+  const released: string[] = [];
+  const lc = new Lifecycle('reverse "r"', (what, err) => reported.push(`${what}: ${(err as Error).message}`));
+  await lc.start(async () => {
+    lc.hold('pool', async () => released.push('pool'));
+    lc.hold('consumer', async () => {
+      throw new Error('socket gone');
+    });
+  });
+  lc.fail(new Error('consumer crashed for good'));
+  await lc.stop();
+  assert.deepEqual(reported, ['consumer: socket gone']);
+  assert.deepEqual(released, ['pool']);
+  assert.deepEqual([lc.state, lc.failure], ['failed', 'consumer crashed for good']);
+});
