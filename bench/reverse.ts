@@ -6,7 +6,9 @@ import { openDb } from '../src/db/open.js';
 import { encodeEvent } from '../src/log/codec.js';
 import type { Registration, RegistrationEvent } from '../src/log/event.js';
 import { releaseProfile } from '../src/opensips/releases.js';
-import { applyBatch, type LogMessage } from '../src/project/applyBatch.js';
+import { applyBatch } from '../src/project/apply.js';
+import type { LogMessage } from '../src/project/batch.js';
+import { pgSession } from '../src/project/pgSession.js';
 import { ensureStateSchema } from '../src/project/stateSchema.js';
 import { compileTarget } from '../src/project/target.js';
 import { applyReverseBatch, type TargetChange } from '../src/reverse/apply.js';
@@ -61,7 +63,7 @@ async function projectRate(url: string, shared: boolean, rounds: LogMessage[][],
     const started = process.hrtime.bigint();
     for (const messages of rounds) {
       for (let i = 0; i < messages.length; i += BATCH) {
-        await applyBatch(c, { target, topic: 'log', partition: 0, messages: messages.slice(i, i + BATCH), now });
+        await applyBatch(pgSession(c, target), { topic: 'log', partition: 0, messages: messages.slice(i, i + BATCH), now });
         events += Math.min(BATCH, messages.length - i);
       }
     }

@@ -1,6 +1,6 @@
 import { decodeEvent } from '../log/codec.js';
 import type { RegistrationEvent } from '../log/event.js';
-import type { ApplyOptions, BatchResult, LogMessage } from './applyBatch.js';
+import type { BatchInput, BatchResult, LogMessage } from './batch.js';
 import type { Planner } from './planner.js';
 
 /** A log record of a segment; event null = a tombstone (the binding is gone). */
@@ -26,7 +26,7 @@ export function emptyBatchResult(): BatchResult {
  * `gap` and is not applied. Otherwise `next` is the new stored offset: the end of the batch as the
  * consumer saw it, or null when the batch lies wholly below the stored offset.
  */
-export function batchPosition(opts: Pick<ApplyOptions, 'messages' | 'fetchedOffset' | 'endOffset'>, stored: bigint): { gap: boolean; next: bigint | null } {
+export function batchPosition(opts: Pick<BatchInput, 'messages' | 'fetchedOffset' | 'endOffset'>, stored: bigint): { gap: boolean; next: bigint | null } {
   const first = opts.messages[0];
   const last = opts.messages.at(-1);
   const from = opts.fetchedOffset !== undefined ? BigInt(opts.fetchedOffset) : first ? BigInt(first.offset) : stored;

@@ -2,8 +2,9 @@ import mysql from 'mysql2/promise';
 import { connectError, queryError } from '../db/errors.js';
 import type { DbTarget } from '../db/url.js';
 import { isUlbridgeError, UlbridgeError } from '../ops/errors.js';
-import type { BatchResult } from './applyBatch.js';
-import { applyBatchMysql } from './mysqlApply.js';
+import { applyBatch } from './apply.js';
+import type { BatchResult } from './batch.js';
+import { mysqlSession } from './mysqlSession.js';
 import { ensureMysqlState, myIdent, MYSQL_SESSION_SETUP, type MysqlTargetShape } from './mysqlState.js';
 import type { Target } from './target.js';
 import { targetError, type StoreBatch, type TargetStore, type TargetStoreOptions } from './targetStore.js';
@@ -101,7 +102,7 @@ export function createMysqlTargetStore(target: Target, db: DbTarget, opts: Targe
       const conn = await acquire();
       let ok = false;
       try {
-        const result = await applyBatchMysql(conn, { ...batch, target, ...(shape ? { charAorColumns: shape.charAorColumns } : {}) });
+        const result = await applyBatch(mysqlSession(conn, target, shape ? { charAorColumns: shape.charAorColumns } : {}), batch);
         ok = true;
         return result;
       } finally {

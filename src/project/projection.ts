@@ -3,7 +3,7 @@ import { deadLetterDocument, deadLetterMessage } from '../log/deadLetter.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { DeadLetter } from './applyBatch.js';
+import type { DeadLetter } from './batch.js';
 import type { Target } from './target.js';
 import type { TargetStore } from './targetStore.js';
 

@@ -7,7 +7,7 @@ import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import { createIngest } from '../ingest/index.js';
 import { ensureTopics } from '../log/topics.js';
 import { createProjection } from '../project/projection.js';
-import { createTargetStore } from '../project/targetStore.js';
+import { createTargetStore } from '../project/openTargetStore.js';
 import { compileTarget, type Target } from '../project/target.js';
 import { createReverse } from '../reverse/reverse.js';
 import type { ReleaseName } from '../opensips/releases.js';

@@ -1,11 +1,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import mysql from 'mysql2/promise';
-import type { BatchResult, LogMessage } from '../../src/project/applyBatch.js';
-import { applyBatchMysql } from '../../src/project/mysqlApply.js';
+import type { BatchResult, LogMessage } from '../../src/project/batch.js';
+import { applyBatch } from '../../src/project/apply.js';
+import { mysqlSession } from '../../src/project/mysqlSession.js';
 import { ensureMysqlState } from '../../src/project/mysqlState.js';
 import { mysqlSessionOptions, prepareMysqlSession } from '../../src/project/mysqlStore.js';
-import { createTargetStore } from '../../src/project/targetStore.js';
+import { createTargetStore } from '../../src/project/openTargetStore.js';
 import { aorIdentity, compileTarget, type Target } from '../../src/project/target.js';
 import { createLocationTable } from '../../src/demo/tables.js';
 import { encodeEvent } from '../../src/log/codec.js';
@@ -55,7 +56,7 @@ function scenario(release: '4.0' | '2.2', rowsPerStatement: number): void {
     const sorted = (lines: string[]): string[] => [...lines].sort((a, b) => (BigInt(a.split('|')[0]!) < BigInt(b.split('|')[0]!) ? -1 : 1));
     const state = async (sql: string): Promise<string[]> => (await q(sql)).map((x) => Object.values(x).map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : v)).join(':'));
 
-    const apply = (messages: LogMessage[], partition = 0, conn = c) => applyBatchMysql(conn, { target, topic: 'log', partition, messages, now: NOW, rowsPerStatement });
+    const apply = (messages: LogMessage[], partition = 0, conn = c) => applyBatch(mysqlSession(conn, target, { rowsPerStatement }), { topic: 'log', partition, messages, now: NOW });
 
     let FOREIGN: string[];
 
@@ -173,7 +174,7 @@ function scenario(release: '4.0' | '2.2', rowsPerStatement: number): void {
       if (!dt) odd.registration!.kvStore = '{"k":"\\t"}';
       const snapshot = async () => [await rows(), await state(`SELECT binding FROM \`${target.stateSchema}\`.bindings`), await state(`SELECT aor FROM \`${target.stateSchema}\`.aors`), await state(`SELECT \`partition\`, next_offset FROM \`${target.stateSchema}\`.offsets`)];
       const before = await snapshot();
-      const failing = applyBatchMysql(c, { target, topic: 'log', partition: 1, messages: [msg(0, odd), msg(1, ev('UPSERT', 9n, 51n, ''))], now: NOW, rowsPerStatement, deadLetter: async () => { throw new Error('dead-letter topic down'); } });
+      const failing = applyBatch(mysqlSession(c, target, { rowsPerStatement }), { topic: 'log', partition: 1, messages: [msg(0, odd), msg(1, ev('UPSERT', 9n, 51n, ''))], now: NOW, deadLetter: async () => { throw new Error('dead-letter topic down'); } });
       await assert.rejects(failing, /dead-letter topic down/);
       assert.deepEqual(await snapshot(), before, 'rows, bindings, AORs and offsets all rolled back');
       const r = await apply([msg(0, odd)], 1);
@@ -268,8 +269,8 @@ function scenario(release: '4.0' | '2.2', rowsPerStatement: number): void {
       try {
         const later: { batch?: Promise<BatchResult> } = {};
         // The first batch pauses before COMMIT (in its dead-letter hook) while the second starts.
-        const first = await applyBatchMysql(c, {
-          target, topic: 'log', partition: 6, now: NOW, rowsPerStatement,
+        const first = await applyBatch(mysqlSession(c, target, { rowsPerStatement }), {
+          topic: 'log', partition: 6, now: NOW,
           messages: [msg(0, ev('UPSERT', 7200n, 7200n, 'heidi')), msg(1, ev('UPSERT', 7201n, 7201n, ''))],
           deadLetter: async () => {
             later.batch = apply([msg(0, ev('UPSERT', 7202n, 7202n, 'heidi'))], 7, other);
@@ -293,14 +294,14 @@ function scenario(release: '4.0' | '2.2', rowsPerStatement: number): void {
       const before = await rows();
       const first = msg(0, ev('UPSERT', 7000n, 20000n, 'gapuser'));
       const later = msg(500, ev('UPSERT', 7001n, 20001n, 'gapuser'));
-      const gap = await applyBatchMysql(c, { target, topic: 'log', partition: 11, messages: [later], fetchedOffset: '500', now: NOW, rowsPerStatement });
+      const gap = await applyBatch(mysqlSession(c, target, { rowsPerStatement }), { topic: 'log', partition: 11, messages: [later], fetchedOffset: '500', now: NOW });
       assert.deepEqual({ processed: gap.processed, applied: gap.applied, nextOffset: gap.nextOffset, resumeAt: gap.resumeAt }, { processed: 0, applied: 0, nextOffset: null, resumeAt: '0' });
       assert.deepEqual(await rows(), before);
       assert.deepEqual(await state(`SELECT next_offset FROM \`${target.stateSchema}\`.offsets WHERE \`partition\` = 11`), [], 'nothing stored');
-      const again = await applyBatchMysql(c, { target, topic: 'log', partition: 11, messages: [first, later], fetchedOffset: '0', endOffset: '502', now: NOW, rowsPerStatement });
+      const again = await applyBatch(mysqlSession(c, target, { rowsPerStatement }), { topic: 'log', partition: 11, messages: [first, later], fetchedOffset: '0', endOffset: '502', now: NOW });
       assert.deepEqual({ applied: again.applied, nextOffset: again.nextOffset, resumeAt: again.resumeAt }, { applied: 2, nextOffset: '502', resumeAt: null });
       assert.deepEqual((await q<{ callid: string }>(`SELECT callid FROM location WHERE username = 'gapuser' ORDER BY callid`)).map((x) => x.callid), ['cid-7000', 'cid-7001']);
-      const one = await applyBatchMysql(c, { target, topic: 'log', partition: 11, messages: [msg(503, ev('UPSERT', 7002n, 20002n, 'gapuser'))], now: NOW, rowsPerStatement });
+      const one = await applyBatch(mysqlSession(c, target, { rowsPerStatement }), { topic: 'log', partition: 11, messages: [msg(503, ev('UPSERT', 7002n, 20002n, 'gapuser'))], now: NOW });
       assert.equal(one.resumeAt, '502');
     });
   });

@@ -1,7 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { applyBatch, type LogMessage } from '../../src/project/applyBatch.js';
+import { applyBatch } from '../../src/project/apply.js';
+import type { LogMessage } from '../../src/project/batch.js';
+import { pgSession } from '../../src/project/pgSession.js';
 import { ensureStateSchema } from '../../src/project/stateSchema.js';
 import { compileTarget } from '../../src/project/target.js';
 import { createLocationTable } from '../../src/demo/tables.js';
@@ -26,7 +28,7 @@ function scenario(mode: string, copyMinRows: number): void {
       return r.rows.map((x) => Object.values(x).join('|'));
     }
 
-    const apply = (messages: LogMessage[], partition = 0) => applyBatch(c, { target, topic: 'log', partition, messages, now: NOW, copyMinRows });
+    const apply = (messages: LogMessage[], partition = 0) => applyBatch(pgSession(c, target, { copyMinRows }), { topic: 'log', partition, messages, now: NOW });
 
     before(async () => {
       db = await freshPostgresDb('project');
@@ -103,16 +105,16 @@ function scenario(mode: string, copyMinRows: number): void {
       // Partition 3 never applied (stored next offset 0); a consumer resuming at Kafka's group offset 500.
       const first = msg(0, ev('UPSERT', 7000n, 20000n, 'gapuser'));
       const later = msg(500, ev('UPSERT', 7001n, 20001n, 'gapuser'));
-      const gap = await applyBatch(c, { target, topic: 'log', partition: 3, messages: [later], fetchedOffset: '500', now: NOW, copyMinRows });
+      const gap = await applyBatch(pgSession(c, target, { copyMinRows }), { topic: 'log', partition: 3, messages: [later], fetchedOffset: '500', now: NOW });
       assert.deepEqual({ processed: gap.processed, applied: gap.applied, nextOffset: gap.nextOffset, resumeAt: gap.resumeAt }, { processed: 0, applied: 0, nextOffset: null, resumeAt: '0' });
       assert.deepEqual(await rows(), before);
       assert.deepEqual((await c.query(`SELECT next_offset FROM ulbridge_t.offsets WHERE partition = 3`)).rows, [], 'nothing stored');
       // From the stored offset (compaction removed 1..499): applied; the consumer's end of the batch is stored.
-      const again = await applyBatch(c, { target, topic: 'log', partition: 3, messages: [first, later], fetchedOffset: '0', endOffset: '502', now: NOW, copyMinRows });
+      const again = await applyBatch(pgSession(c, target, { copyMinRows }), { topic: 'log', partition: 3, messages: [first, later], fetchedOffset: '0', endOffset: '502', now: NOW });
       assert.deepEqual({ applied: again.applied, nextOffset: again.nextOffset, resumeAt: again.resumeAt }, { applied: 2, nextOffset: '502', resumeAt: null });
       assert.deepEqual((await c.query(`SELECT callid FROM location WHERE username = 'gapuser' ORDER BY callid`)).rows.map((x) => x.callid), ['cid-7000', 'cid-7001']);
       // One above the stored offset is a gap as well.
-      const one = await applyBatch(c, { target, topic: 'log', partition: 3, messages: [msg(503, ev('UPSERT', 7002n, 20002n, 'gapuser'))], now: NOW, copyMinRows });
+      const one = await applyBatch(pgSession(c, target, { copyMinRows }), { topic: 'log', partition: 3, messages: [msg(503, ev('UPSERT', 7002n, 20002n, 'gapuser'))], now: NOW });
       assert.equal(one.resumeAt, '502');
     });
 
@@ -125,10 +127,10 @@ function scenario(mode: string, copyMinRows: number): void {
       const c2 = new pg.Client({ connectionString: db.url });
       await c2.connect();
       try {
-        const failing = applyBatch(c2, { target, topic: 'log', partition: 1, messages: [msg(0, odd), msg(1, ev('UPSERT', 9n, 51n, ''))], now: NOW, copyMinRows, deadLetter: async () => { throw new Error('dead-letter topic down'); } });
+        const failing = applyBatch(pgSession(c2, target, { copyMinRows }), { topic: 'log', partition: 1, messages: [msg(0, odd), msg(1, ev('UPSERT', 9n, 51n, ''))], now: NOW, deadLetter: async () => { throw new Error('dead-letter topic down'); } });
         await assert.rejects(failing, /dead-letter topic down/);
         assert.equal((await c.query(`SELECT count(*)::int AS n FROM location WHERE callid = 'cid-8'`)).rows[0].n, 0);
-        const r = await applyBatch(c2, { target, topic: 'log', partition: 1, messages: [msg(0, odd)], now: NOW, copyMinRows });
+        const r = await applyBatch(pgSession(c2, target, { copyMinRows }), { topic: 'log', partition: 1, messages: [msg(0, odd)], now: NOW });
         assert.equal(r.applied, 1);
       } finally {
         await c2.end();
@@ -144,11 +146,11 @@ function scenario(mode: string, copyMinRows: number): void {
         first.push(msg(i, ev('UPSERT', BigInt(1000 + i), BigInt(1000 + i), `user${i % 300}`)));
         again.push(msg(1000 + i, ev('UPSERT', BigInt(1000 + i), BigInt(5000 + i), `user${i % 300}`, 2)));
       }
-      const r = await applyBatch(c, { target, topic: 'log', partition: 2, messages: first, now: NOW, copyMinRows });
+      const r = await applyBatch(pgSession(c, target, { copyMinRows }), { topic: 'log', partition: 2, messages: first, now: NOW });
       assert.deepEqual({ applied: r.applied, nextOffset: r.nextOffset }, { applied: 1000, nextOffset: '1000' });
       const before = await c.query(`SELECT callid, contact_id::text AS id FROM location WHERE username LIKE 'user%' ORDER BY callid`);
       assert.equal(new Set(before.rows.map((x) => x.id)).size, 1000);
-      await applyBatch(c, { target, topic: 'log', partition: 2, messages: again, now: NOW, copyMinRows });
+      await applyBatch(pgSession(c, target, { copyMinRows }), { topic: 'log', partition: 2, messages: again, now: NOW });
       const after = await c.query(`SELECT callid, contact_id::text AS id, cseq FROM location WHERE username LIKE 'user%' ORDER BY callid`);
       assert.deepEqual(after.rows.map((x) => `${x.callid}:${x.id}`), before.rows.map((x) => `${x.callid}:${x.id}`));
       assert.ok(after.rows.every((x) => x.cseq === 2));
@@ -161,7 +163,7 @@ function scenario(mode: string, copyMinRows: number): void {
       await c.query(`UPDATE ulbridge_t.aors SET next_clabel = 16382 WHERE aor = 'user0'`);
       const more: LogMessage[] = [];
       for (let i = 0; i < 4; i++) more.push(msg(2000 + i, ev('UPSERT', BigInt(3000 + i), BigInt(9000 + i), 'user0')));
-      await applyBatch(c, { target, topic: 'log', partition: 2, messages: more, now: NOW, copyMinRows });
+      await applyBatch(pgSession(c, target, { copyMinRows }), { topic: 'log', partition: 2, messages: more, now: NOW });
       const labels = await c.query(`SELECT source_row_key::int AS k, clabel FROM ulbridge_t.bindings WHERE aor = 'user0' AND contact_id IS NOT NULL ORDER BY source_row_key`);
       assert.deepEqual(labels.rows.map((r) => `${r.k}:${r.clabel}`), ['1000:0', '1300:1', '1600:2', '1900:3', '3000:16382', '3001:16383', '3002:4', '3003:5']);
       const aor = await c.query(`SELECT next_clabel, wrapped FROM ulbridge_t.aors WHERE aor = 'user0'`);

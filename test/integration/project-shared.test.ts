@@ -1,7 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { applyBatch, type LogMessage } from '../../src/project/applyBatch.js';
+import { applyBatch } from '../../src/project/apply.js';
+import type { LogMessage } from '../../src/project/batch.js';
+import { pgSession } from '../../src/project/pgSession.js';
 import { ensureStateSchema } from '../../src/project/stateSchema.js';
 import { compileTarget } from '../../src/project/target.js';
 import { createLocationTable } from '../../src/demo/tables.js';
@@ -33,7 +35,7 @@ function ev(op: 'UPSERT' | 'DELETE', rowKey: bigint, major: bigint, user: string
 }
 const msg = (offset: number, e: RegistrationEvent): LogMessage => ({ offset: String(offset), key: Buffer.from(`legacy:${e.source.rowKey}`), value: encodeEvent(e) });
 // The cases pick offsets freely: each batch is fetched from 0, as if compaction removed the records in between.
-const apply = (messages: LogMessage[]) => applyBatch(c, { target, topic: 'log', partition: 0, messages, fetchedOffset: '0', now: NOW });
+const apply = (messages: LogMessage[]) => applyBatch(pgSession(c, target), { topic: 'log', partition: 0, messages, fetchedOffset: '0', now: NOW });
 
 async function rows(): Promise<string[]> {
   const r = await c.query(`SELECT contact_id::text, username, callid, cseq, last_modified::text FROM location ORDER BY contact_id`);

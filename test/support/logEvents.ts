@@ -4,7 +4,7 @@
  */
 import { encodeEvent } from '../../src/log/codec.js';
 import type { RegistrationEvent } from '../../src/log/event.js';
-import type { LogMessage } from '../../src/project/applyBatch.js';
+import type { LogMessage } from '../../src/project/batch.js';
 
 /** 2025-11-24 16:00:00 UTC (17:00:00 in Europe/Berlin): "now" of the apply tests. */
 export const APPLY_NOW = 1764000000;

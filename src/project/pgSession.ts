@@ -3,230 +3,90 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { RegistrationEvent, SourcePosition } from '../log/event.js';
+import type { BindingVersion } from '../log/version.js';
 import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
 import { localDatetimeToUnix } from '../opensips/localTime.js';
-import { isNewer, type BindingVersion } from '../log/version.js';
-import { batchPosition, emptyBatchResult, planSegment, splitBatch, type SegmentItem } from './batchSteps.js';
-import { Planner, type AorState, type BindingState, type Plan, type PlannedRow } from './planner.js';
+import type { ApplySession } from './apply.js';
+import type { AorState, BindingState, Plan, Planner } from './planner.js';
+import { ident, qualified } from './stateSchema.js';
 import { aorIdentityCache, type Target } from './target.js';
 import { targetColumnPgTypes, targetColumns, type CellValue } from './targetRow.js';
-import { ident, qualified } from './stateSchema.js';
 
-export interface LogMessage {
-  offset: string;
-  key: Buffer | null;
-  value: Buffer | null;
-}
-
-export interface DeadLetter {
-  reason: string;
-  message: string;
-  offset: string;
-  key: Buffer | null;
-  value: Buffer | null;
-}
-
-export interface BatchResult {
-  /** Messages at or above the stored offset that this call processed. */
-  processed: number;
-  applied: number;
-  stale: number;
-  /** Offsets below the stored next offset: already applied by an earlier run. */
-  alreadyApplied: number;
-  tombstones: number;
-  /** Shared targets: changes not written because the target row is as new or newer (the conflict rule). */
-  kept: number;
-  deadLetters: DeadLetter[];
-  /** Source change times (unix ms) of the applied events, for latency metrics. */
-  sourceTimesMs: number[];
-  nextOffset: string | null;
-  /**
-   * Set when the batch was fetched from above the stored next offset: nothing was applied, and
-   * the consumer must fetch again from this offset (the stored one).
-   */
-  resumeAt: string | null;
-}
-
-export interface ApplyOptions {
-  target: Target;
-  topic: string;
-  partition: number;
-  messages: LogMessage[];
-  /**
-   * The offset the consumer fetched this batch from (default: the first message's offset). A
-   * batch fetched from above the stored next offset is not applied: see BatchResult.resumeAt.
-   */
-  fetchedOffset?: string;
-  /**
-   * The position after this batch as the consumer sees it (default: the last message's offset + 1);
-   * above the last message when the fetch ended on records the consumer filters (control records).
-   */
-  endOffset?: string;
-  now: number;
+export interface PgSessionOptions {
   /** From this many rows on, a write goes through COPY into a stage table instead of UNNEST arrays (default 200). */
   copyMinRows?: number;
-  /** Called inside the transaction, before COMMIT, so a crash can only duplicate dead letters. */
-  deadLetter?: (letters: DeadLetter[]) => Promise<void>;
 }
-
 
 const MAX_RELABEL_ROUNDS = 64;
 
 /**
- * Applies one batch of one registration-log partition to one target in a single transaction:
- * target rows, label state, binding positions and the partition's next offset commit together.
- * The offsets row is locked first, so two instances given the same partition serialise and the
- * later one skips what the earlier one applied.
+ * The PostgreSQL dialect of the applier (src/project/apply.ts), on one client:
+ *
+ *   BEGIN and the offsets row locked (one round trip: a simple query of literals)
+ *   per segment: bindings read, AOR rows locked (FOR UPDATE, in key order), record labels drawn
+ *   from the rlabel sequence, plan, then DELETE / UPDATE ... FROM unnest / INSERT ... ON CONFLICT
+ *   (contact_id) DO NOTHING RETURNING (only clashing ids come back and are relabelled), aors and
+ *   bindings upserted; from copyMinRows rows on through COPY into TEMP stage tables
+ *   next offset (+ own_tx xid on a shared target) and COMMIT (one round trip)
  */
-export async function applyBatch(client: pg.ClientBase, opts: ApplyOptions): Promise<BatchResult> {
-  const { target, topic, partition } = opts;
+export function pgSession(client: pg.ClientBase, target: Target, opts: PgSessionOptions = {}): ApplySession {
   const s = ident(target.stateSchema);
-  const result = emptyBatchResult();
-  if (opts.messages.length === 0) return result;
-
-  if (!Number.isInteger(partition)) throw new Error(`partition ${partition} is not an integer`);
-  const where = `topic = ${literal(topic)} AND partition = ${partition}`;
-  const stages = stagesOf.get(client);
-  if (stages) for (const name of stages.keys()) stages.set(name, false); // emptied by the last COMMIT
-  try {
-    // BEGIN and the offsets lock in one round trip (a simple query of two statements; the values
-    // are literals). The no-op DO UPDATE locks the row, as SELECT ... FOR UPDATE would.
-    const results = (await client.query(
-      `BEGIN; INSERT INTO ${s}.offsets (topic, partition, next_offset) VALUES (${literal(topic)}, ${partition}, 0)
-       ON CONFLICT (topic, partition) DO UPDATE SET next_offset = ${s}.offsets.next_offset RETURNING next_offset::text AS n`,
-    )) as unknown as pg.QueryResult[];
-    const stored = BigInt(results[1]!.rows[0].n as string);
-    const position = batchPosition(opts, stored);
-    if (position.gap) {
-      await client.query('ROLLBACK');
-      result.resumeAt = stored.toString();
-      return result;
-    }
-
-    const { steps } = splitBatch(opts.messages, stored, result);
-    for (const step of steps) {
-      if (step.kind === 'segment') await applySegment(client, opts, step.items, result);
-      else await applyTruncate(client, opts, step.event, result);
-    }
-
-    // Dead letters are sent before COMMIT, so a crash can only duplicate them.
-    if (result.deadLetters.length > 0 && opts.deadLetter) await opts.deadLetter(result.deadLetters);
-    // Shared targets: this transaction's xid, so reverse sync knows its change events for ulbridge's.
-    const ownTx = target.shared ? `INSERT INTO ${s}.own_tx (xid) VALUES (txid_current() % 4294967296) ON CONFLICT (xid) DO UPDATE SET committed_at = now(); ` : '';
-    if (position.next !== null) {
-      result.nextOffset = position.next.toString();
-      // The next offset and COMMIT in one round trip.
-      await client.query(`${ownTx}UPDATE ${s}.offsets SET next_offset = ${result.nextOffset}, updated_at = now() WHERE ${where}; COMMIT`);
-    } else {
-      await client.query('COMMIT');
-    }
-    return result;
-  } catch (e) {
-    // Stage tables created in this transaction are gone with it.
-    stagesOf.delete(client);
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  }
-}
-
-async function applySegment(client: pg.ClientBase, opts: ApplyOptions, segment: SegmentItem[], result: BatchResult): Promise<void> {
-  if (segment.length === 0) return;
-  const { target } = opts;
-  const s = ident(target.stateSchema);
-
-  const bindingKeys = [...new Set(segment.map((d) => d.binding))];
-  const bindings = await loadBindings(client, s, bindingKeys);
-  const links = target.shared ? await loadLinks(client, s, bindingKeys.filter((b) => !bindings.has(b))) : new Map<string, bigint>();
-  const identity = aorIdentityCache(target);
-  const aorKeys = new Set<string>();
-  for (const b of bindings.values()) if (b.aor !== null) aorKeys.add(b.aor);
-  const eventsPerAor = new Map<string, number>();
-  for (const { event } of segment) {
-    const reg = event?.registration;
-    if (!reg || reg.username === '') continue;
-    const k = identity(reg.username, reg.domain).key;
-    eventsPerAor.set(k, (eventsPerAor.get(k) ?? 0) + 1);
-    if (event!.op === 'UPSERT' && !(target.useDomain && !reg.domain)) aorKeys.add(k);
-  }
-  const aors = await loadAors(client, s, [...aorKeys]);
-  const mayMeetLiveLabels = [...aors.values()].filter((a) => a.wrapped || a.nextClabel + (eventsPerAor.get(a.aor) ?? 0) > CLABEL_MASK);
-  const liveClabels = await loadLiveClabels(client, s, mayMeetLiveLabels);
-  const missing = [...aorKeys].filter((k) => !aors.has(k)).length;
-  const rlabels = missing === 0 ? [] : (await client.query(`SELECT nextval('${target.stateSchema.replace(/'/g, "''")}.rlabel_seq')::text AS r FROM generate_series(1, $1)`, [missing])).rows.map((r) => Number(r.r));
-  // Label numbers drawn but not used (an AOR that turned out unloadable) are simply skipped.
-  let next = 0;
-  const planner = new Planner({
+  const copyMinRows = opts.copyMinRows ?? COPY_MIN_ROWS;
+  const where = (topic: string, partition: number): string => `topic = ${literal(topic)} AND partition = ${partition}`;
+  return {
     target,
-    now: opts.now,
-    bindings,
-    aors,
-    liveClabels,
-    aorIdentity: identity,
-    takeRlabel: () => {
-      const r = rlabels[next++];
-      if (r === undefined) throw new Error('record label pool exhausted: planner asked for more new AORs than it announced');
-      return r;
+    async begin(topic, partition) {
+      const stages = stagesOf.get(client);
+      if (stages) for (const name of stages.keys()) stages.set(name, false); // emptied by the last COMMIT
+      // The no-op DO UPDATE locks the row, as SELECT ... FOR UPDATE would.
+      const results = (await client.query(
+        `BEGIN; INSERT INTO ${s}.offsets (topic, partition, next_offset) VALUES (${literal(topic)}, ${partition}, 0)
+         ON CONFLICT (topic, partition) DO UPDATE SET next_offset = ${s}.offsets.next_offset RETURNING next_offset::text AS n`,
+      )) as unknown as pg.QueryResult[];
+      return BigInt(results[1]!.rows[0].n as string);
     },
-  });
-  planSegment(planner, segment, opts.partition, result, links);
-  const plan = planner.plan;
-  if (target.shared) result.kept += await settleConflicts(client, target, plan, planner.reinserts());
-  await writePlan(client, opts, plan, planner);
-  result.applied += plan.applied;
-  result.stale += plan.stale;
+    async commit(topic, partition, next) {
+      // Shared targets: this transaction's xid, so reverse sync knows its change events for ulbridge's.
+      const ownTx = target.shared ? `INSERT INTO ${s}.own_tx (xid) VALUES (txid_current() % 4294967296) ON CONFLICT (xid) DO UPDATE SET committed_at = now(); ` : '';
+      if (next === null) await client.query('COMMIT');
+      else await client.query(`${ownTx}UPDATE ${s}.offsets SET next_offset = ${next}, updated_at = now() WHERE ${where(topic, partition)}; COMMIT`);
+    },
+    async rollback() {
+      // Stage tables created in this transaction are gone with it.
+      stagesOf.delete(client);
+      await client.query('ROLLBACK');
+    },
+    aorIdentity: () => aorIdentityCache(target),
+    loadBindings: (keys) => loadBindings(client, s, keys),
+    loadLinks: (keys) => loadLinks(client, s, keys),
+    lockAors: (keys) => loadAors(client, s, keys),
+    async prepareNewAors(wanted, aors) {
+      const missing = [...wanted.keys()].filter((k) => !aors.has(k)).length;
+      const rlabels = missing === 0 ? [] : (await client.query(`SELECT nextval('${target.stateSchema.replace(/'/g, "''")}.rlabel_seq')::text AS r FROM generate_series(1, $1)`, [missing])).rows.map((r) => Number(r.r));
+      // Label numbers drawn but not used (an AOR that turned out unloadable) are simply skipped.
+      let next = 0;
+      return () => {
+        const r = rlabels[next++];
+        if (r === undefined) throw new Error('record label pool exhausted: planner asked for more new AORs than it announced');
+        return r;
+      };
+    },
+    loadLiveClabels: (aors) => loadLiveClabels(client, s, aors),
+    async lockedVersions(ids) {
+      const { rows } = await client.query(
+        `SELECT contact_id::text AS id, callid, cseq, last_modified::text AS lm FROM ${qualified(target.table)} WHERE contact_id = ANY($1::bigint[]) FOR UPDATE`,
+        [ids.map(String)],
+      );
+      return new Map<bigint, BindingVersion>(
+        rows.map((r) => [BigInt(r.id as string), { callid: r.callid as string, cseq: r.cseq as number, lastModified: localDatetimeToUnix(r.lm as string, target.timeZone) }]),
+      );
+    },
+    writePlan: (plan, planner) => writePlan(client, target, copyMinRows, plan, planner),
+    truncate: (event, partition) => truncate(client, target, event, partition),
+  };
 }
 
-/**
- * The conflict rule on a shared target (the registrar writes it too): a planned update is written
- * only if its change is newer than the row's current version, and a planned delete only if the row
- * is not newer than the deleted state (a binding that still holds the kept row's id is marked as
- * having its row); an update whose row is not there (the registrar deleted it meanwhile, or a
- * binding's expired row never came back) becomes an insert (the binding is live on the legacy
- * side). Returns how many changes were not written.
- */
-async function settleConflicts(client: pg.ClientBase, target: Target, plan: Plan, reinserts: Array<[string, PlannedRow]>): Promise<number> {
-  // A binding re-inserting the id it held: if the row is there again, it is an update of that row.
-  for (const [binding, row] of reinserts) {
-    plan.inserts.delete(binding);
-    plan.updates.set(binding, row);
-  }
-  const ids = [...plan.deletes, ...[...plan.updates.values()].map((r) => r.contactId)];
-  if (ids.length === 0) return 0;
-  const { rows } = await client.query(
-    `SELECT contact_id::text AS id, callid, cseq, last_modified::text AS lm FROM ${qualified(target.table)} WHERE contact_id = ANY($1::bigint[]) FOR UPDATE`,
-    [ids.map(String)],
-  );
-  const current = new Map<bigint, BindingVersion>(
-    rows.map((r) => [BigInt(r.id as string), { callid: r.callid as string, cseq: r.cseq as number, lastModified: localDatetimeToUnix(r.lm as string, target.timeZone) }]),
-  );
-  let kept = 0;
-  for (const id of [...plan.deletes]) {
-    const now = current.get(id);
-    const by = plan.deleteVersions.get(id);
-    if (!now) plan.deletes.delete(id);
-    else if (by && isNewer(now, by)) {
-      plan.deletes.delete(id);
-      kept++;
-      // A binding that expired on the legacy side still holds the id: its row stays, so the
-      // binding's next change must update it (in place, by the rule), not insert it again.
-      for (const b of plan.bindings.values()) if (b.contactId === id) b.inTarget = true;
-    }
-  }
-  for (const [binding, row] of [...plan.updates]) {
-    const now = current.get(row.contactId);
-    if (!now) {
-      plan.updates.delete(binding);
-      plan.inserts.set(binding, row);
-    } else if (!isNewer(row.version, now)) {
-      plan.updates.delete(binding);
-      kept++;
-    }
-  }
-  return kept;
-}
-
-async function writePlan(client: pg.ClientBase, opts: ApplyOptions, plan: Plan, planner: Planner): Promise<void> {
-  const { target } = opts;
+async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: number, plan: Plan, planner: Planner): Promise<void> {
   const s = ident(target.stateSchema);
   const table = qualified(target.table);
   const cols = targetColumns(target);
@@ -251,7 +111,7 @@ async function writePlan(client: pg.ClientBase, opts: ApplyOptions, plan: Plan, 
     const rows = pending.map((b) => plan.inserts.get(b)!);
     // Only the ids that clashed with a row already there come back (normally none).
     let clashed: Set<string>;
-    if (rows.length >= (opts.copyMinRows ?? COPY_MIN_ROWS)) {
+    if (rows.length >= copyMinRows) {
       const stage = await targetStage(client, target);
       await copyInto(client, stage, cols, rows.map((r) => r.values));
       const res = await client.query(
@@ -295,7 +155,7 @@ async function writePlan(client: pg.ClientBase, opts: ApplyOptions, plan: Plan, 
     const upsert = `ON CONFLICT (binding) DO UPDATE SET log_partition = EXCLUDED.log_partition, aor = EXCLUDED.aor, clabel = EXCLUDED.clabel,
          contact_id = EXCLUDED.contact_id, in_target = EXCLUDED.in_target, pos_major = EXCLUDED.pos_major,
          pos_minor = EXCLUDED.pos_minor, pos_seq = EXCLUDED.pos_seq, updated_at = now()`;
-    if (b.length >= (opts.copyMinRows ?? COPY_MIN_ROWS)) {
+    if (b.length >= copyMinRows) {
       const stage = await stageTable(client, 'ulbridge_bindings_stage', `(${BINDING_COLUMNS.map((c, i) => `${c} ${BINDING_TYPES[i]}`).join(', ')})`);
       await copyInto(client, stage, BINDING_COLUMNS, b.map(bindingValues));
       await client.query(`INSERT INTO ${s}.bindings (${BINDING_COLUMNS.join(', ')}) SELECT * FROM ${stage} ${upsert}`);
@@ -381,10 +241,10 @@ async function copyInto(client: pg.ClientBase, table: string, cols: string[], ro
  * TRUNCATE of a source: every binding of that source in this log partition is gone. Their target
  * rows are deleted and their positions move to the truncate's, so older events stay ignored.
  */
-async function applyTruncate(client: pg.ClientBase, opts: ApplyOptions, event: RegistrationEvent, result: BatchResult): Promise<void> {
-  const s = ident(opts.target.stateSchema);
+async function truncate(client: pg.ClientBase, target: Target, event: RegistrationEvent, partition: number): Promise<void> {
+  const s = ident(target.stateSchema);
   const p: SourcePosition = event.source.position;
-  const table = qualified(opts.target.table);
+  const table = qualified(target.table);
   await client.query(
     `WITH gone AS (
        SELECT binding, contact_id, in_target FROM ${s}.bindings
@@ -395,9 +255,8 @@ async function applyTruncate(client: pg.ClientBase, opts: ApplyOptions, event: R
      UPDATE ${s}.bindings AS b SET aor = NULL, clabel = NULL, contact_id = NULL, in_target = false,
        pos_major = $3, pos_minor = $4, pos_seq = $5, updated_at = now()
       FROM gone WHERE b.binding = gone.binding`,
-    [event.source.name, opts.partition, p.major.toString(), p.minor.toString(), p.seq.toString()],
+    [event.source.name, partition, p.major.toString(), p.minor.toString(), p.seq.toString()],
   );
-  result.applied++;
 }
 
 /** A PostgreSQL string literal (standard_conforming_strings). */

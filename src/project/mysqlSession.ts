@@ -2,17 +2,16 @@ import mysql from 'mysql2';
 import type { Connection } from 'mysql2/promise';
 import type { RegistrationEvent, SourcePosition } from '../log/event.js';
 import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
-import type { ApplyOptions, BatchResult } from './applyBatch.js';
-import { batchPosition, emptyBatchResult, planSegment, splitBatch, type SegmentItem } from './batchSteps.js';
+import type { ApplySession, PlanContext } from './apply.js';
 import { myIdent, myTable } from './mysqlState.js';
-import { Planner, type AorState, type BindingState, type Plan } from './planner.js';
+import type { AorState, BindingState, Plan, Planner } from './planner.js';
 import { FIRST_RLABEL } from './stateSchema.js';
 import { aorIdentityCache, type AorIdentity, type Target } from './target.js';
 import { targetColumns, type CellValue } from './targetRow.js';
 
 /**
- * applyBatch for a MySQL/MariaDB target: the same transaction as the PostgreSQL writer
- * (src/project/applyBatch.ts), with the same Planner, in InnoDB:
+ * The MySQL/MariaDB dialect of the applier (src/project/apply.ts): the same transaction as the
+ * PostgreSQL session, in InnoDB:
  *
  *   SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION; offsets row locked (one round trip)
  *   per segment: bindings read, AOR rows locked (FOR UPDATE, in key order), new AORs inserted and
@@ -35,8 +34,7 @@ import { targetColumns, type CellValue } from './targetRow.js';
  * bigint (a quoted number compared with a BIGINT column is compared as a double), text through
  * mysql2's escaping, keys of the state tables as _binary literals (exact UTF-8 bytes).
  */
-/** ApplyOptions (copyMinRows is the PostgreSQL writer's and ignored here) and MySQL's own. */
-export interface MysqlApplyOptions extends ApplyOptions {
+export interface MysqlSessionOptions {
   /** Most rows per multi-row statement (default 1000); a statement is also cut at about 1 MiB of SQL. */
   rowsPerStatement?: number;
   /**
@@ -53,51 +51,52 @@ const MAX_STATEMENT_BYTES = 1 << 20;
 const KEYS_PER_LOOKUP = 5000;
 const ER_DUP_ENTRY = 1062;
 
-export async function applyBatchMysql(conn: Connection, opts: MysqlApplyOptions): Promise<BatchResult> {
-  const { target, topic, partition } = opts;
+export function mysqlSession(conn: Connection, target: Target, opts: MysqlSessionOptions = {}): ApplySession {
   const s = myIdent(target.stateSchema);
-  const result = emptyBatchResult();
-  if (opts.messages.length === 0) return result;
-
-  if (!Number.isInteger(partition)) throw new Error(`partition ${partition} is not an integer`);
-  const where = `topic = ${mysql.escape(topic)} AND \`partition\` = ${partition}`;
-  try {
-    // Isolation, BEGIN and the offsets lock in one round trip. The no-op ON DUPLICATE KEY UPDATE
-    // takes the row's exclusive lock, so does the FOR UPDATE that reads it.
-    const [sets] = await conn.query(
-      `SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION;
-       INSERT INTO ${s}.offsets (topic, \`partition\`, next_offset, updated_at) VALUES (${mysql.escape(topic)}, ${partition}, 0, UTC_TIMESTAMP(3))
-         ON DUPLICATE KEY UPDATE next_offset = next_offset;
-       SELECT CAST(next_offset AS CHAR) AS n FROM ${s}.offsets WHERE ${where} FOR UPDATE`,
-    );
-    const stored = BigInt(((sets as unknown[])[3] as Row[])[0]!.n as string);
-    const position = batchPosition(opts, stored);
-    if (position.gap) {
-      await conn.query('ROLLBACK');
-      result.resumeAt = stored.toString();
-      return result;
-    }
-
-    const { steps } = splitBatch(opts.messages, stored, result);
-    for (const step of steps) {
-      if (step.kind === 'segment') await applySegment(conn, opts, step.items, result);
-      else await applyTruncate(conn, opts, step.event, result);
-    }
-
-    // Dead letters are sent before COMMIT, so a crash can only duplicate them.
-    if (result.deadLetters.length > 0 && opts.deadLetter) await opts.deadLetter(result.deadLetters);
-    if (position.next !== null) {
-      result.nextOffset = position.next.toString();
+  const maxRows = opts.rowsPerStatement ?? 1000;
+  const where = (topic: string, partition: number): string => `topic = ${mysql.escape(topic)} AND \`partition\` = ${partition}`;
+  return {
+    target,
+    async begin(topic, partition) {
+      // Isolation, BEGIN and the offsets lock in one round trip. The no-op ON DUPLICATE KEY UPDATE
+      // takes the row's exclusive lock, so does the FOR UPDATE that reads it.
+      const [sets] = await conn.query(
+        `SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION;
+         INSERT INTO ${s}.offsets (topic, \`partition\`, next_offset, updated_at) VALUES (${mysql.escape(topic)}, ${partition}, 0, UTC_TIMESTAMP(3))
+           ON DUPLICATE KEY UPDATE next_offset = next_offset;
+         SELECT CAST(next_offset AS CHAR) AS n FROM ${s}.offsets WHERE ${where(topic, partition)} FOR UPDATE`,
+      );
+      return BigInt(((sets as unknown[])[3] as Row[])[0]!.n as string);
+    },
+    async commit(topic, partition, next) {
+      if (target.shared) throw new Error(`target "${target.name}": shared MySQL/MariaDB targets are not supported yet`);
       // The next offset and COMMIT in one round trip (COMMIT does not run if the UPDATE fails).
-      await conn.query(`UPDATE ${s}.offsets SET next_offset = ${result.nextOffset}, updated_at = UTC_TIMESTAMP(3) WHERE ${where}; COMMIT`);
-    } else {
-      await conn.query('COMMIT');
-    }
-    return result;
-  } catch (e) {
-    await conn.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  }
+      if (next === null) await conn.query('COMMIT');
+      else await conn.query(`UPDATE ${s}.offsets SET next_offset = ${next}, updated_at = UTC_TIMESTAMP(3) WHERE ${where(topic, partition)}; COMMIT`);
+    },
+    async rollback() {
+      await conn.query('ROLLBACK');
+    },
+    aorIdentity: () => mysqlAorIdentity(target, opts.charAorColumns ?? { username: true, domain: true }),
+    loadBindings: (keys) => loadBindings(conn, s, keys),
+    async loadLinks() {
+      throw new Error(`target "${target.name}": shared MySQL/MariaDB targets are not supported yet`);
+    },
+    lockAors: (keys) => lockAors(conn, s, keys),
+    async prepareNewAors(wanted, aors) {
+      await createAors(conn, s, wanted, aors, maxRows);
+      // Every AOR an UPSERT can create was inserted above, with its AUTO_INCREMENT label.
+      return () => {
+        throw new Error('record label asked for an AOR that was not created before planning');
+      };
+    },
+    loadLiveClabels: (aors) => loadLiveClabels(conn, s, aors),
+    async lockedVersions() {
+      throw new Error(`target "${target.name}": shared MySQL/MariaDB targets are not supported yet`);
+    },
+    writePlan: (plan, planner, ctx) => writePlan(conn, target, maxRows, plan, planner, ctx),
+    truncate: (event, partition) => truncate(conn, target, event, partition),
+  };
 }
 
 /**
@@ -110,65 +109,10 @@ function mysqlAorIdentity(target: Target, char: { username: boolean; domain: boo
   return (username, domain) => cached(char.username ? strip(username) : username, domain === null || !char.domain ? domain : strip(domain));
 }
 
-async function applySegment(conn: Connection, opts: MysqlApplyOptions, segment: SegmentItem[], result: BatchResult): Promise<void> {
-  if (segment.length === 0) return;
-  const { target } = opts;
-  const s = myIdent(target.stateSchema);
-
-  const bindingKeys = [...new Set(segment.map((d) => d.binding))];
-  const bindings = await loadBindings(conn, s, bindingKeys);
-  // Contact ids as stored before this batch (the planner changes the states in place).
-  const storedIds = new Map<string, bigint>();
-  for (const b of bindings.values()) if (b.contactId !== null) storedIds.set(b.binding, b.contactId);
-
-  const identity = mysqlAorIdentity(target, opts.charAorColumns ?? { username: true, domain: true });
-  // Every AOR the batch touches; the identity (hash, slot) of those new AORs may need.
-  const aorKeys = new Map<string, AorIdentity | null>();
-  for (const b of bindings.values()) if (b.aor !== null) aorKeys.set(b.aor, null);
-  const eventsPerAor = new Map<string, number>();
-  for (const { event } of segment) {
-    const reg = event?.registration;
-    if (!reg || reg.username === '') continue;
-    const id = identity(reg.username, reg.domain);
-    eventsPerAor.set(id.key, (eventsPerAor.get(id.key) ?? 0) + 1);
-    if (event!.op === 'UPSERT' && !(target.useDomain && !reg.domain)) aorKeys.set(id.key, id);
-  }
-  const aors = await lockAors(conn, s, [...aorKeys.keys()]);
-  await createAors(conn, s, aorKeys, aors, opts);
-
-  const mayMeetLiveLabels = [...aors.values()].filter((a) => a.wrapped || a.nextClabel + (eventsPerAor.get(a.aor) ?? 0) > CLABEL_MASK);
-  const liveClabels = await loadLiveClabels(conn, s, mayMeetLiveLabels);
-  const planner = new Planner({
-    target,
-    now: opts.now,
-    bindings,
-    aors,
-    liveClabels,
-    aorIdentity: identity,
-    // Every AOR an UPSERT can create was inserted above, with its AUTO_INCREMENT label.
-    takeRlabel: () => {
-      throw new Error('record label asked for an AOR that was not created before planning');
-    },
-  });
-  planSegment(planner, segment, opts.partition, result);
-  const plan = planner.plan;
-  await writePlan(conn, opts, plan, planner, { aors, liveClabels, storedIds });
-  result.applied += plan.applied;
-  result.stale += plan.stale;
-}
-
-interface PlanContext {
-  aors: Map<string, AorState>;
-  liveClabels: Map<string, Set<number>>;
-  storedIds: Map<string, bigint>;
-}
-
-async function writePlan(conn: Connection, opts: MysqlApplyOptions, plan: Plan, planner: Planner, ctx: PlanContext): Promise<void> {
-  const { target } = opts;
+async function writePlan(conn: Connection, target: Target, maxRows: number, plan: Plan, planner: Planner, ctx: PlanContext): Promise<void> {
   const s = myIdent(target.stateSchema);
   const table = myTable(target);
   const cols = targetColumns(target);
-  const maxRows = opts.rowsPerStatement ?? 1000;
 
   for (const ids of chunk([...plan.deletes], KEYS_PER_LOOKUP)) {
     await conn.query(`DELETE FROM ${table} WHERE contact_id IN (${ids.join(', ')})`);
@@ -267,11 +211,11 @@ function bindingLiterals(x: BindingState): string[] {
  * TRUNCATE of a source: every binding of that source in this log partition is gone. Their target
  * rows are deleted and their positions move to the truncate's, so older events stay ignored.
  */
-async function applyTruncate(conn: Connection, opts: MysqlApplyOptions, event: RegistrationEvent, result: BatchResult): Promise<void> {
-  const s = myIdent(opts.target.stateSchema);
+async function truncate(conn: Connection, target: Target, event: RegistrationEvent, partition: number): Promise<void> {
+  const s = myIdent(target.stateSchema);
   const p: SourcePosition = event.source.position;
-  const table = myTable(opts.target);
-  const mine = `b.source_name = ${bin(event.source.name)} AND b.log_partition = ${opts.partition} AND b.contact_id IS NOT NULL`;
+  const table = myTable(target);
+  const mine = `b.source_name = ${bin(event.source.name)} AND b.log_partition = ${partition} AND b.contact_id IS NOT NULL`;
   await conn.query(
     `SELECT COUNT(*) AS n FROM ${s}.bindings AS b WHERE ${mine} FOR UPDATE;
      DELETE t FROM ${table} AS t JOIN ${s}.bindings AS b ON t.contact_id = b.contact_id WHERE ${mine} AND b.in_target;
@@ -279,7 +223,6 @@ async function applyTruncate(conn: Connection, opts: MysqlApplyOptions, event: R
        b.pos_major = ${p.major}, b.pos_minor = ${p.minor}, b.pos_seq = ${p.seq}, b.updated_at = UTC_TIMESTAMP(3)
       WHERE ${mine}`,
   );
-  result.applied++;
 }
 
 /** A SQL literal: bigint and number bare, text escaped (backslash escapes: see MYSQL_SESSION_SETUP). */
@@ -427,17 +370,13 @@ async function lockAors(conn: Connection, s: string, keys: string[], into = new 
  * read in lockAors already waited for that transaction.) An AOR whose events all turn out stale
  * keeps its row and label unused, as any AOR does after its last binding.
  */
-async function createAors(conn: Connection, s: string, wanted: Map<string, AorIdentity | null>, aors: Map<string, AorState>, opts: MysqlApplyOptions): Promise<void> {
+async function createAors(conn: Connection, s: string, wanted: Map<string, AorIdentity>, aors: Map<string, AorState>, maxRows: number): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     const missing = byteOrder([...wanted.keys()].filter((k) => !aors.has(k)));
     if (missing.length === 0) return;
-    const ids = missing.map((k) => {
-      const id = wanted.get(k);
-      if (!id) throw new Error(`binding state names AOR ${k}, which has no row in ${s}.aors`);
-      return id;
-    });
+    const ids = missing.map((k) => wanted.get(k)!);
     try {
-      for (const part of statements(ids, (id) => [bin(id.key), String(id.aorhash), String(id.slot)], opts.rowsPerStatement ?? 1000)) {
+      for (const part of statements(ids, (id) => [bin(id.key), String(id.aorhash), String(id.slot)], maxRows)) {
         const [sets] = await conn.query(
           `INSERT INTO ${s}.aors (aor, aorhash, slot, next_clabel, wrapped) VALUES ${part.map((r) => `(${r.join(', ')}, 0, FALSE)`).join(', ')};
            SELECT aor, aorhash, slot, rlabel, next_clabel, wrapped FROM ${s}.aors WHERE aor IN (${part.map((r) => r[0]).join(', ')})`,

@@ -1,0 +1,171 @@
+import type { RegistrationEvent } from '../log/event.js';
+import { isNewer, type BindingVersion } from '../log/version.js';
+import { CLABEL_MASK } from '../opensips/contactId.js';
+import type { BatchInput, BatchResult } from './batch.js';
+import { batchPosition, emptyBatchResult, planSegment, splitBatch, type SegmentItem } from './batchSteps.js';
+import { Planner, type AorState, type BindingState, type Plan, type PlannedRow } from './planner.js';
+import type { AorIdentity, Target } from './target.js';
+
+/**
+ * What the applier needs of a target database: one open transaction on one connection, in the
+ * dialect's SQL. PostgreSQL (pgSession.ts) and MySQL/MariaDB (mysqlSession.ts) implement it; the
+ * algorithm (applyBatch below) is written once.
+ */
+export interface ApplySession {
+  readonly target: Target;
+  /** Opens the transaction and locks the partition's offsets row (created at 0 if missing): the stored next offset. */
+  begin(topic: string, partition: number): Promise<bigint>;
+  /** Stores the next offset (when not null), marks the transaction as ulbridge's on a shared target, and commits. */
+  commit(topic: string, partition: number, next: bigint | null): Promise<void>;
+  rollback(): Promise<void>;
+  /** The AOR identity (hash, slot) as the target registrar computes it from the row it reads back. */
+  aorIdentity(): (username: string, domain: string | null) => AorIdentity;
+  loadBindings(keys: string[]): Promise<Map<string, BindingState>>;
+  /** Shared targets: reverse-sync links of these bindings (the registrar row each one copies). */
+  loadLinks(keys: string[]): Promise<Map<string, bigint>>;
+  /** The AOR rows of these keys, locked in one order (two partitions may hold one AOR). */
+  lockAors(keys: string[]): Promise<Map<string, AorState>>;
+  /**
+   * Record labels for the AORs of `wanted` not in `aors`; returns the planner's takeRlabel. A
+   * session may create the AOR rows here (adding them to `aors`) or when writing the plan.
+   */
+  prepareNewAors(wanted: Map<string, AorIdentity>, aors: Map<string, AorState>): Promise<() => number>;
+  /** Live contact labels of AORs whose counter may meet them (wrapped, or about to). */
+  loadLiveClabels(aors: AorState[]): Promise<Map<string, Set<number>>>;
+  /** Shared targets: the current version of each of these target rows, locked. */
+  lockedVersions(ids: bigint[]): Promise<Map<bigint, BindingVersion>>;
+  /**
+   * Writes the plan: deletes, updates, inserts (a planned id held by a row ulbridge did not write
+   * is relabelled through the planner, never overwritten), AOR counters, binding states.
+   */
+  writePlan(plan: Plan, planner: Planner, ctx: PlanContext): Promise<void>;
+  /** TRUNCATE of a source: every binding of that source in this log partition is gone. */
+  truncate(event: RegistrationEvent, partition: number): Promise<void>;
+}
+
+export interface PlanContext {
+  aors: Map<string, AorState>;
+  liveClabels: Map<string, Set<number>>;
+  /** Contact ids as stored before this segment (the planner changes the states in place). */
+  storedIds: Map<string, bigint>;
+}
+
+/**
+ * Applies one batch of one registration-log partition to one target in a single transaction:
+ * target rows, label state, binding positions and the partition's next offset commit together.
+ * The offsets row is locked first, so two instances given the same partition serialise and the
+ * later one skips what the earlier one applied; a batch fetched from above the stored offset is
+ * not applied at all (batchPosition).
+ */
+export async function applyBatch(session: ApplySession, batch: BatchInput): Promise<BatchResult> {
+  const result = emptyBatchResult();
+  if (batch.messages.length === 0) return result;
+  if (!Number.isInteger(batch.partition)) throw new Error(`partition ${batch.partition} is not an integer`);
+  try {
+    const stored = await session.begin(batch.topic, batch.partition);
+    const position = batchPosition(batch, stored);
+    if (position.gap) {
+      await session.rollback();
+      result.resumeAt = stored.toString();
+      return result;
+    }
+    const { steps } = splitBatch(batch.messages, stored, result);
+    for (const step of steps) {
+      if (step.kind === 'segment') await applySegment(session, batch, step.items, result);
+      else {
+        await session.truncate(step.event, batch.partition);
+        result.applied++;
+      }
+    }
+    // Dead letters are sent before COMMIT, so a crash can only duplicate them.
+    if (result.deadLetters.length > 0 && batch.deadLetter) await batch.deadLetter(result.deadLetters);
+    if (position.next !== null) result.nextOffset = position.next.toString();
+    await session.commit(batch.topic, batch.partition, position.next);
+    return result;
+  } catch (e) {
+    await session.rollback().catch(() => undefined);
+    throw e;
+  }
+}
+
+async function applySegment(session: ApplySession, batch: BatchInput, segment: SegmentItem[], result: BatchResult): Promise<void> {
+  if (segment.length === 0) return;
+  const { target } = session;
+  const bindingKeys = [...new Set(segment.map((d) => d.binding))];
+  const bindings = await session.loadBindings(bindingKeys);
+  const storedIds = new Map<string, bigint>();
+  for (const b of bindings.values()) if (b.contactId !== null) storedIds.set(b.binding, b.contactId);
+  const links = target.shared ? await session.loadLinks(bindingKeys.filter((b) => !bindings.has(b))) : new Map<string, bigint>();
+
+  const identity = session.aorIdentity();
+  // Every AOR the segment touches; the identity of those an UPSERT may create.
+  const aorKeys = new Set<string>();
+  const wanted = new Map<string, AorIdentity>();
+  for (const b of bindings.values()) if (b.aor !== null) aorKeys.add(b.aor);
+  const eventsPerAor = new Map<string, number>();
+  for (const { event } of segment) {
+    const reg = event?.registration;
+    if (!reg || reg.username === '') continue;
+    const id = identity(reg.username, reg.domain);
+    eventsPerAor.set(id.key, (eventsPerAor.get(id.key) ?? 0) + 1);
+    if (event!.op === 'UPSERT' && !(target.useDomain && !reg.domain)) {
+      aorKeys.add(id.key);
+      wanted.set(id.key, id);
+    }
+  }
+  const aors = await session.lockAors([...aorKeys]);
+  const takeRlabel = await session.prepareNewAors(wanted, aors);
+  const mayMeetLiveLabels = [...aors.values()].filter((a) => a.wrapped || a.nextClabel + (eventsPerAor.get(a.aor) ?? 0) > CLABEL_MASK);
+  const liveClabels = await session.loadLiveClabels(mayMeetLiveLabels);
+
+  const planner = new Planner({ target, now: batch.now, bindings, aors, liveClabels, aorIdentity: identity, takeRlabel });
+  planSegment(planner, segment, batch.partition, result, links);
+  const plan = planner.plan;
+  if (target.shared) result.kept += await settleConflicts(session, plan, planner.reinserts());
+  await session.writePlan(plan, planner, { aors, liveClabels, storedIds });
+  result.applied += plan.applied;
+  result.stale += plan.stale;
+}
+
+/**
+ * The conflict rule on a shared target (the registrar writes it too): a planned update is written
+ * only if its change is newer than the row's current version, and a planned delete only if the row
+ * is not newer than the deleted state (a binding that still holds the kept row's id is marked as
+ * having its row); an update whose row is not there (the registrar deleted it meanwhile, or a
+ * binding's expired row never came back) becomes an insert (the binding is live on the legacy
+ * side). Returns how many changes were not written.
+ */
+async function settleConflicts(session: ApplySession, plan: Plan, reinserts: Array<[string, PlannedRow]>): Promise<number> {
+  // A binding re-inserting the id it held: if the row is there again, it is an update of that row.
+  for (const [binding, row] of reinserts) {
+    plan.inserts.delete(binding);
+    plan.updates.set(binding, row);
+  }
+  const ids = [...plan.deletes, ...[...plan.updates.values()].map((r) => r.contactId)];
+  if (ids.length === 0) return 0;
+  const current = await session.lockedVersions(ids);
+  let kept = 0;
+  for (const id of [...plan.deletes]) {
+    const now = current.get(id);
+    const by = plan.deleteVersions.get(id);
+    if (!now) plan.deletes.delete(id);
+    else if (by && isNewer(now, by)) {
+      plan.deletes.delete(id);
+      kept++;
+      // A binding that expired on the legacy side still holds the id: its row stays, so the
+      // binding's next change must update it (in place, by the rule), not insert it again.
+      for (const b of plan.bindings.values()) if (b.contactId === id) b.inTarget = true;
+    }
+  }
+  for (const [binding, row] of [...plan.updates]) {
+    const now = current.get(row.contactId);
+    if (!now) {
+      plan.updates.delete(binding);
+      plan.inserts.set(binding, row);
+    } else if (!isNewer(row.version, now)) {
+      plan.updates.delete(binding);
+      kept++;
+    }
+  }
+  return kept;
+}
