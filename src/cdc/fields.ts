@@ -54,12 +54,23 @@ function checkSchemaType(c: ColumnValue, allowed: readonly string[], expected: s
   if (c.schema && !allowed.includes(c.schema.type)) throw wrongType(c, expected);
 }
 
+/** U+0000, or a UTF-16 surrogate that is not half of a pair. */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 /** A string column; `maxLength` counts characters (Unicode code points), as VARCHAR(n) does. */
 export function readString(img: RowImage, name: string, opts: { nullable: boolean; maxLength: number | null; sqlType: string }): string | null {
   const c = column(img, name, opts.nullable);
   if (c === null) return null;
   checkSchemaType(c, ['string'], 'a string');
   if (typeof c.value !== 'string') throw wrongType(c, 'a string');
+  const bad = UNSTORABLE.exec(c.value);
+  if (bad) {
+    // JSON can carry these (as \u0000, \ud800 escapes), no database text column can: PostgreSQL
+    // refuses U+0000 and every UTF-8 column a lone surrogate. Accepted, a NUL stalled the
+    // projection (its target INSERT fails for ever) and a lone surrogate became U+FFFD silently.
+    const what = bad[0] === '\u0000' ? 'U+0000 (NUL)' : `a lone surrogate U+${bad[0]!.charCodeAt(0).toString(16).toUpperCase()}`;
+    throw new DecodeError('WRONG_TYPE', `${c.path} holds ${what} at character ${bad.index}, which no text column can store: expected a string of Unicode text`);
+  }
   if (c.value === UNAVAILABLE_PLACEHOLDER) {
     throw new DecodeError(
       'UNAVAILABLE_VALUE',
