@@ -1,5 +1,5 @@
 /**
- * `ulbridge stack up|down|status`: a local PostgreSQL + MariaDB + Kafka + Kafka Connect/Debezium
+ * `ulbridge stack up|down|status|restart`: a local PostgreSQL + MariaDB + Kafka + Kafka Connect/Debezium
  * stack that outlives the command (`up` leaves it running until `down`). The processes and
  * addresses are kept in a state file ($ULBRIDGE_STACK_DIR/state.json, default
  * ~/.cache/ulbridge/stack/state.json).
@@ -9,11 +9,21 @@ import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { isUlbridgeError } from '../ops/errors.js';
 import { StackError } from '../stack/errors.js';
-import { anyAlive, stackStatus } from '../stack/status.js';
+import { anyAlive, serviceAddress, stackStatus } from '../stack/status.js';
 import { readState, removeState, stateFile, writeState } from '../stack/state.js';
 import { attachStack, startStack } from '../stack/stack.js';
+import { restartService, serviceName } from '../stack/restart.js';
 import { SERVICES, type ServiceName, type StackState } from '../stack/types.js';
 import { formatTable, printJson, printLine } from './output.js';
+
+/** The SERVICE argument of `stack restart`. */
+export function parseService(value: string): ServiceName {
+  try {
+    return serviceName(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
 
 export function parseServices(value: string): ServiceName[] {
   const list = value
@@ -141,6 +151,35 @@ export function registerStackCommands(program: Command): void {
         );
       }
       process.exitCode = allUp ? 0 : 1;
+    });
+
+  stack
+    .command('restart')
+    .description('stop one service of the running stack and start it again on the same port and data directory')
+    .argument('<service>', `one of ${SERVICES.join(', ')}`, parseService)
+    .option('--kill', 'SIGKILL every process of the service (a crash) instead of a clean stop')
+    .option('--timeout <seconds>', 'readiness timeout', (v) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number of seconds, got "${v}"`);
+      return n;
+    }, 120)
+    .option('--json', 'print one JSON document')
+    .action(async (service: ServiceName, o: { kill?: boolean; timeout: number; json?: boolean }) => {
+      const file = stateFile();
+      const state = readState(file);
+      if (!state) throw new StackError('STACK_NOT_RUNNING', `no stack running (no ${file}); start one with \`ulbridge stack up\``);
+      try {
+        const r = await restartService(state, service, {
+          ...(o.kill ? { kill: true } : {}),
+          timeoutMs: o.timeout * 1000,
+          log: (l) => process.stderr.write(`ulbridge stack: ${l}\n`),
+        });
+        if (o.json) printJson({ ...r, address: serviceAddress(state, service) });
+        else printLine(`restarted ${service} (${r.signal}, pid ${r.oldPid} -> ${r.pid}) on ${serviceAddress(state, service)}: stopped in ${(r.stopMs / 1000).toFixed(1)} s, ready in ${(r.readyMs / 1000).toFixed(1)} s`);
+      } finally {
+        // The new pid (or the old one, if the start failed) is what `status` and `down` need.
+        writeState(state, file);
+      }
     });
 }
 

@@ -6,3 +6,4 @@ export { readState, writeState, removeState, stateDir, stateFile } from './state
 export { ensureJars, type Jars } from './jars.js';
 export { StackError, type StackErrorCode } from './errors.js';
 export { SERVICES, type ServiceName, type Stack, type StackState, type StopOptions, type PostgresInfo, type MariaDbInfo, type KafkaInfo, type ConnectInfo, type ServiceProcess } from './types.js';
+export { restartService, stopService, startService, serviceRunning, servicePorts, serviceName, type RestartOptions, type RestartResult, type ServiceStopOptions, type ServiceStartOptions } from './restart.js';

@@ -39,7 +39,8 @@ export function postgresSettings(port: number, socketDir: string): Record<string
   };
 }
 
-function runAs(): OsUser | undefined {
+/** The OS user PostgreSQL runs as: `postgres` when we are root (it refuses root), else ourselves. */
+export function runAs(): OsUser | undefined {
   if (!isRoot()) return undefined;
   const u = lookupUser('postgres');
   if (!u) {
@@ -50,6 +51,11 @@ function runAs(): OsUser | undefined {
     );
   }
   return u;
+}
+
+/** Environment of initdb and postgres (also used when the server is restarted). */
+export function postgresEnv(home: string): NodeJS.ProcessEnv {
+  return { ...process.env, HOME: home, LC_ALL: 'C', LANG: 'C' };
 }
 
 export async function startPostgres(ctx: ServiceContext, opts: PostgresOptions): Promise<{ info: PostgresInfo; proc: Spawned }> {
@@ -70,7 +76,7 @@ export async function startPostgres(ctx: ServiceContext, opts: PostgresOptions):
       );
     }
   }
-  const env = { ...process.env, HOME: home, LC_ALL: 'C', LANG: 'C' };
+  const env = postgresEnv(home);
   const initLog = join(ctx.logDir, 'postgres-initdb.log');
   ctx.log('postgres: initdb');
   await runLogged(

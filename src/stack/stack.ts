@@ -17,6 +17,7 @@ import { startMariaDb } from './mariadb.js';
 import { isRoot } from './osuser.js';
 import { allocatePorts, HOST } from './ports.js';
 import { startPostgres } from './postgres.js';
+import { GRACE_MS, restartService, startService, stopService } from './restart.js';
 import { killGroup, serviceProcesses, stopGroup, type Spawned } from './process.js';
 import { SERVICES, type ServiceName, type ServiceProcess, type Stack, type StackState, type StopOptions } from './types.js';
 
@@ -52,6 +53,11 @@ export interface StartStackOptions {
    * SIGKILLed when this process exits without calling stop().
    */
   detached?: boolean;
+  /**
+   * Extra PLAINTEXT listeners of the broker, each on a free port and advertising 127.0.0.1:advertisedPort
+   * (a TCP proxy in front of the broker; see KafkaExtraListener). Their ports: `stack.kafka.extraListeners`.
+   */
+  kafkaExtraListeners?: Array<{ name: string; advertisedPort: number }>;
   /** Extra command-line arguments per service (diagnostics; tests provoke start-up failures with it). */
   extraArgs?: Partial<Record<ServiceName, string[]>>;
 }
@@ -63,7 +69,6 @@ const STOP_SIGNAL: Record<ServiceName, NodeJS.Signals> = {
   connect: 'SIGTERM',
 };
 
-const GRACE_MS: Record<ServiceName, number> = { postgres: 15_000, mariadb: 20_000, kafka: 30_000, connect: 30_000 };
 
 export function resolveServices(services?: readonly ServiceName[]): ServiceName[] {
   const wanted = new Set<ServiceName>(services && services.length > 0 ? services : SERVICES);
@@ -118,15 +123,6 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
     log,
     track: (p) => procs.push({ service, p }),
   });
-  const exitHook = (): void => {
-    for (const { p } of procs) {
-      const all = serviceProcesses(p.pid);
-      killGroup(p.pid, 'SIGKILL');
-      for (const pid of all) killGroup(pid, 'SIGKILL');
-    }
-  };
-  if (!opts.detached) process.on('exit', exitHook);
-
   const state: StackState = {
     version: 1,
     dir,
@@ -137,6 +133,15 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
     services,
     processes: [],
   };
+  // Kills what start-up spawned and, once started, the current pids (a restarted service has a new one).
+  const exitHook = (): void => {
+    for (const pid of new Set([...procs.map(({ p }) => p.pid), ...state.processes.map((p) => p.pid)])) {
+      const all = serviceProcesses(pid);
+      killGroup(pid, 'SIGKILL');
+      for (const child of all) killGroup(child, 'SIGKILL');
+    }
+  };
+  if (!opts.detached) process.on('exit', exitHook);
   const has = (s: ServiceName): boolean => services.includes(s);
   const ready = (s: ServiceName): void => {
     state.serviceReadyMs[s] = Date.now() - t0;
@@ -155,6 +160,7 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
       ...(has('postgres') ? [{ name: 'postgres', port: opts.ports?.postgres }] : []),
       ...(has('mariadb') ? [{ name: 'mariadb', port: opts.ports?.mariadb }] : []),
       ...(has('kafka') ? [{ name: 'kafka', port: opts.ports?.kafka }, { name: 'kafkaController', port: opts.ports?.kafkaController }] : []),
+      ...(has('kafka') ? (opts.kafkaExtraListeners ?? []).map((l) => ({ name: `kafkaListener:${l.name}`, port: undefined })) : []),
       ...(has('connect') ? [{ name: 'connect', port: opts.ports?.connect }] : []),
     ]);
     const port = (n: string): number => ports.get(n)!;
@@ -205,6 +211,7 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
             ...(opts.heap?.kafka ? { heap: opts.heap.kafka } : {}),
             extraArgs: opts.extraArgs?.kafka ?? [],
             onSpawned: kafkaSpawned,
+            extraListeners: (opts.kafkaExtraListeners ?? []).map((l) => ({ ...l, port: port(`kafkaListener:${l.name}`) })),
           });
           state.kafka = k.info;
           ready('kafka');
@@ -272,10 +279,13 @@ export function attachStack(state: StackState, exitHook?: () => void): Stack {
     dir: state.dir,
     ...(state.postgres ? { postgres: state.postgres } : {}),
     ...(state.mariadb ? { mariadb: state.mariadb } : {}),
-    ...(state.kafka ? { kafka: { brokers: state.kafka.brokers } } : {}),
+    ...(state.kafka ? { kafka: { brokers: state.kafka.brokers, ...(state.kafka.extraListeners ? { extraListeners: state.kafka.extraListeners } : {}) } } : {}),
     ...(state.connect ? { connect: state.connect } : {}),
     processes: state.processes,
     state,
+    restart: (service, o) => restartService(state, service, o),
+    stopService: (service, o) => stopService(state, service, o),
+    startService: (service, o) => startService(state, service, o),
     stop(opts?: StopOptions): Promise<void> {
       stopped ??= stopState(state, opts).finally(() => {
         if (exitHook) process.off('exit', exitHook);

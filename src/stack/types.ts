@@ -1,3 +1,5 @@
+import type { RestartOptions, RestartResult, ServiceStartOptions, ServiceStopOptions } from './restart.js';
+
 /** The services the stack can run, in start order. */
 export const SERVICES = ['postgres', 'mariadb', 'kafka', 'connect'] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -22,6 +24,8 @@ export interface KafkaInfo {
   brokers: string[];
   /** The KRaft controller listener (not for clients). */
   controllerPort: number;
+  /** Extra listeners by name (StartStackOptions.kafkaExtraListeners): where each listens and what it advertises. */
+  extraListeners?: Record<string, { port: number; advertisedPort: number }>;
 }
 
 export interface ConnectInfo {
@@ -69,10 +73,16 @@ export interface Stack {
   readonly dir: string;
   readonly postgres?: PostgresInfo;
   readonly mariadb?: MariaDbInfo;
-  readonly kafka?: { brokers: string[] };
+  readonly kafka?: { brokers: string[]; extraListeners?: Record<string, { port: number; advertisedPort: number }> };
   readonly connect?: ConnectInfo;
   readonly processes: readonly ServiceProcess[];
   readonly state: StackState;
   /** Stops every process it started, waits until they are gone and removes `dir` (unless kept). */
   stop(opts?: StopOptions): Promise<void>;
+  /** Stops one service (cleanly, `kill`, or with `signal`) and starts it again on the same port and data (see restart.ts). */
+  restart(service: ServiceName, opts?: RestartOptions): Promise<RestartResult>;
+  /** Stops one service; it stays down until startService. */
+  stopService(service: ServiceName, opts?: ServiceStopOptions): Promise<{ pid: number; signal: NodeJS.Signals; stopMs: number }>;
+  /** Starts a stopped service again with its old command line, ports and data; waits until it answers. */
+  startService(service: ServiceName, opts?: ServiceStartOptions): Promise<{ pid: number; readyMs: number }>;
 }
