@@ -8,6 +8,7 @@ import { registerVerifyCommand } from './verify.js';
 import { registerStackCommands } from './stack.js';
 import { registerDiffCommand } from './diff.js';
 import { registerStatusCommand } from './status.js';
+import { registerConnectCommands } from './connect.js';
 
 function buildProgram(): Command {
   const program = new Command('ulbridge')
@@ -23,6 +24,7 @@ function buildProgram(): Command {
   registerStackCommands(program);
   registerDiffCommand(program);
   registerStatusCommand(program);
+  registerConnectCommands(program);
   return program;
 }
 

@@ -4,6 +4,7 @@ import { RELEASE_NAMES } from '../opensips/releases.js';
 import { MAX_HASH_SIZE } from '../opensips/hashSize.js';
 import { parseDbUrl } from '../db/url.js';
 import { UlbridgeError } from './errors.js';
+import { changeTopic, type SourceKind } from '../connect/derive.js';
 
 /**
  * `ulbridge run` configuration: a JSON file, `${VAR}` references expanded from the environment,
@@ -32,10 +33,45 @@ const release = z.enum(RELEASE_NAMES);
 /** A PostgreSQL schema or a MySQL/MariaDB database: this form is a plain identifier in both. */
 const STATE_SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
 
+const dbUrl = z.string().regex(/^(postgres(ql)?|mysql|mariadb):\/\//, 'must be a postgres://, postgresql://, mysql:// or mariadb:// URL');
+
+/**
+ * What Kafka Connect gets as `database.password`: a config provider reference the worker resolves
+ * (`config.providers` in its properties), never a literal password.
+ */
+const providerRef = z
+  .string()
+  .regex(/^\$\{(env|file|dir):[^}]+\}$/, 'must be a Kafka Connect config provider reference such as ${env:LEGACY_DB_PASSWORD} or ${file:/etc/kafka/secrets.properties:legacy.password}');
+
+/** The Debezium connector that captures a table (`ulbridge connect`, and the capture stage of `status`). */
+const captureFields = {
+  /** URL of the captured database as both Kafka Connect and ulbridge reach it. */
+  db: dbUrl,
+  password: providerRef.optional(),
+  /** Connector kind; default from the URL scheme (postgres, mysql, mariadb). */
+  kind: z.enum(['postgres', 'mariadb', 'mysql']).optional(),
+  table: z.string().regex(/^[A-Za-z0-9_]{1,63}(\.[A-Za-z0-9_]{1,63})?$/, 'must be a table name, optionally schema.table (PostgreSQL)').optional(),
+  connector: name.optional(),
+  topicPrefix: z.string().regex(/^[A-Za-z0-9_.-]{1,200}$/, 'must be letters, digits, _ . or -').optional(),
+  snapshotMode: z.string().min(1).default('initial'),
+  serverId: z.number().int().min(1).max(4294967295).optional(),
+  slotName: z.string().regex(/^[a-z0-9_]{1,63}$/, 'must be a lower-case PostgreSQL identifier (a-z, 0-9, _)').optional(),
+  publicationName: z.string().regex(/^[a-z0-9_]{1,63}$/, 'must be a lower-case PostgreSQL identifier (a-z, 0-9, _)').optional(),
+  /** Debezium heartbeat.interval.ms: lets a MySQL/MariaDB connector's offset follow the binlog while its table is idle (0: off). */
+  heartbeatMs: z.number().int().min(0).max(3_600_000).default(5000),
+  /** READY allows the connector to be at most this many bytes of WAL or binlog behind the database. */
+  maxLagBytes: z.number().int().min(0).default(0),
+  config: z.record(z.string(), z.string()).optional(),
+};
+export const sourceCaptureSchema = z.strictObject(captureFields);
+export const reverseCaptureSchema = z.strictObject({ ...captureFields, db: dbUrl.optional() });
+
 export const sourceSchema = z.strictObject({
   name,
   release,
-  topic: z.string().min(1),
+  /** Required unless `capture` derives it. */
+  topic: z.string().min(1).optional(),
+  capture: sourceCaptureSchema.optional(),
   timeZone: timeZone.default('UTC'),
   caseSensitive: z.boolean().default(false),
   groupId: z.string().min(1).optional(),
@@ -60,8 +96,10 @@ export const reverseSchema = z.strictObject({
   name,
   /** The targets[] entry whose table the new registrar writes. */
   target: name,
-  /** Debezium topic of that target table. */
-  topic: z.string().min(1),
+  /** Debezium topic of that target table; required unless `capture` derives it. */
+  topic: z.string().min(1).optional(),
+  /** The Debezium connector on the target table (PostgreSQL); `db` defaults to the target's. */
+  capture: reverseCaptureSchema.optional(),
   /** The sources[] entry whose Debezium topic captures the legacy table written here. */
   source: name,
   legacy: z.strictObject({
@@ -88,6 +126,14 @@ export const configSchema = z.strictObject({
   sources: z.array(sourceSchema).default([]),
   targets: z.array(targetSchema).default([]),
   reverse: z.array(reverseSchema).default([]),
+  /** Kafka Connect, for `ulbridge connect` and the capture stage of `status`. */
+  connect: z
+    .strictObject({
+      url: z.string().regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL'),
+      /** Brokers as the Connect worker reaches them (MySQL/MariaDB schema history); default kafka.brokers. */
+      kafkaBrokers: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port')).min(1).optional(),
+    })
+    .optional(),
   http: z
     .strictObject({
       host: z.string().default('127.0.0.1'),
@@ -98,12 +144,23 @@ export const configSchema = z.strictObject({
 
 type ParsedConfig = z.infer<typeof configSchema>;
 
+/**
+ * A compiled capture: every default filled in. `db` is what ulbridge connects with (it may hold a
+ * password); Connect gets the same URL without it and `password` (a provider reference) instead.
+ */
+export interface CaptureConfig extends Omit<z.infer<typeof sourceCaptureSchema>, 'kind' | 'table' | 'connector' | 'topicPrefix'> {
+  kind: SourceKind;
+  table: string;
+  connector: string;
+  topicPrefix: string;
+}
+
 /** A sources[] entry with its derived values. */
-export type SourceConfig = z.infer<typeof sourceSchema> & { groupId: string };
+export type SourceConfig = Omit<z.infer<typeof sourceSchema>, 'topic' | 'capture'> & { groupId: string; topic: string; capture?: CaptureConfig };
 /** A targets[] entry with its derived values. */
 export type TargetConfig = z.infer<typeof targetSchema> & { groupId: string; stateSchema: string };
 /** A reverse[] entry with its derived values. */
-export type ReverseConfig = z.infer<typeof reverseSchema> & { groupId: string };
+export type ReverseConfig = Omit<z.infer<typeof reverseSchema>, 'topic' | 'capture'> & { groupId: string; topic: string; capture?: CaptureConfig };
 
 /**
  * The compiled configuration: validated, with every derived value filled in. It is still a valid
@@ -147,6 +204,7 @@ function expandEnv(value: unknown, env: NodeJS.ProcessEnv, path: string): unknow
 
 function applyOverrides(raw: Record<string, any>, env: NodeJS.ProcessEnv): void {
   if (env.ULBRIDGE_KAFKA_BROKERS) raw.kafka = { ...(raw.kafka ?? {}), brokers: env.ULBRIDGE_KAFKA_BROKERS.split(',').map((b) => b.trim()) };
+  if (env.ULBRIDGE_CONNECT_URL) raw.connect = { ...(raw.connect ?? {}), url: env.ULBRIDGE_CONNECT_URL };
   if (env.ULBRIDGE_HTTP_PORT) raw.http = { ...(raw.http ?? {}), port: Number(env.ULBRIDGE_HTTP_PORT) };
 }
 
@@ -169,6 +227,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     throw new UlbridgeError('CONFIG_INVALID', `config ${keyPath(issue.path)}: ${issue.message}`);
   }
   const cfg = compile(parsed.data);
+  checkCaptures(cfg);
   const dup = (names: string[]): string | undefined => names.find((n, i) => names.indexOf(n) !== i);
   const d1 = dup(cfg.sources.map((s) => s.name));
   if (d1) throw new UlbridgeError('CONFIG_INVALID', `config sources: the name "${d1}" is used twice`);
@@ -199,17 +258,108 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   return cfg;
 }
 
+function schemeKind(url: string): SourceKind {
+  return /^postgres(ql)?:/.test(url) ? 'postgres' : url.startsWith('mariadb:') ? 'mariadb' : 'mysql';
+}
+
+/** Fills in a capture's defaults; `db` as ulbridge reaches the database. */
+function compileCapture(c: z.infer<typeof sourceCaptureSchema>, defaultConnector: string, defaultTable: string): CaptureConfig {
+  const kind = c.kind ?? schemeKind(c.db);
+  const connector = c.connector ?? defaultConnector;
+  return { ...c, kind, table: c.table ?? defaultTable, connector, topicPrefix: c.topicPrefix ?? connector };
+}
+
+/** The change topic a compiled capture produces (`<prefix>.<schema|database>.<table>`). */
+export function captureTopic(c: CaptureConfig): string {
+  return changeTopic({ name: c.connector, kind: c.kind, url: c.db, table: c.table, topicPrefix: c.topicPrefix });
+}
+
+function compileTopic(key: string, given: string | undefined, capture: CaptureConfig | undefined): string {
+  if (!capture) {
+    if (given === undefined) throw new UlbridgeError('CONFIG_INVALID', `config ${key}.topic: is missing`);
+    return given;
+  }
+  let derived: string;
+  try {
+    derived = captureTopic(capture);
+  } catch (e) {
+    throw new UlbridgeError('CONFIG_INVALID', `config ${key}.capture.db: ${(e as Error).message}`);
+  }
+  if (given !== undefined && given !== derived) {
+    throw new UlbridgeError('CONFIG_INVALID', `config ${key}.topic: "${given}" is not the topic of ${key}.capture ("${derived}"); drop topic or make them agree`);
+  }
+  return derived;
+}
+
 function compile(parsed: ParsedConfig): Config {
   return {
     ...parsed,
-    sources: parsed.sources.map((s) => ({ ...s, groupId: s.groupId ?? `ulbridge-ingest-${s.name}` })),
+    sources: parsed.sources.map((s, i) => {
+      const { capture: raw, topic, ...rest } = s;
+      const capture = raw ? compileCapture(raw, `ulbridge-${s.name}`, 'location') : undefined;
+      return { ...rest, topic: compileTopic(`sources[${i}]`, topic, capture), ...(capture ? { capture } : {}), groupId: s.groupId ?? `ulbridge-ingest-${s.name}` };
+    }),
     targets: parsed.targets.map((t) => ({
       ...t,
       groupId: t.groupId ?? `ulbridge-project-${t.name}`,
       stateSchema: t.stateSchema ?? defaultStateSchema(t.name),
     })),
-    reverse: parsed.reverse.map((r) => ({ ...r, groupId: r.groupId ?? `ulbridge-reverse-${r.name}` })),
+    reverse: parsed.reverse.map((r, i) => {
+      const { capture: raw, topic, ...rest } = r;
+      let capture: CaptureConfig | undefined;
+      if (raw) {
+        const target = parsed.targets.find((t) => t.name === r.target);
+        const db = raw.db ?? target?.db;
+        if (db === undefined) throw new UlbridgeError('CONFIG_INVALID', `config reverse[${i}].target: no targets[] entry is named "${r.target}"`);
+        capture = compileCapture({ ...raw, db }, `ulbridge-reverse-${r.name}`, raw.db ? 'location' : (target?.table ?? 'location'));
+      }
+      return { ...rest, topic: compileTopic(`reverse[${i}]`, topic, capture), ...(capture ? { capture } : {}), groupId: r.groupId ?? `ulbridge-reverse-${r.name}` };
+    }),
   };
+}
+
+/**
+ * Captures: Connect never gets a literal password (a URL password needs `password`, a provider
+ * reference, for Connect); connector names and topic prefixes are unique; reverse captures are
+ * PostgreSQL (reverse sync tells its own writes by transaction id).
+ */
+function checkCaptures(cfg: Config): void {
+  const seen = new Map<string, string>();
+  const prefixes = new Map<string, string>();
+  const all = [
+    ...cfg.sources.map((s, i) => ({ key: `sources[${i}].capture`, c: s.capture })),
+    ...cfg.reverse.map((r, i) => ({ key: `reverse[${i}].capture`, c: r.capture })),
+  ];
+  for (const { key, c } of all) {
+    if (!c) continue;
+    let password: string;
+    try {
+      password = decodeURIComponent(new URL(c.db).password);
+    } catch {
+      throw new UlbridgeError('CONFIG_INVALID', `config ${key}.db: is not a URL`);
+    }
+    if (password && c.password === undefined) {
+      throw new UlbridgeError(
+        'CONFIG_INVALID',
+        `config ${key}.password: is missing: the database URL carries a password, which Kafka Connect would store and show; give Connect a config provider reference such as \${env:LEGACY_DB_PASSWORD}`,
+      );
+    }
+    if (key.startsWith('reverse') && c.kind !== 'postgres') {
+      throw new UlbridgeError('CONFIG_INVALID', `config ${key}.kind: reverse sync reads PostgreSQL targets only; the capture must be a postgres connector`);
+    }
+    if (c.kind !== 'postgres' && (c.slotName || c.publicationName)) {
+      throw new UlbridgeError('CONFIG_INVALID', `config ${key}.${c.slotName ? 'slotName' : 'publicationName'}: only PostgreSQL connectors have one`);
+    }
+    if (c.kind !== 'postgres' && c.table.includes('.')) {
+      throw new UlbridgeError('CONFIG_INVALID', `config ${key}.table: MySQL/MariaDB take the database from the URL; give the table name only`);
+    }
+    const other = seen.get(c.connector);
+    if (other) throw new UlbridgeError('CONFIG_INVALID', `config ${key}.connector: the connector name "${c.connector}" is also ${other}'s`);
+    seen.set(c.connector, key);
+    const otherPrefix = prefixes.get(c.topicPrefix);
+    if (otherPrefix) throw new UlbridgeError('CONFIG_INVALID', `config ${key}.topicPrefix: "${c.topicPrefix}" is also ${otherPrefix}'s (their topics would mix)`);
+    prefixes.set(c.topicPrefix, key);
+  }
 }
 
 /** Two stages in one consumer group would split its partitions between them: each would skip the other's share. */

@@ -6,6 +6,8 @@ import { isUlbridgeError, UlbridgeError, wrapError } from '../ops/errors.js';
 import { mysqlStoredPositions } from '../project/mysqlState.js';
 import { ident } from '../project/stateSchema.js';
 import { runVerify } from '../verify/verify.js';
+import { captureStatuses, type CaptureStatus } from '../connect/connect.js';
+import { configCaptures, connectUrlOf } from '../connect/fromConfig.js';
 import {
   decideReadiness,
   partitionLag,
@@ -38,6 +40,10 @@ export interface StatusOptions {
   verifyBatchSize?: number;
   /** Unix ms of the check (tests). */
   nowMs?: number;
+  /** Kafka Connect URL for the capture stage (default: connect.url of the config). */
+  connectUrl?: string;
+  /** How long a connector short of its database's position is re-read (default 10 s). */
+  captureWaitMs?: number;
 }
 
 type Watermarks = Map<number, { low: string; high: string }>;
@@ -217,6 +223,11 @@ export async function runStatus(o: StatusOptions): Promise<StatusReport> {
     requestTimeout: 10_000,
     retry: { retries: 3, initialRetryTime: 200 },
   });
+  // The capture stage (Debezium) runs alongside: it may re-read a connector for a few seconds.
+  const captures = configCaptures(cfg);
+  const capturePromise: Promise<CaptureStatus[]> =
+    captures.length === 0 ? Promise.resolve([]) : captureStatuses(cfg, connectUrlOf(cfg, o.connectUrl), { waitMs: o.captureWaitMs ?? 10_000 });
+  capturePromise.catch(() => undefined);
   const admin = kafka.admin();
   try {
     try {
@@ -252,12 +263,18 @@ export async function runStatus(o: StatusOptions): Promise<StatusReport> {
     } catch (e) {
       throw kafkaError(cfg, e);
     }
-    const reasons = decideReadiness(ingest, project, deadLetters, reverse);
+    const capture = await capturePromise;
+    const reasons = decideReadiness(ingest, project, deadLetters, reverse, capture);
     const notes: string[] = [];
     if (cfg.sources.length === 0) notes.push('the config has no sources: ingest lag is not checked (run status with the config of the ingest too)');
     if (cfg.targets.length === 0) notes.push('the config has no targets: projection lag and verify are not checked');
-    notes.push("Debezium's own lag (source database -> CDC topic) is not visible here; check the connector's status in Kafka Connect");
-    return { ready: reasons.length === 0, reasons, notes, checkedAt: new Date(nowMs).toISOString(), ingest, project, reverse, deadLetters };
+    cfg.sources.forEach((s, i) => {
+      if (!s.capture) notes.push(`sources[${i}] (${s.name}) has no capture: its Debezium connector's state and lag are not checked (add sources[${i}].capture and connect.url)`);
+    });
+    cfg.reverse.forEach((r, i) => {
+      if (!r.capture) notes.push(`reverse[${i}] (${r.name}) has no capture: the target table's Debezium connector is not checked (add reverse[${i}].capture)`);
+    });
+    return { ready: reasons.length === 0, reasons, notes, checkedAt: new Date(nowMs).toISOString(), ingest, project, reverse, deadLetters, capture };
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

@@ -3,6 +3,9 @@
  * reasons, and the human rendering. Offsets are decimal strings (64-bit); lags and counts are JSON
  * numbers (message counts, far below 2^53).
  */
+import type { CaptureStatus } from '../connect/connect.js';
+
+export type { CaptureStatus };
 
 export interface IngestPartition {
   partition: number;
@@ -70,7 +73,16 @@ export interface DeadLetterStatus {
 }
 
 export interface Reason {
-  code: 'INGEST_LAG' | 'REVERSE_LAG' | 'PROJECT_NOT_STARTED' | 'PROJECT_LAG' | 'PROJECT_LOG_GAP' | 'DEAD_LETTERS' | 'VERIFY_FINDINGS';
+  code:
+    | 'CAPTURE_NOT_RUNNING'
+    | 'CAPTURE_LAG'
+    | 'INGEST_LAG'
+    | 'REVERSE_LAG'
+    | 'PROJECT_NOT_STARTED'
+    | 'PROJECT_LAG'
+    | 'PROJECT_LOG_GAP'
+    | 'DEAD_LETTERS'
+    | 'VERIFY_FINDINGS';
   message: string;
 }
 
@@ -94,6 +106,12 @@ export interface StatusReport {
   project: ProjectStatus[];
   reverse: ReverseStatus[];
   deadLetters: DeadLetterStatus;
+  /**
+   * Debezium (database -> CDC topic), one entry per sources[].capture and reverse[].capture:
+   * connector and task states from Kafka Connect and the bytes the connector is behind its
+   * database (decimal strings). Absent only in documents built without it.
+   */
+  capture?: CaptureStatus[];
 }
 
 /**
@@ -128,8 +146,8 @@ function lagParts(parts: Array<{ partition: number; lag: number }>): string {
  *  - no dead letters (all retained ones, or those written at or after --dead-letters-since);
  *  - every target verifies clean for its release and hash_size.
  */
-export function decideReadiness(ingest: IngestStatus[], project: ProjectStatus[], dead: DeadLetterStatus, reverse: ReverseStatus[] = []): Reason[] {
-  const reasons: Reason[] = [];
+export function decideReadiness(ingest: IngestStatus[], project: ProjectStatus[], dead: DeadLetterStatus, reverse: ReverseStatus[] = [], capture: CaptureStatus[] = []): Reason[] {
+  const reasons: Reason[] = captureReasons(capture);
   for (const r of reverse) {
     if (r.lag > 0) {
       reasons.push({
@@ -191,6 +209,40 @@ export function decideReadiness(ingest: IngestStatus[], project: ProjectStatus[]
   return reasons;
 }
 
+const captureName = (c: CaptureStatus): string => `${c.stage === 'source' ? 'source' : 'reverse'} ${c.pipeline}: connector ${c.connector}`;
+
+/**
+ * The capture stage: every connector and task RUNNING (a PostgreSQL slot in use by a walsender),
+ * and the connector at most capture.maxLagBytes behind the position its database had when the
+ * check started (unknown lag is not ready either).
+ */
+export function captureReasons(capture: CaptureStatus[]): Reason[] {
+  const reasons: Reason[] = [];
+  for (const c of capture) {
+    if (!c.running) {
+      const tasks = c.tasks.length === 0 ? 'no tasks' : `tasks ${c.tasks.map((t) => `${t.id}:${t.state}`).join(', ')}`;
+      const why =
+        c.state === 'MISSING'
+          ? 'does not exist in Kafka Connect (run ulbridge connect apply)'
+          : c.state === 'RUNNING' && c.tasks.length > 0 && c.tasks.every((t) => t.state === 'RUNNING')
+            ? `is RUNNING but ${c.problem ?? 'not streaming'}`
+            : `is ${c.state} (${tasks})${c.trace ? `: ${c.trace}` : ''}; see the Connect worker's log, then restart it (POST /connectors/${c.connector}/restart?includeTasks=true)`;
+      reasons.push({ code: 'CAPTURE_NOT_RUNNING', message: `${captureName(c)} ${why}` });
+      continue;
+    }
+    if (c.lagBytes === null) {
+      reasons.push({ code: 'CAPTURE_LAG', message: `${captureName(c)}: lag unknown: ${c.problem ?? 'no position'}` });
+    } else if (BigInt(c.lagBytes) > BigInt(c.maxLagBytes)) {
+      const unit = c.kind === 'postgres' ? 'WAL' : 'binlog';
+      reasons.push({
+        code: 'CAPTURE_LAG',
+        message: `${captureName(c)} is ${c.lagBytes} bytes of ${unit} behind the database (${c.connectorPosition ?? '?'} vs ${c.databasePosition ?? '?'}${c.maxLagBytes > 0 ? `; at most ${c.maxLagBytes} allowed` : ''}): changes are not yet in ${c.topic}`,
+      });
+    }
+  }
+  return reasons;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Human rendering
 
@@ -225,6 +277,24 @@ export function renderStatusHuman(r: StatusReport): string {
   out.push(`ulbridge status: ${r.ready ? 'READY for cut-over' : 'NOT READY for cut-over'} (checked ${r.checkedAt})`);
   for (const reason of r.reasons) out.push(`  - ${reason.code}: ${reason.message}`);
   for (const note of r.notes) out.push(`  note: ${note}`);
+  if (r.capture && r.capture.length > 0) {
+    out.push('');
+    out.push('capture (database -> CDC topic: Debezium connectors in Kafka Connect; lag in bytes behind the database at the check)');
+    out.push(
+      ...table(
+        ['CAPTURE', 'CONNECTOR', 'STATE', 'TASKS', 'DB POSITION', 'CONNECTOR POSITION', 'LAG BYTES'],
+        r.capture.map((c) => [
+          `${c.stage} ${c.pipeline}`,
+          c.connector,
+          c.state,
+          c.tasks.map((t) => `${t.id}:${t.state}`).join(',') || '-',
+          c.databasePosition ?? '-',
+          c.connectorPosition ?? '-',
+          c.lagBytes ?? '-',
+        ]),
+      ),
+    );
+  }
   out.push(...groupLagTable('ingest (CDC topic -> registration log)', 'SOURCE', r.ingest.map((i) => ({ name: i.source, topic: i.topic, partitions: i.partitions }))));
   if (r.project.length > 0) {
     out.push('');

@@ -3,52 +3,15 @@
  * `location` table, registered with PUT /connectors/<name>/config and awaited until the connector
  * and its task are RUNNING (and, on request, until the initial snapshot is done).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { StackError } from './errors.js';
 import { sleep } from './process.js';
+import { changeTopic, connectorConfig as deriveConnectorConfig, ConnectorSpecError, notificationTopic, type ConnectorSpec } from '../connect/derive.js';
 
-export type SourceKind = 'postgres' | 'mariadb' | 'mysql';
-
-export interface ConnectorSpec {
-  /** Connector name; also the default topic prefix. Letters, digits, '.', '_' and '-'. */
-  name: string;
-  /**
-   * postgres: PostgresConnector (pgoutput). mariadb: MariaDbConnector (the one that works against
-   * MariaDB 10.11). mysql: MySqlConnector (for MySQL servers).
-   */
-  kind: SourceKind;
-  /** Source database URL as the Connect worker reaches it: postgres://u:p@h:port/db or mysql://u:p@h:port/db. */
-  url: string;
-  /** Table: `location` or `schema.location` (PostgreSQL, default schema public); MySQL/MariaDB take the database from the URL. */
-  table: string;
-  /** Kafka topic prefix (default: name). Change topic = `<prefix>.<schema|database>.<table>`. */
-  topicPrefix?: string;
-  /**
-   * JsonConverter schemas: key off, value on by default. Keys stay small (`{"id":5}`); values carry
-   * their Connect schema so a decoder can check the column types it relies on (e.g.
-   * io.debezium.time.MicroTimestamp vs io.debezium.time.Timestamp for DATETIME columns).
-   */
-  schemas?: { key?: boolean; value?: boolean };
-  /** Debezium snapshot.mode (default initial). */
-  snapshotMode?: string;
-  /** Brokers as the Connect worker reaches them: needed for MySQL/MariaDB schema history. */
-  kafkaBrokers?: string[];
-  /** MySQL/MariaDB replica server id (default: derived from the name, 100000-999999). */
-  serverId?: number;
-  /** PostgreSQL replication slot (default: derived from the name). */
-  slotName?: string;
-  /** PostgreSQL publication (default: derived from the name). */
-  publicationName?: string;
-  /**
-   * PostgreSQL: let Debezium set REPLICA IDENTITY FULL on the table (default true) so update and
-   * delete events carry the full `before` row, as MySQL/MariaDB do with binlog_row_image=FULL.
-   */
-  replicaIdentityFull?: boolean;
-  /** Extra or overriding connector properties. */
-  config?: Record<string, string>;
-}
+// The derivation itself lives in src/connect/derive.ts (shared with `ulbridge connect`).
+export { changeTopic, defaultServerId, notificationTopic, pgIdent, type ConnectorSpec, type SourceKind } from '../connect/derive.js';
 
 export interface RegisterOptions {
   /** Wait until the initial snapshot completed (needs kafkaBrokers reachable from here). Default false. */
@@ -66,107 +29,14 @@ export interface RegisteredConnector {
   config: Record<string, string>;
 }
 
-interface ParsedUrl {
-  host: string;
-  port: number;
-  user: string;
-  password: string;
-  database: string;
-}
-
-function parseDbUrl(url: string, defaultPort: number): ParsedUrl {
-  const u = new URL(url);
-  return {
-    host: u.hostname,
-    port: u.port ? Number(u.port) : defaultPort,
-    user: decodeURIComponent(u.username),
-    password: decodeURIComponent(u.password),
-    database: decodeURIComponent(u.pathname.replace(/^\//, '')),
-  };
-}
-
-/** A PostgreSQL identifier derived from a connector name (slot and publication names). */
-export function pgIdent(prefix: string, name: string): string {
-  const base = `${prefix}_${name}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
-  if (base.length <= 63) return base;
-  const h = createHash('sha256').update(name).digest('hex').slice(0, 8);
-  return `${base.slice(0, 54)}_${h}`;
-}
-
-export function defaultServerId(name: string): number {
-  return 100_000 + (createHash('sha256').update(name).digest().readUInt32BE(0) % 900_000);
-}
-
-export function changeTopic(spec: ConnectorSpec): string {
-  const prefix = spec.topicPrefix ?? spec.name;
-  if (spec.kind === 'postgres') {
-    const [schema, table] = spec.table.includes('.') ? spec.table.split('.', 2) : ['public', spec.table];
-    return `${prefix}.${schema}.${table}`;
-  }
-  return `${prefix}.${parseDbUrl(spec.url, 3306).database}.${spec.table}`;
-}
-
-/** Debezium notifications go here when a snapshot wait is requested. */
-export function notificationTopic(spec: ConnectorSpec): string {
-  return `ulbridge.debezium-notifications.${spec.topicPrefix ?? spec.name}`;
-}
-
-/** The full Connect configuration for a spec (pure; unit-tested). */
+/** The full Connect configuration for a spec (src/connect/derive.ts); an invalid spec is STACK_CONNECTOR_FAILED. */
 export function connectorConfig(spec: ConnectorSpec, opts: { notifications?: boolean } = {}): Record<string, string> {
-  if (!/^[A-Za-z0-9._-]+$/.test(spec.name)) {
-    throw new StackError('STACK_CONNECTOR_FAILED', `connector name ${JSON.stringify(spec.name)} may only use letters, digits, '.', '_' and '-'`);
+  try {
+    return deriveConnectorConfig(spec, opts);
+  } catch (e) {
+    if (e instanceof ConnectorSpecError) throw new StackError('STACK_CONNECTOR_FAILED', e.message);
+    throw e;
   }
-  const keySchemas = spec.schemas?.key ?? false;
-  const valueSchemas = spec.schemas?.value ?? true;
-  const common: Record<string, string> = {
-    'tasks.max': '1',
-    'topic.prefix': spec.topicPrefix ?? spec.name,
-    'snapshot.mode': spec.snapshotMode ?? 'initial',
-    'tombstones.on.delete': 'true',
-    'key.converter': 'org.apache.kafka.connect.json.JsonConverter',
-    'key.converter.schemas.enable': String(keySchemas),
-    'value.converter': 'org.apache.kafka.connect.json.JsonConverter',
-    'value.converter.schemas.enable': String(valueSchemas),
-    ...(opts.notifications ? { 'notification.enabled.channels': 'sink', 'notification.sink.topic.name': notificationTopic(spec) } : {}),
-  };
-  let specific: Record<string, string>;
-  if (spec.kind === 'postgres') {
-    const db = parseDbUrl(spec.url, 5432);
-    const table = spec.table.includes('.') ? spec.table : `public.${spec.table}`;
-    specific = {
-      'connector.class': 'io.debezium.connector.postgresql.PostgresConnector',
-      'database.hostname': db.host,
-      'database.port': String(db.port),
-      'database.user': db.user,
-      'database.password': db.password,
-      'database.dbname': db.database || 'postgres',
-      'plugin.name': 'pgoutput',
-      'slot.name': spec.slotName ?? pgIdent('ulbridge', spec.name),
-      'publication.name': spec.publicationName ?? pgIdent('ulbridge_pub', spec.name),
-      'publication.autocreate.mode': 'filtered',
-      'table.include.list': table,
-      ...(spec.replicaIdentityFull === false ? {} : { 'replica.identity.autoset.values': `${table}:FULL` }),
-    };
-  } else {
-    const db = parseDbUrl(spec.url, 3306);
-    if (!db.database) throw new StackError('STACK_CONNECTOR_FAILED', `connector ${spec.name}: the ${spec.kind} URL must name the database (mysql://user@host:port/DB)`);
-    if (!spec.kafkaBrokers?.length) throw new StackError('STACK_CONNECTOR_FAILED', `connector ${spec.name}: ${spec.kind} needs kafkaBrokers for its schema history topic`);
-    specific = {
-      'connector.class': spec.kind === 'mariadb' ? 'io.debezium.connector.mariadb.MariaDbConnector' : 'io.debezium.connector.mysql.MySqlConnector',
-      'database.hostname': db.host,
-      'database.port': String(db.port),
-      'database.user': db.user,
-      'database.password': db.password,
-      'database.server.id': String(spec.serverId ?? defaultServerId(spec.name)),
-      'database.include.list': db.database,
-      'table.include.list': `${db.database}.${spec.table}`,
-      'database.ssl.mode': spec.kind === 'mariadb' ? 'disable' : 'disabled',
-      'schema.history.internal.kafka.bootstrap.servers': spec.kafkaBrokers.join(','),
-      'schema.history.internal.kafka.topic': `ulbridge.schema-history.${spec.topicPrefix ?? spec.name}`,
-      'include.schema.changes': 'false',
-    };
-  }
-  return { ...specific, ...common, ...(spec.config ?? {}) };
 }
 
 async function rest(connectUrl: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown; text: string }> {
