@@ -412,6 +412,12 @@ const garbage = (b: Base): fc.Arbitrary<HostileRecord> =>
       fc.uint8Array({ minLength: 1, maxLength: 256 }).map((a) => ({ v: Buffer.from(a), d: 'random bytes' })),
       fc.jsonValue({ maxDepth: 3 }).map((j) => ({ v: Buffer.from(JSON.stringify(j) ?? 'null'), d: 'random JSON' })),
       fc.constantFrom('', ' ', '{}', '[]', '"c"', '0', 'true', '{"payload":{}}', '{"schema":{},"payload":{"op":"c"}}', '{"op":"c"}', '{"source":{}}', '{"op":"c","source":null}', '\ufeff{}', 'NaN', '{"a":1}{"b":2}').map((s) => ({ v: Buffer.from(s), d: JSON.stringify(s) })),
+      // Deep nesting (a Debezium value is about 7 levels deep), inside an envelope or bare.
+      fc.tuple(fc.integer({ min: 50, max: 60_000 }), fc.constantFrom('[', '{"a":', '{"op":"c","source":{},"after":{"x":')).map(([n, open]) => {
+        const close = open === '[' ? ']' : '}'.repeat(open.split('{').length - 1);
+        const v = `${open.repeat(n)}${open === '[' ? '' : '1'}${close.repeat(n)}`;
+        return { v: Buffer.from(v), d: `${n} levels of ${open}` };
+      }),
       // A key that is not JSON, with a good value: the key is only carried along.
       fc.constant({ v: null as Buffer | null, d: 'garbage key' }),
     )

@@ -40,6 +40,7 @@ export function parseJsonBytes(bytes: Buffer | Uint8Array, what: string): JsonVa
 
 export function parseJsonText(text: string, what: string): JsonValue {
   const fast = parseFast(text);
+  if (fast === TOO_DEEP) throw new DecodeError('NOT_AN_ENVELOPE', `${what} nests more than ${MAX_DEPTH} levels deep: not a Debezium change event`);
   if (fast !== INEXACT) return fast;
   try {
     return parse(text) as JsonValue;
@@ -82,11 +83,18 @@ export function describeJson(v: JsonValue | undefined): string {
 export const INTEGER_TEXT = /^-?(0|[1-9][0-9]*)$/;
 
 const INEXACT = Symbol('inexact');
+const TOO_DEEP = Symbol('too deep');
+/**
+ * Deeper than any Debezium value (about 7 levels with schemas). JSON.parse takes any depth, the
+ * walk below recurses: a 10,000-deep array (20 KB) overflowed the stack there, and the decoder
+ * dead-lettered it as INTERNAL.
+ */
+const MAX_DEPTH = 64;
 /** The escape `\u0001` as JSON text. */
 const MARK_ESCAPE = '\\u0001';
 const LONG_INTEGER = /([:,[]\s*)(-?\d{16,})(?=\s*[,}\]])/g;
 
-function parseFast(text: string): JsonValue | typeof INEXACT {
+function parseFast(text: string): JsonValue | typeof INEXACT | typeof TOO_DEEP {
   if (text.includes(MARK_ESCAPE)) return INEXACT;
   let parsed: unknown;
   try {
@@ -94,11 +102,14 @@ function parseFast(text: string): JsonValue | typeof INEXACT {
   } catch {
     return INEXACT;
   }
-  return exactNumbers(parsed);
+  return exactNumbers(parsed, 0);
 }
 
-/** The parsed tree with its numbers as LosslessNumbers, or INEXACT when a number lost digits. */
-function exactNumbers(v: unknown): JsonValue | typeof INEXACT {
+/**
+ * The parsed tree with its numbers as LosslessNumbers, or INEXACT when a number lost digits, or
+ * TOO_DEEP beyond MAX_DEPTH levels.
+ */
+function exactNumbers(v: unknown, depth: number): JsonValue | typeof INEXACT | typeof TOO_DEEP {
   if (typeof v === 'number') {
     // Beyond 2^53 digits were lost; beyond the double range (1e400) it is Infinity.
     if (!Number.isFinite(v) || (Number.isInteger(v) && !Number.isSafeInteger(v))) return INEXACT;
@@ -106,18 +117,19 @@ function exactNumbers(v: unknown): JsonValue | typeof INEXACT {
   }
   if (typeof v === 'string') return v.charCodeAt(0) === 1 ? new LosslessNumber(v.slice(1)) : v;
   if (v === null || typeof v !== 'object') return v as JsonValue;
+  if (depth >= MAX_DEPTH) return TOO_DEEP;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
-      const x = exactNumbers(v[i]);
-      if (x === INEXACT) return INEXACT;
+      const x = exactNumbers(v[i], depth + 1);
+      if (x === INEXACT || x === TOO_DEEP) return x;
       v[i] = x;
     }
     return v as JsonValue[];
   }
   const o = v as Record<string, unknown>;
   for (const k in o) {
-    const x = exactNumbers(o[k]);
-    if (x === INEXACT) return INEXACT;
+    const x = exactNumbers(o[k], depth + 1);
+    if (x === INEXACT || x === TOO_DEEP) return x;
     o[k] = x;
   }
   return o as JsonObject;
