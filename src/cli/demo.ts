@@ -1,9 +1,12 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { pino } from 'pino';
 import { runDemo, type DemoReport } from '../demo/demo.js';
 import { contactIdRelease } from '../opensips/releases.js';
 import { parseHashSize } from '../opensips/hashSize.js';
 import { UlbridgeError } from '../ops/errors.js';
-import { createLogger } from '../ops/logger.js';
 import { renderHuman } from '../verify/report.js';
 import { printJson, printLine } from './output.js';
 
@@ -36,7 +39,20 @@ function renderDemo(r: DemoReport): string {
     renderHuman(r.verify),
   ];
   if (r.stack) {
-    lines.push('', `stack kept in ${r.stack.dir}: Kafka ${r.stack.kafka.join(',')}, Connect ${r.stack.connect}`, `source ${r.source.url}`, `target ${r.target.url}`, 'end it with: ulbridge stack down');
+    const cfg = r.configFile ?? 'bridge.json';
+    lines.push(
+      '',
+      `stack kept in ${r.stack.dir}: Kafka ${r.stack.kafka.join(',')}, Connect ${r.stack.connect}`,
+      `source ${r.source.url}`,
+      `target ${r.target.url}`,
+      `bridge config: ${cfg}`,
+      'try:',
+      `  ulbridge connect status --config ${cfg}`,
+      `  ulbridge status --config ${cfg}`,
+      `  ulbridge diff --source ${r.source.url} --source-release 2.1 --target ${r.target.url} --target-release ${r.target.release} --hash-size ${r.target.hashSize}`,
+      `  ulbridge run --config ${cfg}`,
+      'end it with: ulbridge stack down',
+    );
   }
   lines.push('', r.ok ? 'RESULT: OK — 0 rejected, 0 ambiguous labels, target equals source' : 'RESULT: FAILED — see above');
   return lines.join('\n');
@@ -56,6 +72,11 @@ export function registerDemoCommand(program: Command): void {
     .option('--json', 'print the final report as one JSON document')
     .action(async (opts: DemoCliOptions) => {
       const targetRelease = contactIdRelease(opts.targetRelease).name;
+      // The clients' own log lines (Kafka, the bridge) go to a file, not between the progress lines.
+      const dir = mkdtempSync(join(tmpdir(), 'ulbridge-demo-'));
+      const logFile = join(dir, 'demo.log');
+      const progress = (line: string): void => void process.stderr.write(`ulbridge demo: ${line}\n`);
+      progress(`client logs: ${logFile}`);
       const report = await runDemo({
         rows: positiveInt('rows', opts.rows, 10_000_000),
         churnSeconds: positiveInt('churn-seconds', opts.churnSeconds, 3600),
@@ -64,8 +85,9 @@ export function registerDemoCommand(program: Command): void {
         hashSize: parseHashSize(opts.hashSize),
         keep: opts.keep ?? false,
         seed: positiveInt('seed', opts.seed, 2 ** 31),
-        progress: (line) => process.stderr.write(`ulbridge demo: ${line}\n`),
-        logger: createLogger(process.env.ULBRIDGE_LOG_LEVEL ?? 'warn'),
+        configFile: join(dir, 'bridge.json'),
+        progress,
+        logger: pino({ level: process.env.ULBRIDGE_LOG_LEVEL ?? 'info', base: { app: 'ulbridge' }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: logFile, sync: true })),
       });
       if (opts.json) printJson(report);
       else printLine(renderDemo(report));

@@ -1,5 +1,7 @@
+import { writeFileSync } from 'node:fs';
 import pg from 'pg';
-import { startStack, registerConnector, writeState, type Stack } from '../stack/index.js';
+import { applyConnectors } from '../connect/connect.js';
+import { startStack, writeState, type Stack } from '../stack/index.js';
 import { openDb } from '../db/open.js';
 import { parseConfig } from '../ops/config.js';
 import type { Logger } from '../ops/logger.js';
@@ -19,6 +21,8 @@ export interface DemoOptions {
   hashSize: number;
   keep: boolean;
   seed: number;
+  /** With keep: where the bridge config the demo ran is written (for `ulbridge run|status|connect status --config`). */
+  configFile?: string;
   /** Progress lines (stderr). */
   progress: (line: string) => void;
   logger: Logger;
@@ -30,6 +34,8 @@ export interface DemoReport {
   bridge: { caughtUpMs: number; comparison: BindingDiff; deadLetters: number };
   verify: VerifyReport;
   stack: { dir: string; kept: boolean; kafka: string[]; connect: string } | null;
+  /** The bridge config the demo ran (written with keep), or null. */
+  configFile: string | null;
   ok: boolean;
 }
 
@@ -63,22 +69,23 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     say(`seeding ${o.rows.toLocaleString('en')} registrations of ${aors.toLocaleString('en')} AORs into the 2.1 table…`);
     await writer.seed(o.rows, aors);
 
-    say('registering the Debezium connector for the 2.1 table…');
-    const connector = await registerConnector(stack.connect!.url, {
-      name: 'legacy',
-      kind: 'postgres',
-      url: legacyUrl,
-      table: 'public.location',
-      kafkaBrokers: stack.kafka!.brokers,
-    });
-
-    const cfg = parseConfig({
+    // The bridge config, with the legacy table's connector as its capture: `ulbridge connect`
+    // derives the connector from it, as an operator's `connect apply` would.
+    const raw = {
       kafka: { brokers: stack.kafka!.brokers },
+      connect: { url: stack.connect!.url },
       log: { topic: 'ulbridge.registrations', partitions: 6, deadLetterTopic: 'ulbridge.dead-letters' },
-      sources: [{ name: 'legacy', release: '2.1', topic: connector.topic, timeZone: 'UTC' }],
+      sources: [{ name: 'legacy', release: '2.1', timeZone: 'UTC', capture: { db: legacyUrl, table: 'public.location', connector: 'legacy' } }],
       targets: [{ name: 'main', db: targetUrl, table: 'location', release: o.targetRelease, hashSize: o.hashSize }],
-      http: { port: 0 },
-    }, {});
+    };
+    let configFile: string | null = null;
+    if (o.keep && o.configFile) {
+      writeFileSync(o.configFile, `${JSON.stringify(raw, null, 2)}\n`);
+      configFile = o.configFile;
+    }
+    const cfg = parseConfig({ ...raw, http: { port: 0 } }, {});
+    say('creating the Debezium connector for the 2.1 table (ulbridge connect apply)…');
+    await applyConnectors(cfg, stack.connect!.url);
     bridge = await startBridge(cfg, o.logger);
     say(`bridge running (metrics at ${bridge.httpUrl}/metrics)`);
 
@@ -134,6 +141,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
       bridge: { caughtUpMs, comparison, deadLetters },
       verify,
       stack: o.keep ? { dir: stack.dir, kept: true, kafka: stack.kafka!.brokers, connect: stack.connect!.url } : null,
+      configFile,
       ok: comparison.equal && verify.clean && deadLetters === 0,
     };
     return report;
