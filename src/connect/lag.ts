@@ -67,7 +67,7 @@ async function postgresLag(db: DbConnection, spec: ConnectorSpec, waitMs: number
     const unconfirmed = row.confirmed === null ? null : String(max0(lsnToBigInt(row.cur) - lsnToBigInt(row.confirmed)));
     if (!row.active || row.sent === null) {
       const problem = !row.active
-        ? `replication slot ${slot} is not in use: the connector is not streaming`
+        ? `replication slot ${slot} is not in use: the connector is not streaming (still snapshotting, or stopped)`
         : `pg_stat_replication shows no sent_lsn for slot ${slot} (grant pg_read_all_stats to the user of capture.db)`;
       const lag = row.confirmed === null ? null : String(max0(lsnToBigInt(startLsn) - lsnToBigInt(row.confirmed)));
       return { databasePosition: startLsn, connectorPosition: row.confirmed, lagBytes: lag, caughtUp: false, unconfirmedBytes: unconfirmed, slotActive: row.active, problem };
