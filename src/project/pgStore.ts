@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { connectError, queryError } from '../db/errors.js';
 import type { DbTarget } from '../db/url.js';
+import { withPoolClient } from '../db/pgPool.js';
 import { applyBatch } from './apply.js';
 import { pgSession } from './pgSession.js';
 import { ensureStateSchema, ident } from './stateSchema.js';
@@ -21,18 +22,14 @@ export function createPostgresTargetStore(target: Target, db: DbTarget, opts: Ta
     dialect: 'postgres',
     pool,
     async ensureState() {
-      let client: pg.PoolClient;
+      let connected = false;
       try {
-        client = await pool.connect();
+        await withPoolClient(pool, (client) => {
+          connected = true;
+          return ensureStateSchema(client, target.stateSchema);
+        });
       } catch (e) {
-        throw targetError(target, connectError(db, e));
-      }
-      try {
-        await ensureStateSchema(client, target.stateSchema);
-      } catch (e) {
-        throw targetError(target, queryError(db, `creating the state schema "${target.stateSchema}"`, e));
-      } finally {
-        client.release();
+        throw targetError(target, connected ? queryError(db, `creating the state schema "${target.stateSchema}"`, e) : connectError(db, e));
       }
     },
     async storedOffsets(topic, partitions) {
@@ -42,14 +39,7 @@ export function createPostgresTargetStore(target: Target, db: DbTarget, opts: Ta
       );
       return new Map(rows.map((r) => [r.partition as number, r.n as string]));
     },
-    async applyBatch(batch) {
-      const client = await pool.connect();
-      try {
-        return await applyBatch(pgSession(client, target), batch);
-      } finally {
-        client.release();
-      }
-    },
+    applyBatch: (batch) => withPoolClient(pool, (client) => applyBatch(pgSession(client, target), batch)),
     async close() {
       await pool.end();
     },

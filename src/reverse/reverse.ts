@@ -4,6 +4,7 @@ import { createDecoder } from '../cdc/decoder.js';
 import { DecodeError } from '../cdc/errors.js';
 import type { DbConnection } from '../db/connection.js';
 import { openDb } from '../db/open.js';
+import { withPoolClient } from '../db/pgPool.js';
 import { deadLetterDocument, deadLetterMessage, type DeadLetterDocument } from '../log/deadLetter.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
@@ -95,11 +96,10 @@ export function createReverse(opts: ReverseOptions): Reverse {
         log.warn({ reason: d.reason, offset: d.source.offset }, `dead letter: ${d.message}`);
       }
     }
-    const client = await opts.targetPool.connect();
-    let result: ReverseResult;
-    try {
+    const result: ReverseResult = await withPoolClient(opts.targetPool, async (client) => {
+      let applied: ReverseResult;
       try {
-        result = await applyReverseBatch(client, await legacyTable(), { stateSchema: opts.target.stateSchema, sourceName: opts.sourceName }, changes);
+        applied = await applyReverseBatch(client, await legacyTable(), { stateSchema: opts.target.stateSchema, sourceName: opts.sourceName }, changes);
       } catch (e) {
         // The batch is redelivered (kafkajs retries it); a broken legacy session is opened anew.
         log.warn({ err: e }, 'reverse batch failed; it is retried');
@@ -111,9 +111,8 @@ export function createReverse(opts: ReverseOptions): Reverse {
         const pruned = await pruneOwnTransactions(client, opts.target.stateSchema, opts.ownTxRetentionSeconds ?? 86_400);
         if (pruned > 0) log.info({ pruned }, 'pruned old own-transaction ids');
       }
-    } finally {
-      client.release();
-    }
+      return applied;
+    });
     const outcomes: Array<[string, number]> = [
       ['own_write', result.ownWrites],
       ['inserted', result.inserted],
@@ -136,12 +135,7 @@ export function createReverse(opts: ReverseOptions): Reverse {
   }
 
   async function start(): Promise<void> {
-    const client = await opts.targetPool.connect();
-    try {
-      await ensureStateSchema(client, opts.target.stateSchema);
-    } finally {
-      client.release();
-    }
+    await withPoolClient(opts.targetPool, (client) => ensureStateSchema(client, opts.target.stateSchema));
     lifecycle.hold('legacy session', () => closeLegacy());
     await legacyTable(); // an unreachable legacy database fails the start, with the database's error
     lifecycle.checkpoint();
