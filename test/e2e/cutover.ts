@@ -265,6 +265,18 @@ export class CutoverRig {
     await into.take(aors);
   }
 
+  /** The reverse sync's committed Kafka offsets on the target table's topic, as one comparable string. */
+  async reverseCommitted(): Promise<string> {
+    const admin = new Kafka({ brokers: kafkaBrokers(), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      const [t] = await admin.fetchOffsets({ groupId: `${this.tag}-reverse`, topics: [this.targetTopic] });
+      return (t?.partitions ?? []).map((p) => `${p.partition}:${p.offset}`).join(',');
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
   /** Target rows that no forward binding holds: registrar rows whose legacy copy was not adopted. */
   async unlinkedTargetRows(): Promise<number> {
     const { rows } = await this.targetClient.query(

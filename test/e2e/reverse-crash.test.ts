@@ -1,10 +1,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rng } from '../../src/demo/workload.js';
+import { offsetsMark, waitForCommittedBatches } from '../support/commitWatch.js';
 import { CutoverRig } from './cutover.js';
 
 // Issue 5, reverse sync under crashes (2.1 legacy table in PostgreSQL): `ulbridge run` (ingest, projection and reverse sync in one
-// process) is killed with SIGKILL 6 times while both registrars write, then its legacy database
+// process) is killed with SIGKILL 6 times while both registrars write, each time only after its
+// projection and its reverse sync committed batches since its start (mid-apply, not during
+// start-up), then its legacy database
 // session is cut. Afterwards the two tables
 // hold the same bindings, every target row is linked to exactly one legacy row (no duplicate from
 // a redelivered batch), and nothing loops.
@@ -27,17 +30,42 @@ test('6 kill -9 during the parallel run: same bindings both sides, no duplicates
   await rig.statusReady();
   await rig.move(rig.legacyRegistrar.aors.slice(0, 450), 'target');
   const random = rng(7);
+  let mark = await offsetsMark(rig.target.url, 'ulbridge_main');
+  let reverseMark = await rig.reverseCommitted();
+  const seenBeforeKill: Array<{ batches: number; reverseMoved: boolean }> = [];
   for (let kill = 0; kill < 6; kill++) {
-    // A fixed number of changes per round, so a slow machine does not change the workload.
-    for (let i = 0; i < 6; i++) {
-      await rig.traffic(15);
-      await sleep(50 + Math.floor(random() * 250));
+    // Both registrars keep working; the bridge dies only once, since its start, its projection
+    // committed 2-4 batches (offsets rows in the target's state schema) and its reverse sync
+    // committed at least once (its group's Kafka offsets moved): both are in steady apply.
+    const batches = 2 + Math.floor(random() * 3);
+    const seen = await waitForCommittedBatches(rig.target.url, 'ulbridge_main', mark, batches, {
+      what: `round ${kill}: projection of the bridge started ${kill === 0 ? 'first' : 'after the previous kill'}`,
+      // After a restart the first commit applies the changes made while the bridge was down;
+      // new traffic only flows from then on, so a slow start-up does not multiply it.
+      between: async (committed) => {
+        if (committed > 0 || kill === 0) await rig.traffic(6);
+        await sleep(50);
+      },
+    });
+    const deadline = Date.now() + 60_000;
+    let reverseNow = await rig.reverseCommitted();
+    while (reverseNow === reverseMark) {
+      assert.ok(Date.now() < deadline, `round ${kill}: the reverse sync committed nothing within 60 s of the bridge's start (offsets ${reverseNow})`);
+      await rig.traffic(6);
+      await sleep(100);
+      reverseNow = await rig.reverseCommitted();
     }
+    seenBeforeKill.push({ batches: seen, reverseMoved: reverseNow !== reverseMark });
+    await rig.traffic(10); // the kill meets these changes in flight
     await rig.killBridge();
     await rig.traffic(30); // both registrars keep working while the bridge is down
+    mark = await offsetsMark(rig.target.url, 'ulbridge_main');
+    reverseMark = await rig.reverseCommitted();
     rig.startBridge();
     await sleep(Math.floor(random() * 1500));
   }
+  assert.equal(seenBeforeKill.length, 6);
+  assert.ok(seenBeforeKill.every((x) => x.batches >= 2 && x.reverseMoved), `every kill came after committed batches of both stages: ${JSON.stringify(seenBeforeKill)}`);
   // The reverse sync's session to the legacy database is cut while traffic flows: the batch that
   // meets the dead session fails, is retried on a new session, and nothing is lost.
   await rig.statusReady();
