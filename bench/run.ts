@@ -13,9 +13,10 @@ import type { BenchContext, BenchFigure, BenchSection } from './section.js';
 import { section as verify } from './verify.js';
 import { section as bridge } from './bridge.js';
 import { section as reverse } from './reverse.js';
+import { section as ingest } from './ingest.js';
 
 /** Every section, in run order. Add new ones here (e.g. bench/bridge.ts). */
-const SECTIONS: BenchSection[] = [coreHash, verify, bridge, reverse];
+const SECTIONS: BenchSection[] = [coreHash, verify, ingest, bridge, reverse];
 
 interface StackHandle {
   postgres?: { url: string };

@@ -1,0 +1,120 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { createIngest } from '../src/ingest/index.js';
+import { Metrics } from '../src/ops/metrics.js';
+import { silentLogger } from '../src/ops/logger.js';
+import type { BenchContext, BenchFigure, BenchSection } from './section.js';
+
+/**
+ * The ingest (Debezium topic -> registration log) beside its floor, in one run, on a real broker:
+ *   floor:  a kafkajs consumer reading the same N Debezium messages and JSON.parse-ing each value
+ *           (what any consumer of the topic pays at least);
+ *   ingest: the real ingest stage (decode, Avro encode, idempotent produce with acks=all, commit),
+ *           timed from start until its consumer group has committed the end of the topic.
+ * Both with Debezium's JSON converter value schemas on (~5 KB values, the default) and off.
+ * Messages are the captured 2.1 PostgreSQL create event, with a distinct id/user per message.
+ */
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+function messages(n: number, withSchema: boolean): Array<{ key: string; value: string }> {
+  const fx = JSON.parse(readFileSync(`${root}test/fixtures/debezium/postgres-2.1-schemas-c.json`, 'utf8'));
+  const out: Array<{ key: string; value: string }> = [];
+  for (let i = 0; i < n; i++) {
+    const value = structuredClone(fx.value);
+    const p = value.payload;
+    p.after.id = i + 1;
+    p.after.username = `user${i % 70_000}`;
+    p.after.callid = `call-${i}`;
+    p.source.lsn = 26_567_616 + i;
+    p.source.ts_ms = Date.now();
+    out.push({ key: JSON.stringify({ schema: fx.key.schema, payload: { id: i + 1 } }), value: JSON.stringify(withSchema ? value : value.payload) });
+  }
+  return out;
+}
+
+async function fill(kafka: Kafka, admin: Admin, topic: string, msgs: Array<{ key: string; value: string }>): Promise<void> {
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  const producer = kafka.producer();
+  await producer.connect();
+  // At most ~800 KB per request (the broker refuses requests over 1 MB by default).
+  for (let i = 0; i < msgs.length; i += 150) await producer.send({ topic, messages: msgs.slice(i, i + 150) });
+  await producer.disconnect();
+}
+
+async function floor(kafka: Kafka, topic: string, n: number): Promise<number> {
+  const consumer = kafka.consumer({ groupId: `${topic}.floor` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let seen = 0;
+  const started = process.hrtime.bigint();
+  await new Promise<void>((resolve, reject) => {
+    consumer
+      .run({
+        eachBatch: async ({ batch }) => {
+          for (const m of batch.messages) JSON.parse(m.value!.toString('utf8'));
+          seen += batch.messages.length;
+          if (seen >= n) resolve();
+        },
+      })
+      .catch(reject);
+  });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await consumer.disconnect();
+  return n / seconds;
+}
+
+async function ingest(kafka: Kafka, admin: Admin, topic: string, n: number): Promise<number> {
+  const groupId = `${topic}.ingest`;
+  const stage = createIngest({
+    kafka,
+    source: { name: 'legacy', release: '2.1', topic },
+    log: { topic: `${topic}.log`, partitions: 6, deadLetterTopic: `${topic}.dlq` },
+    groupId,
+    logger: silentLogger,
+    metrics: new Metrics(),
+  });
+  const started = process.hrtime.bigint();
+  await stage.start();
+  for (;;) {
+    const offsets = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const committed = Number(offsets[0]?.partitions[0]?.offset ?? '-1');
+    if (committed >= n) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await stage.stop();
+  return n / seconds;
+}
+
+export const section: BenchSection = {
+  name: 'ingest',
+  async run(ctx: BenchContext): Promise<BenchFigure[]> {
+    const n = Math.round(100_000 * ctx.scale);
+    const kafka = new Kafka({ clientId: 'bench-ingest', brokers: await ctx.kafkaBrokers(), logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    const figures: BenchFigure[] = [];
+    try {
+      for (const withSchema of [true, false]) {
+        const label = withSchema ? 'with value schemas' : 'schemas off';
+        const topic = `bench.ingest.${withSchema ? 's' : 'p'}.${process.pid}.${Date.now()}`;
+        ctx.log(`ingest (${label}): producing ${n.toLocaleString('en-US')} Debezium messages`);
+        await fill(kafka, admin, topic, messages(n, withSchema));
+        ctx.log(`ingest (${label}): floor, then the ingest`);
+        const f = await floor(kafka, topic, n);
+        const i = await ingest(kafka, admin, topic, n);
+        figures.push(
+          { figure: `floor: consume + JSON.parse (${label})`, value: f, unit: 'events/s', note: `kafkajs consumer, ${n} messages, 1 partition` },
+          { figure: `ingest: CDC topic -> log (${label})`, value: i, unit: 'events/s', note: 'decode, Avro, idempotent produce acks=all, commit' },
+          { figure: `ingest / floor (${label})`, value: i / f, unit: 'ratio', note: 'goal >= 0.5' },
+        );
+        await admin.deleteTopics({ topics: [topic, `${topic}.log`, `${topic}.dlq`] }).catch(() => undefined);
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    return figures;
+  },
+};
