@@ -13,7 +13,10 @@
  *    pos and GTID set; it follows the binlog while the table is idle thanks to heartbeats) against
  *    SHOW MASTER STATUS (SHOW BINARY LOG STATUS on MySQL 8.4) and the GTID position. Caught up when
  *    the offset's GTIDs cover the server's as of the start (or, without GTIDs, its file:pos is at or
- *    past the start); otherwise the binlog bytes in between (SHOW BINARY LOGS sizes across files).
+ *    past the start), or when the binlog in between (SHOW BINLOG EVENTS) holds no change to the
+ *    captured table the connector has not emitted (the offset is the start of the transaction it
+ *    resumes from, so on an idle server it stays at the last transaction it saw); otherwise the
+ *    binlog bytes in between (SHOW BINARY LOGS sizes across files).
  *
  * Bytes only: neither database maps a WAL/binlog position to a commit time that could be
  * subtracted honestly. A connector short of the start position is re-read for up to `waitMs`.
@@ -161,6 +164,66 @@ async function serverBinlog(db: DbConnection): Promise<{ pos: BinlogPos; gtid: s
   return { pos: { file: String(r.File), pos: BigInt(String(r.Position)) }, gtid };
 }
 
+export interface BinlogEvent {
+  Log_name: string;
+  Pos: number | string;
+  Event_type: string;
+  End_log_pos: number | string;
+  Info: string;
+}
+
+/**
+ * Does the binlog from the connector's restart position up to the database's start position hold
+ * no change to the captured table the connector has not emitted? Debezium's committed offset is the
+ * start of the transaction it resumes from (and how many of its events it has processed), so on an
+ * idle server it stays at the start of the last transaction it saw. Transactions that touch other
+ * tables (other databases share the binlog) are not pending changes; the transaction at the restart
+ * position is not pending when the offset already counts its events up to its last row event.
+ * Unknown (too many events, no privilege) is false.
+ */
+export function capturedPending(events: BinlogEvent[], capturedTable: string, eventsDone: number | null): boolean {
+  const table = `(${capturedTable})`;
+  type Txn = { index: number; touches: boolean; lastRows: number; first: boolean; byGtid: boolean };
+  let txn: Txn | null = null;
+  const pending = (t: Txn): boolean => t.touches && !(t.first && eventsDone !== null && eventsDone >= t.lastRows);
+  for (const e of events) {
+    const type = e.Event_type;
+    const gtid = type === 'Gtid' || type === 'Anonymous_Gtid';
+    // MySQL writes Gtid then Query BEGIN (one transaction); without GTIDs a transaction starts at BEGIN.
+    const begin = type === 'Query' && /^BEGIN\b/i.test(e.Info) && !(txn !== null && txn.byGtid && txn.index === 0);
+    if (gtid || begin) {
+      if (txn && pending(txn)) return true;
+      txn = { index: 0, touches: false, lastRows: -1, first: txn === null, byGtid: gtid };
+      continue;
+    }
+    txn ??= { index: 0, touches: false, lastRows: -1, first: true, byGtid: false };
+    txn.index += 1;
+    if (type === 'Table_map' && e.Info.includes(table)) txn.touches = true;
+    if (/^(Write|Update|Delete)_rows/i.test(type)) txn.lastRows = txn.index;
+  }
+  return txn !== null && pending(txn);
+}
+
+async function nothingCapturedPending(db: DbConnection, spec: ConnectorSpec, from: BinlogPos, to: BinlogPos, eventsDone: number | null): Promise<boolean> {
+  const database = new URL(spec.url).pathname.replace(/^\//, '');
+  const limit = 20_000;
+  const events: BinlogEvent[] = [];
+  try {
+    const files = from.file === to.file ? [from.file] : (await db.query<{ Log_name: string }>('SHOW BINARY LOGS')).map((l) => String(l.Log_name)).filter((f) => f >= from.file && f <= to.file).sort();
+    for (const file of files) {
+      const rows = await db.query<BinlogEvent>(`SHOW BINLOG EVENTS IN '${file.replace(/'/g, "''")}' FROM ${file === from.file ? String(from.pos) : '4'} LIMIT ${limit - events.length + 1}`);
+      for (const r of rows) {
+        if (file === to.file && BigInt(String(r.Pos)) >= to.pos) break;
+        events.push(r);
+      }
+      if (events.length > limit) return false;
+    }
+  } catch {
+    return false;
+  }
+  return !capturedPending(events, `${decodeURIComponent(database)}.${spec.table}`, eventsDone);
+}
+
 async function mysqlLag(db: DbConnection, spec: ConnectorSpec, connect: ConnectClient, waitMs: number): Promise<CaptureLag> {
   const start = await serverBinlog(db);
   const dbPosition = `${start.pos.file}:${start.pos.pos}${start.gtid ? ` gtid ${start.gtid}` : ''}`;
@@ -177,7 +240,9 @@ async function mysqlLag(db: DbConnection, spec: ConnectorSpec, connect: ConnectC
     const at: BinlogPos = { file: o.file, pos: BigInt(String(o.pos)) };
     const gtids = typeof o.gtids === 'string' && o.gtids ? o.gtids : null;
     const connectorPosition = `${at.file}:${at.pos}${gtids ? ` gtid ${gtids}` : ''}`;
-    const caughtUp = start.gtid !== null && gtids !== null ? gtidsCover(gtids, start.gtid) : cmpPos(at, start.pos) >= 0;
+    const caughtUp =
+      (start.gtid !== null && gtids !== null ? gtidsCover(gtids, start.gtid) : cmpPos(at, start.pos) >= 0) ||
+      (await nothingCapturedPending(db, spec, at, start.pos, typeof o.event === 'number' ? o.event : null));
     if (caughtUp) return { databasePosition: dbPosition, connectorPosition, lagBytes: '0', caughtUp: true, unconfirmedBytes: null, slotActive: null, problem: null };
     if (Date.now() >= deadline) {
       let sizes = new Map<string, bigint>();

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { connectorConfig as stackConnectorConfig } from '../../src/stack/connectors.js';
 import { connectorConfig } from '../../src/connect/derive.js';
 import { connectUrlOf, planConnectors } from '../../src/connect/fromConfig.js';
-import { binlogBytesBetween, gtidsCover, lsnToBigInt } from '../../src/connect/lag.js';
+import { binlogBytesBetween, capturedPending, gtidsCover, lsnToBigInt } from '../../src/connect/lag.js';
 import { resolveProviderRef, ulbridgeUrl, withoutPassword } from '../../src/connect/secrets.js';
 import { parseConfig } from '../../src/ops/config.js';
 
@@ -141,4 +141,23 @@ test('lag arithmetic: LSNs, GTID coverage, binlog bytes across files', () => {
   assert.equal(binlogBytesBetween({ file: 'b.000001', pos: 900n }, { file: 'b.000003', pos: 40n }, sizes), 100n + 500n + 40n);
   assert.equal(binlogBytesBetween({ file: 'b.000003', pos: 40n }, { file: 'b.000001', pos: 900n }, sizes), 0n);
   assert.equal(binlogBytesBetween({ file: 'a.000001', pos: 4n }, { file: 'b.000003', pos: 40n }, sizes), null);
+});
+
+test('binlog between the connector and the database: only changes to the captured table the connector has not emitted are pending', () => {
+  const ev = (Event_type: string, Info = '') => ({ Log_name: 'b.000001', Pos: 0, Event_type, End_log_pos: 0, Info });
+  const own = [ev('Gtid', 'BEGIN GTID 0-1-851'), ev('Table_map', 'table_id: 36 (legacy.location)'), ev('Write_rows_v1', 'table_id: 36 flags: STMT_END_F'), ev('Xid', 'COMMIT /* xid=9 */')];
+  const other = [ev('Gtid', 'BEGIN GTID 0-1-852'), ev('Table_map', 'table_id: 40 (otherdb.t)'), ev('Write_rows_v1', 'table_id: 40 flags: STMT_END_F'), ev('Xid', 'COMMIT')];
+  // Idle after its own change: the offset points at that transaction with its row event counted.
+  assert.equal(capturedPending(own, 'legacy.location', 2), false);
+  assert.equal(capturedPending(own, 'legacy.location', 1), true, 'its row event not reached yet');
+  assert.equal(capturedPending(own, 'legacy.location', null), true, 'an offset at the transaction start has emitted nothing of it');
+  // Other databases' transactions are not pending; a later change to the table is.
+  assert.equal(capturedPending([...own, ...other, ...other], 'legacy.location', 2), false);
+  assert.equal(capturedPending([...other, ...own], 'legacy.location', 2), true);
+  assert.equal(capturedPending([...own, ...other, ...own], 'legacy.location', 2), true);
+  assert.equal(capturedPending(own, 'legacy.locations', null), false, 'another table of the same database');
+  // MySQL: Gtid, then Query BEGIN in the same transaction.
+  const mysqlTxn = [ev('Gtid', "SET @@SESSION.GTID_NEXT= 'a:5'"), ev('Query', 'BEGIN'), ev('Table_map', 'table_id: 7 (legacy.location)'), ev('Write_rows', 'table_id: 7'), ev('Xid', 'COMMIT')];
+  assert.equal(capturedPending(mysqlTxn, 'legacy.location', 3), false);
+  assert.equal(capturedPending([...mysqlTxn, ...mysqlTxn], 'legacy.location', 3), true);
 });
