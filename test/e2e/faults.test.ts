@@ -50,16 +50,6 @@ const AORS = 2_000;
 /** How long the target may take to equal the legacy table after a fault (kafkajs's 30 s session timeout included). */
 const CONVERGE_MS = 90_000;
 const FAULT_TEST_TIMEOUT = 300_000;
-/**
- * A product bug this suite found (src/project/pgStore.ts, 2026-12-05): a target connection lost in
- * the middle of a batch (TCP reset, or the server's immediate shutdown) is an unhandled 'error'
- * event on the checked-out pg client, and `ulbridge run` exits with code 1. pg-pool listens for
- * errors of idle clients only; a checked-out client needs a listener of its own (e.g.
- * `pool.on('connect', (c) => c.on('error', log))`, and `client.release(err)` after a failed batch).
- * The two tests it breaks run and report but count as `todo` until that fix lands: then delete
- * this constant and the two `todo` options.
- */
-const TARGET_CONNECTION_CRASH = 'known bug: ulbridge run exits on a target connection lost mid-batch (unhandled pg client error event in src/project/pgStore.ts)';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -465,7 +455,7 @@ test('Kafka stalled for 10 s under load (TCP proxy stops forwarding, then resume
   await settle(t, 'Kafka TCP stall');
 });
 
-test('target database connections cut twice under load (TCP proxy between ulbridge and PostgreSQL)', { timeout: FAULT_TEST_TIMEOUT, todo: TARGET_CONNECTION_CRASH }, async (t) => {
+test('target database connections cut twice under load (TCP proxy between ulbridge and PostgreSQL)', { timeout: FAULT_TEST_TIMEOUT }, async (t) => {
   await loadFor(t, 3_000);
   const first = dbProxy!.cut();
   assert.ok(first > 0, 'ulbridge had sessions on the target database through the proxy');
@@ -484,7 +474,7 @@ test('target database stalled for 10 s under load (TCP proxy stops forwarding, t
   await settle(t, 'target database TCP stall');
 });
 
-test('target PostgreSQL immediate stop (SIGQUIT, as pg_ctl stop -m immediate), 5 s down, start again', { timeout: FAULT_TEST_TIMEOUT, todo: TARGET_CONNECTION_CRASH }, async (t) => {
+test('target PostgreSQL immediate stop (SIGQUIT, as pg_ctl stop -m immediate), 5 s down, start again', { timeout: FAULT_TEST_TIMEOUT }, async (t) => {
   await loadFor(t, 3_000);
   const r = await tgt!.restart('postgres', { signal: 'SIGQUIT', downMs: 5_000 });
   await sleep(4_000);
