@@ -50,7 +50,7 @@ function isRunning(s: ConnectorState | null): boolean {
 }
 
 /** The capture of one connector: Connect's state and, when it runs, its lag. */
-async function oneStatus(c: Capture, client: ConnectClient, o: { lag: boolean; waitMs: number; env: NodeJS.ProcessEnv }): Promise<CaptureStatus> {
+async function oneStatus(c: Capture, client: ConnectClient, o: { lag: boolean; waitMs: number; env: NodeJS.ProcessEnv; kafkaBrokers: string[] }): Promise<CaptureStatus> {
   const s = await client.status(c.spec.name);
   const base = {
     stage: c.stage,
@@ -71,7 +71,7 @@ async function oneStatus(c: Capture, client: ConnectClient, o: { lag: boolean; w
   } catch (e) {
     return { ...base, running: true, ...none, problem: (e as Error).message };
   }
-  const lag = await captureLag(url, c.spec, client, o.waitMs);
+  const lag = await captureLag(url, c.spec, client, o.waitMs, o.kafkaBrokers ? { brokers: o.kafkaBrokers, topic: c.topic } : undefined);
   // A PostgreSQL connector whose slot no walsender holds is not streaming, whatever Connect says.
   const running = c.spec.kind !== 'postgres' || lag.slotActive !== false;
   return { ...base, running, ...lag };
@@ -90,7 +90,7 @@ export async function captureStatuses(cfg: Config, connectUrl: string, o: Captur
   const client = new ConnectClient(connectUrl);
   const captures = configCaptures(cfg);
   // One round each, in parallel: each connector is re-read for at most waitMs.
-  return Promise.all(captures.map((c) => oneStatus(c, client, { lag: o.lag ?? true, waitMs: o.waitMs ?? 10_000, env: o.env ?? process.env })));
+  return Promise.all(captures.map((c) => oneStatus(c, client, { lag: o.lag ?? true, waitMs: o.waitMs ?? 10_000, env: o.env ?? process.env, kafkaBrokers: cfg.kafka.brokers })));
 }
 
 export interface ApplyResult {

@@ -15,7 +15,8 @@
  *    the offset's GTIDs cover the server's as of the start (or, without GTIDs, its file:pos is at or
  *    past the start), or when the binlog in between (SHOW BINLOG EVENTS) holds no change to the
  *    captured table the connector has not emitted (the offset is the start of the transaction it
- *    resumes from, so on an idle server it stays at the last transaction it saw); otherwise the
+ *    resumes from, so on an idle server it stays at the last transaction it saw; a change whose
+ *    GTID is in the topic's recent events has been written whatever the offset says); otherwise the
  *    binlog bytes in between (SHOW BINARY LOGS sizes across files).
  *
  * Bytes only: neither database maps a WAL/binlog position to a commit time that could be
@@ -26,6 +27,7 @@ import { openDb } from '../db/open.js';
 import { redactUrl } from '../db/url.js';
 import type { ConnectClient } from './rest.js';
 import { slotName, type ConnectorSpec } from './derive.js';
+import { recentSourceGtids } from './topicTail.js';
 
 export interface CaptureLag {
   /** The database's position at the start of the check: `0/1A2B3C` (LSN) or `file:pos` (binlog), with `gtid ...` when known. */
@@ -182,9 +184,23 @@ export interface BinlogEvent {
  * Unknown (too many events, no privilege) is false.
  */
 export function capturedPending(events: BinlogEvent[], capturedTable: string, eventsDone: number | null): boolean {
+  return pendingTransactions(events, capturedTable, eventsDone).length > 0;
+}
+
+/** The transaction's GTID as Debezium writes it in source.gtid (MariaDB `0-1-891`, MySQL `uuid:5`), or null. */
+function eventGtid(info: string): string | null {
+  const maria = /GTID\s+(\d+-\d+-\d+)/.exec(info);
+  if (maria) return maria[1]!;
+  const mysqlGtid = /GTID_NEXT\s*=\s*'([^']+)'/.exec(info);
+  return mysqlGtid && mysqlGtid[1] !== 'ANONYMOUS' ? mysqlGtid[1]! : null;
+}
+
+/** The pending changes to the captured table (see capturedPending): their GTIDs, null where a transaction has none. */
+export function pendingTransactions(events: BinlogEvent[], capturedTable: string, eventsDone: number | null): Array<string | null> {
   const table = `(${capturedTable})`;
-  type Txn = { index: number; touches: boolean; lastRows: number; first: boolean; byGtid: boolean };
+  type Txn = { index: number; touches: boolean; lastRows: number; first: boolean; byGtid: boolean; gtid: string | null };
   let txn: Txn | null = null;
+  const out: Array<string | null> = [];
   const pending = (t: Txn): boolean => t.touches && !(t.first && eventsDone !== null && eventsDone >= t.lastRows);
   for (const e of events) {
     const type = e.Event_type;
@@ -192,19 +208,27 @@ export function capturedPending(events: BinlogEvent[], capturedTable: string, ev
     // MySQL writes Gtid then Query BEGIN (one transaction); without GTIDs a transaction starts at BEGIN.
     const begin = type === 'Query' && /^BEGIN\b/i.test(e.Info) && !(txn !== null && txn.byGtid && txn.index === 0);
     if (gtid || begin) {
-      if (txn && pending(txn)) return true;
-      txn = { index: 0, touches: false, lastRows: -1, first: txn === null, byGtid: gtid };
+      if (txn && pending(txn)) out.push(txn.gtid);
+      txn = { index: 0, touches: false, lastRows: -1, first: txn === null, byGtid: gtid, gtid: gtid ? eventGtid(e.Info) : null };
       continue;
     }
-    txn ??= { index: 0, touches: false, lastRows: -1, first: true, byGtid: false };
+    txn ??= { index: 0, touches: false, lastRows: -1, first: true, byGtid: false, gtid: null };
     txn.index += 1;
     if (type === 'Table_map' && e.Info.includes(table)) txn.touches = true;
     if (/^(Write|Update|Delete)_rows/i.test(type)) txn.lastRows = txn.index;
   }
-  return txn !== null && pending(txn);
+  if (txn && pending(txn)) out.push(txn.gtid);
+  return out;
 }
 
-async function nothingCapturedPending(db: DbConnection, spec: ConnectorSpec, from: BinlogPos, to: BinlogPos, eventsDone: number | null): Promise<boolean> {
+async function nothingCapturedPending(
+  db: DbConnection,
+  spec: ConnectorSpec,
+  from: BinlogPos,
+  to: BinlogPos,
+  eventsDone: number | null,
+  emitted: () => Promise<Set<string>>,
+): Promise<boolean> {
   const database = new URL(spec.url).pathname.replace(/^\//, '');
   const limit = 20_000;
   const events: BinlogEvent[] = [];
@@ -221,11 +245,22 @@ async function nothingCapturedPending(db: DbConnection, spec: ConnectorSpec, fro
   } catch {
     return false;
   }
-  return !capturedPending(events, `${decodeURIComponent(database)}.${spec.table}`, eventsDone);
+  const pending = pendingTransactions(events, `${decodeURIComponent(database)}.${spec.table}`, eventsDone);
+  if (pending.length === 0) return true;
+  // The committed offset can trail the last transaction the connector wrote to Kafka (it is
+  // committed with the records that follow): the topic's own source.gtid says what was written.
+  if (pending.some((g) => g === null)) return false;
+  try {
+    const written = await emitted();
+    return pending.every((g) => written.has(g!));
+  } catch {
+    return false;
+  }
 }
 
-async function mysqlLag(db: DbConnection, spec: ConnectorSpec, connect: ConnectClient, waitMs: number): Promise<CaptureLag> {
+async function mysqlLag(db: DbConnection, spec: ConnectorSpec, connect: ConnectClient, waitMs: number, topic?: TopicRef): Promise<CaptureLag> {
   const start = await serverBinlog(db);
+  const emitted = async (): Promise<Set<string>> => (topic ? recentSourceGtids(topic.brokers, topic.topic) : new Set<string>());
   const dbPosition = `${start.pos.file}:${start.pos.pos}${start.gtid ? ` gtid ${start.gtid}` : ''}`;
   const deadline = Date.now() + waitMs;
   for (;;) {
@@ -242,7 +277,7 @@ async function mysqlLag(db: DbConnection, spec: ConnectorSpec, connect: ConnectC
     const connectorPosition = `${at.file}:${at.pos}${gtids ? ` gtid ${gtids}` : ''}`;
     const caughtUp =
       (start.gtid !== null && gtids !== null ? gtidsCover(gtids, start.gtid) : cmpPos(at, start.pos) >= 0) ||
-      (await nothingCapturedPending(db, spec, at, start.pos, typeof o.event === 'number' ? o.event : null));
+      (await nothingCapturedPending(db, spec, at, start.pos, typeof o.event === 'number' ? o.event : null, emitted));
     if (caughtUp) return { databasePosition: dbPosition, connectorPosition, lagBytes: '0', caughtUp: true, unconfirmedBytes: null, slotActive: null, problem: null };
     if (Date.now() >= deadline) {
       let sizes = new Map<string, bigint>();
@@ -270,11 +305,18 @@ async function mysqlLag(db: DbConnection, spec: ConnectorSpec, connect: ConnectC
 }
 
 /** Measures one connector's lag (opens and closes its own database session). */
-export async function captureLag(dbUrl: string, spec: ConnectorSpec, connect: ConnectClient, waitMs = 10_000): Promise<CaptureLag> {
+export interface TopicRef {
+  /** Brokers as ulbridge reaches them. */
+  brokers: string[];
+  /** The connector's change topic. */
+  topic: string;
+}
+
+export async function captureLag(dbUrl: string, spec: ConnectorSpec, connect: ConnectClient, waitMs = 10_000, topic?: TopicRef): Promise<CaptureLag> {
   let db: DbConnection | null = null;
   try {
     db = await openDb(dbUrl);
-    return spec.kind === 'postgres' ? await postgresLag(db, spec, waitMs) : await mysqlLag(db, spec, connect, waitMs);
+    return spec.kind === 'postgres' ? await postgresLag(db, spec, waitMs) : await mysqlLag(db, spec, connect, waitMs, topic);
   } catch (e) {
     const msg = redactUrl(e instanceof Error ? e.message : String(e));
     return { databasePosition: null, connectorPosition: null, lagBytes: null, caughtUp: false, unconfirmedBytes: null, slotActive: null, problem: `cannot measure: ${msg}` };

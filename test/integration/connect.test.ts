@@ -180,7 +180,8 @@ test('a paused MariaDB connector: binlog written meanwhile is lag in bytes, conn
   const [[before]] = (await c.query('SHOW MASTER STATUS')) as unknown as [[{ File: string; Position: number }]];
   await c.end();
   await insertMaria(mariaLegacy.url, 'erin', 3);
-  const lag = await captureLag(mariaLegacy.url, maria!.spec, client, 1000);
+  const topic = { brokers: kafkaBrokers(), topic: maria!.topic };
+  const lag = await captureLag(mariaLegacy.url, maria!.spec, client, 1000, topic);
   assert.equal(lag.caughtUp, false);
   assert.ok(lag.lagBytes !== null && BigInt(lag.lagBytes) > 0n, `lag ${lag.lagBytes}`);
   const [file0, pos0] = lag.databasePosition!.split(' ')[0]!.split(':');
@@ -196,7 +197,7 @@ test('a paused MariaDB connector: binlog written meanwhile is lag in bytes, conn
     [`${tag}-target`, 'RUNNING', true],
   ]);
   assert.equal((await client.call('PUT', `/connectors/${name}/resume`)).status, 202);
-  const back = await waitFor('caught up after resume', () => captureLag(mariaLegacy.url, maria!.spec, client, 2000), (l) => l.caughtUp);
+  const back = await waitFor('caught up after resume', () => captureLag(mariaLegacy.url, maria!.spec, client, 2000, topic), (l) => l.caughtUp);
   assert.equal(back.lagBytes, '0');
 });
 

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { connectorConfig as stackConnectorConfig } from '../../src/stack/connectors.js';
 import { connectorConfig } from '../../src/connect/derive.js';
 import { connectUrlOf, planConnectors } from '../../src/connect/fromConfig.js';
-import { binlogBytesBetween, capturedPending, gtidsCover, lsnToBigInt } from '../../src/connect/lag.js';
+import { binlogBytesBetween, capturedPending, gtidsCover, lsnToBigInt, pendingTransactions } from '../../src/connect/lag.js';
 import { resolveProviderRef, ulbridgeUrl, withoutPassword } from '../../src/connect/secrets.js';
 import { parseConfig } from '../../src/ops/config.js';
 
@@ -156,8 +156,10 @@ test('binlog between the connector and the database: only changes to the capture
   assert.equal(capturedPending([...other, ...own], 'legacy.location', 2), true);
   assert.equal(capturedPending([...own, ...other, ...own], 'legacy.location', 2), true);
   assert.equal(capturedPending(own, 'legacy.locations', null), false, 'another table of the same database');
+  assert.deepEqual(pendingTransactions([...other, ...own, ...other], 'legacy.location', null), ['0-1-851'], 'the GTIDs to look for in the topic');
   // MySQL: Gtid, then Query BEGIN in the same transaction.
   const mysqlTxn = [ev('Gtid', "SET @@SESSION.GTID_NEXT= 'a:5'"), ev('Query', 'BEGIN'), ev('Table_map', 'table_id: 7 (legacy.location)'), ev('Write_rows', 'table_id: 7'), ev('Xid', 'COMMIT')];
   assert.equal(capturedPending(mysqlTxn, 'legacy.location', 3), false);
   assert.equal(capturedPending([...mysqlTxn, ...mysqlTxn], 'legacy.location', 3), true);
+  assert.deepEqual(pendingTransactions([...mysqlTxn, ...mysqlTxn], 'legacy.location', 3), ['a:5']);
 });
