@@ -3,11 +3,11 @@ import { connectError, queryError } from '../db/errors.js';
 import type { DbTarget } from '../db/url.js';
 import { isUlbridgeError, UlbridgeError } from '../ops/errors.js';
 import { applyBatch } from './apply.js';
-import type { BatchResult } from './batch.js';
+import type { BatchInput, BatchResult } from './batch.js';
 import { mysqlSession } from './mysqlSession.js';
 import { ensureMysqlState, myIdent, MYSQL_SESSION_SETUP, type MysqlTargetShape } from './mysqlState.js';
 import type { Target } from './target.js';
-import { targetError, type StoreBatch, type TargetStore, type TargetStoreOptions } from './targetStore.js';
+import { targetError, type TargetStore, type TargetStoreOptions } from './targetStore.js';
 
 /**
  * mysql2 options of a MySQL/MariaDB target session: 64-bit values as decimal strings
@@ -38,7 +38,7 @@ export interface MysqlTargetStore extends TargetStore {
   readonly pool: mysql.Pool;
 }
 
-/** The MySQL/MariaDB store: a mysql2 pool, the state database of mysqlState.ts, applyBatchMysql. */
+/** The MySQL/MariaDB store: a mysql2 pool, the state database of mysqlState.ts, the applier on a MySQL session. */
 export function createMysqlTargetStore(target: Target, db: DbTarget, opts: TargetStoreOptions): MysqlTargetStore {
   const pool = mysql.createPool({ ...mysqlSessionOptions(db.url), connectionLimit: opts.poolSize, enableKeepAlive: true });
   // Sessions that ran MYSQL_SESSION_SETUP (keyed by the pooled connection, not its promise wrapper).
@@ -98,7 +98,7 @@ export function createMysqlTargetStore(target: Target, db: DbTarget, opts: Targe
         conn.release();
       }
     },
-    async applyBatch(batch: StoreBatch): Promise<BatchResult> {
+    async applyBatch(batch: BatchInput): Promise<BatchResult> {
       const conn = await acquire();
       let ok = false;
       try {

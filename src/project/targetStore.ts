@@ -4,9 +4,6 @@ import type { Logger } from '../ops/logger.js';
 import type { BatchInput, BatchResult } from './batch.js';
 import type { Target } from './target.js';
 
-/** One batch for a store (the store was made for one target). */
-export type StoreBatch = BatchInput;
-
 /**
  * Where a projection writes one target: the target table and ulbridge's state beside it, in one
  * database. The projection (src/project/projection.ts) sees only this; the database kind comes
@@ -20,7 +17,7 @@ export interface TargetStore {
   /** The next offset stored for each partition of the log topic that has one. */
   storedOffsets(topic: string, partitions: number[]): Promise<Map<number, string>>;
   /** One batch in one transaction (src/project/apply.ts). */
-  applyBatch(opts: StoreBatch): Promise<BatchResult>;
+  applyBatch(batch: BatchInput): Promise<BatchResult>;
   close(): Promise<void>;
 }
 
