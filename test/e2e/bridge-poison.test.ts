@@ -56,7 +56,7 @@ test('poison events go to the dead-letter topic with their reason; the stream ke
   assert.deepEqual(letters.map((l) => l.reason), ['MALFORMED_JSON', 'MISSING_FIELD', 'WRONG_TYPE', 'OVERSIZED_VALUE', 'UNKNOWN_OP']);
   assert.deepEqual(letters.map((l) => l.value), poison.map((p) => p.value), 'each dead letter carries the raw event');
   assert.deepEqual(letters.map((l) => l.key), poison.map((p) => p.key));
-  assert.ok(letters.every((l) => l.sourceName === 'legacy' && l.source.topic === s.cdcTopic));
+  assert.ok(letters.every((l) => l.stage === 'ingest' && l.pipeline === 'legacy' && l.source.topic === s.cdcTopic && l.source.partition === 0 && /^\d+$/.test(l.source.offset)));
   assert.match(letters[1].message, /callid/);
   assert.match(letters[2].message, /cseq/);
   assert.match(letters[3].message, /username/);
