@@ -182,6 +182,23 @@ export class ProcedureRig {
     assert.equal(code, 0, `SIGTERM drains and exits 0${this.logTail()}`);
   }
 
+  /**
+   * SIGTERM; if the bridge has not exited within `ms`, kill -9. Returns what happened
+   * ("exit 0", "exit N", "signal S" or "no exit within N ms: killed") for a later assertion.
+   */
+  async stopBridgeOrKill(ms: number): Promise<string> {
+    const c = this.bridge;
+    if (!c || c.exitCode !== null || c.signalCode !== null) assert.fail(`the bridge is not running${this.logTail()}`);
+    const gone = new Promise<string>((r) => c.once('exit', (code, signal) => r(code !== null ? `exit ${code}` : `signal ${signal}`)));
+    c.kill('SIGTERM');
+    const r = await Promise.race([gone, sleep(ms).then(() => null)]);
+    if (r !== null) return r;
+    this.bridgeLog += `\n--- no exit within ${ms} ms of SIGTERM: kill -9\n`;
+    c.kill('SIGKILL');
+    await gone;
+    return `no exit within ${ms} ms of SIGTERM: killed`;
+  }
+
   /** kill -9 of a bridge a failed test left running; waits for its exit. */
   async killIfRunning(): Promise<void> {
     const c = this.bridge;
@@ -192,7 +209,7 @@ export class ProcedureRig {
   }
 
   logTail(): string {
-    return `\nbridge log (warnings and errors):\n${this.bridgeLog.slice(-3000)}`;
+    return `\nbridge log (warnings and errors):\n${this.bridgeLog.slice(-6000)}`;
   }
 
   /** Polls `ulbridge status --config` until it exits 0 (READY), bounded. */
