@@ -45,6 +45,8 @@ export class CutoverRig {
   private bridge: ChildProcess | null = null;
   private bridgeLog = '';
   private aorNumber = 100_000;
+  /** http.port of the bridge (0: any; set a free port to read /metrics). */
+  httpPort = 0;
 
   private constructor(
     readonly name: string,
@@ -152,7 +154,7 @@ export class CutoverRig {
         ...extraTargets.map((t) => ({ name: t.name, db: this.target.url, table: t.table, release: '4.0', hashSize: t.hashSize, timeZone: TZ, groupId: `${this.tag}-${t.name}` })),
       ],
       reverse: [{ name: 'rollback', target: 'main', topic: this.targetTopic, source: 'legacy', legacy: { db: this.reverseLegacyUrl, table: 'location' }, groupId: `${this.tag}-reverse` }],
-      http: { port: 0 },
+      http: { port: this.httpPort },
     };
     parseConfig(this.config, {}); // fails here, not in the child, if the config is wrong
     this.configFile ||= join(mkdtempSync(join(tmpdir(), 'ulbridge-cutover-')), 'bridge.json');
@@ -275,6 +277,12 @@ export class CutoverRig {
     } finally {
       await admin.disconnect();
     }
+  }
+
+  /** The running bridge's /metrics (needs `httpPort` set before writeConfig). */
+  async metrics(): Promise<string> {
+    assert.ok(this.httpPort > 0, 'set httpPort before writeConfig to read /metrics');
+    return (await fetch(`http://127.0.0.1:${this.httpPort}/metrics`)).text();
   }
 
   /** Target rows that no forward binding holds: registrar rows whose legacy copy was not adopted. */

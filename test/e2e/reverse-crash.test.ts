@@ -2,6 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rng } from '../../src/demo/workload.js';
 import { offsetsMark, waitForCommittedBatches } from '../support/commitWatch.js';
+import { freePort } from '../support/net.js';
 import { CutoverRig } from './cutover.js';
 
 // Issue 5, reverse sync under crashes (2.1 legacy table in PostgreSQL): `ulbridge run` (ingest, projection and reverse sync in one
@@ -16,6 +17,7 @@ let rig: CutoverRig;
 
 before(async () => {
   rig = await CutoverRig.create('e2e_revcrash', { legacy: 'postgres', rows: 1_200, aors: 900, seed: 77, hashSize: 9 });
+  rig.httpPort = await freePort();
   rig.writeConfig();
 });
 
@@ -80,5 +82,11 @@ test('6 kill -9 during the parallel run: same bindings both sides, no duplicates
   const live = await rig.liveRowCounts(Math.floor(Date.now() / 1000));
   assert.equal(live.legacy, live.target, 'one live legacy row per live target row');
   await rig.verifyClean();
+  // README: `ulbridge_events_out_total{stage="reverse",outcome="own_write"}` counts the projection's
+  // own changes that reverse sync skipped; the runbook's `outcome="kept_target"` is exported too.
+  const metrics = await rig.metrics();
+  const ownWrites = /^ulbridge_events_out_total\{stage="reverse",pipeline="rollback",outcome="own_write"\} (\d+)$/m.exec(metrics);
+  assert.ok(ownWrites && Number(ownWrites[1]) > 0, `own_write counted by the last bridge process:\n${metrics.split('\n').filter((l) => l.startsWith('ulbridge_events_out_total')).join('\n')}`);
+  assert.match(metrics, /^ulbridge_events_out_total\{stage="project",pipeline="main",outcome="kept_target"\} \d+$/m);
   await rig.stopBridge();
 });
