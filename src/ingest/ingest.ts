@@ -3,6 +3,7 @@ import { createDecoder, type Decoder } from '../cdc/decoder.js';
 import { createLogProducer, sendAcknowledged } from '../log/producer.js';
 import { ensureTopics } from '../log/topics.js';
 import { UlbridgeError, wrapError } from '../ops/errors.js';
+import { stageConsumerRetry } from '../ops/consumerRetry.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import { compileIngestOptions, type CompiledIngestOptions, type IngestOptions } from './config.js';
 import type { RawRecord } from '../log/deadLetter.js';
@@ -58,12 +59,12 @@ export function createIngest(options: IngestOptions): Ingest {
     lifecycle.hold('log producer', () => producer.disconnect());
     await producer.connect();
     lifecycle.checkpoint();
-    const consumer = opts.kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false });
+    const consumer = opts.kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false, retry: stageConsumerRetry(lifecycle) });
     // The consumer first on stop (held last): its disconnect waits for the batch in flight.
     lifecycle.hold('consumer', () => consumer.disconnect());
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       logger.error({ err: payload.error, restart: payload.restart }, 'ingest consumer crashed');
-      if (!payload.restart) lifecycle.fail(payload.error);
+      if (!payload.restart && !lifecycle.stopRequested) lifecycle.fail(payload.error);
     });
     await consumer.connect();
     lifecycle.checkpoint();

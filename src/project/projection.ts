@@ -1,5 +1,6 @@
 import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import { deadLetterDocument, deadLetterMessage } from '../log/deadLetter.js';
+import { stageConsumerRetry } from '../ops/consumerRetry.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -150,6 +151,7 @@ export function createProjection(opts: ProjectionOptions): Projection {
       allowAutoTopicCreation: false,
       maxBytesPerPartition: opts.maxBytesPerPartition ?? 512 * 1024,
       maxBytes: 4 * (opts.maxBytesPerPartition ?? 512 * 1024),
+      retry: stageConsumerRetry(lifecycle),
     });
     // Disconnecting the consumer finishes the batch in flight (committed) and leaves the group.
     lifecycle.hold('consumer', () => c.disconnect());
@@ -164,7 +166,7 @@ export function createProjection(opts: ProjectionOptions): Projection {
     });
     c.on(c.events.CRASH, (e) => {
       log.error({ err: e.payload.error, restart: e.payload.restart }, 'projection consumer crashed');
-      if (!e.payload.restart) lifecycle.fail(e.payload.error);
+      if (!e.payload.restart && !lifecycle.stopRequested) lifecycle.fail(e.payload.error);
     });
     await c.connect();
     lifecycle.checkpoint();

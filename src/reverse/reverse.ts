@@ -6,6 +6,7 @@ import type { DbConnection } from '../db/connection.js';
 import { openDb } from '../db/open.js';
 import { withPoolClient } from '../db/pgPool.js';
 import { deadLetterDocument, deadLetterMessage, type DeadLetterDocument } from '../log/deadLetter.js';
+import { stageConsumerRetry } from '../ops/consumerRetry.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -145,12 +146,12 @@ export function createReverse(opts: ReverseOptions): Reverse {
     producer = p;
     lifecycle.checkpoint();
     await waitForTopic();
-    const consumer: Consumer = opts.kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false });
+    const consumer: Consumer = opts.kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false, retry: stageConsumerRetry(lifecycle) });
     // Released first: its disconnect finishes the batch in flight and leaves the group.
     lifecycle.hold('consumer', () => consumer.disconnect());
     consumer.on(consumer.events.CRASH, (e) => {
       log.error({ err: e.payload.error, restart: e.payload.restart }, 'reverse consumer crashed');
-      if (!e.payload.restart) lifecycle.fail(e.payload.error);
+      if (!e.payload.restart && !lifecycle.stopRequested) lifecycle.fail(e.payload.error);
     });
     await consumer.connect();
     lifecycle.checkpoint();
