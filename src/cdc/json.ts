@@ -15,8 +15,11 @@ import { DecodeError } from './errors.js';
  * escape itself takes the slow path, so a parsed string starting with U+0001 can only be a marked
  * number (raw U+0001 is invalid in JSON); a match inside a string makes the quoted text invalid.
  * Anything else (a parse error, a number that still lost digits, e.g. 1e300) is parsed again with
- * lossless-json, which also words the errors. The one difference is notation: an integer column
- * written as `1.0` or `1e3` (Jackson never does) reads as the integer it denotes.
+ * lossless-json, which also words the errors. Two differences, on input Jackson never writes: an
+ * integer column written as `1.0` or `1e3` reads as the integer it denotes, and an object with a
+ * duplicate key keeps the last value (lossless-json refuses it: MALFORMED_JSON). Which path a
+ * message takes depends on its whole text, so such a message is still decoded the same way every
+ * time it is read.
  */
 export type JsonValue = null | boolean | string | LosslessNumber | JsonValue[] | JsonObject;
 export interface JsonObject {
