@@ -19,6 +19,7 @@ function fakeKafka(opts: { failSend?: boolean } = {}) {
   let eachBatch: ((p: EachBatchPayload) => Promise<void>) | null = null;
   let runConfig: Record<string, unknown> = {};
   let producerConfig: Record<string, unknown> = {};
+  let consumerConfig: Record<string, unknown> = {};
   // The Debezium change topic exists already (ingest waits for it otherwise).
   const topics: Record<string, number> = { 'legacy_pg.public.location': 1 };
   const kafka = {
@@ -48,6 +49,7 @@ function fakeKafka(opts: { failSend?: boolean } = {}) {
       };
     },
     consumer: (config: Record<string, unknown>) => {
+      consumerConfig = config;
       calls.push(`consumer ${JSON.stringify(config)}`);
       return {
         events: { CRASH: 'consumer.crash' },
@@ -71,6 +73,7 @@ function fakeKafka(opts: { failSend?: boolean } = {}) {
     get eachBatch() { return eachBatch!; },
     get runConfig() { return runConfig; },
     get producerConfig() { return producerConfig; },
+    consumerConfig: () => consumerConfig,
   };
 }
 
@@ -114,14 +117,18 @@ test('start: topics, idempotent producer, manual-commit consumer from the beginn
   assert.deepEqual(ingest.status(), { state: 'running', error: null });
   assert.deepEqual(f.calls, [
     'admin.connect', 'createTopics ulbridge.log,ulbridge.dlq', 'admin.disconnect', 'producer.connect',
-    'consumer {"groupId":"ulbridge-ingest-legacy","allowAutoTopicCreation":false}', 'consumer.connect',
+    'consumer {"groupId":"ulbridge-ingest-legacy","allowAutoTopicCreation":false,"retry":{"retries":5}}', 'consumer.connect',
     'subscribe {"topics":["legacy_pg.public.location"],"fromBeginning":true}', 'run',
   ]);
   assert.deepEqual(f.producerConfig, { idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: AorPartitioner });
   assert.equal(f.runConfig.autoCommit, false);
   assert.equal(f.runConfig.eachBatchAutoResolve, false);
   await assert.rejects(ingest.start(), (e: unknown) => e instanceof UlbridgeError && e.code === 'INVALID_STATE' && e.message === 'ingest "legacy" cannot start: it is running');
+  // kafkajs may restart a crashed consumer while the ingest runs, never once stop() began.
+  const restartOnFailure = (f.consumerConfig().retry as { restartOnFailure: (e: Error) => Promise<boolean> }).restartOnFailure;
+  assert.equal(await restartOnFailure(new Error('crash')), true);
   await ingest.stop();
+  assert.equal(await restartOnFailure(new Error('crash while draining')), false);
 });
 
 test('a batch is produced (acks -1), then committed at last offset + 1, then resolved; metrics follow', async () => {
