@@ -5,7 +5,24 @@ import { rng as prng } from '../src/demo/workload.js';
 /** The workload generator's seedable PRNG (mulberry32), shared by the benches. */
 export { prng };
 
-const FIRST = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'mallory', 'oscar', 'peggy', 'trent', 'victor', 'walter'];
+const FIRST = [
+  'alice',
+  'bob',
+  'carol',
+  'dave',
+  'erin',
+  'frank',
+  'grace',
+  'heidi',
+  'ivan',
+  'judy',
+  'mallory',
+  'oscar',
+  'peggy',
+  'trent',
+  'victor',
+  'walter',
+];
 const LAST = ['smith', 'jones', 'müller', 'garcía', 'nguyen', 'kowalski', 'rossi', 'dubois', 'svensson', 'novak'];
 const DOMAINS = ['example.com', 'voip.example.org', 'sip.carrier.example.net', 'pbx.exämple.de', 'tenant42.cloud.example'];
 

@@ -50,11 +50,35 @@ function eventFor(w: Workload, row: number, aor: number, position: bigint, name:
   const r = w.registration(aor);
   return {
     op: 'UPSERT',
-    source: { name, release: '2.1', connector: 'POSTGRESQL', table: 'public.location', rowKey: BigInt(row + 1), position: { major: position, minor: 1n, seq: 0n }, snapshot: false, tsMs },
+    source: {
+      name,
+      release: '2.1',
+      connector: 'POSTGRESQL',
+      table: 'public.location',
+      rowKey: BigInt(row + 1),
+      position: { major: position, minor: 1n, seq: 0n },
+      snapshot: false,
+      tsMs,
+    },
     registration: {
-      username: r.username.toLowerCase(), domain: r.domain, contact: r.contact, received: r.received, path: r.path, expires: BigInt(r.expires), q: r.q,
-      callid: r.callid, cseq: r.cseq, lastModified: BigInt(r.lastModified), flags: r.flags, cflags: r.cflags, userAgent: r.userAgent,
-      socket: r.socket, methods: r.methods, sipInstance: r.sipInstance, kvStore: null, attr: r.attr,
+      username: r.username.toLowerCase(),
+      domain: r.domain,
+      contact: r.contact,
+      received: r.received,
+      path: r.path,
+      expires: BigInt(r.expires),
+      q: r.q,
+      callid: r.callid,
+      cseq: r.cseq,
+      lastModified: BigInt(r.lastModified),
+      flags: r.flags,
+      cflags: r.cflags,
+      userAgent: r.userAgent,
+      socket: r.socket,
+      methods: r.methods,
+      sipInstance: r.sipInstance,
+      kvStore: null,
+      attr: r.attr,
     },
   };
 }
@@ -72,7 +96,8 @@ async function produce(kafka: Kafka, topic: string, evs: RegistrationEvent[]): P
   }
 }
 
-const tsvEscape = (v: unknown): string => (v === null || v === undefined ? '\\N' : String(v).replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n'));
+const tsvEscape = (v: unknown): string =>
+  v === null || v === undefined ? '\\N' : String(v).replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n');
 
 /**
  * The floor: COPY of exactly the rows the projection writes (same columns, same converted values
@@ -80,7 +105,17 @@ const tsvEscape = (v: unknown): string => (v === null || v === undefined ? '\\N'
  * into an identical table.
  */
 async function copyFloor(client: pg.Client, evs: RegistrationEvent[]): Promise<number> {
-  const target = compileTarget({ name: 'floor', db: '', table: 'location_floor', release: '4.0', hashSize: 9, useDomain: false, signedness: 'signed', timeZone: 'UTC', stateSchema: 'floor' });
+  const target = compileTarget({
+    name: 'floor',
+    db: '',
+    table: 'location_floor',
+    release: '4.0',
+    hashSize: 9,
+    useDomain: false,
+    signedness: 'signed',
+    timeZone: 'UTC',
+    stateSchema: 'floor',
+  });
   const cols = targetColumns(target);
   const labels = new Map<string, { rlabel: number; next: number }>();
   function* lines(): Generator<string> {
@@ -128,7 +163,9 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 async function appliedOffsets(client: pg.Client, schema: string): Promise<{ total: number; firstAt: boolean }> {
-  const { rows } = await client.query(`SELECT coalesce(sum(next_offset), 0)::bigint AS n, count(*)::int AS c FROM ${schema}.offsets`).catch(() => ({ rows: [{ n: 0, c: 0 }] }));
+  const { rows } = await client
+    .query(`SELECT coalesce(sum(next_offset), 0)::bigint AS n, count(*)::int AS c FROM ${schema}.offsets`)
+    .catch(() => ({ rows: [{ n: 0, c: 0 }] }));
   return { total: Number(rows[0].n), firstAt: Number(rows[0].c) > 0 && Number(rows[0].n) > 0 };
 }
 
@@ -156,7 +193,12 @@ export function histogramQuantile(metricsText: string, name: string, q: number):
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor(client: pg.Client, schema: string, total: number, child: ChildProcess): Promise<{ seconds: number; peakMiB: number }> {
+async function waitFor(
+  client: pg.Client,
+  schema: string,
+  total: number,
+  child: ChildProcess,
+): Promise<{ seconds: number; peakMiB: number }> {
   let startedAt: bigint | null = null;
   let peakMiB = 0;
   for (;;) {
@@ -211,12 +253,15 @@ export const section: BenchSection = {
 
       const config = (t: string, table: string, schema: string, port: number): string => {
         const file = join(dir, `${schema}.json`);
-        writeFileSync(file, JSON.stringify({
-          kafka: { brokers },
-          log: { topic: t, partitions: PARTITIONS, deadLetterTopic: `${t}.dlq` },
-          targets: [{ name: schema, db: dbUrl, table, release: '4.0', hashSize: 9, stateSchema: schema }],
-          http: { port },
-        }));
+        writeFileSync(
+          file,
+          JSON.stringify({
+            kafka: { brokers },
+            log: { topic: t, partitions: PARTITIONS, deadLetterTopic: `${t}.dlq` },
+            targets: [{ name: schema, db: dbUrl, table, release: '4.0', hashSize: 9, stateSchema: schema }],
+            http: { port },
+          }),
+        );
         return file;
       };
 
@@ -245,7 +290,7 @@ export const section: BenchSection = {
       const pacedEvents: RegistrationEvent[] = [];
       for (let i = 0; i < total; i++) pacedEvents.push(eventFor(w, i, i % 50_000, BigInt(i + 1), 'paced', 0n));
       const t0 = Date.now();
-      for (let i = 0; i < total; ) {
+      for (let i = 0; i < total;) {
         const due = Math.min(total, Math.floor(((Date.now() - t0) / 1000) * RATE));
         while (due > i) {
           // At most 1,000 per request: a producer that fell behind must not exceed the broker's max message size.
@@ -268,7 +313,12 @@ export const section: BenchSection = {
       const rate = n / thr.seconds;
       return [
         { figure: 'raw COPY floor', value: floorRate, unit: 'rows/s', note: `${n.toLocaleString('en')} rows into an identical 4.0 table` },
-        { figure: 'projection', value: rate, unit: 'events/s', note: `${n.toLocaleString('en')} UPSERTs through ulbridge run (labels, state, offsets)` },
+        {
+          figure: 'projection',
+          value: rate,
+          unit: 'events/s',
+          note: `${n.toLocaleString('en')} UPSERTs through ulbridge run (labels, state, offsets)`,
+        },
         { figure: 'projection / COPY floor', value: rate / floorRate, unit: 'ratio', note: 'aim >= 0.50' },
         { figure: 'apply latency p50 @5k/s', value: p50, unit: 'ms', note: 'source time -> commit, histogram_quantile' },
         { figure: 'apply latency p99 @5k/s', value: p99, unit: 'ms', note: 'aim < 100 ms' },
@@ -279,7 +329,9 @@ export const section: BenchSection = {
       await client.end();
       const dropper = new pg.Client({ connectionString: pgUrl });
       await dropper.connect();
-      await dropper.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((e: unknown) => ctx.log(`bridge: could not drop ${dbName}: ${(e as Error).message}`));
+      await dropper
+        .query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)
+        .catch((e: unknown) => ctx.log(`bridge: could not drop ${dbName}: ${(e as Error).message}`));
       await dropper.end();
     }
   },

@@ -29,7 +29,10 @@ function messages(n: number, withSchema: boolean): Array<{ key: string; value: s
     p.after.callid = `call-${i}`;
     p.source.lsn = 26_567_616 + i;
     p.source.ts_ms = Date.now();
-    out.push({ key: JSON.stringify({ schema: fx.key.schema, payload: { id: i + 1 } }), value: JSON.stringify(withSchema ? value : value.payload) });
+    out.push({
+      key: JSON.stringify({ schema: fx.key.schema, payload: { id: i + 1 } }),
+      value: JSON.stringify(withSchema ? value : value.payload),
+    });
   }
   return out;
 }
@@ -106,8 +109,18 @@ export const section: BenchSection = {
         const f = await floor(kafka, topic, n);
         const i = await ingest(kafka, admin, topic, n);
         figures.push(
-          { figure: `floor: consume + JSON.parse (${label})`, value: f, unit: 'events/s', note: `kafkajs consumer, ${n} messages, 1 partition` },
-          { figure: `ingest: CDC topic -> log (${label})`, value: i, unit: 'events/s', note: 'decode, Avro, idempotent produce acks=all, commit' },
+          {
+            figure: `floor: consume + JSON.parse (${label})`,
+            value: f,
+            unit: 'events/s',
+            note: `kafkajs consumer, ${n} messages, 1 partition`,
+          },
+          {
+            figure: `ingest: CDC topic -> log (${label})`,
+            value: i,
+            unit: 'events/s',
+            note: 'decode, Avro, idempotent produce acks=all, commit',
+          },
           { figure: `ingest / floor (${label})`, value: i / f, unit: 'ratio', note: 'goal >= 0.5' },
         );
         await admin.deleteTopics({ topics: [topic, `${topic}.log`, `${topic}.dlq`] }).catch(() => undefined);

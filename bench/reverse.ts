@@ -31,9 +31,24 @@ const REVERSE_BATCH = 500;
 function registration(w: Workload, n: number, cseq: number, now: number): Registration {
   const r = w.registration(n);
   return {
-    username: r.username.toLowerCase(), domain: r.domain, contact: r.contact, received: r.received, path: r.path, expires: BigInt(now + 3600), q: r.q,
-    callid: `bench-${n}`, cseq, lastModified: BigInt(now + cseq), flags: 0, cflags: r.cflags, userAgent: r.userAgent, socket: r.socket, methods: r.methods,
-    sipInstance: null, kvStore: null, attr: null,
+    username: r.username.toLowerCase(),
+    domain: r.domain,
+    contact: r.contact,
+    received: r.received,
+    path: r.path,
+    expires: BigInt(now + 3600),
+    q: r.q,
+    callid: `bench-${n}`,
+    cseq,
+    lastModified: BigInt(now + cseq),
+    flags: 0,
+    cflags: r.cflags,
+    userAgent: r.userAgent,
+    socket: r.socket,
+    methods: r.methods,
+    sipInstance: null,
+    kvStore: null,
+    attr: null,
   };
 }
 
@@ -43,7 +58,16 @@ function logMessages(n: number, round: number, now: number): LogMessage[] {
   for (let i = 0; i < n; i++) {
     const event: RegistrationEvent = {
       op: 'UPSERT',
-      source: { name: 'legacy', release: '2.1', connector: 'POSTGRESQL', table: 'public.location', rowKey: BigInt(i + 1), position: { major: BigInt(round * n + i + 1), minor: 1n, seq: 0n }, snapshot: false, tsMs: 0n },
+      source: {
+        name: 'legacy',
+        release: '2.1',
+        connector: 'POSTGRESQL',
+        table: 'public.location',
+        rowKey: BigInt(i + 1),
+        position: { major: BigInt(round * n + i + 1), minor: 1n, seq: 0n },
+        snapshot: false,
+        tsMs: 0n,
+      },
       registration: registration(w, i, round + 1, now),
     };
     out.push({ offset: String(round * n + i), key: Buffer.from(`legacy:${i + 1}`), value: encodeEvent(event) });
@@ -52,7 +76,18 @@ function logMessages(n: number, round: number, now: number): LogMessage[] {
 }
 
 async function projectRate(url: string, shared: boolean, rounds: LogMessage[][], now: number): Promise<number> {
-  const target = compileTarget({ name: 'b', db: url, table: 'location', release: '4.0', hashSize: 12, useDomain: false, signedness: 'signed', timeZone: 'UTC', stateSchema: 'ulbridge_b', shared });
+  const target = compileTarget({
+    name: 'b',
+    db: url,
+    table: 'location',
+    release: '4.0',
+    hashSize: 12,
+    useDomain: false,
+    signedness: 'signed',
+    timeZone: 'UTC',
+    stateSchema: 'ulbridge_b',
+    shared,
+  });
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
@@ -92,7 +127,9 @@ export const section: BenchSection = {
     const now = Math.floor(Date.now() / 1000);
     const names = ['ulbridge_bench_plain', 'ulbridge_bench_shared', 'ulbridge_bench_reverse'];
     try {
-      ctx.log(`reverse: ${n.toLocaleString('en-US')} first registrations + ${n.toLocaleString('en-US')} refreshes through the apply transaction, plain then shared target`);
+      ctx.log(
+        `reverse: ${n.toLocaleString('en-US')} first registrations + ${n.toLocaleString('en-US')} refreshes through the apply transaction, plain then shared target`,
+      );
       const rounds = [logMessages(n, 0, now), logMessages(n, 1, now)];
       const plain = await projectRate(await scratchDb(admin, adminUrl, names[0]!), false, rounds, now);
       const shared = await projectRate(await scratchDb(admin, adminUrl, names[1]!), true, rounds, now);
@@ -123,14 +160,39 @@ export const section: BenchSection = {
         );
         const legacy = new LegacyTable(legacyDb, 'legacy.location', releaseProfile('2.1'), 'UTC');
         const change = (i: number, cseq: number): Registration => ({
-          username: `u${i}`, domain: 'example.com', contact: `sip:u${i}@192.0.2.1`, received: null, path: null, expires: 1893456000n, q: 1, callid: `bench-${i}`, cseq,
-          lastModified: BigInt(now), flags: 0, cflags: null, userAgent: 'ua', socket: null, methods: null, sipInstance: null, kvStore: null, attr: null,
+          username: `u${i}`,
+          domain: 'example.com',
+          contact: `sip:u${i}@192.0.2.1`,
+          received: null,
+          path: null,
+          expires: 1893456000n,
+          q: 1,
+          callid: `bench-${i}`,
+          cseq,
+          lastModified: BigInt(now),
+          flags: 0,
+          cflags: null,
+          userAgent: 'ua',
+          socket: null,
+          methods: null,
+          sipInstance: null,
+          kvStore: null,
+          attr: null,
         });
         const changes: TargetChange[] = [];
         for (let i = 1; i <= m; i++) {
           const event: RegistrationEvent = {
             op: 'UPSERT',
-            source: { name: 'rollback', release: '4.0', connector: 'POSTGRESQL', table: 'public.location', rowKey: 1099511627776n + BigInt(i), position: { major: BigInt(i), minor: 1n, seq: 0n }, snapshot: false, tsMs: 0n },
+            source: {
+              name: 'rollback',
+              release: '4.0',
+              connector: 'POSTGRESQL',
+              table: 'public.location',
+              rowKey: 1099511627776n + BigInt(i),
+              position: { major: BigInt(i), minor: 1n, seq: 0n },
+              snapshot: false,
+              tsMs: 0n,
+            },
             registration: change(i, 2),
           };
           changes.push({ event, txId: BigInt(i) });
@@ -152,11 +214,31 @@ export const section: BenchSection = {
         await t.end();
       }
       return [
-        { figure: 'projection apply, plain target', value: plain, unit: 'events/s', note: `in-process applyBatch, ${2 * n} events (inserts then refreshes), batches of ${BATCH}` },
-        { figure: 'projection apply, shared target (reverse sync on)', value: shared, unit: 'events/s', note: 'same events: own_tx row, link lookup, conflict-rule reads' },
+        {
+          figure: 'projection apply, plain target',
+          value: plain,
+          unit: 'events/s',
+          note: `in-process applyBatch, ${2 * n} events (inserts then refreshes), batches of ${BATCH}`,
+        },
+        {
+          figure: 'projection apply, shared target (reverse sync on)',
+          value: shared,
+          unit: 'events/s',
+          note: 'same events: own_tx row, link lookup, conflict-rule reads',
+        },
         { figure: 'shared / plain', value: shared / plain, unit: 'ratio', note: 'cost of making a target shared, same run' },
-        { figure: 'reverse sync apply (registrar refreshes -> 2.1 legacy)', value: reverseRate, unit: 'changes/s', note: `applyReverseBatch, ${m} changes, batches of ${REVERSE_BATCH}` },
-        { figure: 'floor: the same UPDATEs, one transaction per batch', value: floorRate, unit: 'changes/s', note: 'LegacyTable.update only: no own_tx check, no lookup, no version read' },
+        {
+          figure: 'reverse sync apply (registrar refreshes -> 2.1 legacy)',
+          value: reverseRate,
+          unit: 'changes/s',
+          note: `applyReverseBatch, ${m} changes, batches of ${REVERSE_BATCH}`,
+        },
+        {
+          figure: 'floor: the same UPDATEs, one transaction per batch',
+          value: floorRate,
+          unit: 'changes/s',
+          note: 'LegacyTable.update only: no own_tx check, no lookup, no version read',
+        },
         { figure: 'reverse / floor', value: reverseRate / floorRate, unit: 'ratio', note: 'same run' },
       ];
     } finally {

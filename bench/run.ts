@@ -62,7 +62,10 @@ function table(rows: Array<[string, BenchFigure]>): string {
   const header = ['SECTION', 'FIGURE', 'VALUE', 'UNIT', 'HOW'];
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]): string =>
-    c.map((v, i) => (i === 2 ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ').trimEnd();
+    c
+      .map((v, i) => (i === 2 ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...cells.map(line)].join('\n');
 }
 
@@ -72,7 +75,10 @@ async function main(): Promise<void> {
   const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
   const stacks: StackHandle[] = [];
   let pgUrl: string | null = process.env.ULBRIDGE_BENCH_PG_URL ?? null;
-  let brokers: string[] | null = process.env.ULBRIDGE_BENCH_KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean) ?? null;
+  let brokers: string[] | null =
+    process.env.ULBRIDGE_BENCH_KAFKA_BROKERS?.split(',')
+      .map((b) => b.trim())
+      .filter(Boolean) ?? null;
   const ctx: BenchContext = {
     scale,
     log,

@@ -40,7 +40,7 @@ export function measure(fn: () => number, ms: number): { perSecond: number; call
   let work = 0;
   const start = process.hrtime.bigint();
   const limit = BigInt(ms) * 1_000_000n;
-  let elapsed = 0n;
+  let elapsed: bigint;
   do {
     work += fn();
     calls++;

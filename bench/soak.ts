@@ -86,7 +86,10 @@ async function services(): Promise<Services> {
 /** The projection's committed next offsets per log partition, from its state schema. */
 async function storedOffsets(client: pg.Client, logTopic: string): Promise<Map<number, bigint>> {
   try {
-    const { rows } = await client.query<{ partition: number; next_offset: string }>(`SELECT partition, next_offset::text AS next_offset FROM ${STATE_SCHEMA}.offsets WHERE topic = $1`, [logTopic]);
+    const { rows } = await client.query<{ partition: number; next_offset: string }>(
+      `SELECT partition, next_offset::text AS next_offset FROM ${STATE_SCHEMA}.offsets WHERE topic = $1`,
+      [logTopic],
+    );
     return new Map(rows.map((r) => [r.partition, BigInt(r.next_offset)]));
   } catch {
     return new Map(); // the state schema does not exist before the first start
@@ -97,7 +100,13 @@ async function storedOffsets(client: pg.Client, logTopic: string): Promise<Map<n
  * Waits until the projection committed `n` more batches (a stored offset moved; several batches
  * between two polls count as one, so this errs on the late side), or `timeoutMs` passed.
  */
-async function waitForBatches(client: pg.Client, logTopic: string, n: number, timeoutMs: number, alive: () => boolean): Promise<{ batches: number; ms: number }> {
+async function waitForBatches(
+  client: pg.Client,
+  logTopic: string,
+  n: number,
+  timeoutMs: number,
+  alive: () => boolean,
+): Promise<{ batches: number; ms: number }> {
   const t0 = Date.now();
   let last = await storedOffsets(client, logTopic);
   let batches = 0;
@@ -143,25 +152,50 @@ interface Summary {
 
 async function main(): Promise<number> {
   const o = parseSoakArgs(process.argv.slice(2));
-  if (!existsSync(join(BIN, '../../dist/cli/main.js'))) throw new Error('dist/ is missing: run `npm run build` first (the soak runs node bin/ulbridge.js)');
+  if (!existsSync(join(BIN, '../../dist/cli/main.js')))
+    throw new Error('dist/ is missing: run `npm run build` first (the soak runs node bin/ulbridge.js)');
   say(`dist/ built ${statSync(join(BIN, '../../dist/cli/main.js')).mtime.toISOString()} (run \`npm run build\` after changing src/)`);
-  say(`${o.cycles} kill -9 cycles, ${o.events} hostile records at ${o.rate}/s, ${o.churnRate} registrar changes/s, ${o.rows} rows / ${o.aors} AORs, seed ${o.seed}`);
+  say(
+    `${o.cycles} kill -9 cycles, ${o.events} hostile records at ${o.rate}/s, ${o.churnRate} registrar changes/s, ${o.rows} rows / ${o.aors} AORs, seed ${o.seed}`,
+  );
   const t0 = Date.now();
   const svc = await services();
   let scenario: Scenario | null = null;
   let bridge: BridgeProcess | null = null;
   const summary: Summary = {
-    options: o, cycles: 0, kills: 0, starts: 0, stalls: 0, elapsedSeconds: 0,
+    options: o,
+    cycles: 0,
+    kills: 0,
+    starts: 0,
+    stalls: 0,
+    elapsedSeconds: 0,
     churn: { changes: 0, refreshes: 0, newContacts: 0, newAors: 0, deregistrations: 0 },
-    compare: null, unchanged: { bindings: 0, idsChanged: 0, examples: [] }, hostile: null, letters: null,
-    lettersMissing: [], lettersUnexpected: [], lettersWrongReason: [], crashes: [], fatalLines: [], errorLines: new Map(), nonJsonLines: [],
-    diff: { code: null, verdict: 'not run' }, status: { code: null, verdict: ['not run'] }, statusSinceEnd: { code: null, verdict: ['not run'] }, drain: null, caughtUp: false,
+    compare: null,
+    unchanged: { bindings: 0, idsChanged: 0, examples: [] },
+    hostile: null,
+    letters: null,
+    lettersMissing: [],
+    lettersUnexpected: [],
+    lettersWrongReason: [],
+    crashes: [],
+    fatalLines: [],
+    errorLines: new Map(),
+    nonJsonLines: [],
+    diff: { code: null, verdict: 'not run' },
+    status: { code: null, verdict: ['not run'] },
+    statusSinceEnd: { code: null, verdict: ['not run'] },
+    drain: null,
+    caughtUp: false,
   };
   const logDir = mkdtempSync(join(tmpdir(), 'ulbridge-soak-'));
   say(`bridge logs and config in ${logDir}`);
   let stateClient: pg.Client | null = null;
   let feed: HostileFeed | null = null;
-  const kafka = new Kafka({ clientId: 'ulbridge-soak', brokers: process.env.ULBRIDGE_TEST_KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({
+    clientId: 'ulbridge-soak',
+    brokers: process.env.ULBRIDGE_TEST_KAFKA_BROKERS!.split(','),
+    logLevel: logLevel.NOTHING,
+  });
   try {
     // 1. The legacy table (seeded), its Debezium connector, an empty 4.0 target.
     say(`seeding ${o.rows} legacy rows and registering the Debezium connector`);
@@ -180,7 +214,16 @@ async function main(): Promise<number> {
       kafka: { brokers: process.env.ULBRIDGE_TEST_KAFKA_BROKERS!.split(',') },
       log: { topic: s.logTopic, partitions: 4, deadLetterTopic: s.deadLetterTopic },
       sources: [{ name: 'legacy', release: '2.1', topic: s.cdcTopic, groupId: `soak-${process.pid}-ingest` }],
-      targets: [{ name: TARGET.name, db: targetUrl, table: 'location', release: TARGET.release, hashSize: TARGET.hashSize, groupId: `soak-${process.pid}-${TARGET.name}` }],
+      targets: [
+        {
+          name: TARGET.name,
+          db: targetUrl,
+          table: 'location',
+          release: TARGET.release,
+          hashSize: TARGET.hashSize,
+          groupId: `soak-${process.pid}-${TARGET.name}`,
+        },
+      ],
       http: { port: 0 },
     };
     const configFile = join(logDir, 'config.json');
@@ -189,7 +232,11 @@ async function main(): Promise<number> {
     const targetSpec: TableSpec = { url: targetUrl, release: TARGET.release, timeZone: 'UTC' };
     const ingestGroup = cfg.sources[0]!.groupId;
 
-    bridge = new BridgeProcess(configFile, logDir, (c) => say(`CRASH: bridge start #${c.start} ended by itself in cycle ${c.cycle} (code ${c.code}, signal ${c.signal}); log ${c.logFile}:\n    ${c.tail.join('\n    ')}`));
+    bridge = new BridgeProcess(configFile, logDir, (c) =>
+      say(
+        `CRASH: bridge start #${c.start} ended by itself in cycle ${c.cycle} (code ${c.code}, signal ${c.signal}); log ${c.logFile}:\n    ${c.tail.join('\n    ')}`,
+      ),
+    );
     const b = bridge;
     stateClient = new pg.Client({ connectionString: targetUrl });
     stateClient.on('error', () => undefined);
@@ -212,7 +259,7 @@ async function main(): Promise<number> {
 
     // 3. Load: registrar churn and hostile records, in the background.
     let stopLoad = false;
-    let loadError: unknown = null;
+    let loadError = null as Error | null;
     const churn = (async () => {
       const interval = 1000 / o.churnRate;
       let next = Date.now();
@@ -225,7 +272,7 @@ async function main(): Promise<number> {
         else if (wait < -5000) next = Date.now(); // fell behind (a slow database): do not burst
       }
     })().catch((e: unknown) => {
-      loadError ??= e;
+      loadError ??= e instanceof Error ? e : new Error(String(e));
     });
     const ctx = { ...DEFAULT_CONTEXT, prefix: s.cdcTopic.replace(/\.public\.location$/, ''), db: s.legacy.name, maxBytes: o.maxEventBytes };
     feed = new HostileFeed(kafka, s.cdcTopic, ctx, cfg.log.partitions, o.seed, { name: 'legacy', timeZone: 'UTC', caseSensitive: false });
@@ -241,7 +288,7 @@ async function main(): Promise<number> {
         if (wait > 0) await sleep(wait);
       }
     })().catch((e: unknown) => {
-      loadError ??= e;
+      loadError ??= e instanceof Error ? e : new Error(String(e));
     });
 
     // 4. The kill -9 cycles.
@@ -318,8 +365,17 @@ async function main(): Promise<number> {
     say(`caught up: ${summary.caughtUp} after ${secs(tSettle)}`);
 
     // 6. Ids of bindings the registrar did not touch during the run.
-    const moved = idsMovedForUnchanged(fingerprintsBefore, await legacyFingerprints(legacySpec, { now: cmp!.now }), idsBefore, await targetIdsByBinding(targetSpec));
-    summary.unchanged = { bindings: moved.unchanged, idsChanged: moved.moved.length, examples: moved.moved.slice(0, 5).map((m) => `${m.key}: ${m.before.join(',')} -> ${m.after.join(',') || '(gone)'}`) };
+    const moved = idsMovedForUnchanged(
+      fingerprintsBefore,
+      await legacyFingerprints(legacySpec, { now: cmp.now }),
+      idsBefore,
+      await targetIdsByBinding(targetSpec),
+    );
+    summary.unchanged = {
+      bindings: moved.unchanged,
+      idsChanged: moved.moved.length,
+      examples: moved.moved.slice(0, 5).map((m) => `${m.key}: ${m.before.join(',')} -> ${m.after.join(',') || '(gone)'}`),
+    };
 
     // 7. Dead letters against the books.
     summary.hostile = f.books;
@@ -333,8 +389,25 @@ async function main(): Promise<number> {
     for (const off of letters.ingestByOffset.keys()) if (!f.books.expectedLetters.has(off)) summary.lettersUnexpected.push(off);
 
     // 8. The product's own verdicts, with the bridge still running.
-    const diff = cli(['diff', '--source', s.legacy.url, '--source-release', '2.1', '--target', targetUrl, '--target-release', TARGET.release, '--hash-size', String(TARGET.hashSize), '--now', String(cmp!.now)]);
-    summary.diff = { code: diff.code, verdict: (diff.stdout.split('\n').find((l) => l.startsWith('result:')) ?? diff.stderr.trim()).trim() };
+    const diff = cli([
+      'diff',
+      '--source',
+      s.legacy.url,
+      '--source-release',
+      '2.1',
+      '--target',
+      targetUrl,
+      '--target-release',
+      TARGET.release,
+      '--hash-size',
+      String(TARGET.hashSize),
+      '--now',
+      String(cmp.now),
+    ]);
+    summary.diff = {
+      code: diff.code,
+      verdict: (diff.stdout.split('\n').find((l) => l.startsWith('result:')) ?? diff.stderr.trim()).trim(),
+    };
     const verdict = (r: ReturnType<typeof cli>): string[] => {
       const lines = r.stdout.split('\n').filter((l) => l.startsWith('ulbridge status:') || l.startsWith('  - '));
       return lines.length ? lines : [r.stderr.trim()];
@@ -371,7 +444,9 @@ async function main(): Promise<number> {
         await admin.disconnect().catch(() => undefined);
         for (const db of [scenario.legacy, ...scenario.targets]) await db.drop().catch(() => undefined);
       } else {
-        say(`kept: legacy ${scenario.legacy.url}, target ${scenario.targets[0]!.url}, topics ${scenario.cdcTopic} ${scenario.logTopic} ${scenario.deadLetterTopic}`);
+        say(
+          `kept: legacy ${scenario.legacy.url}, target ${scenario.targets[0]!.url}, topics ${scenario.cdcTopic} ${scenario.logTopic} ${scenario.deadLetterTopic}`,
+        );
       }
     }
     await svc.stop();
@@ -389,11 +464,21 @@ function report(s: Summary, logDir: string): number {
   const out: string[] = [];
   const row = (k: string, v: string | number): void => void out.push(`  ${k.padEnd(34)} ${v}`);
   out.push('', 'ulbridge soak summary');
-  row('kill -9 cycles', `${s.cycles} of ${s.options.cycles} (${s.starts} starts of ulbridge run, ${s.stalls} cycles without ${s.options.batches} batches in 120 s)`);
+  row(
+    'kill -9 cycles',
+    `${s.cycles} of ${s.options.cycles} (${s.starts} starts of ulbridge run, ${s.stalls} cycles without ${s.options.batches} batches in 120 s)`,
+  );
   row('elapsed', `${s.elapsedSeconds} s`);
-  row('registrar changes', `${s.churn.changes} (refreshes ${s.churn.refreshes}, new contacts ${s.churn.newContacts}, new AORs ${s.churn.newAors}, de-registrations ${s.churn.deregistrations})`);
+  row(
+    'registrar changes',
+    `${s.churn.changes} (refreshes ${s.churn.refreshes}, new contacts ${s.churn.newContacts}, new AORs ${s.churn.newAors}, de-registrations ${s.churn.deregistrations})`,
+  );
   row('caught up at the end', s.caughtUp ? 'yes' : 'NO');
-  if (c) row('live bindings legacy / target', `${c.legacy.live} / ${c.target.live} (rows ${c.legacy.rows} / ${c.target.rows}, expired ${c.legacy.expired} / ${c.target.expired})`);
+  if (c)
+    row(
+      'live bindings legacy / target',
+      `${c.legacy.live} / ${c.target.live} (rows ${c.legacy.rows} / ${c.target.rows}, expired ${c.legacy.expired} / ${c.target.expired})`,
+    );
   row('bindings lost', lost);
   row('bindings duplicated', duplicated);
   row('bindings changed (stale fields)', changed);
@@ -403,23 +488,50 @@ function report(s: Summary, logDir: string): number {
   if (h) {
     row('hostile records sent', `${h.sent} (${[...h.byKind].map(([k, n]) => `${k} ${n}`).join(', ')})`);
     row('  refused by the decoder (expected)', h.expectedLetters.size);
-    row('  decoded (upserts + compensating deletes)', `${h.acceptedUpserts} upserts, ${h.acceptedDeletes} deletes, ${h.tombstones} tombstones; ${h.discarded} unsafe ones not sent`);
+    row(
+      '  decoded (upserts + compensating deletes)',
+      `${h.acceptedUpserts} upserts, ${h.acceptedDeletes} deletes, ${h.tombstones} tombstones; ${h.discarded} unsafe ones not sent`,
+    );
   }
   if (s.letters) {
-    row('dead letters read', `${s.letters.total} (${s.letters.distinct} distinct; ${s.letters.total - s.letters.distinct} repeated after kills; ${s.letters.malformed} malformed)`);
+    row(
+      'dead letters read',
+      `${s.letters.total} (${s.letters.distinct} distinct; ${s.letters.total - s.letters.distinct} repeated after kills; ${s.letters.malformed} malformed)`,
+    );
     for (const [stage, m] of [...s.letters.byStageReason].sort()) {
       for (const [reason, n] of [...m].sort((a, b) => b[1] - a[1])) row(`  ${stage} ${reason}`, n);
     }
-    row('expected dead letters missing', s.lettersMissing.length + (s.lettersMissing.length ? ` e.g. ${s.lettersMissing.slice(0, 5).join('; ')}` : ''));
-    row('dead letters of real traffic', s.lettersUnexpected.length + (s.lettersUnexpected.length ? ` e.g. offsets ${s.lettersUnexpected.slice(0, 5).join(', ')}` : ''));
-    row('dead letters with another reason', s.lettersWrongReason.length + (s.lettersWrongReason.length ? ` e.g. ${s.lettersWrongReason.slice(0, 5).join('; ')}` : ''));
+    row(
+      'expected dead letters missing',
+      s.lettersMissing.length + (s.lettersMissing.length ? ` e.g. ${s.lettersMissing.slice(0, 5).join('; ')}` : ''),
+    );
+    row(
+      'dead letters of real traffic',
+      s.lettersUnexpected.length + (s.lettersUnexpected.length ? ` e.g. offsets ${s.lettersUnexpected.slice(0, 5).join(', ')}` : ''),
+    );
+    row(
+      'dead letters with another reason',
+      s.lettersWrongReason.length + (s.lettersWrongReason.length ? ` e.g. ${s.lettersWrongReason.slice(0, 5).join('; ')}` : ''),
+    );
   }
-  row('crashes (exits other than the kills)', s.crashes.length + (s.crashes.length ? `: ${s.crashes.map((x) => `start #${x.start} cycle ${x.cycle} code ${x.code} signal ${x.signal}`).join('; ')}` : ''));
+  row(
+    'crashes (exits other than the kills)',
+    s.crashes.length +
+      (s.crashes.length
+        ? `: ${s.crashes.map((x) => `start #${x.start} cycle ${x.cycle} code ${x.code} signal ${x.signal}`).join('; ')}`
+        : ''),
+  );
   row('fatal log lines', s.fatalLines.length);
-  row('error log lines', [...s.errorLines.values()].reduce((a, n) => a + n, 0));
+  row(
+    'error log lines',
+    [...s.errorLines.values()].reduce((a, n) => a + n, 0),
+  );
   for (const [msg, n] of [...s.errorLines].sort((a, b) => b[1] - a[1]).slice(0, 8)) row(`  ${n} x`, msg);
   row('non-JSON output lines', s.nonJsonLines.length);
-  row('SIGTERM drain at the end', s.drain ? `exit ${s.drain.code ?? s.drain.signal} in ${(s.drain.ms / 1000).toFixed(1)} s` : 'not reached');
+  row(
+    'SIGTERM drain at the end',
+    s.drain ? `exit ${s.drain.code ?? s.drain.signal} in ${(s.drain.ms / 1000).toFixed(1)} s` : 'not reached',
+  );
   row('ulbridge diff', `exit ${s.diff.code}: ${s.diff.verdict}`);
   row('ulbridge status', `exit ${s.status.code}: ${s.status.verdict.join('\n' + ' '.repeat(37))}`);
   row('ulbridge status (letters since end)', `exit ${s.statusSinceEnd.code}: ${s.statusSinceEnd.verdict.join('\n' + ' '.repeat(37))}`);

@@ -29,7 +29,8 @@ import { timed, type BenchFigure, type BenchSection } from './section.js';
 const HASH_SIZE = 9;
 const BATCH = 10_000;
 const ROUNDS = 5;
-const COLUMNS = 'contact_id, username, domain, contact, received, path, expires, q, callid, cseq, last_modified, flags, cflags, user_agent, socket, methods, sip_instance, kv_store, attr';
+const COLUMNS =
+  'contact_id, username, domain, contact, received, path, expires, q, callid, cseq, last_modified, flags, cflags, user_agent, socket, methods, sip_instance, kv_store, attr';
 const DOMAINS = ['example.com', 'voip.example.org', 'sip.carrier.example.net', 'pbx.example.de', 'tenant42.cloud.example'];
 const FIRST = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy'];
 
@@ -53,7 +54,7 @@ function* tsvRows(aors: number, now: number): Generator<string> {
       const instance = i % 3 === 0 ? `<urn:uuid:00000000-0000-4000-8000-${String(i).padStart(12, '0')}>` : '\\N';
       chunk.push(
         `${id}\t${user}\t${domain}\tsip:${user}@198.51.100.${i % 250}:${5060 + c};transport=udp\t${received}\t${path}\t${now + 3600}\t1\t` +
-          `${(i * 2654435761 >>> 0).toString(16)}-${c}@ua\t${100 + c}\t2024-01-01 00:00:00\t0\t\\N\tBench UA/1.0\tudp:192.0.2.10:5060\t\\N\t${instance}\t\\N\t\\N\n`,
+          `${((i * 2654435761) >>> 0).toString(16)}-${c}@ua\t${100 + c}\t2024-01-01 00:00:00\t0\t\\N\tBench UA/1.0\tudp:192.0.2.10:5060\t\\N\t${instance}\t\\N\t\\N\n`,
       );
     }
     if (chunk.length >= 5000) {
@@ -92,7 +93,12 @@ export const section: BenchSection = {
       ctx.log(`verify: loading ${rows} rows into ${table.name} with COPY`);
       const load = await timed(() => loadBenchTable(admin, table, aors, now));
       const size = await admin.query<{ b: string }>(`SELECT pg_total_relation_size('${table.name}')::text AS b`);
-      figures.push({ figure: 'table load (COPY FROM + VACUUM ANALYZE)', value: rows / load.seconds, unit: 'rows/s', note: `${rows} rows, ${(Number(size.rows[0]!.b) / 2 ** 20).toFixed(0)} MiB with index` });
+      figures.push({
+        figure: 'table load (COPY FROM + VACUUM ANALYZE)',
+        value: rows / load.seconds,
+        unit: 'rows/s',
+        note: `${rows} rows, ${(Number(size.rows[0]!.b) / 2 ** 20).toFixed(0)} MiB with index`,
+      });
 
       const sql = locationScanSql(postgresDialect, profile, table);
       const db = await openDb(url);
@@ -110,10 +116,19 @@ export const section: BenchSection = {
         }, 20);
         try {
           const r = await runVerify({
-            db: url, table: table.name, release: '4.0', hashSize: HASH_SIZE, useDomain: true, signedness: 'signed',
-            timezone: 'UTC', now, details: 0, batchSize: BATCH,
+            db: url,
+            table: table.name,
+            release: '4.0',
+            hashSize: HASH_SIZE,
+            useDomain: true,
+            signedness: 'signed',
+            timezone: 'UTC',
+            now,
+            details: 0,
+            batchSize: BATCH,
           });
-          if (!r.clean || r.rowsRead !== rows) throw new Error(`bench table did not verify clean: ${JSON.stringify({ rowsRead: r.rowsRead, findings: r.findings })}`);
+          if (!r.clean || r.rowsRead !== rows)
+            throw new Error(`bench table did not verify clean: ${JSON.stringify({ rowsRead: r.rowsRead, findings: r.findings })}`);
           return r.rowsRead;
         } finally {
           clearInterval(sampler);
@@ -138,9 +153,24 @@ export const section: BenchSection = {
       await db.close();
       const rate = (s: number): number => rows / s;
       figures.push(
-        { figure: 'floor: cursor scan (same SELECT)', value: rate(best.cursor), unit: 'rows/s', note: `pg-cursor, batch ${BATCH}, best of ${ROUNDS}` },
-        { figure: 'floor: COPY (same SELECT) TO STDOUT', value: rate(best.copy), unit: 'rows/s', note: `${(copyBytes / 2 ** 20).toFixed(0)} MiB to a null sink, best of ${ROUNDS}` },
-        { figure: 'verify (full report)', value: rate(best.verify), unit: 'rows/s', note: `scan + simulate + duplicate/label GROUP BY, best of ${ROUNDS}` },
+        {
+          figure: 'floor: cursor scan (same SELECT)',
+          value: rate(best.cursor),
+          unit: 'rows/s',
+          note: `pg-cursor, batch ${BATCH}, best of ${ROUNDS}`,
+        },
+        {
+          figure: 'floor: COPY (same SELECT) TO STDOUT',
+          value: rate(best.copy),
+          unit: 'rows/s',
+          note: `${(copyBytes / 2 ** 20).toFixed(0)} MiB to a null sink, best of ${ROUNDS}`,
+        },
+        {
+          figure: 'verify (full report)',
+          value: rate(best.verify),
+          unit: 'rows/s',
+          note: `scan + simulate + duplicate/label GROUP BY, best of ${ROUNDS}`,
+        },
         { figure: 'verify / cursor floor', value: best.cursor / best.verify, unit: 'ratio', note: 'aim >= 0.50' },
         { figure: 'verify / COPY floor', value: best.copy / best.verify, unit: 'ratio' },
         { figure: 'verify peak RSS growth', value: peakRss / 2 ** 20, unit: 'MiB', note: `max RSS increase while verifying ${rows} rows` },

@@ -47,9 +47,11 @@ function stopStack(): Promise<void> {
   stopping ??= (async () => {
     if (!stack) return;
     const t0 = Date.now();
-    await stack.stop({ fast: process.env.ULBRIDGE_TEST_KEEP_STACK_DIR ? false : true, keepDir: !!process.env.ULBRIDGE_TEST_KEEP_STACK_DIR }).catch((e: unknown) => {
-      say(`stopping the stack failed: ${(e as Error).message}`);
-    });
+    await stack
+      .stop({ fast: process.env.ULBRIDGE_TEST_KEEP_STACK_DIR ? false : true, keepDir: !!process.env.ULBRIDGE_TEST_KEEP_STACK_DIR })
+      .catch((e: unknown) => {
+        say(`stopping the stack failed: ${(e as Error).message}`);
+      });
     say(`stack stopped in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   })();
   return stopping;
@@ -90,7 +92,7 @@ async function main(): Promise<number> {
   });
 }
 
-let code = 1;
+let code: number;
 try {
   code = await main();
 } catch (e) {

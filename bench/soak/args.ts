@@ -79,7 +79,9 @@ export function parseSoakArgs(argv: string[]): SoakOptions {
     const n = Number(raw);
     const min = key === 'seed' || key === 'maxDelayMs' || key === 'maxDownMs' || key === 'events' || key === 'cycles' ? 0 : 1;
     if (raw === undefined || !Number.isFinite(n) || n < min || (key !== 'rate' && key !== 'churnRate' && !Number.isInteger(n))) {
-      throw new Error(`${flag} takes ${key === 'rate' || key === 'churnRate' ? 'a positive number' : `an integer >= ${min}`}, got ${raw ?? 'nothing'}`);
+      throw new Error(
+        `${flag} takes ${key === 'rate' || key === 'churnRate' ? 'a positive number' : `an integer >= ${min}`}, got ${raw ?? 'nothing'}`,
+      );
     }
     (o[key] as number) = n;
   }

@@ -56,8 +56,8 @@ export class BridgeProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ULBRIDGE_LOG_LEVEL: process.env.ULBRIDGE_LOG_LEVEL ?? 'info' },
     });
-    child.stdout!.pipe(out, { end: false });
-    child.stderr!.pipe(out, { end: false });
+    child.stdout.pipe(out, { end: false });
+    child.stderr.pipe(out, { end: false });
     this.child = child;
     this.killing = false;
     const start = this.starts;
@@ -93,7 +93,9 @@ export class BridgeProcess {
     if (!child) return { code: null, signal: null, ms: 0 };
     this.killing = true;
     const t0 = Date.now();
-    const result = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+    const result = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+      child.once('exit', (code, signal) => r({ code, signal })),
+    );
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     const r = await result;
@@ -136,7 +138,9 @@ export interface LogScan {
 /** Reads every bridge log of the run: fatal lines, error lines by message, non-JSON output. */
 export function scanLogs(logDir: string): LogScan {
   const scan: LogScan = { files: 0, lines: 0, fatal: [], errors: new Map(), nonJson: [] };
-  for (const f of readdirSync(logDir).filter((x) => x.endsWith('.log')).sort()) {
+  for (const f of readdirSync(logDir)
+    .filter((x) => x.endsWith('.log'))
+    .sort()) {
     scan.files++;
     const lines = readFileSync(join(logDir, f), 'utf8').split('\n');
     lines.forEach((line, i) => {

@@ -16,7 +16,15 @@ import { LosslessNumber, stringify } from 'lossless-json';
 import type { DecodeReason } from '../../src/cdc/errors.js';
 
 export type HostileKind = 'wrong-type' | 'huge-value' | 'invalid-utf8' | 'unknown-op' | 'truncated-json' | 'schema-drift' | 'garbage';
-export const HOSTILE_KINDS: readonly HostileKind[] = ['wrong-type', 'huge-value', 'invalid-utf8', 'unknown-op', 'truncated-json', 'schema-drift', 'garbage'];
+export const HOSTILE_KINDS: readonly HostileKind[] = [
+  'wrong-type',
+  'huge-value',
+  'invalid-utf8',
+  'unknown-op',
+  'truncated-json',
+  'schema-drift',
+  'garbage',
+];
 
 export interface HostileRecord {
   kind: HostileKind;
@@ -83,7 +91,19 @@ const NULLABLE = new Set(ROW_COLUMNS.filter((c) => c[2]).map((c) => c[0]));
 const STRING_COLUMNS = ROW_COLUMNS.filter((c) => c[1] === 'string').map((c) => c[0]);
 const INT_COLUMNS = ROW_COLUMNS.filter((c) => c[1].startsWith('int') && c[3] === null).map((c) => c[0]);
 /** VARCHAR lengths of a 2.1 table. */
-const LENGTH: Record<string, number> = { username: 64, domain: 64, contact: 255, received: 128, path: 255, callid: 255, cflags: 255, user_agent: 255, socket: 64, sip_instance: 255, attr: 255 };
+const LENGTH: Record<string, number> = {
+  username: 64,
+  domain: 64,
+  contact: 255,
+  received: 128,
+  path: 255,
+  callid: 255,
+  cflags: 255,
+  user_agent: 255,
+  socket: 64,
+  sip_instance: 255,
+  attr: 255,
+};
 
 function fieldSchema(name: string, type: string, optional: boolean, semantic: string | null): JsonObj {
   const f: JsonObj = { type, optional, field: name };
@@ -111,18 +131,48 @@ function envelopeSchema(ctx: HostileContext): JsonObj {
       {
         type: 'struct',
         fields: [
-          s('version', 'string', false), s('connector', 'string', false), s('name', 'string', false), s('ts_ms', 'int64', false),
-          { type: 'string', optional: true, name: 'io.debezium.data.Enum', version: 1, parameters: { allowed: 'true,first,first_in_data_collection,last_in_data_collection,last,false,incremental' }, default: 'false', field: 'snapshot' },
-          s('db', 'string', false), s('sequence', 'string', true), s('ts_us', 'int64', true), s('ts_ns', 'int64', true), s('schema', 'string', false),
-          s('table', 'string', false), s('txId', 'int64', true), s('lsn', 'int64', true), s('xmin', 'int64', true), s('origin', 'string', true), s('origin_lsn', 'int64', true),
+          s('version', 'string', false),
+          s('connector', 'string', false),
+          s('name', 'string', false),
+          s('ts_ms', 'int64', false),
+          {
+            type: 'string',
+            optional: true,
+            name: 'io.debezium.data.Enum',
+            version: 1,
+            parameters: { allowed: 'true,first,first_in_data_collection,last_in_data_collection,last,false,incremental' },
+            default: 'false',
+            field: 'snapshot',
+          },
+          s('db', 'string', false),
+          s('sequence', 'string', true),
+          s('ts_us', 'int64', true),
+          s('ts_ns', 'int64', true),
+          s('schema', 'string', false),
+          s('table', 'string', false),
+          s('txId', 'int64', true),
+          s('lsn', 'int64', true),
+          s('xmin', 'int64', true),
+          s('origin', 'string', true),
+          s('origin_lsn', 'int64', true),
         ],
         optional: false,
         name: 'io.debezium.connector.postgresql.Source',
         version: 1,
         field: 'source',
       },
-      { type: 'struct', fields: [s('id', 'string', false), s('total_order', 'int64', false), s('data_collection_order', 'int64', false)], optional: true, name: 'event.block', version: 1, field: 'transaction' },
-      s('op', 'string', false), s('ts_ms', 'int64', true), s('ts_us', 'int64', true), s('ts_ns', 'int64', true),
+      {
+        type: 'struct',
+        fields: [s('id', 'string', false), s('total_order', 'int64', false), s('data_collection_order', 'int64', false)],
+        optional: true,
+        name: 'event.block',
+        version: 1,
+        field: 'transaction',
+      },
+      s('op', 'string', false),
+      s('ts_ms', 'int64', true),
+      s('ts_us', 'int64', true),
+      s('ts_ns', 'int64', true),
     ],
     optional: false,
     name: `${ctx.prefix}.public.location.Envelope`,
@@ -210,7 +260,7 @@ const baseArb = (ctx: HostileContext): fc.Arbitrary<Base> =>
       return { value, payload, image: del ? 'before' : 'after', id: r.id, schemas: r.schemas } satisfies Base;
     });
 
-const text = (v: Json): string => stringify(v as never) ?? 'null';
+const text = (v: Json): string => stringify(v) ?? 'null';
 const bytes = (v: Json): Buffer => Buffer.from(text(v), 'utf8');
 const keyOf = (b: Base): Buffer => Buffer.from(`{"id":${b.id}}`);
 /** A deep copy (the base is shared by the mutation's closure). */
@@ -247,19 +297,41 @@ const wrongType = (b: Base): fc.Arbitrary<HostileRecord> =>
     .tuple(
       fc.constantFrom(
         ...COLUMN_NAMES.map((c) => `row.${c}`),
-        'op', 'source', 'source.connector', 'source.lsn', 'source.ts_ms', 'source.db', 'source.table', 'source.schema', 'source.snapshot', 'source.txId',
-        'image', 'payload',
+        'op',
+        'source',
+        'source.connector',
+        'source.lsn',
+        'source.ts_ms',
+        'source.db',
+        'source.table',
+        'source.schema',
+        'source.snapshot',
+        'source.txId',
+        'image',
+        'payload',
       ),
       otherJson,
     )
     .filter(([path, v]) => {
-      const cur = path.startsWith('row.') ? rowOf(b)[path.slice(4)] : path.startsWith('source.') ? (b.payload.source as JsonObj)[path.slice(7)] : undefined;
+      const cur = path.startsWith('row.')
+        ? rowOf(b)[path.slice(4)]
+        : path.startsWith('source.')
+          ? (b.payload.source as JsonObj)[path.slice(7)]
+          : undefined;
       return path.startsWith('row.') || path.startsWith('source.') ? typeOf(v) !== typeOf(cur) : true;
     })
     .map(([path, v]) => {
       const value = clone(b.value);
       const payload = (b.schemas ? value.payload : value) as JsonObj;
-      let expect: HostileRecord['expect'] = ['WRONG_TYPE', 'MISSING_FIELD', 'OUT_OF_RANGE', 'NOT_AN_ENVELOPE', 'UNKNOWN_OP', 'UNKNOWN_CONNECTOR', 'BEFORE_IMAGE_INCOMPLETE'];
+      let expect: HostileRecord['expect'] = [
+        'WRONG_TYPE',
+        'MISSING_FIELD',
+        'OUT_OF_RANGE',
+        'NOT_AN_ENVELOPE',
+        'UNKNOWN_OP',
+        'UNKNOWN_CONNECTOR',
+        'BEFORE_IMAGE_INCOMPLETE',
+      ];
       if (path.startsWith('row.')) {
         const col = path.slice(4);
         (payload[b.image] as JsonObj)[col] = v;
@@ -282,10 +354,23 @@ const wrongType = (b: Base): fc.Arbitrary<HostileRecord> =>
         if (v === null && b.image === 'before') expect = ['BEFORE_IMAGE_INCOMPLETE'];
       } else {
         if (b.schemas) value.payload = v;
-        else return { kind: 'wrong-type', detail: `value := ${text(v).slice(0, 40)}`, key: keyOf(b), value: bytes(v), expect: v === null ? 'decode-or-reject' : expect } satisfies HostileRecord;
+        else
+          return {
+            kind: 'wrong-type',
+            detail: `value := ${text(v).slice(0, 40)}`,
+            key: keyOf(b),
+            value: bytes(v),
+            expect: v === null ? 'decode-or-reject' : expect,
+          } satisfies HostileRecord;
         // {"schema": ..., "payload": null} with a schema is not a tombstone.
       }
-      return { kind: 'wrong-type', detail: `${path} := ${text(v).slice(0, 40)}`, key: keyOf(b), value: bytes(value), expect } satisfies HostileRecord;
+      return {
+        kind: 'wrong-type',
+        detail: `${path} := ${text(v).slice(0, 40)}`,
+        key: keyOf(b),
+        value: bytes(value),
+        expect,
+      } satisfies HostileRecord;
     });
 
 const HUGE_CHARS = ['a', 'é', '😀', '"', '\\', '\u0001', ' ', '\u2028'];
@@ -312,7 +397,11 @@ const hugeValue = (b: Base, ctx: HostileContext): fc.Arbitrary<HostileRecord> =>
         ),
       }),
       // A float that does not fit a double, or an exponent.
-      fc.record({ what: fc.constant('float' as const), col: fc.constant('q'), t: fc.constantFrom('1e400', '-1e400', '1e-400', '123456789012345678901234567890e300') }),
+      fc.record({
+        what: fc.constant('float' as const),
+        col: fc.constant('q'),
+        t: fc.constantFrom('1e400', '-1e400', '1e-400', '123456789012345678901234567890e300'),
+      }),
       // Many extra columns (a wide row).
       fc.record({ what: fc.constant('wide' as const), n: fc.integer({ min: 100, max: 5000 }) }),
     )
@@ -336,7 +425,12 @@ const hugeValue = (b: Base, ctx: HostileContext): fc.Arbitrary<HostileRecord> =>
         expect = ['OUT_OF_RANGE', 'WRONG_TYPE'];
         // source.ts_ms / txId / lsn and the DATETIMEs are int64: a value inside int64 may be accepted there.
         // The key `id` is read as int64 (MySQL's INT UNSIGNED id arrives as int64).
-        if (h.n >= -(2n ** 63n) && h.n < 2n ** 63n && ['id', 'expires', 'last_modified', 'source.ts_ms', 'source.txId', 'source.lsn'].includes(h.col)) expect = 'decode-or-reject';
+        if (
+          h.n >= -(2n ** 63n) &&
+          h.n < 2n ** 63n &&
+          ['id', 'expires', 'last_modified', 'source.ts_ms', 'source.txId', 'source.lsn'].includes(h.col)
+        )
+          expect = 'decode-or-reject';
       } else if (h.what === 'float') {
         row.q = new LosslessNumber(h.t);
         detail = `q := ${h.t}`;
@@ -351,9 +445,24 @@ const hugeValue = (b: Base, ctx: HostileContext): fc.Arbitrary<HostileRecord> =>
     });
 
 /** Byte sequences that are not UTF-8: stray continuation, overlong, surrogates, truncated, 0xFF. */
-const BAD_UTF8 = [[0x80], [0xbf], [0xc0, 0x80], [0xc1, 0xbf], [0xe0, 0x80, 0x80], [0xed, 0xa0, 0x80], [0xed, 0xbf, 0xbf], [0xf4, 0x90, 0x80, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0xff], [0xfe], [0xe2, 0x82], [0xf0, 0x9f, 0x98]];
+const BAD_UTF8 = [
+  [0x80],
+  [0xbf],
+  [0xc0, 0x80],
+  [0xc1, 0xbf],
+  [0xe0, 0x80, 0x80],
+  [0xed, 0xa0, 0x80],
+  [0xed, 0xbf, 0xbf],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0xf8, 0x88, 0x80, 0x80, 0x80],
+  [0xff],
+  [0xfe],
+  [0xe2, 0x82],
+  [0xf0, 0x9f, 0x98],
+];
 
-const invalidUtf8 = (b: Base): fc.Arbitrary<HostileRecord> => fc.oneof({ weight: 4, arbitrary: invalidBytes(b) }, { weight: 1, arbitrary: oddEscapes(b) });
+const invalidUtf8 = (b: Base): fc.Arbitrary<HostileRecord> =>
+  fc.oneof({ weight: 4, arbitrary: invalidBytes(b) }, { weight: 1, arbitrary: oddEscapes(b) });
 
 /**
  * Valid UTF-8 JSON whose strings hold what no UTF-8 text column can: a NUL (PostgreSQL text refuses
@@ -361,40 +470,68 @@ const invalidUtf8 = (b: Base): fc.Arbitrary<HostileRecord> => fc.oneof({ weight:
  * The decoder refuses them (WRONG_TYPE): accepted, a NUL stalled the projection for good.
  */
 const oddEscapes = (b: Base): fc.Arbitrary<HostileRecord> =>
-  fc.tuple(fc.constantFrom('username', 'contact', 'callid', 'user_agent', 'received', 'attr'), fc.constantFrom('\\u0000', '\\ud800', '\\udfff', '\\ud83d', '\\u0000\\u0000')).map(([col, esc]) => {
-    const good = text(b.value);
-    const marker = `"${col}":"`;
-    const i = good.lastIndexOf(marker);
-    const value = i < 0 ? good : `${good.slice(0, i + marker.length)}${esc}${good.slice(i + marker.length)}`;
-    // A delete missing a NOT NULL AOR column is refused for that first; otherwise the odd string is.
-    const expect: HostileRecord['expect'] = i < 0 ? 'decode-or-reject' : ['WRONG_TYPE'];
-    return { kind: 'invalid-utf8', detail: `${b.image}.${col} starts with ${esc}`, key: keyOf(b), value: Buffer.from(value), expect } satisfies HostileRecord;
-  });
+  fc
+    .tuple(
+      fc.constantFrom('username', 'contact', 'callid', 'user_agent', 'received', 'attr'),
+      fc.constantFrom('\\u0000', '\\ud800', '\\udfff', '\\ud83d', '\\u0000\\u0000'),
+    )
+    .map(([col, esc]) => {
+      const good = text(b.value);
+      const marker = `"${col}":"`;
+      const i = good.lastIndexOf(marker);
+      const value = i < 0 ? good : `${good.slice(0, i + marker.length)}${esc}${good.slice(i + marker.length)}`;
+      // A delete missing a NOT NULL AOR column is refused for that first; otherwise the odd string is.
+      const expect: HostileRecord['expect'] = i < 0 ? 'decode-or-reject' : ['WRONG_TYPE'];
+      return {
+        kind: 'invalid-utf8',
+        detail: `${b.image}.${col} starts with ${esc}`,
+        key: keyOf(b),
+        value: Buffer.from(value),
+        expect,
+      } satisfies HostileRecord;
+    });
 
 const invalidBytes = (b: Base): fc.Arbitrary<HostileRecord> =>
-  fc.tuple(fc.constantFrom(...BAD_UTF8), fc.double({ min: 0, max: 1, noNaN: true }), fc.constantFrom('inside-a-string', 'anywhere')).map(([bad, where, mode]) => {
-    const good = bytes(b.value);
-    let at: number;
-    if (mode === 'inside-a-string') {
-      // Inside the value of a string column ("username":"...), where a lenient decoder would keep it.
-      const col = `"${STRING_COLUMNS[Math.floor(where * STRING_COLUMNS.length) % STRING_COLUMNS.length]}":"`;
-      const i = good.lastIndexOf(col);
-      at = i >= 0 ? i + col.length : Math.floor(where * good.length);
-    } else {
-      at = Math.floor(where * good.length);
-    }
-    const value = Buffer.concat([good.subarray(0, at), Buffer.from(bad), good.subarray(at)]);
-    return { kind: 'invalid-utf8', detail: `bytes ${Buffer.from(bad).toString('hex')} at ${at}`, key: keyOf(b), value, expect: ['MALFORMED_JSON'] } satisfies HostileRecord;
-  });
+  fc
+    .tuple(fc.constantFrom(...BAD_UTF8), fc.double({ min: 0, max: 1, noNaN: true }), fc.constantFrom('inside-a-string', 'anywhere'))
+    .map(([bad, where, mode]) => {
+      const good = bytes(b.value);
+      let at: number;
+      if (mode === 'inside-a-string') {
+        // Inside the value of a string column ("username":"...), where a lenient decoder would keep it.
+        const col = `"${STRING_COLUMNS[Math.floor(where * STRING_COLUMNS.length) % STRING_COLUMNS.length]}":"`;
+        const i = good.lastIndexOf(col);
+        at = i >= 0 ? i + col.length : Math.floor(where * good.length);
+      } else {
+        at = Math.floor(where * good.length);
+      }
+      const value = Buffer.concat([good.subarray(0, at), Buffer.from(bad), good.subarray(at)]);
+      return {
+        kind: 'invalid-utf8',
+        detail: `bytes ${Buffer.from(bad).toString('hex')} at ${at}`,
+        key: keyOf(b),
+        value,
+        expect: ['MALFORMED_JSON'],
+      } satisfies HostileRecord;
+    });
 
 const unknownOp = (b: Base): fc.Arbitrary<HostileRecord> =>
   fc
-    .oneof(fc.constantFrom('m', 'C', 'U', 'D', 'R', 'T', 'create', 'update', 'delete', '', ' c', 'c ', 'cu', '\u0000', 'ｃ', 'é'), fc.string({ maxLength: 8 }))
+    .oneof(
+      fc.constantFrom('m', 'C', 'U', 'D', 'R', 'T', 'create', 'update', 'delete', '', ' c', 'c ', 'cu', '\u0000', 'ｃ', 'é'),
+      fc.string({ maxLength: 8 }),
+    )
     .filter((op) => !['c', 'u', 'd', 'r', 't'].includes(op))
     .map((op) => {
       const value = clone(b.value);
       ((b.schemas ? value.payload : value) as JsonObj).op = op;
-      return { kind: 'unknown-op', detail: `op := ${JSON.stringify(op)}`, key: keyOf(b), value: bytes(value), expect: ['UNKNOWN_OP'] } satisfies HostileRecord;
+      return {
+        kind: 'unknown-op',
+        detail: `op := ${JSON.stringify(op)}`,
+        key: keyOf(b),
+        value: bytes(value),
+        expect: ['UNKNOWN_OP'],
+      } satisfies HostileRecord;
     });
 
 const truncatedJson = (b: Base): fc.Arbitrary<HostileRecord> =>
@@ -403,7 +540,13 @@ const truncatedJson = (b: Base): fc.Arbitrary<HostileRecord> =>
     // Cut on a character boundary, keeping at least one byte: any proper prefix of an object is invalid JSON.
     let at = Math.max(1, Math.floor(f * (good.length - 1)));
     while (at > 1 && (good[at]! & 0xc0) === 0x80) at--;
-    return { kind: 'truncated-json', detail: `cut at ${at} of ${good.length}`, key: keyOf(b), value: good.subarray(0, at), expect: ['MALFORMED_JSON'] } satisfies HostileRecord;
+    return {
+      kind: 'truncated-json',
+      detail: `cut at ${at} of ${good.length}`,
+      key: keyOf(b),
+      value: good.subarray(0, at),
+      expect: ['MALFORMED_JSON'],
+    } satisfies HostileRecord;
   });
 
 const garbage = (b: Base): fc.Arbitrary<HostileRecord> =>
@@ -411,18 +554,45 @@ const garbage = (b: Base): fc.Arbitrary<HostileRecord> =>
     .oneof(
       fc.uint8Array({ minLength: 1, maxLength: 256 }).map((a) => ({ v: Buffer.from(a), d: 'random bytes' })),
       fc.jsonValue({ maxDepth: 3 }).map((j) => ({ v: Buffer.from(JSON.stringify(j) ?? 'null'), d: 'random JSON' })),
-      fc.constantFrom('', ' ', '{}', '[]', '"c"', '0', 'true', '{"payload":{}}', '{"schema":{},"payload":{"op":"c"}}', '{"op":"c"}', '{"source":{}}', '{"op":"c","source":null}', '\ufeff{}', 'NaN', '{"a":1}{"b":2}').map((s) => ({ v: Buffer.from(s), d: JSON.stringify(s) })),
+      fc
+        .constantFrom(
+          '',
+          ' ',
+          '{}',
+          '[]',
+          '"c"',
+          '0',
+          'true',
+          '{"payload":{}}',
+          '{"schema":{},"payload":{"op":"c"}}',
+          '{"op":"c"}',
+          '{"source":{}}',
+          '{"op":"c","source":null}',
+          '\ufeff{}',
+          'NaN',
+          '{"a":1}{"b":2}',
+        )
+        .map((s) => ({ v: Buffer.from(s), d: JSON.stringify(s) })),
       // Deep nesting (a Debezium value is about 7 levels deep), inside an envelope or bare.
-      fc.tuple(fc.integer({ min: 50, max: 60_000 }), fc.constantFrom('[', '{"a":', '{"op":"c","source":{},"after":{"x":')).map(([n, open]) => {
-        const close = open === '[' ? ']' : '}'.repeat(open.split('{').length - 1);
-        const v = `${open.repeat(n)}${open === '[' ? '' : '1'}${close.repeat(n)}`;
-        return { v: Buffer.from(v), d: `${n} levels of ${open}` };
-      }),
+      fc
+        .tuple(fc.integer({ min: 50, max: 60_000 }), fc.constantFrom('[', '{"a":', '{"op":"c","source":{},"after":{"x":'))
+        .map(([n, open]) => {
+          const close = open === '[' ? ']' : '}'.repeat(open.split('{').length - 1);
+          const v = `${open.repeat(n)}${open === '[' ? '' : '1'}${close.repeat(n)}`;
+          return { v: Buffer.from(v), d: `${n} levels of ${open}` };
+        }),
       // A key that is not JSON, with a good value: the key is only carried along.
       fc.constant({ v: null as Buffer | null, d: 'garbage key' }),
     )
     .map(({ v, d }) => {
-      if (v === null) return { kind: 'garbage', detail: d, key: Buffer.from([0xff, 0x00, 0xfe]), value: bytes(b.value), expect: 'decode-or-reject' } satisfies HostileRecord;
+      if (v === null)
+        return {
+          kind: 'garbage',
+          detail: d,
+          key: Buffer.from([0xff, 0x00, 0xfe]),
+          value: bytes(b.value),
+          expect: 'decode-or-reject',
+        } satisfies HostileRecord;
       // Random JSON can be null (a tombstone) or, in theory, an envelope: anything documented goes.
       return { kind: 'garbage', detail: d, key: keyOf(b), value: v, expect: 'decode-or-reject' } satisfies HostileRecord;
     });
@@ -430,12 +600,66 @@ const garbage = (b: Base): fc.Arbitrary<HostileRecord> =>
 const schemaDrift = (b: Base): fc.Arbitrary<HostileRecord> =>
   fc
     .oneof(
-      fc.record({ m: fc.constant('extra' as const), name: fc.oneof(fc.stringMatching(/^[a-z_]{1,12}$/), fc.constantFrom('contact_id', 'kv_store', 'ID', 'Username', 'reg_id', '__op')), v: otherJson }),
+      fc.record({
+        m: fc.constant('extra' as const),
+        name: fc.oneof(fc.stringMatching(/^[a-z_]{1,12}$/), fc.constantFrom('contact_id', 'kv_store', 'ID', 'Username', 'reg_id', '__op')),
+        v: otherJson,
+      }),
       fc.record({ m: fc.constant('missing' as const), col: fc.constantFrom(...COLUMN_NAMES) }),
-      fc.record({ m: fc.constant('renamed' as const), col: fc.constantFrom(...COLUMN_NAMES), to: fc.constantFrom('contact_id', 'kv_store', 'user_name', 'CSEQ', 'expires_at', 'x') }),
-      fc.record({ m: fc.constant('schema-type' as const), col: fc.constantFrom(...COLUMN_NAMES), type: fc.constantFrom('int8', 'int16', 'int32', 'int64', 'float', 'double', 'boolean', 'string', 'bytes', 'array', 'map', 'struct', 'int128', 'uuid', '') }),
-      fc.record({ m: fc.constant('schema-name' as const), col: fc.constantFrom('expires', 'last_modified', 'id', 'cseq', 'username'), name: fc.constantFrom('io.debezium.time.Timestamp', 'io.debezium.time.NanoTimestamp', 'io.debezium.time.ZonedTimestamp', 'io.debezium.time.Date', 'org.apache.kafka.connect.data.Decimal', 'org.apache.kafka.connect.data.Timestamp', 'something.Else', null) }),
-      fc.record({ m: fc.constant('schema-shape' as const), how: fc.constantFrom('not-struct', 'no-fields', 'fields-not-array', 'field-without-name', 'schema-string', 'schema-array', 'payload-missing', 'drop-after-schema', 'old-debezium-source') }),
+      fc.record({
+        m: fc.constant('renamed' as const),
+        col: fc.constantFrom(...COLUMN_NAMES),
+        to: fc.constantFrom('contact_id', 'kv_store', 'user_name', 'CSEQ', 'expires_at', 'x'),
+      }),
+      fc.record({
+        m: fc.constant('schema-type' as const),
+        col: fc.constantFrom(...COLUMN_NAMES),
+        type: fc.constantFrom(
+          'int8',
+          'int16',
+          'int32',
+          'int64',
+          'float',
+          'double',
+          'boolean',
+          'string',
+          'bytes',
+          'array',
+          'map',
+          'struct',
+          'int128',
+          'uuid',
+          '',
+        ),
+      }),
+      fc.record({
+        m: fc.constant('schema-name' as const),
+        col: fc.constantFrom('expires', 'last_modified', 'id', 'cseq', 'username'),
+        name: fc.constantFrom(
+          'io.debezium.time.Timestamp',
+          'io.debezium.time.NanoTimestamp',
+          'io.debezium.time.ZonedTimestamp',
+          'io.debezium.time.Date',
+          'org.apache.kafka.connect.data.Decimal',
+          'org.apache.kafka.connect.data.Timestamp',
+          'something.Else',
+          null,
+        ),
+      }),
+      fc.record({
+        m: fc.constant('schema-shape' as const),
+        how: fc.constantFrom(
+          'not-struct',
+          'no-fields',
+          'fields-not-array',
+          'field-without-name',
+          'schema-string',
+          'schema-array',
+          'payload-missing',
+          'drop-after-schema',
+          'old-debezium-source',
+        ),
+      }),
       fc.record({ m: fc.constant('schemaless-wrapper' as const), how: fc.constantFrom('schema-null', 'double-wrap', 'payload-string') }),
     )
     .map((d) => {
@@ -453,22 +677,34 @@ const schemaDrift = (b: Base): fc.Arbitrary<HostileRecord> =>
         case 'extra': {
           row[d.name] = d.v;
           detail = `${b.image} gains column ${d.name}`;
-          expect = COLUMN_NAMES.includes(d.name) ? 'decode-or-reject' : d.name === 'contact_id' || d.name === 'kv_store' ? ['TABLE_MISMATCH'] : 'decode-or-reject';
+          expect = COLUMN_NAMES.includes(d.name)
+            ? 'decode-or-reject'
+            : d.name === 'contact_id' || d.name === 'kv_store'
+              ? ['TABLE_MISMATCH']
+              : 'decode-or-reject';
           if (COLUMN_NAMES.includes(d.name)) detail = `${b.image}.${d.name} overwritten`;
           break;
         }
         case 'missing': {
-          delete row[d.col];
+          Reflect.deleteProperty(row, d.col);
           detail = `${b.image} loses column ${d.col}`;
-          expect = b.image === 'before' && ['username', 'contact', 'callid'].includes(d.col) ? ['BEFORE_IMAGE_INCOMPLETE', 'MISSING_FIELD'] : ['MISSING_FIELD'];
+          expect =
+            b.image === 'before' && ['username', 'contact', 'callid'].includes(d.col)
+              ? ['BEFORE_IMAGE_INCOMPLETE', 'MISSING_FIELD']
+              : ['MISSING_FIELD'];
           break;
         }
         case 'renamed': {
           row[d.to] = row[d.col]!;
-          delete row[d.col];
+          Reflect.deleteProperty(row, d.col);
           for (const f of rowSchemaFields() ?? []) if (f.field === d.col) f.field = d.to;
           detail = `${b.image}.${d.col} renamed ${d.to}`;
-          expect = d.to === 'contact_id' || d.to === 'kv_store' ? ['TABLE_MISMATCH'] : b.image === 'before' && ['username', 'contact', 'callid'].includes(d.col) ? ['BEFORE_IMAGE_INCOMPLETE', 'MISSING_FIELD'] : ['MISSING_FIELD'];
+          expect =
+            d.to === 'contact_id' || d.to === 'kv_store'
+              ? ['TABLE_MISMATCH']
+              : b.image === 'before' && ['username', 'contact', 'callid'].includes(d.col)
+                ? ['BEFORE_IMAGE_INCOMPLETE', 'MISSING_FIELD']
+                : ['MISSING_FIELD'];
           break;
         }
         case 'schema-type': {
@@ -496,7 +732,7 @@ const schemaDrift = (b: Base): fc.Arbitrary<HostileRecord> =>
           if (d.how === 'not-struct') schema.type = 'map';
           else if (d.how === 'no-fields') delete schema.fields;
           else if (d.how === 'fields-not-array') schema.fields = { before: null };
-          else if (d.how === 'field-without-name') delete ((schema.fields as JsonObj[])[0]!).field;
+          else if (d.how === 'field-without-name') delete (schema.fields as JsonObj[])[0]!.field;
           else if (d.how === 'schema-string') value.schema = 'struct';
           else if (d.how === 'schema-array') value.schema = [];
           else if (d.how === 'payload-missing') delete value.payload;
@@ -534,7 +770,10 @@ const schemaDrift = (b: Base): fc.Arbitrary<HostileRecord> =>
     });
 
 /** One hostile record of the given kind (or any kind). */
-export function hostileRecord(ctx: HostileContext = DEFAULT_CONTEXT, kinds: readonly HostileKind[] = HOSTILE_KINDS): fc.Arbitrary<HostileRecord> {
+export function hostileRecord(
+  ctx: HostileContext = DEFAULT_CONTEXT,
+  kinds: readonly HostileKind[] = HOSTILE_KINDS,
+): fc.Arbitrary<HostileRecord> {
   const byKind: Record<HostileKind, (b: Base) => fc.Arbitrary<HostileRecord>> = {
     'wrong-type': wrongType,
     'huge-value': (b) => hugeValue(b, ctx),

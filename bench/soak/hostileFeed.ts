@@ -36,15 +36,21 @@ export interface HostileBooks {
 type Json = null | boolean | string | LosslessNumber | Json[] | { [k: string]: Json };
 type JsonObj = { [k: string]: Json };
 
-const isObj = (v: Json | undefined): v is JsonObj => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof LosslessNumber);
+const isObj = (v: Json | undefined): v is JsonObj =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof LosslessNumber);
 
-type Prediction =
-  | { kind: 'reject'; reason: DecodeReason }
-  | { kind: 'tombstone' }
-  | { kind: 'event'; event: RegistrationEvent };
+type Prediction = { kind: 'reject'; reason: DecodeReason } | { kind: 'tombstone' } | { kind: 'event'; event: RegistrationEvent };
 
 export class HostileFeed {
-  readonly books: HostileBooks = { sent: 0, byKind: new Map(), expectedLetters: new Map(), acceptedUpserts: 0, acceptedDeletes: 0, tombstones: 0, discarded: 0 };
+  readonly books: HostileBooks = {
+    sent: 0,
+    byKind: new Map(),
+    expectedLetters: new Map(),
+    acceptedUpserts: 0,
+    acceptedDeletes: 0,
+    tombstones: 0,
+    discarded: 0,
+  };
   private readonly decoder: Decoder;
   private readonly producer: Producer;
   private readonly stream: Iterator<HostileRecord>;
@@ -162,7 +168,11 @@ export class HostileFeed {
       size += bytes;
     }
     for (const chunk of chunks) {
-      const meta = await this.producer.send({ topic: this.topic, acks: -1, messages: chunk.map(({ key, value, partition }) => ({ key, value, partition })) });
+      const meta = await this.producer.send({
+        topic: this.topic,
+        acks: -1,
+        messages: chunk.map(({ key, value, partition }) => ({ key, value, partition })),
+      });
       const base = BigInt(meta.find((m) => m.partition === 0)!.baseOffset!);
       chunk.forEach((m, i) => {
         if (!m.role) return;

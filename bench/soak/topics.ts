@@ -3,7 +3,11 @@ import { randomBytes } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 
 /** Calls `each` for every record of `topic` up to the high watermarks at the time of the call. */
-export async function readToEnd(kafka: Kafka, topic: string, each: (partition: number, offset: string, value: Buffer | null) => void): Promise<number> {
+export async function readToEnd(
+  kafka: Kafka,
+  topic: string,
+  each: (partition: number, offset: string, value: Buffer | null) => void,
+): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
   let ends: Map<number, bigint>;
@@ -14,7 +18,11 @@ export async function readToEnd(kafka: Kafka, topic: string, each: (partition: n
   }
   const remaining = new Set([...ends].filter(([, h]) => h > 0n).map(([p]) => p));
   if (remaining.size === 0) return 0;
-  const consumer = kafka.consumer({ groupId: `ulbridge-soak-reader-${randomBytes(6).toString('hex')}`, allowAutoTopicCreation: false, maxBytesPerPartition: 8 * 1024 * 1024 });
+  const consumer = kafka.consumer({
+    groupId: `ulbridge-soak-reader-${randomBytes(6).toString('hex')}`,
+    allowAutoTopicCreation: false,
+    maxBytesPerPartition: 8 * 1024 * 1024,
+  });
   let n = 0;
   await consumer.connect();
   try {

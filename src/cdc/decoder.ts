@@ -71,10 +71,16 @@ export const SOURCE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /** Validates the configuration once; throws UlbridgeError('CONFIG_INVALID' | 'UNKNOWN_RELEASE'). */
 export function createDecoder(config: DecoderConfig): Decoder {
   if (!SOURCE_NAME.test(config.name)) {
-    throw new UlbridgeError('CONFIG_INVALID', `source name "${config.name}" must be letters, digits, '.', '_' or '-' (it prefixes every log key)`);
+    throw new UlbridgeError(
+      'CONFIG_INVALID',
+      `source name "${config.name}" must be letters, digits, '.', '_' or '-' (it prefixes every log key)`,
+    );
   }
   if (!isValidTimeZone(config.timeZone)) {
-    throw new UlbridgeError('CONFIG_INVALID', `source "${config.name}": time zone "${config.timeZone}" is not an IANA zone name (e.g. UTC, Europe/Berlin)`);
+    throw new UlbridgeError(
+      'CONFIG_INVALID',
+      `source "${config.name}": time zone "${config.timeZone}" is not an IANA zone name (e.g. UTC, Europe/Berlin)`,
+    );
   }
   const profile = releaseProfile(config.release);
   const family = releaseFamily(config.release);

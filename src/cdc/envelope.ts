@@ -29,14 +29,7 @@ export type DebeziumOp = 'c' | 'u' | 'd' | 'r' | 't';
 export const DEBEZIUM_OPS: readonly DebeziumOp[] = ['c', 'u', 'd', 'r', 't'];
 
 /** source.snapshot: a string enum in Debezium 2+/3.x, a boolean in older releases. */
-export type SnapshotMarker =
-  | 'true'
-  | 'first'
-  | 'first_in_data_collection'
-  | 'last_in_data_collection'
-  | 'last'
-  | 'false'
-  | 'incremental';
+export type SnapshotMarker = 'true' | 'first' | 'first_in_data_collection' | 'last_in_data_collection' | 'last' | 'false' | 'incremental';
 export const SNAPSHOT_MARKERS: readonly SnapshotMarker[] = [
   'true',
   'first',
@@ -93,18 +86,7 @@ export interface DebeziumEnvelope<Row> {
 
 /** A Kafka Connect schema as the JSON converter writes it (`schemas.enable=true`). */
 export type ConnectType =
-  | 'int8'
-  | 'int16'
-  | 'int32'
-  | 'int64'
-  | 'float'
-  | 'double'
-  | 'boolean'
-  | 'string'
-  | 'bytes'
-  | 'array'
-  | 'map'
-  | 'struct';
+  'int8' | 'int16' | 'int32' | 'int64' | 'float' | 'double' | 'boolean' | 'string' | 'bytes' | 'array' | 'map' | 'struct';
 const CONNECT_TYPES: ReadonlySet<string> = new Set<ConnectType>([
   'int8',
   'int16',

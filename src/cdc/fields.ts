@@ -46,7 +46,9 @@ export function hasColumn(img: RowImage, name: string): boolean {
 }
 
 function wrongType(c: ColumnValue, expected: string): DecodeError {
-  const got = c.schema ? `has Kafka Connect type ${c.schema.type}${c.schema.name ? ` (${c.schema.name})` : ''}` : `is ${describeJson(c.value)}`;
+  const got = c.schema
+    ? `has Kafka Connect type ${c.schema.type}${c.schema.name ? ` (${c.schema.name})` : ''}`
+    : `is ${describeJson(c.value)}`;
   return new DecodeError('WRONG_TYPE', `${c.path} ${got}, expected ${expected}`);
 }
 
@@ -55,10 +57,15 @@ function checkSchemaType(c: ColumnValue, allowed: readonly string[], expected: s
 }
 
 /** U+0000, or a UTF-16 surrogate that is not half of a pair. */
+// eslint-disable-next-line no-control-regex -- U+0000 is exactly what this pattern looks for
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** A string column; `maxLength` counts characters (Unicode code points), as VARCHAR(n) does. */
-export function readString(img: RowImage, name: string, opts: { nullable: boolean; maxLength: number | null; sqlType: string }): string | null {
+export function readString(
+  img: RowImage,
+  name: string,
+  opts: { nullable: boolean; maxLength: number | null; sqlType: string },
+): string | null {
   const c = column(img, name, opts.nullable);
   if (c === null) return null;
   checkSchemaType(c, ['string'], 'a string');
@@ -68,8 +75,11 @@ export function readString(img: RowImage, name: string, opts: { nullable: boolea
     // JSON can carry these (as \u0000, \ud800 escapes), no database text column can: PostgreSQL
     // refuses U+0000 and every UTF-8 column a lone surrogate. Accepted, a NUL stalled the
     // projection (its target INSERT fails for ever) and a lone surrogate became U+FFFD silently.
-    const what = bad[0] === '\u0000' ? 'U+0000 (NUL)' : `a lone surrogate U+${bad[0]!.charCodeAt(0).toString(16).toUpperCase()}`;
-    throw new DecodeError('WRONG_TYPE', `${c.path} holds ${what} at character ${bad.index}, which no text column can store: expected a string of Unicode text`);
+    const what = bad[0] === '\u0000' ? 'U+0000 (NUL)' : `a lone surrogate U+${bad[0].charCodeAt(0).toString(16).toUpperCase()}`;
+    throw new DecodeError(
+      'WRONG_TYPE',
+      `${c.path} holds ${what} at character ${bad.index}, which no text column can store: expected a string of Unicode text`,
+    );
   }
   if (c.value === UNAVAILABLE_PLACEHOLDER) {
     throw new DecodeError(

@@ -43,7 +43,8 @@ export function parseJsonBytes(bytes: Buffer | Uint8Array, what: string): JsonVa
 
 export function parseJsonText(text: string, what: string): JsonValue {
   const fast = parseFast(text);
-  if (fast === TOO_DEEP) throw new DecodeError('NOT_AN_ENVELOPE', `${what} nests more than ${MAX_DEPTH} levels deep: not a Debezium change event`);
+  if (fast === TOO_DEEP)
+    throw new DecodeError('NOT_AN_ENVELOPE', `${what} nests more than ${MAX_DEPTH} levels deep: not a Debezium change event`);
   if (fast !== INEXACT) return fast;
   try {
     return parse(text) as JsonValue;

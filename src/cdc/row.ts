@@ -2,7 +2,18 @@ import type { Registration, SourceDb } from '../log/event.js';
 import { canonicalAor } from '../opensips/aor.js';
 import type { ColumnDef, ReleaseName, ReleaseProfile } from '../opensips/releases.js';
 import { DecodeError } from './errors.js';
-import { column, hasColumn, INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, readFloat, readInteger, readString, type RowImage } from './fields.js';
+import {
+  column,
+  hasColumn,
+  INT32_MAX,
+  INT32_MIN,
+  INT64_MAX,
+  INT64_MIN,
+  readFloat,
+  readInteger,
+  readString,
+  type RowImage,
+} from './fields.js';
 import { datetimeToUnix, readDatetime } from './time.js';
 
 /**
@@ -95,8 +106,12 @@ export function requireFullBeforeImage(img: RowImage, family: ReleaseFamily, ctx
   const absent = AOR_COLUMNS.find((c) => !hasColumn(img, c) || img.row[c] === null);
   const allEmpty = AOR_COLUMNS.every((c) => img.row[c] === '');
   if (absent === undefined && !allEmpty) return;
-  const what = absent === undefined ? 'username, contact and callid are all empty' : `${absent} is ${hasColumn(img, absent) ? 'null' : 'missing'}`;
-  throw new DecodeError('BEFORE_IMAGE_INCOMPLETE', `delete of ${family.keyColumn} ${rowKey} has an incomplete before image (${what}): ${fullImageFix(ctx)}`);
+  const what =
+    absent === undefined ? 'username, contact and callid are all empty' : `${absent} is ${hasColumn(img, absent) ? 'null' : 'missing'}`;
+  throw new DecodeError(
+    'BEFORE_IMAGE_INCOMPLETE',
+    `delete of ${family.keyColumn} ${rowKey} has an incomplete before image (${what}): ${fullImageFix(ctx)}`,
+  );
 }
 
 export function fullImageFix(ctx: Pick<RowContext, 'connector' | 'table'>): string {

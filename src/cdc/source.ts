@@ -33,7 +33,10 @@ export function readSource(payload: JsonObject): DebeziumSource {
   if (!isJsonObject(src)) throw new DecodeError('WRONG_TYPE', `source is ${describeJson(src)}, expected an object`);
   const connector = src.connector;
   if (typeof connector !== 'string') {
-    throw new DecodeError(connector === undefined || connector === null ? 'MISSING_FIELD' : 'WRONG_TYPE', `source.connector is ${describeJson(connector)}, expected a string`);
+    throw new DecodeError(
+      connector === undefined || connector === null ? 'MISSING_FIELD' : 'WRONG_TYPE',
+      `source.connector is ${describeJson(connector)}, expected a string`,
+    );
   }
   const common = {
     version: optString(src, 'version') ?? '',
@@ -107,7 +110,10 @@ function snapshotMarker(src: JsonObject): SnapshotMarker {
   if (v === undefined || v === null) return 'false';
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   if (typeof v === 'string' && (SNAPSHOT_MARKERS as readonly string[]).includes(v)) return v as SnapshotMarker;
-  throw new DecodeError('WRONG_TYPE', `source.snapshot is ${typeof v === 'string' ? `"${v}"` : describeJson(v)}, expected one of ${SNAPSHOT_MARKERS.join(', ')}`);
+  throw new DecodeError(
+    'WRONG_TYPE',
+    `source.snapshot is ${typeof v === 'string' ? `"${v}"` : describeJson(v)}, expected one of ${SNAPSHOT_MARKERS.join(', ')}`,
+  );
 }
 
 function reqString(src: JsonObject, name: string): string {

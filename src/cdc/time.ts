@@ -64,7 +64,9 @@ export function readDatetime(img: RowImage, name: string, connector: SourceDb): 
     const micros = unit === MICROS ? n : unit === NANOS ? floorDiv(n, 1000n) : n * 1000n;
     return { kind: 'wall', micros, path: c.path };
   }
-  const got = c.schema ? `is ${typeof c.value === 'string' ? 'a string' : 'not a string'} with semantic type ${semantic}` : `is not an integer or an ISO-8601 string`;
+  const got = c.schema
+    ? `is ${typeof c.value === 'string' ? 'a string' : 'not a string'} with semantic type ${semantic}`
+    : `is not an integer or an ISO-8601 string`;
   throw new DecodeError('WRONG_TYPE', `${c.path} ${got}, expected ${EXPECTED}`);
 }
 
@@ -93,5 +95,5 @@ function checked(dt: DateTime, d: Datetime): DateTime {
 
 export function floorDiv(a: bigint, b: bigint): bigint {
   const q = a / b;
-  return (a % b !== 0n) && ((a < 0n) !== (b < 0n)) ? q - 1n : q;
+  return a % b !== 0n && a < 0n !== b < 0n ? q - 1n : q;
 }

@@ -19,14 +19,18 @@ interface ConnectCliOptions {
 function seconds(raw: string | undefined, dflt: number): number {
   if (raw === undefined) return dflt;
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < 1 || n > 3600) throw new UlbridgeError('BAD_TIMEOUT', `--timeout must be an integer from 1 to 3600 seconds, got "${raw}"`);
+  if (!/^\d+$/.test(raw) || n < 1 || n > 3600)
+    throw new UlbridgeError('BAD_TIMEOUT', `--timeout must be an integer from 1 to 3600 seconds, got "${raw}"`);
   return n;
 }
 
 function loadWithCaptures(file: string): ReturnType<typeof loadConfig> {
   const cfg = loadConfig(file);
   if (!cfg.sources.some((s) => s.capture) && !cfg.reverse.some((r) => r.capture)) {
-    throw new UlbridgeError('CONFIG_INVALID', 'config: no sources[].capture or reverse[].capture: nothing to derive a connector from (see docs/configuration.md#capture)');
+    throw new UlbridgeError(
+      'CONFIG_INVALID',
+      'config: no sources[].capture or reverse[].capture: nothing to derive a connector from (see docs/configuration.md#capture)',
+    );
   }
   return cfg;
 }
@@ -56,7 +60,9 @@ function withConnect(cmd: Command): Command {
 }
 
 export function registerConnectCommands(program: Command): void {
-  const connect = program.command('connect').description("the Debezium connectors of a config's sources[].capture and reverse[].capture (Kafka Connect)");
+  const connect = program
+    .command('connect')
+    .description("the Debezium connectors of a config's sources[].capture and reverse[].capture (Kafka Connect)");
 
   connect
     .command('plan')
@@ -69,7 +75,9 @@ export function registerConnectCommands(program: Command): void {
     });
 
   withConnect(connect.command('apply'))
-    .description('create or update every connector (PUT /connectors/NAME/config), set REPLICA IDENTITY FULL on PostgreSQL tables, wait until they run')
+    .description(
+      'create or update every connector (PUT /connectors/NAME/config), set REPLICA IDENTITY FULL on PostgreSQL tables, wait until they run',
+    )
     .option('--timeout <seconds>', 'how long to wait until every connector and task is RUNNING', '120')
     .action(async (o: ConnectCliOptions) => {
       const cfg = loadWithCaptures(o.config);
@@ -82,7 +90,14 @@ export function registerConnectCommands(program: Command): void {
       printLine(
         formatTable(
           ['CONNECTOR', 'STAGE', 'ACTION', 'REPLICA IDENTITY', 'STATE', 'TOPIC'],
-          results.map((r) => [r.name, `${r.stage} ${r.pipeline}`, r.action, r.replicaIdentitySet === null ? '-' : r.replicaIdentitySet ? 'set FULL' : 'FULL already', `${r.state} (tasks ${r.tasks.map((t) => `${t.id}:${t.state}`).join(',')})`, r.topic]),
+          results.map((r) => [
+            r.name,
+            `${r.stage} ${r.pipeline}`,
+            r.action,
+            r.replicaIdentitySet === null ? '-' : r.replicaIdentitySet ? 'set FULL' : 'FULL already',
+            `${r.state} (tasks ${r.tasks.map((t) => `${t.id}:${t.state}`).join(',')})`,
+            r.topic,
+          ]),
         ),
       );
     });

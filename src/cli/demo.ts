@@ -23,7 +23,8 @@ interface DemoCliOptions {
 
 function positiveInt(name: string, raw: string, max: number): number {
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < 1 || n > max) throw new UlbridgeError('BAD_OPTION', `--${name} must be an integer from 1 to ${max}, got "${raw}"`);
+  if (!/^\d+$/.test(raw) || n < 1 || n > max)
+    throw new UlbridgeError('BAD_OPTION', `--${name} must be an integer from 1 to ${max}, got "${raw}"`);
   return n;
 }
 
@@ -87,7 +88,10 @@ export function registerDemoCommand(program: Command): void {
         seed: positiveInt('seed', opts.seed, 2 ** 31),
         configFile: join(dir, 'bridge.json'),
         progress,
-        logger: pino({ level: process.env.ULBRIDGE_LOG_LEVEL ?? 'info', base: { app: 'ulbridge' }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: logFile, sync: true })),
+        logger: pino(
+          { level: process.env.ULBRIDGE_LOG_LEVEL ?? 'info', base: { app: 'ulbridge' }, timestamp: pino.stdTimeFunctions.isoTime },
+          pino.destination({ dest: logFile, sync: true }),
+        ),
       });
       if (opts.json) printJson(report);
       else printLine(renderDemo(report));

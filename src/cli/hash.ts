@@ -51,7 +51,11 @@ export function registerHashCommand(program: Command): void {
     .action((aors: string[], opts: HashOptions) => {
       const entries = hashEntries(aors, opts);
       if (opts.json) {
-        printJson({ signedness: opts.unsignedChar ? 'unsigned' : 'signed', hashSize: opts.hashSize === undefined ? null : Number(opts.hashSize), aors: entries });
+        printJson({
+          signedness: opts.unsignedChar ? 'unsigned' : 'signed',
+          hashSize: opts.hashSize === undefined ? null : Number(opts.hashSize),
+          aors: entries,
+        });
         return;
       }
       const withSlot = opts.hashSize !== undefined;

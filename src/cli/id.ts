@@ -26,7 +26,12 @@ export function registerIdCommands(program: Command): void {
         printJson({ ids: decoded });
         return;
       }
-      printLine(formatTable(['CONTACT_ID', 'AORHASH', 'RLABEL', 'CLABEL'], decoded.map((d) => [d.contactId, String(d.aorhash), String(d.rlabel), String(d.clabel)])));
+      printLine(
+        formatTable(
+          ['CONTACT_ID', 'AORHASH', 'RLABEL', 'CLABEL'],
+          decoded.map((d) => [d.contactId, String(d.aorhash), String(d.rlabel), String(d.clabel)]),
+        ),
+      );
     });
 
   id.command('encode')

@@ -8,7 +8,10 @@ export function intOption(name: string, raw: string, min: number, max: number, w
   const s = raw.trim();
   const n = /^\d+$/.test(s) ? Number(s) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UlbridgeError(`BAD_${name.replace(/^--/, '').replace(/-/g, '_').toUpperCase()}`, `${name} must be ${what} from ${min} to ${max}, got "${raw}"`);
+    throw new UlbridgeError(
+      `BAD_${name.replace(/^--/, '').replace(/-/g, '_').toUpperCase()}`,
+      `${name} must be ${what} from ${min} to ${max}, got "${raw}"`,
+    );
   }
   return n;
 }

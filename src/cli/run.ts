@@ -42,7 +42,10 @@ export function registerRunCommand(program: Command): void {
         await bridge.stop();
         throw e;
       }
-      logger.info({ http: bridge.httpUrl, sources: cfg.sources.map((s) => s.name), targets: cfg.targets.map((t) => t.name) }, 'ulbridge running');
+      logger.info(
+        { http: bridge.httpUrl, sources: cfg.sources.map((s) => s.name), targets: cfg.targets.map((t) => t.name) },
+        'ulbridge running',
+      );
       await drained;
     });
 }

@@ -31,7 +31,8 @@ export function parseServices(value: string): ServiceName[] {
     .map((s) => s.trim())
     .filter(Boolean);
   for (const s of list) {
-    if (!(SERVICES as readonly string[]).includes(s)) throw new InvalidArgumentError(`unknown service "${s}" (expected ${SERVICES.join(', ')})`);
+    if (!(SERVICES as readonly string[]).includes(s))
+      throw new InvalidArgumentError(`unknown service "${s}" (expected ${SERVICES.join(', ')})`);
   }
   if (list.length === 0) throw new InvalidArgumentError('no service given');
   return list as ServiceName[];
@@ -86,7 +87,10 @@ export function registerStackCommands(program: Command): void {
       const file = stateFile();
       const existing = readState(file);
       if (existing && anyAlive(existing)) {
-        throw new StackError('STACK_ALREADY_RUNNING', `a stack is already running (dir ${existing.dir}, state ${file}); run \`ulbridge stack down\` first`);
+        throw new StackError(
+          'STACK_ALREADY_RUNNING',
+          `a stack is already running (dir ${existing.dir}, state ${file}); run \`ulbridge stack down\` first`,
+        );
       }
       const s = await startStack({
         detached: true,
@@ -122,7 +126,10 @@ export function registerStackCommands(program: Command): void {
       await attachStack(state).stop({ keepDir: o.keepDir ?? false });
       removeState(file);
       if (o.json) printJson({ stopped: true, dir: state.dir, dirKept: o.keepDir ?? false, stopMs: Date.now() - t0 });
-      else printLine(`stopped ${state.services.join(', ')} in ${((Date.now() - t0) / 1000).toFixed(1)} s${o.keepDir ? `; kept ${state.dir}` : ''}`);
+      else
+        printLine(
+          `stopped ${state.services.join(', ')} in ${((Date.now() - t0) / 1000).toFixed(1)} s${o.keepDir ? `; kept ${state.dir}` : ''}`,
+        );
     });
 
   stack
@@ -146,7 +153,14 @@ export function registerStackCommands(program: Command): void {
         printLine(
           formatTable(
             ['service', 'state', 'address', 'pid', 'rss', 'pss'],
-            services.map((s) => [s.service, s.up ? 'up' : s.running ? 'not answering' : 'down', s.address, String(s.pid ?? ''), mib(s.rssBytes), mib(s.pssBytes)]),
+            services.map((s) => [
+              s.service,
+              s.up ? 'up' : s.running ? 'not answering' : 'down',
+              s.address,
+              String(s.pid ?? ''),
+              mib(s.rssBytes),
+              mib(s.pssBytes),
+            ]),
           ),
         );
       }
@@ -158,11 +172,16 @@ export function registerStackCommands(program: Command): void {
     .description('stop one service of the running stack and start it again on the same port and data directory')
     .argument('<service>', `one of ${SERVICES.join(', ')}`, parseService)
     .option('--kill', 'SIGKILL every process of the service (a crash) instead of a clean stop')
-    .option('--timeout <seconds>', 'readiness timeout', (v) => {
-      const n = Number(v);
-      if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number of seconds, got "${v}"`);
-      return n;
-    }, 120)
+    .option(
+      '--timeout <seconds>',
+      'readiness timeout',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number of seconds, got "${v}"`);
+        return n;
+      },
+      120,
+    )
     .option('--json', 'print one JSON document')
     .action(async (service: ServiceName, o: { kill?: boolean; timeout: number; json?: boolean }) => {
       const file = stateFile();
@@ -175,7 +194,10 @@ export function registerStackCommands(program: Command): void {
           log: (l) => process.stderr.write(`ulbridge stack: ${l}\n`),
         });
         if (o.json) printJson({ ...r, address: serviceAddress(state, service) });
-        else printLine(`restarted ${service} (${r.signal}, pid ${r.oldPid} -> ${r.pid}) on ${serviceAddress(state, service)}: stopped in ${(r.stopMs / 1000).toFixed(1)} s, ready in ${(r.readyMs / 1000).toFixed(1)} s`);
+        else
+          printLine(
+            `restarted ${service} (${r.signal}, pid ${r.oldPid} -> ${r.pid}) on ${serviceAddress(state, service)}: stopped in ${(r.stopMs / 1000).toFixed(1)} s, ready in ${(r.readyMs / 1000).toFixed(1)} s`,
+          );
       } finally {
         // The new pid (or the old one, if the start failed) is what `status` and `down` need.
         writeState(state, file);

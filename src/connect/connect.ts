@@ -50,7 +50,11 @@ function isRunning(s: ConnectorState | null): boolean {
 }
 
 /** The capture of one connector: Connect's state and, when it runs, its lag. */
-async function oneStatus(c: Capture, client: ConnectClient, o: { lag: boolean; waitMs: number; env: NodeJS.ProcessEnv; kafkaBrokers: string[] }): Promise<CaptureStatus> {
+async function oneStatus(
+  c: Capture,
+  client: ConnectClient,
+  o: { lag: boolean; waitMs: number; env: NodeJS.ProcessEnv; kafkaBrokers: string[] },
+): Promise<CaptureStatus> {
   const s = await client.status(c.spec.name);
   const base = {
     stage: c.stage,
@@ -63,8 +67,22 @@ async function oneStatus(c: Capture, client: ConnectClient, o: { lag: boolean; w
     maxLagBytes: c.capture.maxLagBytes,
     trace: firstTrace(s),
   };
-  const none: CaptureLag = { databasePosition: null, connectorPosition: null, lagBytes: null, caughtUp: false, unconfirmedBytes: null, slotActive: null, problem: null };
-  if (!isRunning(s) || !o.lag) return { ...base, running: isRunning(s), ...none, problem: s === null ? `Kafka Connect at ${client.url} has no connector ${c.spec.name} (run ulbridge connect apply)` : null };
+  const none: CaptureLag = {
+    databasePosition: null,
+    connectorPosition: null,
+    lagBytes: null,
+    caughtUp: false,
+    unconfirmedBytes: null,
+    slotActive: null,
+    problem: null,
+  };
+  if (!isRunning(s) || !o.lag)
+    return {
+      ...base,
+      running: isRunning(s),
+      ...none,
+      problem: s === null ? `Kafka Connect at ${client.url} has no connector ${c.spec.name} (run ulbridge connect apply)` : null,
+    };
   let url: string;
   try {
     url = ulbridgeUrl(c.capture.db, c.capture.password, o.env);
@@ -90,7 +108,11 @@ export async function captureStatuses(cfg: Config, connectUrl: string, o: Captur
   const client = new ConnectClient(connectUrl);
   const captures = configCaptures(cfg);
   // One round each, in parallel: each connector is re-read for at most waitMs.
-  return Promise.all(captures.map((c) => oneStatus(c, client, { lag: o.lag ?? true, waitMs: o.waitMs ?? 10_000, env: o.env ?? process.env, kafkaBrokers: cfg.kafka.brokers })));
+  return Promise.all(
+    captures.map((c) =>
+      oneStatus(c, client, { lag: o.lag ?? true, waitMs: o.waitMs ?? 10_000, env: o.env ?? process.env, kafkaBrokers: cfg.kafka.brokers }),
+    ),
+  );
 }
 
 export interface ApplyResult {
@@ -122,7 +144,12 @@ async function ensureReplicaIdentityFull(c: Capture, env: NodeJS.ProcessEnv): Pr
     await client.query(`ALTER TABLE "${schema.replace(/"/g, '""')}"."${table.replace(/"/g, '""')}" REPLICA IDENTITY FULL`);
     return true;
   } catch (e) {
-    throw new UlbridgeError('CAPTURE_TABLE', `${c.key}: cannot set REPLICA IDENTITY FULL on ${schema}.${table}: ${redactUrl((e as Error).message)}`, 2, { cause: e });
+    throw new UlbridgeError(
+      'CAPTURE_TABLE',
+      `${c.key}: cannot set REPLICA IDENTITY FULL on ${schema}.${table}: ${redactUrl((e as Error).message)}`,
+      2,
+      { cause: e },
+    );
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -140,7 +167,11 @@ const sameConfig = (a: Record<string, string>, b: Record<string, string>): boole
  * REPLICA IDENTITY FULL (before the connector exists: a delete committed before Debezium's own
  * autoset would carry only the key), then waits until each connector and its task run.
  */
-export async function applyConnectors(cfg: Config, connectUrl: string, o: { waitMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ApplyResult[]> {
+export async function applyConnectors(
+  cfg: Config,
+  connectUrl: string,
+  o: { waitMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<ApplyResult[]> {
   const client = new ConnectClient(connectUrl);
   const env = o.env ?? process.env;
   const deadline = Date.now() + (o.waitMs ?? 120_000);
@@ -154,7 +185,16 @@ export async function applyConnectors(cfg: Config, connectUrl: string, o: { wait
       const r = await client.putConfig(c.spec.name, config, deadline);
       action = existing === null || r.created ? 'created' : 'updated';
     }
-    out.push({ name: c.spec.name, stage: c.stage, pipeline: c.pipeline, topic: c.topic, action, replicaIdentitySet, state: 'UNKNOWN', tasks: [] });
+    out.push({
+      name: c.spec.name,
+      stage: c.stage,
+      pipeline: c.pipeline,
+      topic: c.topic,
+      action,
+      replicaIdentitySet,
+      state: 'UNKNOWN',
+      tasks: [],
+    });
   }
   for (const r of out) {
     for (;;) {

@@ -162,10 +162,13 @@ export function connectorConfig(spec: ConnectorSpec, opts: { notifications?: boo
     };
   } else {
     const db = parseSourceUrl(spec.url, 3306);
-    if (!db.database) throw new ConnectorSpecError(`connector ${spec.name}: the ${spec.kind} URL must name the database (mysql://user@host:port/DB)`);
-    if (!spec.kafkaBrokers?.length) throw new ConnectorSpecError(`connector ${spec.name}: ${spec.kind} needs kafkaBrokers for its schema history topic`);
+    if (!db.database)
+      throw new ConnectorSpecError(`connector ${spec.name}: the ${spec.kind} URL must name the database (mysql://user@host:port/DB)`);
+    if (!spec.kafkaBrokers?.length)
+      throw new ConnectorSpecError(`connector ${spec.name}: ${spec.kind} needs kafkaBrokers for its schema history topic`);
     specific = {
-      'connector.class': spec.kind === 'mariadb' ? 'io.debezium.connector.mariadb.MariaDbConnector' : 'io.debezium.connector.mysql.MySqlConnector',
+      'connector.class':
+        spec.kind === 'mariadb' ? 'io.debezium.connector.mariadb.MariaDbConnector' : 'io.debezium.connector.mysql.MySqlConnector',
       'database.hostname': db.host,
       'database.port': String(db.port),
       'database.user': db.user,

@@ -43,16 +43,34 @@ export function captureSpec(cfg: Config, c: CaptureConfig): ConnectorSpec {
 export function configCaptures(cfg: Config): Capture[] {
   const out: Capture[] = [];
   cfg.sources.forEach((s, i) => {
-    if (s.capture) out.push({ stage: 'source', pipeline: s.name, key: `sources[${i}].capture`, capture: s.capture, spec: captureSpec(cfg, s.capture), topic: s.topic });
+    if (s.capture)
+      out.push({
+        stage: 'source',
+        pipeline: s.name,
+        key: `sources[${i}].capture`,
+        capture: s.capture,
+        spec: captureSpec(cfg, s.capture),
+        topic: s.topic,
+      });
   });
   cfg.reverse.forEach((r, i) => {
-    if (r.capture) out.push({ stage: 'reverse', pipeline: r.name, key: `reverse[${i}].capture`, capture: r.capture, spec: captureSpec(cfg, r.capture), topic: r.topic });
+    if (r.capture)
+      out.push({
+        stage: 'reverse',
+        pipeline: r.name,
+        key: `reverse[${i}].capture`,
+        capture: r.capture,
+        spec: captureSpec(cfg, r.capture),
+        topic: r.topic,
+      });
   });
   return out;
 }
 
 /** The Connect configuration of each capture (what `connect plan` prints and `apply` PUTs). */
-export function planConnectors(cfg: Config): Array<{ name: string; stage: Capture['stage']; pipeline: string; topic: string; config: Record<string, string> }> {
+export function planConnectors(
+  cfg: Config,
+): Array<{ name: string; stage: Capture['stage']; pipeline: string; topic: string; config: Record<string, string> }> {
   return configCaptures(cfg).map((c) => {
     let config: Record<string, string>;
     try {
@@ -68,6 +86,7 @@ export function planConnectors(cfg: Config): Array<{ name: string; stage: Captur
 export function connectUrlOf(cfg: Config, override?: string): string {
   const url = override ?? cfg.connect?.url;
   if (!url) throw new UlbridgeError('CONFIG_INVALID', 'config connect.url: is missing (or pass --connect URL)');
-  if (!/^https?:\/\/\S+$/.test(url)) throw new UlbridgeError('BAD_CONNECT_URL', `--connect must be an http:// or https:// URL, got "${url}"`);
+  if (!/^https?:\/\/\S+$/.test(url))
+    throw new UlbridgeError('BAD_CONNECT_URL', `--connect must be an http:// or https:// URL, got "${url}"`);
   return url.replace(/\/+$/, '');
 }

@@ -67,7 +67,15 @@ async function postgresLag(db: DbConnection, spec: ConnectorSpec, waitMs: number
     );
     const row = rows[0];
     if (!row) {
-      return { databasePosition: startLsn, connectorPosition: null, lagBytes: null, caughtUp: false, unconfirmedBytes: null, slotActive: false, problem: `replication slot ${slot} does not exist` };
+      return {
+        databasePosition: startLsn,
+        connectorPosition: null,
+        lagBytes: null,
+        caughtUp: false,
+        unconfirmedBytes: null,
+        slotActive: false,
+        problem: `replication slot ${slot} does not exist`,
+      };
     }
     const unconfirmed = row.confirmed === null ? null : String(max0(lsnToBigInt(row.cur) - lsnToBigInt(row.confirmed)));
     if (!row.active || row.sent === null) {
@@ -75,11 +83,27 @@ async function postgresLag(db: DbConnection, spec: ConnectorSpec, waitMs: number
         ? `replication slot ${slot} is not in use: the connector is not streaming (still snapshotting, or stopped)`
         : `pg_stat_replication shows no sent_lsn for slot ${slot} (grant pg_read_all_stats to the user of capture.db)`;
       const lag = row.confirmed === null ? null : String(max0(lsnToBigInt(startLsn) - lsnToBigInt(row.confirmed)));
-      return { databasePosition: startLsn, connectorPosition: row.confirmed, lagBytes: lag, caughtUp: false, unconfirmedBytes: unconfirmed, slotActive: row.active, problem };
+      return {
+        databasePosition: startLsn,
+        connectorPosition: row.confirmed,
+        lagBytes: lag,
+        caughtUp: false,
+        unconfirmedBytes: unconfirmed,
+        slotActive: row.active,
+        problem,
+      };
     }
     const behind = max0(lsnToBigInt(startLsn) - lsnToBigInt(row.sent));
     if (behind === 0n || Date.now() >= deadline) {
-      return { databasePosition: startLsn, connectorPosition: row.sent, lagBytes: String(behind), caughtUp: behind === 0n, unconfirmedBytes: unconfirmed, slotActive: true, problem: null };
+      return {
+        databasePosition: startLsn,
+        connectorPosition: row.sent,
+        lagBytes: String(behind),
+        caughtUp: behind === 0n,
+        unconfirmedBytes: unconfirmed,
+        slotActive: true,
+        problem: null,
+      };
     }
     await sleep(250);
   }
@@ -106,7 +130,10 @@ function cmpPos(a: BinlogPos, b: BinlogPos): number {
 export function gtidsCover(have: string, want: string): boolean {
   const high = (set: string): Map<string, bigint> => {
     const m = new Map<string, bigint>();
-    for (const raw of set.split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const raw of set
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       const maria = /^(\d+)-\d+-(\d+)$/.exec(raw);
       if (maria) {
         const prev = m.get(maria[1]!);
@@ -233,9 +260,17 @@ async function nothingCapturedPending(
   const limit = 20_000;
   const events: BinlogEvent[] = [];
   try {
-    const files = from.file === to.file ? [from.file] : (await db.query<{ Log_name: string }>('SHOW BINARY LOGS')).map((l) => String(l.Log_name)).filter((f) => f >= from.file && f <= to.file).sort();
+    const files =
+      from.file === to.file
+        ? [from.file]
+        : (await db.query<{ Log_name: string }>('SHOW BINARY LOGS'))
+            .map((l) => String(l.Log_name))
+            .filter((f) => f >= from.file && f <= to.file)
+            .sort();
     for (const file of files) {
-      const rows = await db.query<BinlogEvent>(`SHOW BINLOG EVENTS IN '${file.replace(/'/g, "''")}' FROM ${file === from.file ? String(from.pos) : '4'} LIMIT ${limit - events.length + 1}`);
+      const rows = await db.query<BinlogEvent>(
+        `SHOW BINLOG EVENTS IN '${file.replace(/'/g, "''")}' FROM ${file === from.file ? String(from.pos) : '4'} LIMIT ${limit - events.length + 1}`,
+      );
       for (const r of rows) {
         if (file === to.file && BigInt(String(r.Pos)) >= to.pos) break;
         events.push(r);
@@ -258,7 +293,13 @@ async function nothingCapturedPending(
   }
 }
 
-async function mysqlLag(db: DbConnection, spec: ConnectorSpec, connect: ConnectClient, waitMs: number, topic?: TopicRef): Promise<CaptureLag> {
+async function mysqlLag(
+  db: DbConnection,
+  spec: ConnectorSpec,
+  connect: ConnectClient,
+  waitMs: number,
+  topic?: TopicRef,
+): Promise<CaptureLag> {
   const start = await serverBinlog(db);
   const emitted = async (): Promise<Set<string>> => (topic ? recentSourceGtids(topic.brokers, topic.topic) : new Set<string>());
   const dbPosition = `${start.pos.file}:${start.pos.pos}${start.gtid ? ` gtid ${start.gtid}` : ''}`;
@@ -267,8 +308,20 @@ async function mysqlLag(db: DbConnection, spec: ConnectorSpec, connect: ConnectC
     const offsets = await connect.offsets(spec.name);
     const o = offsets?.[0]?.offset;
     if (!o || typeof o.file !== 'string' || o.pos === undefined) {
-      const problem = offsets === null ? `Connect has no connector ${spec.name}` : `connector ${spec.name} has committed no binlog offset yet (snapshot running?)`;
-      if (Date.now() >= deadline) return { databasePosition: dbPosition, connectorPosition: null, lagBytes: null, caughtUp: false, unconfirmedBytes: null, slotActive: null, problem };
+      const problem =
+        offsets === null
+          ? `Connect has no connector ${spec.name}`
+          : `connector ${spec.name} has committed no binlog offset yet (snapshot running?)`;
+      if (Date.now() >= deadline)
+        return {
+          databasePosition: dbPosition,
+          connectorPosition: null,
+          lagBytes: null,
+          caughtUp: false,
+          unconfirmedBytes: null,
+          slotActive: null,
+          problem,
+        };
       await sleep(500);
       continue;
     }
@@ -278,7 +331,16 @@ async function mysqlLag(db: DbConnection, spec: ConnectorSpec, connect: ConnectC
     const caughtUp =
       (start.gtid !== null && gtids !== null ? gtidsCover(gtids, start.gtid) : cmpPos(at, start.pos) >= 0) ||
       (await nothingCapturedPending(db, spec, at, start.pos, typeof o.event === 'number' ? o.event : null, emitted));
-    if (caughtUp) return { databasePosition: dbPosition, connectorPosition, lagBytes: '0', caughtUp: true, unconfirmedBytes: null, slotActive: null, problem: null };
+    if (caughtUp)
+      return {
+        databasePosition: dbPosition,
+        connectorPosition,
+        lagBytes: '0',
+        caughtUp: true,
+        unconfirmedBytes: null,
+        slotActive: null,
+        problem: null,
+      };
     if (Date.now() >= deadline) {
       let sizes = new Map<string, bigint>();
       try {
@@ -297,7 +359,8 @@ async function mysqlLag(db: DbConnection, spec: ConnectorSpec, connect: ConnectC
         caughtUp: false,
         unconfirmedBytes: null,
         slotActive: null,
-        problem: bytes === null ? 'binlog file sizes unknown (SHOW BINARY LOGS needs the BINLOG MONITOR or REPLICATION CLIENT privilege)' : null,
+        problem:
+          bytes === null ? 'binlog file sizes unknown (SHOW BINARY LOGS needs the BINLOG MONITOR or REPLICATION CLIENT privilege)' : null,
       };
     }
     await sleep(500);
@@ -312,14 +375,28 @@ export interface TopicRef {
   topic: string;
 }
 
-export async function captureLag(dbUrl: string, spec: ConnectorSpec, connect: ConnectClient, waitMs = 10_000, topic?: TopicRef): Promise<CaptureLag> {
+export async function captureLag(
+  dbUrl: string,
+  spec: ConnectorSpec,
+  connect: ConnectClient,
+  waitMs = 10_000,
+  topic?: TopicRef,
+): Promise<CaptureLag> {
   let db: DbConnection | null = null;
   try {
     db = await openDb(dbUrl);
     return spec.kind === 'postgres' ? await postgresLag(db, spec, waitMs) : await mysqlLag(db, spec, connect, waitMs, topic);
   } catch (e) {
     const msg = redactUrl(e instanceof Error ? e.message : String(e));
-    return { databasePosition: null, connectorPosition: null, lagBytes: null, caughtUp: false, unconfirmedBytes: null, slotActive: null, problem: `cannot measure: ${msg}` };
+    return {
+      databasePosition: null,
+      connectorPosition: null,
+      lagBytes: null,
+      caughtUp: false,
+      unconfirmedBytes: null,
+      slotActive: null,
+      problem: `cannot measure: ${msg}`,
+    };
   } finally {
     await db?.close().catch(() => undefined);
   }

@@ -49,7 +49,10 @@ export class ConnectClient {
       if (r.status === 200 || r.status === 201) return { created: r.status === 201 };
       if (r.status !== 409 || Date.now() > deadline) {
         const why = await this.validationErrors(config);
-        throw new UlbridgeError('CONNECTOR_REJECTED', `connector ${name}: PUT ${this.url}/connectors/${name}/config answered ${r.status}: ${r.text.slice(0, 500)}${why ? `; validation: ${why}` : ''}`);
+        throw new UlbridgeError(
+          'CONNECTOR_REJECTED',
+          `connector ${name}: PUT ${this.url}/connectors/${name}/config answered ${r.status}: ${r.text.slice(0, 500)}${why ? `; validation: ${why}` : ''}`,
+        );
       }
       await sleep(500);
     }
@@ -59,7 +62,8 @@ export class ConnectClient {
   async getConfig(name: string): Promise<Record<string, string> | null> {
     const r = await this.call('GET', `/connectors/${encodeURIComponent(name)}/config`);
     if (r.status === 404) return null;
-    if (r.status !== 200) throw new UlbridgeError('CONNECT_ERROR', `GET ${this.url}/connectors/${name}/config answered ${r.status}: ${r.text.slice(0, 300)}`);
+    if (r.status !== 200)
+      throw new UlbridgeError('CONNECT_ERROR', `GET ${this.url}/connectors/${name}/config answered ${r.status}: ${r.text.slice(0, 300)}`);
     return r.json as Record<string, string>;
   }
 
@@ -67,7 +71,8 @@ export class ConnectClient {
   async status(name: string): Promise<ConnectorState | null> {
     const r = await this.call('GET', `/connectors/${encodeURIComponent(name)}/status`);
     if (r.status === 404) return null;
-    if (r.status !== 200) throw new UlbridgeError('CONNECT_ERROR', `GET ${this.url}/connectors/${name}/status answered ${r.status}: ${r.text.slice(0, 300)}`);
+    if (r.status !== 200)
+      throw new UlbridgeError('CONNECT_ERROR', `GET ${this.url}/connectors/${name}/status answered ${r.status}: ${r.text.slice(0, 300)}`);
     return r.json as ConnectorState;
   }
 
@@ -75,8 +80,12 @@ export class ConnectClient {
   async offsets(name: string): Promise<Array<{ partition: Record<string, unknown>; offset: Record<string, unknown> }> | null> {
     const r = await this.call('GET', `/connectors/${encodeURIComponent(name)}/offsets`);
     if (r.status === 404) return null;
-    if (r.status !== 200) throw new UlbridgeError('CONNECT_ERROR', `GET ${this.url}/connectors/${name}/offsets answered ${r.status}: ${r.text.slice(0, 300)}`);
-    return ((r.json as { offsets?: unknown[] })?.offsets ?? []) as Array<{ partition: Record<string, unknown>; offset: Record<string, unknown> }>;
+    if (r.status !== 200)
+      throw new UlbridgeError('CONNECT_ERROR', `GET ${this.url}/connectors/${name}/offsets answered ${r.status}: ${r.text.slice(0, 300)}`);
+    return ((r.json as { offsets?: unknown[] })?.offsets ?? []) as Array<{
+      partition: Record<string, unknown>;
+      offset: Record<string, unknown>;
+    }>;
   }
 
   /** Connect's config validation messages, '' if none or unavailable. */

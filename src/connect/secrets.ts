@@ -16,7 +16,11 @@ export function resolveProviderRef(ref: string, env: NodeJS.ProcessEnv = process
   const [, provider, rest] = m as unknown as [string, string, string];
   if (provider === 'env') {
     const v = env[rest];
-    if (v === undefined) throw new UlbridgeError('CAPTURE_PASSWORD_UNAVAILABLE', `${ref}: environment variable ${rest} is not set in ulbridge's environment (ulbridge needs the password too, to reach the database)`);
+    if (v === undefined)
+      throw new UlbridgeError(
+        'CAPTURE_PASSWORD_UNAVAILABLE',
+        `${ref}: environment variable ${rest} is not set in ulbridge's environment (ulbridge needs the password too, to reach the database)`,
+      );
     return v;
   }
   const cut = rest.lastIndexOf(':');

@@ -6,7 +6,14 @@ import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 
 export async function recentSourceGtids(brokers: string[], topic: string, perPartition = 500, timeoutMs = 10_000): Promise<Set<string>> {
-  const kafka = new Kafka({ clientId: 'ulbridge-status-capture', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 3000, requestTimeout: 10_000, retry: { retries: 2 } });
+  const kafka = new Kafka({
+    clientId: 'ulbridge-status-capture',
+    brokers,
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 3000,
+    requestTimeout: 10_000,
+    retry: { retries: 2 },
+  });
   const gtids = new Set<string>();
   const admin = kafka.admin();
   await admin.connect();
@@ -33,7 +40,10 @@ export async function recentSourceGtids(brokers: string[], topic: string, perPar
             if (!m || !left.has(partition)) return;
             if (message.value) {
               try {
-                const doc = JSON.parse(message.value.toString('utf8')) as { payload?: { source?: { gtid?: unknown } }; source?: { gtid?: unknown } };
+                const doc = JSON.parse(message.value.toString('utf8')) as {
+                  payload?: { source?: { gtid?: unknown } };
+                  source?: { gtid?: unknown };
+                };
                 const g = (doc.payload ?? doc).source?.gtid;
                 if (typeof g === 'string' && g) gtids.add(g);
               } catch {

@@ -13,14 +13,23 @@ interface DriverError {
   message?: string;
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EPIPE',
+]);
 
 function label(target: DbTarget): string {
   return `${target.dialect === 'postgres' ? 'PostgreSQL' : 'MySQL/MariaDB'} at ${target.host}:${target.port}`;
 }
 
 function detail(e: unknown): DriverError {
-  if (e && typeof e === 'object') return e as DriverError;
+  if (e && typeof e === 'object') return e;
   return { message: String(e) };
 }
 

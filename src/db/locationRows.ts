@@ -42,7 +42,8 @@ export async function checkLocationTable(db: DbConnection, t: TableName, profile
   const missing = requiredColumns(profile).filter((c) => !present.has(c));
   if (missing.length === 0) return;
   let hint = '';
-  if (missing.includes('contact_id') && present.has('id')) hint = ': it looks like a 2.1 table (key `id`, version 1009), which has no contact ids';
+  if (missing.includes('contact_id') && present.has('id'))
+    hint = ': it looks like a 2.1 table (key `id`, version 1009), which has no contact ids';
   else if (missing.includes('kv_store')) hint = ': it looks like a 2.2/2.3 table (version 1011); pick --release 2.2 or 2.3';
   throw new UlbridgeError(
     'TABLE_SHAPE',

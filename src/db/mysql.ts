@@ -71,7 +71,10 @@ export async function openMysql(target: DbTarget): Promise<DbConnection> {
 
     async close(): Promise<void> {
       if (broken) return;
-      await conn.promise().end().catch(() => conn.destroy());
+      await conn
+        .promise()
+        .end()
+        .catch(() => conn.destroy());
     },
   };
 }

@@ -28,7 +28,7 @@ const types = {
     }
     return (pg.types.getTypeParser as (oid: number, format?: string) => unknown)(oid, format);
   },
-} as unknown as pg.CustomTypesConfig;
+};
 
 export async function openPostgres(target: DbTarget): Promise<DbConnection> {
   const client = new pg.Client({

@@ -21,7 +21,5 @@ export function parseTableName(raw: string): TableName {
       `--table "${raw}" is not a plain table name: use letters, digits and _ (at most 63 each), optionally schema.table`,
     );
   }
-  return parts.length === 2
-    ? { schema: parts[0]!, name: parts[1]!, display: raw }
-    : { schema: null, name: parts[0]!, display: raw };
+  return parts.length === 2 ? { schema: parts[0]!, name: parts[1]!, display: raw } : { schema: null, name: parts[0]!, display: raw };
 }

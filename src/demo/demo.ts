@@ -75,7 +75,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
       kafka: { brokers: stack.kafka!.brokers },
       connect: { url: stack.connect!.url },
       log: { topic: 'ulbridge.registrations', partitions: 6, deadLetterTopic: 'ulbridge.dead-letters' },
-      sources: [{ name: 'legacy', release: '2.1', timeZone: 'UTC', capture: { db: legacyUrl, table: 'public.location', connector: 'legacy' } }],
+      sources: [
+        { name: 'legacy', release: '2.1', timeZone: 'UTC', capture: { db: legacyUrl, table: 'public.location', connector: 'legacy' } },
+      ],
       targets: [{ name: 'main', db: targetUrl, table: 'location', release: o.targetRelease, hashSize: o.hashSize }],
     };
     let configFile: string | null = null;
@@ -97,7 +99,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
       if (Date.now() - lastReport >= 2000) {
         lastReport = Date.now();
         const c = writer.counts;
-        say(`churn ${Math.ceil((churnEnd - Date.now()) / 1000)} s left: ${c.refreshes} refreshes, ${c.newContacts} new contacts, ${c.newAors} new AORs, ${c.deregistrations} de-registrations; target rows ${await countRows(targetUrl, 'location')}`);
+        say(
+          `churn ${Math.ceil((churnEnd - Date.now()) / 1000)} s left: ${c.refreshes} refreshes, ${c.newContacts} new contacts, ${c.newAors} new AORs, ${c.deregistrations} de-registrations; target rows ${await countRows(targetUrl, 'location')}`,
+        );
       }
       await sleep(Math.max(0, 100 - (Date.now() - tickStart)));
     }
@@ -112,11 +116,19 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
       const readSource = () => readBindingSet(source, { table: 'location', release: '2.1', timeZone: 'UTC', caseSensitive: false, now });
       const sourceSet = await readSource();
       for (;;) {
-        const targetSet = await readBindingSet(target, { table: 'location', release: o.targetRelease, timeZone: 'UTC', caseSensitive: true, now });
+        const targetSet = await readBindingSet(target, {
+          table: 'location',
+          release: o.targetRelease,
+          timeZone: 'UTC',
+          caseSensitive: true,
+          now,
+        });
         comparison = diffBindingSets(sourceSet, targetSet);
         if (comparison.equal) break;
         if (Date.now() - catchUpStart > 180_000) {
-          say(`target did not converge in 180 s: ${comparison.onlyInSource} bindings only in the source, ${comparison.onlyInTarget} only in the target`);
+          say(
+            `target did not converge in 180 s: ${comparison.onlyInSource} bindings only in the source, ${comparison.onlyInTarget} only in the target`,
+          );
           break;
         }
         await sleep(500);
@@ -126,17 +138,34 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
       await target.close();
     }
     const caughtUpMs = Date.now() - catchUpStart;
-    say(`target ${comparison.equal ? 'equals' : 'DIFFERS FROM'} the source (${comparison.target.live} live bindings) after ${(caughtUpMs / 1000).toFixed(1)} s`);
+    say(
+      `target ${comparison.equal ? 'equals' : 'DIFFERS FROM'} the source (${comparison.target.live} live bindings) after ${(caughtUpMs / 1000).toFixed(1)} s`,
+    );
 
     say(`verifying the target as OpenSIPS ${o.targetRelease} with hash_size ${o.hashSize} would preload it…`);
     const verify = await runVerify({
-      db: targetUrl, table: 'location', release: o.targetRelease, hashSize: o.hashSize, useDomain: false, signedness: 'signed',
-      timezone: 'UTC', now: Math.floor(Date.now() / 1000), details: 3, batchSize: 5000,
+      db: targetUrl,
+      table: 'location',
+      release: o.targetRelease,
+      hashSize: o.hashSize,
+      useDomain: false,
+      signedness: 'signed',
+      timezone: 'UTC',
+      now: Math.floor(Date.now() / 1000),
+      details: 3,
+      batchSize: 5000,
     });
     const dead = await bridge.metrics.deadLetters.get();
     const deadLetters = dead.values.reduce((n, v) => n + v.value, 0);
     const report: DemoReport = {
-      source: { release: '2.1', table: 'location', url: legacyUrl, rowsSeeded: o.rows, churn: { ...writer.counts }, rows: comparison.source.rows },
+      source: {
+        release: '2.1',
+        table: 'location',
+        url: legacyUrl,
+        rowsSeeded: o.rows,
+        churn: { ...writer.counts },
+        rows: comparison.source.rows,
+      },
       target: { release: o.targetRelease, table: 'location', url: targetUrl, hashSize: o.hashSize, rows: verify.rowsRead },
       bridge: { caughtUpMs, comparison, deadLetters },
       verify,

@@ -2,8 +2,44 @@ import pg from 'pg';
 import { unixToLocalDatetime } from '../opensips/localTime.js';
 import type { LegacyRow, Workload } from './workload.js';
 
-const COLUMNS = ['username', 'domain', 'contact', 'received', 'path', 'expires', 'q', 'callid', 'cseq', 'last_modified', 'flags', 'cflags', 'user_agent', 'socket', 'methods', 'sip_instance', 'attr'];
-const TYPES = ['text', 'text', 'text', 'text', 'text', 'timestamp', 'real', 'text', 'int', 'timestamp', 'int', 'text', 'text', 'text', 'int', 'text', 'text'];
+const COLUMNS = [
+  'username',
+  'domain',
+  'contact',
+  'received',
+  'path',
+  'expires',
+  'q',
+  'callid',
+  'cseq',
+  'last_modified',
+  'flags',
+  'cflags',
+  'user_agent',
+  'socket',
+  'methods',
+  'sip_instance',
+  'attr',
+];
+const TYPES = [
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'timestamp',
+  'real',
+  'text',
+  'int',
+  'timestamp',
+  'int',
+  'text',
+  'text',
+  'text',
+  'int',
+  'text',
+  'text',
+];
 
 export interface ChurnCounts {
   refreshes: number;
@@ -35,10 +71,23 @@ export class LegacyTableWriter {
   private values(rows: LegacyRow[]): unknown[][] {
     const tz = this.timeZone;
     return [
-      rows.map((r) => r.username), rows.map((r) => r.domain), rows.map((r) => r.contact), rows.map((r) => r.received),
-      rows.map((r) => r.path), rows.map((r) => unixToLocalDatetime(r.expires, tz)), rows.map((r) => r.q), rows.map((r) => r.callid),
-      rows.map((r) => r.cseq), rows.map((r) => unixToLocalDatetime(r.lastModified, tz)), rows.map((r) => r.flags), rows.map((r) => r.cflags),
-      rows.map((r) => r.userAgent), rows.map((r) => r.socket), rows.map((r) => r.methods), rows.map((r) => r.sipInstance), rows.map((r) => r.attr),
+      rows.map((r) => r.username),
+      rows.map((r) => r.domain),
+      rows.map((r) => r.contact),
+      rows.map((r) => r.received),
+      rows.map((r) => r.path),
+      rows.map((r) => unixToLocalDatetime(r.expires, tz)),
+      rows.map((r) => r.q),
+      rows.map((r) => r.callid),
+      rows.map((r) => r.cseq),
+      rows.map((r) => unixToLocalDatetime(r.lastModified, tz)),
+      rows.map((r) => r.flags),
+      rows.map((r) => r.cflags),
+      rows.map((r) => r.userAgent),
+      rows.map((r) => r.socket),
+      rows.map((r) => r.methods),
+      rows.map((r) => r.sipInstance),
+      rows.map((r) => r.attr),
     ];
   }
 
@@ -80,7 +129,10 @@ export class LegacyTableWriter {
     if (dice < 0.55 && id !== undefined) {
       const row = this.workload.refresh(this.rows.get(id)!);
       await this.client.query(`UPDATE ${this.table} SET expires = $2::timestamp, cseq = $3, last_modified = $4::timestamp WHERE id = $1`, [
-        id, unixToLocalDatetime(row.expires, this.timeZone), row.cseq, unixToLocalDatetime(row.lastModified, this.timeZone),
+        id,
+        unixToLocalDatetime(row.expires, this.timeZone),
+        row.cseq,
+        unixToLocalDatetime(row.lastModified, this.timeZone),
       ]);
       this.rows.set(id, row);
       this.counts.refreshes++;

@@ -37,9 +37,37 @@ export function rng(seed: number): () => number {
   };
 }
 
-const USER_AGENTS = ['Yealink SIP-T46S 66.86.0.15', 'Polycom/5.9.7.3480 PolycomVVX-VVX_411-UA/5.9.7.3480', 'Linphone/5.2.5 (belle-sip/5.2.4)', 'Zoiper rv2.10.20.3', 'Grandstream GXP2170 1.0.11.23', 'MicroSIP/3.21.3', 'Bria 6 release 6.5.4'];
+const USER_AGENTS = [
+  'Yealink SIP-T46S 66.86.0.15',
+  'Polycom/5.9.7.3480 PolycomVVX-VVX_411-UA/5.9.7.3480',
+  'Linphone/5.2.5 (belle-sip/5.2.4)',
+  'Zoiper rv2.10.20.3',
+  'Grandstream GXP2170 1.0.11.23',
+  'MicroSIP/3.21.3',
+  'Bria 6 release 6.5.4',
+];
 const DOMAINS = ['example.com', 'voip.example.net', 'sip.example.org'];
-const FIRST = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'mallory', 'niaj', 'olivia', 'peggy', 'rupert', 'sybil', 'trent', 'victor', 'walter'];
+const FIRST = [
+  'alice',
+  'bob',
+  'carol',
+  'dave',
+  'erin',
+  'frank',
+  'grace',
+  'heidi',
+  'ivan',
+  'judy',
+  'mallory',
+  'niaj',
+  'olivia',
+  'peggy',
+  'rupert',
+  'sybil',
+  'trent',
+  'victor',
+  'walter',
+];
 
 export class Workload {
   private readonly rand: () => number;

@@ -36,7 +36,7 @@ export interface IngestOptions {
   maxRecordsPerSend?: number;
 }
 
-export interface CompiledSource extends Required<IngestSourceConfig> {}
+export type CompiledSource = Required<IngestSourceConfig>;
 
 export interface CompiledIngestOptions extends Omit<IngestOptions, 'source' | 'maxRecordsPerSend'> {
   source: CompiledSource;
@@ -62,7 +62,8 @@ export function compileIngestOptions(opts: IngestOptions): CompiledIngestOptions
   if (!Number.isInteger(partitions) || partitions < 1) bad(`log.partitions must be a positive integer, got ${partitions}`);
   if (!opts.groupId) bad('groupId is empty');
   const maxRecordsPerSend = opts.maxRecordsPerSend ?? 1000;
-  if (!Number.isInteger(maxRecordsPerSend) || maxRecordsPerSend < 1) bad(`maxRecordsPerSend must be a positive integer, got ${maxRecordsPerSend}`);
+  if (!Number.isInteger(maxRecordsPerSend) || maxRecordsPerSend < 1)
+    bad(`maxRecordsPerSend must be a positive integer, got ${maxRecordsPerSend}`);
   return {
     ...opts,
     source: { name: s.name, release: s.release, topic: s.topic, timeZone, caseSensitive: s.caseSensitive ?? false },

@@ -41,7 +41,12 @@ export function createIngest(options: IngestOptions): Ingest {
   const opts = compileIngestOptions(options);
   const { source, log, metrics } = opts;
   const logger = opts.logger.child({ stage: 'ingest', pipeline: source.name });
-  const decoder = createDecoder({ name: source.name, release: source.release, timeZone: source.timeZone, caseSensitive: source.caseSensitive });
+  const decoder = createDecoder({
+    name: source.name,
+    release: source.release,
+    timeZone: source.timeZone,
+    caseSensitive: source.caseSensitive,
+  });
   const labels = { stage: 'ingest', pipeline: source.name } as const;
   const lifecycle = new Lifecycle(`ingest "${source.name}"`, (what, err) => logger.warn({ err }, `${what} failed to close`));
 
@@ -114,7 +119,13 @@ export function createIngest(options: IngestOptions): Ingest {
       for (let i = 0; i < batch.messages.length; i += o.maxRecordsPerSend) {
         if (isStale()) return; // partition revoked in a rebalance: its new owner resumes from the last commit
         const chunk = batch.messages.slice(i, i + o.maxRecordsPerSend);
-        const records: RawRecord[] = chunk.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value }));
+        const records: RawRecord[] = chunk.map((m) => ({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          key: m.key,
+          value: m.value,
+        }));
         metrics.eventsIn.inc(labels, records.length);
         const t = translate(d, o.log.partitions, records);
         await sendAcknowledged(p, [
@@ -142,7 +153,10 @@ export function createIngest(options: IngestOptions): Ingest {
     }
     for (const [reason, n] of t.reasons) metrics.deadLetters.inc({ pipeline: source.name, reason }, n);
     for (const doc of t.failures) {
-      logger.warn({ reason: doc.reason, topic: doc.source.topic, partition: doc.source.partition, offset: doc.source.offset }, `dead letter: ${doc.message}`);
+      logger.warn(
+        { reason: doc.reason, topic: doc.source.topic, partition: doc.source.partition, offset: doc.source.offset },
+        `dead letter: ${doc.message}`,
+      );
     }
     if (t.lastTsMs !== null) metrics.lastEventAge.set(labels, Number(t.lastTsMs) / 1000);
   }

@@ -62,6 +62,8 @@ function toRecords(event: RegistrationEvent, partitions: number): LogRecord[] {
   try {
     return logRecords(event, partitions);
   } catch (e) {
-    throw new DecodeError('INTERNAL', `the decoded event could not be encoded: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    throw new DecodeError('INTERNAL', `the decoded event could not be encoded: ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+    });
   }
 }

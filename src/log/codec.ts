@@ -88,7 +88,9 @@ export function decodeEvent(buf: Buffer): RegistrationEvent {
     throw new EventDecodeError('not an Avro single-object encoded message (missing C3 01 header)');
   }
   if (!buf.subarray(2, 10).equals(schemaFingerprint)) {
-    throw new EventDecodeError(`unknown schema fingerprint ${buf.subarray(2, 10).toString('hex')}; this build knows ${schemaFingerprint.toString('hex')}`);
+    throw new EventDecodeError(
+      `unknown schema fingerprint ${buf.subarray(2, 10).toString('hex')}; this build knows ${schemaFingerprint.toString('hex')}`,
+    );
   }
   return registrationEventType.fromBuffer(buf.subarray(10)) as RegistrationEvent;
 }

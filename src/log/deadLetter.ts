@@ -63,7 +63,13 @@ export function rawText(bytes: Buffer | null): { text: string | null; encoding: 
   }
 }
 
-export function deadLetterDocument(stage: DeadLetterStage, pipeline: string, reason: string, message: string, raw: RawRecord): DeadLetterDocument {
+export function deadLetterDocument(
+  stage: DeadLetterStage,
+  pipeline: string,
+  reason: string,
+  message: string,
+  raw: RawRecord,
+): DeadLetterDocument {
   if (!/^\d+$/.test(raw.offset)) throw new Error(`dead letter without a source offset (${stage} ${pipeline} ${reason})`);
   const key = rawText(raw.key);
   const value = rawText(raw.value);

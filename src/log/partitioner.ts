@@ -54,7 +54,8 @@ export function toPositive(n: number): number {
 
 /** The partition Kafka's default partitioner picks for these key bytes. */
 export function partitionFor(key: Uint8Array | string, partitions: number): number {
-  if (!Number.isInteger(partitions) || partitions < 1) throw new RangeError(`partition count must be a positive integer, got ${partitions}`);
+  if (!Number.isInteger(partitions) || partitions < 1)
+    throw new RangeError(`partition count must be a positive integer, got ${partitions}`);
   const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
   return toPositive(murmur2(bytes)) % partitions;
 }

@@ -35,7 +35,12 @@ export async function ensureTopics(admin: Admin, spec: LogTopicsSpec): Promise<E
   const replicationFactor = spec.replicationFactor ?? -1;
   const wanted: ITopicConfig[] = [
     { topic: spec.topic, numPartitions: spec.partitions, replicationFactor, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
-    { topic: spec.deadLetterTopic, numPartitions: spec.deadLetterPartitions ?? 1, replicationFactor, configEntries: [{ name: 'cleanup.policy', value: 'delete' }] },
+    {
+      topic: spec.deadLetterTopic,
+      numPartitions: spec.deadLetterPartitions ?? 1,
+      replicationFactor,
+      configEntries: [{ name: 'cleanup.policy', value: 'delete' }],
+    },
   ];
   const existing = new Set(await admin.listTopics());
   const missing = wanted.filter((t) => !existing.has(t.topic));
@@ -46,7 +51,12 @@ export async function ensureTopics(admin: Admin, spec: LogTopicsSpec): Promise<E
       // A concurrent creator may have won; the checks below decide.
       const again = new Set(await admin.listTopics());
       if (missing.some((t) => !again.has(t.topic))) {
-        throw new UlbridgeError('TOPIC_CREATE_FAILED', `could not create ${missing.map((t) => t.topic).join(', ')}: ${e instanceof Error ? e.message : String(e)}`, 2, { cause: e });
+        throw new UlbridgeError(
+          'TOPIC_CREATE_FAILED',
+          `could not create ${missing.map((t) => t.topic).join(', ')}: ${e instanceof Error ? e.message : String(e)}`,
+          2,
+          { cause: e },
+        );
       }
     }
   }
@@ -68,7 +78,12 @@ async function checkLogTopic(admin: Admin, spec: LogTopicsSpec): Promise<void> {
     includeSynonyms: false,
   });
   const policy = described.resources[0]?.configEntries.find((c) => c.configName === 'cleanup.policy')?.configValue ?? '';
-  if (!policy.split(',').map((p) => p.trim()).includes('compact')) {
+  if (
+    !policy
+      .split(',')
+      .map((p) => p.trim())
+      .includes('compact')
+  ) {
     throw new UlbridgeError(
       'LOG_TOPIC_MISMATCH',
       `log topic "${spec.topic}" has cleanup.policy=${policy || '(unset)'}; the registration log must be compacted: set cleanup.policy=compact`,

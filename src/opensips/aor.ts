@@ -36,11 +36,7 @@ export function unescapeUser(user: string): string {
 }
 
 /** Registrar-canonical username and domain. */
-export function canonicalAor(
-  username: string,
-  domain: string | null,
-  opts: CanonicalOptions,
-): { username: string; domain: string | null } {
+export function canonicalAor(username: string, domain: string | null, opts: CanonicalOptions): { username: string; domain: string | null } {
   const user = unescapeUser(username);
   return {
     username: opts.caseSensitive ? user : asciiLower(user),

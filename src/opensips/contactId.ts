@@ -57,7 +57,10 @@ export function parseContactId(raw: string): bigint {
     throw new UlbridgeError('BAD_CONTACT_ID', `contact id ${s} is negative: contact ids are 0 to ${MAX_CONTACT_ID}`);
   }
   if (v > MAX_CONTACT_ID) {
-    throw new UlbridgeError('BAD_CONTACT_ID', `contact id ${s} is >= 2^62: bits 62-63 are never set in a contact id (max ${MAX_CONTACT_ID})`);
+    throw new UlbridgeError(
+      'BAD_CONTACT_ID',
+      `contact id ${s} is >= 2^62: bits 62-63 are never set in a contact id (max ${MAX_CONTACT_ID})`,
+    );
   }
   return v;
 }

@@ -30,10 +30,7 @@ function coreHashSigned(p: Uint8Array): number {
   for (; i <= blockEnd; i += 4) {
     // (b << 24) >> 24 sign-extends a byte; the sum is taken mod 2^32 like the C `unsigned v`.
     const v =
-      ((((p[i]! << 24) >> 24) << 24) +
-        (((p[i + 1]! << 24) >> 24) << 16) +
-        (((p[i + 2]! << 24) >> 24) << 8) +
-        ((p[i + 3]! << 24) >> 24)) >>>
+      ((((p[i]! << 24) >> 24) << 24) + (((p[i + 1]! << 24) >> 24) << 16) + (((p[i + 2]! << 24) >> 24) << 8) + ((p[i + 3]! << 24) >> 24)) >>>
       0;
     h = mix(h, v);
   }

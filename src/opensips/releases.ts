@@ -73,9 +73,7 @@ function columnsFor(o: ShapeOptions): ColumnDef[] {
     { name: o.key, type: { kind: 'serial-key', bits: o.key === 'id' ? 32 : 64 }, nullable: false },
     vc('username', 64, false, "''"),
     o.domainNullable ? vc('domain', 64, true, 'NULL') : vc('domain', 64, false, "''"),
-    o.contact === 'text'
-      ? { name: 'contact', type: { kind: 'text' }, nullable: false }
-      : vc('contact', 255, false, "''"),
+    o.contact === 'text' ? { name: 'contact', type: { kind: 'text' }, nullable: false } : vc('contact', 255, false, "''"),
     vc('received', o.receivedLength, true, 'NULL'),
     vc('path', 255, true, 'NULL'),
     o.expires === 'unix'
@@ -118,7 +116,14 @@ const PROFILES: Record<ReleaseName, ReleaseProfile> = {
     hasKvStore: false,
     clabelPacking: 'unmasked',
     checksAorhash: true,
-    columns: columnsFor({ key: 'contact_id', domainNullable: true, contact: 'varchar', receivedLength: 255, expires: 'datetime', kvStore: false }),
+    columns: columnsFor({
+      key: 'contact_id',
+      domainNullable: true,
+      contact: 'varchar',
+      receivedLength: 255,
+      expires: 'datetime',
+      kvStore: false,
+    }),
   },
   '2.3': {
     name: '2.3',
@@ -129,7 +134,14 @@ const PROFILES: Record<ReleaseName, ReleaseProfile> = {
     hasKvStore: false,
     clabelPacking: 'unmasked',
     checksAorhash: true,
-    columns: columnsFor({ key: 'contact_id', domainNullable: true, contact: 'varchar', receivedLength: 255, expires: 'datetime', kvStore: false }),
+    columns: columnsFor({
+      key: 'contact_id',
+      domainNullable: true,
+      contact: 'varchar',
+      receivedLength: 255,
+      expires: 'datetime',
+      kvStore: false,
+    }),
   },
   '2.4': {
     name: '2.4',
@@ -140,7 +152,14 @@ const PROFILES: Record<ReleaseName, ReleaseProfile> = {
     hasKvStore: true,
     clabelPacking: 'unmasked',
     checksAorhash: true,
-    columns: columnsFor({ key: 'contact_id', domainNullable: true, contact: 'varchar', receivedLength: 255, expires: 'unix', kvStore: true }),
+    columns: columnsFor({
+      key: 'contact_id',
+      domainNullable: true,
+      contact: 'varchar',
+      receivedLength: 255,
+      expires: 'unix',
+      kvStore: true,
+    }),
   },
   '3.x': {
     name: '3.x',

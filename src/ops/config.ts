@@ -41,7 +41,10 @@ const dbUrl = z.string().regex(/^(postgres(ql)?|mysql|mariadb):\/\//, 'must be a
  */
 const providerRef = z
   .string()
-  .regex(/^\$\{(env|file|dir):[^}]+\}$/, 'must be a Kafka Connect config provider reference such as ${env:LEGACY_DB_PASSWORD} or ${file:/etc/kafka/secrets.properties:legacy.password}');
+  .regex(
+    /^\$\{(env|file|dir):[^}]+\}$/,
+    'must be a Kafka Connect config provider reference such as ${env:LEGACY_DB_PASSWORD} or ${file:/etc/kafka/secrets.properties:legacy.password}',
+  );
 
 /** The Debezium connector that captures a table (`ulbridge connect`, and the capture stage of `status`). */
 const captureFields = {
@@ -50,13 +53,25 @@ const captureFields = {
   password: providerRef.optional(),
   /** Connector kind; default from the URL scheme (postgres, mysql, mariadb). */
   kind: z.enum(['postgres', 'mariadb', 'mysql']).optional(),
-  table: z.string().regex(/^[A-Za-z0-9_]{1,63}(\.[A-Za-z0-9_]{1,63})?$/, 'must be a table name, optionally schema.table (PostgreSQL)').optional(),
+  table: z
+    .string()
+    .regex(/^[A-Za-z0-9_]{1,63}(\.[A-Za-z0-9_]{1,63})?$/, 'must be a table name, optionally schema.table (PostgreSQL)')
+    .optional(),
   connector: name.optional(),
-  topicPrefix: z.string().regex(/^[A-Za-z0-9_.-]{1,200}$/, 'must be letters, digits, _ . or -').optional(),
+  topicPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,200}$/, 'must be letters, digits, _ . or -')
+    .optional(),
   snapshotMode: z.string().min(1).default('initial'),
   serverId: z.number().int().min(1).max(4294967295).optional(),
-  slotName: z.string().regex(/^[a-z0-9_]{1,63}$/, 'must be a lower-case PostgreSQL identifier (a-z, 0-9, _)').optional(),
-  publicationName: z.string().regex(/^[a-z0-9_]{1,63}$/, 'must be a lower-case PostgreSQL identifier (a-z, 0-9, _)').optional(),
+  slotName: z
+    .string()
+    .regex(/^[a-z0-9_]{1,63}$/, 'must be a lower-case PostgreSQL identifier (a-z, 0-9, _)')
+    .optional(),
+  publicationName: z
+    .string()
+    .regex(/^[a-z0-9_]{1,63}$/, 'must be a lower-case PostgreSQL identifier (a-z, 0-9, _)')
+    .optional(),
   /** Debezium heartbeat.interval.ms: lets a MySQL/MariaDB connector's offset follow the binlog while its table is idle (0: off). */
   heartbeatMs: z.number().int().min(0).max(3_600_000).default(5000),
   /** READY allows the connector to be at most this many bytes of WAL or binlog behind the database. */
@@ -87,7 +102,10 @@ export const targetSchema = z.strictObject({
   unsignedChar: z.boolean().default(false),
   timeZone: timeZone.default('UTC'),
   // A PostgreSQL schema or a MySQL/MariaDB database: this form is a plain identifier in both.
-  stateSchema: z.string().regex(STATE_SCHEMA, 'must be a lower-case identifier (a-z, 0-9, _, not starting with a digit, at most 63 characters)').optional(),
+  stateSchema: z
+    .string()
+    .regex(STATE_SCHEMA, 'must be a lower-case identifier (a-z, 0-9, _, not starting with a digit, at most 63 characters)')
+    .optional(),
   groupId: z.string().min(1).optional(),
   poolSize: z.number().int().min(1).max(64).default(4),
 });
@@ -131,7 +149,10 @@ export const configSchema = z.strictObject({
     .strictObject({
       url: z.string().regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL'),
       /** Brokers as the Connect worker reaches them (MySQL/MariaDB schema history); default kafka.brokers. */
-      kafkaBrokers: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port')).min(1).optional(),
+      kafkaBrokers: z
+        .array(z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port'))
+        .min(1)
+        .optional(),
     })
     .optional(),
   http: z
@@ -156,11 +177,19 @@ export interface CaptureConfig extends Omit<z.infer<typeof sourceCaptureSchema>,
 }
 
 /** A sources[] entry with its derived values. */
-export type SourceConfig = Omit<z.infer<typeof sourceSchema>, 'topic' | 'capture'> & { groupId: string; topic: string; capture?: CaptureConfig };
+export type SourceConfig = Omit<z.infer<typeof sourceSchema>, 'topic' | 'capture'> & {
+  groupId: string;
+  topic: string;
+  capture?: CaptureConfig;
+};
 /** A targets[] entry with its derived values. */
 export type TargetConfig = z.infer<typeof targetSchema> & { groupId: string; stateSchema: string };
 /** A reverse[] entry with its derived values. */
-export type ReverseConfig = Omit<z.infer<typeof reverseSchema>, 'topic' | 'capture'> & { groupId: string; topic: string; capture?: CaptureConfig };
+export type ReverseConfig = Omit<z.infer<typeof reverseSchema>, 'topic' | 'capture'> & {
+  groupId: string;
+  topic: string;
+  capture?: CaptureConfig;
+};
 
 /**
  * The compiled configuration: validated, with every derived value filled in. It is still a valid
@@ -202,10 +231,11 @@ function expandEnv(value: unknown, env: NodeJS.ProcessEnv, path: string): unknow
   return value;
 }
 
-function applyOverrides(raw: Record<string, any>, env: NodeJS.ProcessEnv): void {
-  if (env.ULBRIDGE_KAFKA_BROKERS) raw.kafka = { ...(raw.kafka ?? {}), brokers: env.ULBRIDGE_KAFKA_BROKERS.split(',').map((b) => b.trim()) };
-  if (env.ULBRIDGE_CONNECT_URL) raw.connect = { ...(raw.connect ?? {}), url: env.ULBRIDGE_CONNECT_URL };
-  if (env.ULBRIDGE_HTTP_PORT) raw.http = { ...(raw.http ?? {}), port: Number(env.ULBRIDGE_HTTP_PORT) };
+function applyOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  if (env.ULBRIDGE_KAFKA_BROKERS)
+    raw.kafka = { ...(raw.kafka as object | undefined), brokers: env.ULBRIDGE_KAFKA_BROKERS.split(',').map((b) => b.trim()) };
+  if (env.ULBRIDGE_CONNECT_URL) raw.connect = { ...(raw.connect as object | undefined), url: env.ULBRIDGE_CONNECT_URL };
+  if (env.ULBRIDGE_HTTP_PORT) raw.http = { ...(raw.http as object | undefined), port: Number(env.ULBRIDGE_HTTP_PORT) };
 }
 
 function keyPath(path: PropertyKey[]): string {
@@ -213,7 +243,7 @@ function keyPath(path: PropertyKey[]): string {
 }
 
 export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): Config {
-  const expanded = expandEnv(raw, env, '') as Record<string, any>;
+  const expanded = expandEnv(raw, env, '') as Record<string, unknown> | null;
   if (!expanded || typeof expanded !== 'object' || Array.isArray(expanded)) {
     throw new UlbridgeError('CONFIG_INVALID', 'config must be a JSON object');
   }
@@ -239,12 +269,18 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     const target = cfg.targets.find((t) => t.name === r.target);
     if (!target) throw new UlbridgeError('CONFIG_INVALID', `config reverse[${i}].target: no targets[] entry is named "${r.target}"`);
     if (!/^postgres(ql)?:\/\//.test(target.db)) {
-      throw new UlbridgeError('CONFIG_INVALID', `config reverse[${i}].target: target "${r.target}" is not PostgreSQL; reverse sync reads PostgreSQL targets only (it tells its own writes by transaction id)`);
+      throw new UlbridgeError(
+        'CONFIG_INVALID',
+        `config reverse[${i}].target: target "${r.target}" is not PostgreSQL; reverse sync reads PostgreSQL targets only (it tells its own writes by transaction id)`,
+      );
     }
     const source = cfg.sources.find((s) => s.name === r.source);
     if (!source) throw new UlbridgeError('CONFIG_INVALID', `config reverse[${i}].source: no sources[] entry is named "${r.source}"`);
     if (source.release !== '2.1') {
-      throw new UlbridgeError('CONFIG_INVALID', `config reverse[${i}].source: source "${r.source}" is release ${source.release}; reverse sync writes 2.1 legacy tables (id key) only`);
+      throw new UlbridgeError(
+        'CONFIG_INVALID',
+        `config reverse[${i}].source: source "${r.source}" is release ${source.release}; reverse sync writes 2.1 legacy tables (id key) only`,
+      );
     }
     if (cfg.reverse.findIndex((o) => o.target === r.target) !== i) {
       throw new UlbridgeError('CONFIG_INVALID', `config reverse[${i}].target: target "${r.target}" already has a reverse sync`);
@@ -286,7 +322,10 @@ function compileTopic(key: string, given: string | undefined, capture: CaptureCo
     throw new UlbridgeError('CONFIG_INVALID', `config ${key}.capture.db: ${(e as Error).message}`);
   }
   if (given !== undefined && given !== derived) {
-    throw new UlbridgeError('CONFIG_INVALID', `config ${key}.topic: "${given}" is not the topic of ${key}.capture ("${derived}"); drop topic or make them agree`);
+    throw new UlbridgeError(
+      'CONFIG_INVALID',
+      `config ${key}.topic: "${given}" is not the topic of ${key}.capture ("${derived}"); drop topic or make them agree`,
+    );
   }
   return derived;
 }
@@ -297,7 +336,12 @@ function compile(parsed: ParsedConfig): Config {
     sources: parsed.sources.map((s, i) => {
       const { capture: raw, topic, ...rest } = s;
       const capture = raw ? compileCapture(raw, `ulbridge-${s.name}`, 'location') : undefined;
-      return { ...rest, topic: compileTopic(`sources[${i}]`, topic, capture), ...(capture ? { capture } : {}), groupId: s.groupId ?? `ulbridge-ingest-${s.name}` };
+      return {
+        ...rest,
+        topic: compileTopic(`sources[${i}]`, topic, capture),
+        ...(capture ? { capture } : {}),
+        groupId: s.groupId ?? `ulbridge-ingest-${s.name}`,
+      };
     }),
     targets: parsed.targets.map((t) => ({
       ...t,
@@ -310,10 +354,16 @@ function compile(parsed: ParsedConfig): Config {
       if (raw) {
         const target = parsed.targets.find((t) => t.name === r.target);
         const db = raw.db ?? target?.db;
-        if (db === undefined) throw new UlbridgeError('CONFIG_INVALID', `config reverse[${i}].target: no targets[] entry is named "${r.target}"`);
+        if (db === undefined)
+          throw new UlbridgeError('CONFIG_INVALID', `config reverse[${i}].target: no targets[] entry is named "${r.target}"`);
         capture = compileCapture({ ...raw, db }, `ulbridge-reverse-${r.name}`, raw.db ? 'location' : (target?.table ?? 'location'));
       }
-      return { ...rest, topic: compileTopic(`reverse[${i}]`, topic, capture), ...(capture ? { capture } : {}), groupId: r.groupId ?? `ulbridge-reverse-${r.name}` };
+      return {
+        ...rest,
+        topic: compileTopic(`reverse[${i}]`, topic, capture),
+        ...(capture ? { capture } : {}),
+        groupId: r.groupId ?? `ulbridge-reverse-${r.name}`,
+      };
     }),
   };
 }
@@ -345,19 +395,32 @@ function checkCaptures(cfg: Config): void {
       );
     }
     if (key.startsWith('reverse') && c.kind !== 'postgres') {
-      throw new UlbridgeError('CONFIG_INVALID', `config ${key}.kind: reverse sync reads PostgreSQL targets only; the capture must be a postgres connector`);
+      throw new UlbridgeError(
+        'CONFIG_INVALID',
+        `config ${key}.kind: reverse sync reads PostgreSQL targets only; the capture must be a postgres connector`,
+      );
     }
     if (c.kind !== 'postgres' && (c.slotName || c.publicationName)) {
-      throw new UlbridgeError('CONFIG_INVALID', `config ${key}.${c.slotName ? 'slotName' : 'publicationName'}: only PostgreSQL connectors have one`);
+      throw new UlbridgeError(
+        'CONFIG_INVALID',
+        `config ${key}.${c.slotName ? 'slotName' : 'publicationName'}: only PostgreSQL connectors have one`,
+      );
     }
     if (c.kind !== 'postgres' && c.table.includes('.')) {
-      throw new UlbridgeError('CONFIG_INVALID', `config ${key}.table: MySQL/MariaDB take the database from the URL; give the table name only`);
+      throw new UlbridgeError(
+        'CONFIG_INVALID',
+        `config ${key}.table: MySQL/MariaDB take the database from the URL; give the table name only`,
+      );
     }
     const other = seen.get(c.connector);
     if (other) throw new UlbridgeError('CONFIG_INVALID', `config ${key}.connector: the connector name "${c.connector}" is also ${other}'s`);
     seen.set(c.connector, key);
     const otherPrefix = prefixes.get(c.topicPrefix);
-    if (otherPrefix) throw new UlbridgeError('CONFIG_INVALID', `config ${key}.topicPrefix: "${c.topicPrefix}" is also ${otherPrefix}'s (their topics would mix)`);
+    if (otherPrefix)
+      throw new UlbridgeError(
+        'CONFIG_INVALID',
+        `config ${key}.topicPrefix: "${c.topicPrefix}" is also ${otherPrefix}'s (their topics would mix)`,
+      );
     prefixes.set(c.topicPrefix, key);
   }
 }
@@ -372,7 +435,11 @@ function refuseSharedGroups(cfg: Config): void {
   ];
   for (const { key, groupId } of stages) {
     const other = seen.get(groupId);
-    if (other) throw new UlbridgeError('CONFIG_INVALID', `config ${key}: consumer group "${groupId}" is also ${other}'s; each stage needs its own group (set a distinct groupId)`);
+    if (other)
+      throw new UlbridgeError(
+        'CONFIG_INVALID',
+        `config ${key}: consumer group "${groupId}" is also ${other}'s; each stage needs its own group (set a distinct groupId)`,
+      );
     seen.set(groupId, key);
   }
 }
@@ -388,7 +455,10 @@ function refuseSharedStateSchemas(cfg: Config): void {
     let where: string;
     try {
       const db = parseDbUrl(t.db);
-      where = db.dialect === 'postgres' ? `postgres ${db.host}:${db.port}/${db.database}/${t.stateSchema}` : `mysql ${db.host}:${db.port}/${t.stateSchema}`;
+      where =
+        db.dialect === 'postgres'
+          ? `postgres ${db.host}:${db.port}/${db.database}/${t.stateSchema}`
+          : `mysql ${db.host}:${db.port}/${t.stateSchema}`;
     } catch (e) {
       throw new UlbridgeError('CONFIG_INVALID', `config targets[${i}].db: ${(e as Error).message.replace(/^--db /, '')}`);
     }

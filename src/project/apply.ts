@@ -108,7 +108,7 @@ async function applySegment(session: ApplySession, batch: BatchInput, segment: S
     if (!reg || reg.username === '') continue;
     const id = identity(reg.username, reg.domain);
     eventsPerAor.set(id.key, (eventsPerAor.get(id.key) ?? 0) + 1);
-    if (event!.op === 'UPSERT' && !(target.useDomain && !reg.domain)) {
+    if (event.op === 'UPSERT' && !(target.useDomain && !reg.domain)) {
       aorKeys.add(id.key);
       wanted.set(id.key, id);
     }

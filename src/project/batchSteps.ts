@@ -16,7 +16,18 @@ export interface SegmentItem {
 export type BatchStep = { kind: 'segment'; items: SegmentItem[] } | { kind: 'truncate'; event: RegistrationEvent };
 
 export function emptyBatchResult(): BatchResult {
-  return { processed: 0, applied: 0, stale: 0, alreadyApplied: 0, tombstones: 0, kept: 0, deadLetters: [], sourceTimesMs: [], nextOffset: null, resumeAt: null };
+  return {
+    processed: 0,
+    applied: 0,
+    stale: 0,
+    alreadyApplied: 0,
+    tombstones: 0,
+    kept: 0,
+    deadLetters: [],
+    sourceTimesMs: [],
+    nextOffset: null,
+    resumeAt: null,
+  };
 }
 
 /**
@@ -26,7 +37,10 @@ export function emptyBatchResult(): BatchResult {
  * `gap` and is not applied. Otherwise `next` is the new stored offset: the end of the batch as the
  * consumer saw it, or null when the batch lies wholly below the stored offset.
  */
-export function batchPosition(opts: Pick<BatchInput, 'messages' | 'fetchedOffset' | 'endOffset'>, stored: bigint): { gap: boolean; next: bigint | null } {
+export function batchPosition(
+  opts: Pick<BatchInput, 'messages' | 'fetchedOffset' | 'endOffset'>,
+  stored: bigint,
+): { gap: boolean; next: bigint | null } {
   const first = opts.messages[0];
   const last = opts.messages.at(-1);
   const from = opts.fetchedOffset !== undefined ? BigInt(opts.fetchedOffset) : first ? BigInt(first.offset) : stored;
@@ -61,7 +75,13 @@ export function splitBatch(messages: readonly LogMessage[], stored: bigint, resu
     try {
       event = decodeEvent(m.value);
     } catch (e) {
-      result.deadLetters.push({ reason: 'UNDECODABLE_LOG_EVENT', message: (e as Error).message, offset: m.offset, key: m.key, value: m.value });
+      result.deadLetters.push({
+        reason: 'UNDECODABLE_LOG_EVENT',
+        message: (e as Error).message,
+        offset: m.offset,
+        key: m.key,
+        value: m.value,
+      });
       continue;
     }
     if (event.op === 'TRUNCATE') {
@@ -70,7 +90,12 @@ export function splitBatch(messages: readonly LogMessage[], stored: bigint, resu
       steps.push({ kind: 'truncate', event });
       continue;
     }
-    segment.push({ offset: m.offset, binding: m.key?.toString('utf8') ?? `${event.source.name}:${event.source.rowKey}`, event, value: m.value });
+    segment.push({
+      offset: m.offset,
+      binding: m.key?.toString('utf8') ?? `${event.source.name}:${event.source.rowKey}`,
+      event,
+      value: m.value,
+    });
   }
   if (segment.length > 0) steps.push({ kind: 'segment', items: segment });
   return { steps };
@@ -81,7 +106,13 @@ export function splitBatch(messages: readonly LogMessage[], stored: bigint, resu
  * a linked registrar row (shared targets), applies; source times of applied events and a dead
  * letter, at the event's own offset, for each event whose AOR OpenSIPS could not load.
  */
-export function planSegment(planner: Planner, segment: readonly SegmentItem[], partition: number, result: BatchResult, links?: Map<string, bigint>): void {
+export function planSegment(
+  planner: Planner,
+  segment: readonly SegmentItem[],
+  partition: number,
+  result: BatchResult,
+  links?: Map<string, bigint>,
+): void {
   for (const d of segment) {
     if (d.event === null) {
       planner.tombstone(d.binding);

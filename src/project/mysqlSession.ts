@@ -72,7 +72,10 @@ export function mysqlSession(conn: Connection, target: Target, opts: MysqlSessio
       if (target.shared) throw new Error(`target "${target.name}": shared MySQL/MariaDB targets are not supported yet`);
       // The next offset and COMMIT in one round trip (COMMIT does not run if the UPDATE fails).
       if (next === null) await conn.query('COMMIT');
-      else await conn.query(`UPDATE ${s}.offsets SET next_offset = ${next}, updated_at = UTC_TIMESTAMP(3) WHERE ${where(topic, partition)}; COMMIT`);
+      else
+        await conn.query(
+          `UPDATE ${s}.offsets SET next_offset = ${next}, updated_at = UTC_TIMESTAMP(3) WHERE ${where(topic, partition)}; COMMIT`,
+        );
     },
     async rollback() {
       await conn.query('ROLLBACK');
@@ -103,7 +106,10 @@ export function mysqlSession(conn: Connection, target: Target, opts: MysqlSessio
  * aorIdentity as the registrar computes it from the row it reads back: MySQL returns CHAR values
  * without trailing spaces, so OpenSIPS hashes "alice", not "alice ".
  */
-function mysqlAorIdentity(target: Target, char: { username: boolean; domain: boolean }): (username: string, domain: string | null) => AorIdentity {
+function mysqlAorIdentity(
+  target: Target,
+  char: { username: boolean; domain: boolean },
+): (username: string, domain: string | null) => AorIdentity {
   const cached = aorIdentityCache(target);
   const strip = (v: string): string => v.replace(/ +$/, '');
   return (username, domain) => cached(char.username ? strip(username) : username, domain === null || !char.domain ? domain : strip(domain));
@@ -118,7 +124,10 @@ async function writePlan(conn: Connection, target: Target, maxRows: number, plan
     await conn.query(`DELETE FROM ${table} WHERE contact_id IN (${ids.join(', ')})`);
   }
   if (plan.updates.size > 0) {
-    const sets = cols.slice(1).map((c) => `t.${myIdent(c)} = u.${myIdent(c)}`).join(', ');
+    const sets = cols
+      .slice(1)
+      .map((c) => `t.${myIdent(c)} = u.${myIdent(c)}`)
+      .join(', ');
     for (const part of statements([...plan.updates.values()], (r) => r.values.map(lit), maxRows)) {
       await conn.query(`UPDATE ${table} AS t JOIN (${derivedTable(cols, part)}) AS u ON t.contact_id = u.contact_id SET ${sets}`);
     }
@@ -127,15 +136,26 @@ async function writePlan(conn: Connection, target: Target, maxRows: number, plan
   let pending = [...plan.inserts.keys()];
   // Bindings whose planned id has not been looked up in the table yet.
   let unchecked = pending;
-  let lastDuplicate: unknown = null;
+  let lastDuplicate: Error | null = null;
   for (let round = 0; pending.length > 0; round++) {
     if (round >= MAX_RELABEL_ROUNDS) {
-      throw new Error(`could not find free contact ids for ${pending.length} bindings after ${MAX_RELABEL_ROUNDS} rounds: the target table holds foreign rows with these AORs' labels`);
+      throw new Error(
+        `could not find free contact ids for ${pending.length} bindings after ${MAX_RELABEL_ROUNDS} rounds: the target table holds foreign rows with these AORs' labels`,
+      );
     }
-    const held = await existingIds(conn, table, unchecked.map((b) => plan.inserts.get(b)!.contactId));
+    const held = await existingIds(
+      conn,
+      table,
+      unchecked.map((b) => plan.inserts.get(b)!.contactId),
+    );
     if (held.size > 0) {
       const clashed = unchecked.filter((b) => held.has(plan.inserts.get(b)!.contactId));
-      await markLabelsInTable(conn, table, clashed.map((b) => ctx.aors.get(plan.bindings.get(b)!.aor!)!), ctx.liveClabels);
+      await markLabelsInTable(
+        conn,
+        table,
+        clashed.map((b) => ctx.aors.get(plan.bindings.get(b)!.aor!)!),
+        ctx.liveClabels,
+      );
       for (const b of clashed) planner.relabel(b);
       unchecked = clashed;
       lastDuplicate = null;
@@ -146,7 +166,9 @@ async function writePlan(conn: Connection, target: Target, maxRows: number, plan
     let done = 0;
     try {
       for (const part of statements(rows, (r) => r, maxRows)) {
-        await conn.query(`INSERT INTO ${table} (${cols.map(myIdent).join(', ')}) VALUES ${part.map((r) => `(${r.join(', ')})`).join(', ')}`);
+        await conn.query(
+          `INSERT INTO ${table} (${cols.map(myIdent).join(', ')}) VALUES ${part.map((r) => `(${r.join(', ')})`).join(', ')}`,
+        );
         done += part.length;
       }
       pending = [];
@@ -155,7 +177,7 @@ async function writePlan(conn: Connection, target: Target, maxRows: number, plan
       // A row with one of these ids appeared since the lookup: that statement was rolled back.
       pending = pending.slice(done);
       unchecked = pending;
-      lastDuplicate = e;
+      lastDuplicate = e as Error;
     }
   }
 
@@ -183,12 +205,27 @@ async function writePlan(conn: Connection, target: Target, maxRows: number, plan
          in_target = VALUES(in_target), pos_major = VALUES(pos_major), pos_minor = VALUES(pos_minor), pos_seq = VALUES(pos_seq),
          updated_at = VALUES(updated_at)`;
     for (const part of statements(b, bindingLiterals, maxRows)) {
-      await conn.query(`INSERT INTO ${s}.bindings (${BINDING_COLUMNS.join(', ')}) VALUES ${part.map((r) => `(${r.join(', ')})`).join(', ')} ${upsert}`);
+      await conn.query(
+        `INSERT INTO ${s}.bindings (${BINDING_COLUMNS.join(', ')}) VALUES ${part.map((r) => `(${r.join(', ')})`).join(', ')} ${upsert}`,
+      );
     }
   }
 }
 
-const BINDING_COLUMNS = ['binding', 'source_name', 'source_row_key', 'log_partition', 'aor', 'clabel', 'contact_id', 'in_target', 'pos_major', 'pos_minor', 'pos_seq', 'updated_at'];
+const BINDING_COLUMNS = [
+  'binding',
+  'source_name',
+  'source_row_key',
+  'log_partition',
+  'aor',
+  'clabel',
+  'contact_id',
+  'in_target',
+  'pos_major',
+  'pos_minor',
+  'pos_seq',
+  'updated_at',
+];
 
 function bindingLiterals(x: BindingState): string[] {
   return [
@@ -285,7 +322,8 @@ const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('utf8') : 
 async function existingIds(conn: Connection, table: string, ids: bigint[]): Promise<Set<bigint>> {
   const held = new Set<bigint>();
   for (const part of chunk(ids, KEYS_PER_LOOKUP)) {
-    for (const r of await query(conn, `SELECT CAST(contact_id AS CHAR) AS id FROM ${table} WHERE contact_id IN (${part.join(', ')})`)) held.add(BigInt(text(r.id)));
+    for (const r of await query(conn, `SELECT CAST(contact_id AS CHAR) AS id FROM ${table} WHERE contact_id IN (${part.join(', ')})`))
+      held.add(BigInt(text(r.id)));
   }
   return held;
 }
@@ -339,8 +377,16 @@ async function loadBindings(conn: Connection, s: string, keys: string[]): Promis
 
 function aorFromRow(r: Row): AorState {
   const rlabel = Number(r.rlabel);
-  if (rlabel < FIRST_RLABEL) throw new Error(`record label ${rlabel} of AOR ${text(r.aor)} is below ${FIRST_RLABEL}: the aors AUTO_INCREMENT was reset`);
-  return { aor: text(r.aor), aorhash: Number(r.aorhash), slot: Number(r.slot), rlabel, nextClabel: Number(r.next_clabel), wrapped: Number(r.wrapped) === 1 };
+  if (rlabel < FIRST_RLABEL)
+    throw new Error(`record label ${rlabel} of AOR ${text(r.aor)} is below ${FIRST_RLABEL}: the aors AUTO_INCREMENT was reset`);
+  return {
+    aor: text(r.aor),
+    aorhash: Number(r.aorhash),
+    slot: Number(r.slot),
+    rlabel,
+    nextClabel: Number(r.next_clabel),
+    wrapped: Number(r.wrapped) === 1,
+  };
 }
 
 /** Keys in the byte order of the VARBINARY index, so transactions lock AOR rows in one order. */
@@ -353,7 +399,10 @@ async function lockAors(conn: Connection, s: string, keys: string[], into = new 
   // hold bindings of one AOR, and its next contact label must not be handed out twice. Under READ
   // COMMITTED an absent key locks nothing.
   for (const part of chunk(byteOrder(keys), KEYS_PER_LOOKUP)) {
-    const rows = await query(conn, `SELECT aor, aorhash, slot, rlabel, next_clabel, wrapped FROM ${s}.aors WHERE aor IN (${part.map(bin).join(', ')}) ORDER BY aor FOR UPDATE`);
+    const rows = await query(
+      conn,
+      `SELECT aor, aorhash, slot, rlabel, next_clabel, wrapped FROM ${s}.aors WHERE aor IN (${part.map(bin).join(', ')}) ORDER BY aor FOR UPDATE`,
+    );
     for (const r of rows) {
       const a = aorFromRow(r);
       into.set(a.aor, a);
@@ -370,7 +419,13 @@ async function lockAors(conn: Connection, s: string, keys: string[], into = new 
  * read in lockAors already waited for that transaction.) An AOR whose events all turn out stale
  * keeps its row and label unused, as any AOR does after its last binding.
  */
-async function createAors(conn: Connection, s: string, wanted: Map<string, AorIdentity>, aors: Map<string, AorState>, maxRows: number): Promise<void> {
+async function createAors(
+  conn: Connection,
+  s: string,
+  wanted: Map<string, AorIdentity>,
+  aors: Map<string, AorState>,
+  maxRows: number,
+): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     const missing = byteOrder([...wanted.keys()].filter((k) => !aors.has(k)));
     if (missing.length === 0) return;

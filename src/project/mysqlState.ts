@@ -121,7 +121,10 @@ export interface MysqlTargetShape {
 export async function ensureMysqlState(conn: Connection, target: Target): Promise<MysqlTargetShape> {
   const schema = target.stateSchema;
   if (schema.length > MAX_DATABASE_NAME) {
-    throw new UlbridgeError('CONFIG_INVALID', `target "${target.name}": state database name "${schema}" is longer than ${MAX_DATABASE_NAME} characters: set targets[].stateSchema`);
+    throw new UlbridgeError(
+      'CONFIG_INVALID',
+      `target "${target.name}": state database name "${schema}" is longer than ${MAX_DATABASE_NAME} characters: set targets[].stateSchema`,
+    );
   }
   const table: TableName = parseTableName(target.table);
   const [info] = await rows(
@@ -129,7 +132,11 @@ export async function ensureMysqlState(conn: Connection, target: Target): Promis
     'SELECT ENGINE AS engine FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?',
     [table.schema, table.name],
   );
-  if (!info) throw new UlbridgeError('TABLE_MISSING', `target "${target.name}": table "${table.display}" does not exist: create it with OpenSIPS's usrloc-create.sql for release ${target.release}, or fix targets[].table`);
+  if (!info)
+    throw new UlbridgeError(
+      'TABLE_MISSING',
+      `target "${target.name}": table "${table.display}" does not exist: create it with OpenSIPS's usrloc-create.sql for release ${target.release}, or fix targets[].table`,
+    );
   const engine = String(info.engine ?? '');
   if (engine.toLowerCase() !== 'innodb') {
     throw new UlbridgeError(
@@ -146,7 +153,9 @@ export async function ensureMysqlState(conn: Connection, target: Target): Promis
       )
     ).map((r) => [String(r.c).toLowerCase(), String(r.t).toLowerCase()]),
   );
-  const shape: MysqlTargetShape = { charAorColumns: { username: types.get('username') === 'char', domain: types.get('domain') === 'char' } };
+  const shape: MysqlTargetShape = {
+    charAorColumns: { username: types.get('username') === 'char', domain: types.get('domain') === 'char' },
+  };
   const [binlog] = await rows(conn, 'SELECT @@log_bin AS on_, @@SESSION.binlog_format AS fmt');
   if (Number(binlog?.on_) === 1 && String(binlog?.fmt).toUpperCase() === 'STATEMENT') {
     throw new UlbridgeError(
@@ -157,7 +166,8 @@ export async function ensureMysqlState(conn: Connection, target: Target): Promis
   // GET_LOCK names are at most 64 characters: hash the schema name.
   const lockName = `ulbridge-state:${createHash('sha1').update(schema).digest('hex')}`;
   const [got] = await rows(conn, 'SELECT GET_LOCK(?, 60) AS ok', [lockName]);
-  if (Number(got?.ok) !== 1) throw new UlbridgeError('DB_QUERY_FAILED', `target "${target.name}": another instance held the state creation lock for 60 s`);
+  if (Number(got?.ok) !== 1)
+    throw new UlbridgeError('DB_QUERY_FAILED', `target "${target.name}": another instance held the state creation lock for 60 s`);
   try {
     for (const sql of mysqlStateSql(schema)) await conn.query(sql);
     // MySQL before 8.0 (and MariaDB before 10.2.4) reset an empty table's AUTO_INCREMENT to 1 on

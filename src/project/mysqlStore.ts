@@ -70,7 +70,10 @@ export function createMysqlTargetStore(target: Target, db: DbTarget, opts: Targe
     pool,
     async ensureState() {
       if (target.shared) {
-        throw new UlbridgeError('CONFIG_INVALID', `target "${target.name}": reverse sync (a shared target) needs a PostgreSQL target; MySQL/MariaDB targets are written by the projection only`);
+        throw new UlbridgeError(
+          'CONFIG_INVALID',
+          `target "${target.name}": reverse sync (a shared target) needs a PostgreSQL target; MySQL/MariaDB targets are written by the projection only`,
+        );
       }
       const conn = await acquire();
       try {

@@ -47,9 +47,14 @@ export function pgSession(client: pg.ClientBase, target: Target, opts: PgSession
     },
     async commit(topic, partition, next) {
       // Shared targets: this transaction's xid, so reverse sync knows its change events for ulbridge's.
-      const ownTx = target.shared ? `INSERT INTO ${s}.own_tx (xid) VALUES (txid_current() % 4294967296) ON CONFLICT (xid) DO UPDATE SET committed_at = now(); ` : '';
+      const ownTx = target.shared
+        ? `INSERT INTO ${s}.own_tx (xid) VALUES (txid_current() % 4294967296) ON CONFLICT (xid) DO UPDATE SET committed_at = now(); `
+        : '';
       if (next === null) await client.query('COMMIT');
-      else await client.query(`${ownTx}UPDATE ${s}.offsets SET next_offset = ${next}, updated_at = now() WHERE ${where(topic, partition)}; COMMIT`);
+      else
+        await client.query(
+          `${ownTx}UPDATE ${s}.offsets SET next_offset = ${next}, updated_at = now() WHERE ${where(topic, partition)}; COMMIT`,
+        );
     },
     async rollback() {
       // Stage tables created in this transaction are gone with it.
@@ -62,7 +67,15 @@ export function pgSession(client: pg.ClientBase, target: Target, opts: PgSession
     lockAors: (keys) => loadAors(client, s, keys),
     async prepareNewAors(wanted, aors) {
       const missing = [...wanted.keys()].filter((k) => !aors.has(k)).length;
-      const rlabels = missing === 0 ? [] : (await client.query(`SELECT nextval('${target.stateSchema.replace(/'/g, "''")}.rlabel_seq')::text AS r FROM generate_series(1, $1)`, [missing])).rows.map((r) => Number(r.r));
+      const rlabels =
+        missing === 0
+          ? []
+          : (
+              await client.query(
+                `SELECT nextval('${target.stateSchema.replace(/'/g, "''")}.rlabel_seq')::text AS r FROM generate_series(1, $1)`,
+                [missing],
+              )
+            ).rows.map((r) => Number(r.r));
       // Label numbers drawn but not used (an AOR that turned out unloadable) are simply skipped.
       let next = 0;
       return () => {
@@ -78,7 +91,10 @@ export function pgSession(client: pg.ClientBase, target: Target, opts: PgSession
         [ids.map(String)],
       );
       return new Map<bigint, BindingVersion>(
-        rows.map((r) => [BigInt(r.id as string), { callid: r.callid as string, cseq: r.cseq as number, lastModified: localDatetimeToUnix(r.lm as string, target.timeZone) }]),
+        rows.map((r) => [
+          BigInt(r.id as string),
+          { callid: r.callid as string, cseq: r.cseq as number, lastModified: localDatetimeToUnix(r.lm as string, target.timeZone) },
+        ]),
       );
     },
     writePlan: (plan, planner) => writePlan(client, target, copyMinRows, plan, planner),
@@ -97,23 +113,36 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
   }
   if (plan.updates.size > 0) {
     const rows = [...plan.updates.values()];
-    const sets = cols.slice(1).map((c) => `${ident(c)} = u.${ident(c)}`).join(', ');
+    const sets = cols
+      .slice(1)
+      .map((c) => `${ident(c)} = u.${ident(c)}`)
+      .join(', ');
     await client.query(
       `UPDATE ${table} AS t SET ${sets} FROM ${unnestFrom(cols, types)} WHERE t.contact_id = u.contact_id`,
-      columnArrays(rows.map((r) => r.values), cols.length),
+      columnArrays(
+        rows.map((r) => r.values),
+        cols.length,
+      ),
     );
   }
   let pending = [...plan.inserts.keys()];
   for (let round = 0; pending.length > 0; round++) {
     if (round >= MAX_RELABEL_ROUNDS) {
-      throw new Error(`could not find free contact ids for ${pending.length} bindings after ${MAX_RELABEL_ROUNDS} rounds: the target table holds foreign rows with these AORs' labels`);
+      throw new Error(
+        `could not find free contact ids for ${pending.length} bindings after ${MAX_RELABEL_ROUNDS} rounds: the target table holds foreign rows with these AORs' labels`,
+      );
     }
     const rows = pending.map((b) => plan.inserts.get(b)!);
     // Only the ids that clashed with a row already there come back (normally none).
     let clashed: Set<string>;
     if (rows.length >= copyMinRows) {
       const stage = await targetStage(client, target);
-      await copyInto(client, stage, cols, rows.map((r) => r.values));
+      await copyInto(
+        client,
+        stage,
+        cols,
+        rows.map((r) => r.values),
+      );
       const res = await client.query(
         `WITH ins AS (
            INSERT INTO ${table} (${cols.map(ident).join(', ')}) SELECT ${cols.map(ident).join(', ')} FROM ${stage}
@@ -124,7 +153,10 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
     } else {
       const inserted = await client.query(
         `INSERT INTO ${table} (${cols.map(ident).join(', ')}) SELECT * FROM ${unnestFrom(cols, types)} ON CONFLICT (contact_id) DO NOTHING RETURNING contact_id::text AS id`,
-        columnArrays(rows.map((r) => r.values), cols.length),
+        columnArrays(
+          rows.map((r) => r.values),
+          cols.length,
+        ),
       );
       const done = new Set(inserted.rows.map((r) => r.id as string));
       clashed = new Set(rows.map((r) => r.contactId.toString()).filter((id) => !done.has(id)));
@@ -140,7 +172,14 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
     await client.query(
       `INSERT INTO ${s}.aors (aor, aorhash, slot, rlabel, next_clabel, wrapped)
        SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::bigint[], $5::int[], $6::bool[])`,
-      [created.map((x) => x.aor), created.map((x) => x.aorhash), created.map((x) => x.slot), created.map((x) => x.rlabel), created.map((x) => x.nextClabel), created.map((x) => x.wrapped)],
+      [
+        created.map((x) => x.aor),
+        created.map((x) => x.aorhash),
+        created.map((x) => x.slot),
+        created.map((x) => x.rlabel),
+        created.map((x) => x.nextClabel),
+        created.map((x) => x.wrapped),
+      ],
     );
   }
   if (updated.length > 0) {
@@ -156,7 +195,11 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
          contact_id = EXCLUDED.contact_id, in_target = EXCLUDED.in_target, pos_major = EXCLUDED.pos_major,
          pos_minor = EXCLUDED.pos_minor, pos_seq = EXCLUDED.pos_seq, updated_at = now()`;
     if (b.length >= copyMinRows) {
-      const stage = await stageTable(client, 'ulbridge_bindings_stage', `(${BINDING_COLUMNS.map((c, i) => `${c} ${BINDING_TYPES[i]}`).join(', ')})`);
+      const stage = await stageTable(
+        client,
+        'ulbridge_bindings_stage',
+        `(${BINDING_COLUMNS.map((c, i) => `${c} ${BINDING_TYPES[i]}`).join(', ')})`,
+      );
       await copyInto(client, stage, BINDING_COLUMNS, b.map(bindingValues));
       await client.query(`INSERT INTO ${s}.bindings (${BINDING_COLUMNS.join(', ')}) SELECT * FROM ${stage} ${upsert}`);
     } else {
@@ -169,11 +212,35 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
   }
 }
 
-const BINDING_COLUMNS = ['binding', 'source_name', 'source_row_key', 'log_partition', 'aor', 'clabel', 'contact_id', 'in_target', 'pos_major', 'pos_minor', 'pos_seq'];
+const BINDING_COLUMNS = [
+  'binding',
+  'source_name',
+  'source_row_key',
+  'log_partition',
+  'aor',
+  'clabel',
+  'contact_id',
+  'in_target',
+  'pos_major',
+  'pos_minor',
+  'pos_seq',
+];
 const BINDING_TYPES = ['text', 'text', 'bigint', 'int', 'text', 'int', 'bigint', 'bool', 'bigint', 'bigint', 'bigint'];
 
 function bindingValues(x: BindingState): Array<CellValue | boolean> {
-  return [x.binding, x.sourceName, x.sourceRowKey, x.logPartition, x.aor, x.clabel, x.contactId, x.inTarget, x.position.major, x.position.minor, x.position.seq];
+  return [
+    x.binding,
+    x.sourceName,
+    x.sourceRowKey,
+    x.logPartition,
+    x.aor,
+    x.clabel,
+    x.contactId,
+    x.inTarget,
+    x.position.major,
+    x.position.minor,
+    x.position.seq,
+  ];
 }
 
 /**
@@ -321,7 +388,15 @@ async function loadAors(client: pg.ClientBase, s: string, keys: string[]): Promi
     `SELECT aor, aorhash, slot, rlabel::text, next_clabel, wrapped FROM ${s}.aors WHERE aor = ANY($1::text[]) ORDER BY aor FOR UPDATE`,
     [keys],
   );
-  for (const r of rows) map.set(r.aor, { aor: r.aor, aorhash: r.aorhash, slot: r.slot, rlabel: Number(r.rlabel), nextClabel: r.next_clabel, wrapped: r.wrapped });
+  for (const r of rows)
+    map.set(r.aor, {
+      aor: r.aor,
+      aorhash: r.aorhash,
+      slot: r.slot,
+      rlabel: Number(r.rlabel),
+      nextClabel: r.next_clabel,
+      wrapped: r.wrapped,
+    });
   return map;
 }
 

@@ -74,7 +74,18 @@ export interface PlannerInput {
 }
 
 export function emptyPlan(): Plan {
-  return { inserts: new Map(), updates: new Map(), deletes: new Set(), deleteVersions: new Map(), bindings: new Map(), aors: new Map(), createdAors: new Set(), stale: 0, applied: 0, unloadable: [] };
+  return {
+    inserts: new Map(),
+    updates: new Map(),
+    deletes: new Set(),
+    deleteVersions: new Map(),
+    bindings: new Map(),
+    aors: new Map(),
+    createdAors: new Set(),
+    stale: 0,
+    applied: 0,
+    unloadable: [],
+  };
 }
 
 /** Whether a stored position came from a snapshot read (see the Position doc in the schema). */
@@ -170,7 +181,9 @@ export class Planner {
   adopt(binding: string, contactId: bigint, event: RegistrationEvent, logPartition: number): boolean {
     const reg = event.registration;
     if (this.input.bindings.has(binding) || !reg || reg.username === '') return false;
-    const id = this.input.aorIdentity ? this.input.aorIdentity(reg.username, reg.domain) : aorIdentity(this.input.target, reg.username, reg.domain);
+    const id = this.input.aorIdentity
+      ? this.input.aorIdentity(reg.username, reg.domain)
+      : aorIdentity(this.input.target, reg.username, reg.domain);
     const aor = this.aorState(id.key, id.aorhash, id.slot);
     const clabel = Number(contactId & BigInt(CLABEL_MASK));
     const state: BindingState = {

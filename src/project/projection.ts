@@ -68,7 +68,15 @@ export function createProjection(opts: ProjectionOptions): Projection {
   let producer: Producer | null = null;
 
   async function sendDeadLetters(partition: number, letters: DeadLetter[]): Promise<void> {
-    const docs = letters.map((l) => deadLetterDocument('project', target.name, l.reason, l.message, { topic: opts.logTopic, partition, offset: l.offset, key: l.key, value: l.value }));
+    const docs = letters.map((l) =>
+      deadLetterDocument('project', target.name, l.reason, l.message, {
+        topic: opts.logTopic,
+        partition,
+        offset: l.offset,
+        key: l.key,
+        value: l.value,
+      }),
+    );
     await producer!.send({ topic: opts.deadLetterTopic, acks: -1, messages: docs.map((d, i) => deadLetterMessage(d, letters[i]!.key)) });
     for (const l of letters) metrics.deadLetters.inc({ pipeline: target.name, reason: l.reason });
   }
@@ -83,7 +91,10 @@ export function createProjection(opts: ProjectionOptions): Projection {
       lifecycle.fail(new Error(message));
       return;
     }
-    log.warn({ partition, stored: from, fetchedOffset }, 'batch fetched from above the offset stored in the target: not applied, fetching again from the stored offset');
+    log.warn(
+      { partition, stored: from, fetchedOffset },
+      'batch fetched from above the offset stored in the target: not applied, fetching again from the stored offset',
+    );
     positions.set(partition, from);
     consumer!.seek({ topic: opts.logTopic, partition, offset: from });
   }
@@ -121,11 +132,18 @@ export function createProjection(opts: ProjectionOptions): Projection {
     metrics.batchSeconds.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
     if (result.nextOffset !== null) {
       positions.set(batch.partition, result.nextOffset);
-      metrics.lag.set({ ...labels, topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(result.nextOffset))));
+      metrics.lag.set(
+        { ...labels, topic: batch.topic, partition: String(batch.partition) },
+        Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(result.nextOffset))),
+      );
       // Informational only (lag tools); the stored offset in the target is what counts.
       await consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: result.nextOffset }]);
     }
-    if (result.deadLetters.length > 0) log.warn({ partition: batch.partition, deadLetters: result.deadLetters.map((d) => d.reason) }, 'events sent to the dead-letter topic');
+    if (result.deadLetters.length > 0)
+      log.warn(
+        { partition: batch.partition, deadLetters: result.deadLetters.map((d) => d.reason) },
+        'events sent to the dead-letter topic',
+      );
     await heartbeat();
   }
 

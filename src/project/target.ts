@@ -60,4 +60,3 @@ export function aorIdentityCache(target: Target): (username: string, domain: str
     return id;
   };
 }
-

@@ -33,4 +33,3 @@ export function targetError(target: Target, e: unknown): unknown {
   const message = e.message.replace(/--db\b/g, 'targets[].db').replace(/--table\b/g, 'targets[].table');
   return new UlbridgeError(e.code, `target "${target.name}": ${message}`, e.exitCode, { cause: e });
 }
-

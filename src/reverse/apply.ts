@@ -45,7 +45,12 @@ export interface ReverseApplyOptions {
  * - Every step is idempotent (conflict rule, links), so a batch redelivered after a crash changes
  *   nothing twice; offsets can be committed to Kafka after this returns.
  */
-export async function applyReverseBatch(target: pg.ClientBase, legacy: LegacyTable, opts: ReverseApplyOptions, changes: TargetChange[]): Promise<ReverseResult> {
+export async function applyReverseBatch(
+  target: pg.ClientBase,
+  legacy: LegacyTable,
+  opts: ReverseApplyOptions,
+  changes: TargetChange[],
+): Promise<ReverseResult> {
   const result: ReverseResult = { ownWrites: 0, inserted: 0, updated: 0, deleted: 0, keptLegacy: 0, ignored: 0 };
   const s = ident(opts.stateSchema);
   const txIds = [...new Set(changes.map((c) => c.txId).filter((t): t is bigint => t !== null))];
@@ -70,7 +75,10 @@ export async function applyReverseBatch(target: pg.ClientBase, legacy: LegacyTab
     [ids, opts.sourceName],
   );
   for (const r of bound.rows) legacyOf.set(BigInt(r.c as string), BigInt(r.l as string));
-  const linked = await target.query(`SELECT contact_id::text AS c, legacy_id::text AS l FROM ${s}.links WHERE contact_id = ANY($1::bigint[])`, [ids]);
+  const linked = await target.query(
+    `SELECT contact_id::text AS c, legacy_id::text AS l FROM ${s}.links WHERE contact_id = ANY($1::bigint[])`,
+    [ids],
+  );
   for (const r of linked.rows) if (!legacyOf.has(BigInt(r.c as string))) legacyOf.set(BigInt(r.c as string), BigInt(r.l as string));
 
   const newLinks = new Map<bigint, bigint>(); // contact id -> legacy id
@@ -124,7 +132,13 @@ export async function applyReverseBatch(target: pg.ClientBase, legacy: LegacyTab
 }
 
 /** Upserts the links of rows just inserted and drops those of rows the registrar deleted. */
-async function writeLinks(target: pg.ClientBase, s: string, sourceName: string, add: Map<bigint, bigint>, drop: Set<bigint>): Promise<void> {
+async function writeLinks(
+  target: pg.ClientBase,
+  s: string,
+  sourceName: string,
+  add: Map<bigint, bigint>,
+  drop: Set<bigint>,
+): Promise<void> {
   if (add.size === 0 && drop.size === 0) return;
   await target.query('BEGIN');
   try {
@@ -148,6 +162,8 @@ async function writeLinks(target: pg.ClientBase, s: string, sourceName: string, 
 
 /** Drops own_tx entries older than the given age (the reverse consumer is expected to be far ahead). */
 export async function pruneOwnTransactions(target: pg.ClientBase, stateSchema: string, olderThanSeconds: number): Promise<number> {
-  const res = await target.query(`DELETE FROM ${ident(stateSchema)}.own_tx WHERE committed_at < now() - make_interval(secs => $1)`, [olderThanSeconds]);
+  const res = await target.query(`DELETE FROM ${ident(stateSchema)}.own_tx WHERE committed_at < now() - make_interval(secs => $1)`, [
+    olderThanSeconds,
+  ]);
   return res.rowCount ?? 0;
 }

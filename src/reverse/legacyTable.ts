@@ -50,7 +50,8 @@ export class LegacyTable {
       `SELECT ${this.key} AS id, callid, cseq, ${d.datetimeText('last_modified')} AS lm FROM ${this.table} WHERE ${this.key} IN (${list}) ORDER BY ${this.key} FOR UPDATE`,
       ids.map(String),
     );
-    for (const r of rows) map.set(BigInt(r.id), { callid: r.callid, cseq: Number(r.cseq), lastModified: localDatetimeToUnix(r.lm, this.timeZone) });
+    for (const r of rows)
+      map.set(BigInt(r.id), { callid: r.callid, cseq: Number(r.cseq), lastModified: localDatetimeToUnix(r.lm, this.timeZone) });
     return map;
   }
 
@@ -60,17 +61,25 @@ export class LegacyTable {
     const cols = this.columns.map((c) => d.quoteIdent(c)).join(', ');
     const params = this.columns.map((_, i) => d.param(i + 1)).join(', ');
     if (d.name === 'postgres') {
-      const rows = await this.db.query<{ id: string | bigint }>(`INSERT INTO ${this.table} (${cols}) VALUES (${params}) RETURNING ${this.key} AS id`, this.values(reg));
+      const rows = await this.db.query<{ id: string | bigint }>(
+        `INSERT INTO ${this.table} (${cols}) VALUES (${params}) RETURNING ${this.key} AS id`,
+        this.values(reg),
+      );
       return BigInt(rows[0]!.id);
     }
-    const result = (await this.db.query(`INSERT INTO ${this.table} (${cols}) VALUES (${params})`, this.values(reg))) as unknown as { insertId: number | string };
+    const result = (await this.db.query(`INSERT INTO ${this.table} (${cols}) VALUES (${params})`, this.values(reg))) as unknown as {
+      insertId: number | string;
+    };
     return BigInt(result.insertId);
   }
 
   async update(id: bigint, reg: Registration): Promise<void> {
     const d = this.db.dialect;
     const sets = this.columns.map((c, i) => `${d.quoteIdent(c)} = ${d.param(i + 1)}`).join(', ');
-    await this.db.query(`UPDATE ${this.table} SET ${sets} WHERE ${this.key} = ${d.param(this.columns.length + 1)}`, [...this.values(reg), id.toString()]);
+    await this.db.query(`UPDATE ${this.table} SET ${sets} WHERE ${this.key} = ${d.param(this.columns.length + 1)}`, [
+      ...this.values(reg),
+      id.toString(),
+    ]);
   }
 
   async delete(id: bigint): Promise<void> {

@@ -52,7 +52,12 @@ export function createReverse(opts: ReverseOptions): Reverse {
   const log = opts.logger.child({ stage: 'reverse', pipeline: opts.name });
   const labels = { stage: 'reverse', pipeline: opts.name } as const;
   // The target registrar's rows are already in canonical form; decode them as they are.
-  const decoder = createDecoder({ name: opts.name, release: opts.target.release as ReleaseName, timeZone: opts.target.timeZone, caseSensitive: true });
+  const decoder = createDecoder({
+    name: opts.name,
+    release: opts.target.release as ReleaseName,
+    timeZone: opts.target.timeZone,
+    caseSensitive: true,
+  });
   const lifecycle = new Lifecycle(`reverse sync "${opts.name}"`, (what, err) => log.warn({ err }, `${what} failed to close`));
   let producer: Producer | null = null;
   let legacyDb: DbConnection | null = null;
@@ -75,7 +80,14 @@ export function createReverse(opts: ReverseOptions): Reverse {
     await db?.close().catch(() => undefined);
   }
 
-  async function eachBatch({ batch, heartbeat, isRunning, isStale, commitOffsetsIfNecessary, resolveOffset }: EachBatchPayload): Promise<void> {
+  async function eachBatch({
+    batch,
+    heartbeat,
+    isRunning,
+    isStale,
+    commitOffsetsIfNecessary,
+    resolveOffset,
+  }: EachBatchPayload): Promise<void> {
     if (!isRunning() || isStale() || batch.messages.length === 0) return;
     const timer = opts.metrics.batchSeconds.startTimer(labels);
     const changes: TargetChange[] = [];
@@ -86,7 +98,16 @@ export function createReverse(opts: ReverseOptions): Reverse {
         if (decoded.kind === 'event') changes.push({ event: decoded.event, txId });
       } catch (e) {
         if (!(e instanceof DecodeError)) throw e;
-        letters.push({ doc: deadLetterDocument('reverse', opts.name, e.reason, e.message, { topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value }), key: m.key });
+        letters.push({
+          doc: deadLetterDocument('reverse', opts.name, e.reason, e.message, {
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: m.offset,
+            key: m.key,
+            value: m.value,
+          }),
+          key: m.key,
+        });
       }
     }
     opts.metrics.eventsIn.inc(labels, batch.messages.length);
@@ -100,7 +121,12 @@ export function createReverse(opts: ReverseOptions): Reverse {
     const result: ReverseResult = await withPoolClient(opts.targetPool, async (client) => {
       let applied: ReverseResult;
       try {
-        applied = await applyReverseBatch(client, await legacyTable(), { stateSchema: opts.target.stateSchema, sourceName: opts.sourceName }, changes);
+        applied = await applyReverseBatch(
+          client,
+          await legacyTable(),
+          { stateSchema: opts.target.stateSchema, sourceName: opts.sourceName },
+          changes,
+        );
       } catch (e) {
         // The batch is redelivered (kafkajs retries it); a broken legacy session is opened anew.
         log.warn({ err: e }, 'reverse batch failed; it is retried');
@@ -128,7 +154,10 @@ export function createReverse(opts: ReverseOptions): Reverse {
     // The batch's own commit (consumer.commitOffsets is a no-op once stop() has begun).
     await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] });
     resolveOffset(last);
-    opts.metrics.lag.set({ ...labels, topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next))));
+    opts.metrics.lag.set(
+      { ...labels, topic: batch.topic, partition: String(batch.partition) },
+      Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next))),
+    );
     const lastTs = changes.at(-1)?.event.source.tsMs;
     if (lastTs !== undefined) opts.metrics.lastEventAge.set(labels, Number(lastTs) / 1000);
     timer();
@@ -146,7 +175,11 @@ export function createReverse(opts: ReverseOptions): Reverse {
     producer = p;
     lifecycle.checkpoint();
     await waitForTopic();
-    const consumer: Consumer = opts.kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false, retry: stageConsumerRetry(lifecycle) });
+    const consumer: Consumer = opts.kafka.consumer({
+      groupId: opts.groupId,
+      allowAutoTopicCreation: false,
+      retry: stageConsumerRetry(lifecycle),
+    });
     // Released first: its disconnect finishes the batch in flight and leaves the group.
     lifecycle.hold('consumer', () => consumer.disconnect());
     consumer.on(consumer.events.CRASH, (e) => {

@@ -10,7 +10,6 @@ import { createProjection } from '../project/projection.js';
 import { createTargetStore } from '../project/openTargetStore.js';
 import { compileTarget, type Target } from '../project/target.js';
 import { createReverse } from '../reverse/reverse.js';
-import type { ReleaseName } from '../opensips/releases.js';
 import { createKafka } from './kafka.js';
 import { startHttpServer } from './http.js';
 import { isUlbridgeError, UlbridgeError, wrapError } from '../ops/errors.js';
@@ -54,7 +53,9 @@ export function createBridge(cfg: Config, logger: Logger, opts: BridgeOptions = 
   const metrics = opts.metrics ?? new Metrics({ defaultMetrics: true });
   const lifecycle = new Lifecycle('the bridge', (what, err) => logger.error({ err, component: what }, 'stop failed'));
   // kafkajs's own error lines are noise while start-up still decides (one coded line says what failed).
-  const kafka: Kafka = createKafka(cfg.kafka.brokers, cfg.kafka.clientId, logger, { quiet: () => lifecycle.state === 'starting' || lifecycle.stopRequested });
+  const kafka: Kafka = createKafka(cfg.kafka.brokers, cfg.kafka.clientId, logger, {
+    quiet: () => lifecycle.state === 'starting' || lifecycle.stopRequested,
+  });
   const components: Component[] = [];
   const started = new Set<string>();
   let httpUrl: string | null = null;
@@ -110,7 +111,11 @@ export function createBridge(cfg: Config, logger: Logger, opts: BridgeOptions = 
     const admin: Admin = kafka.admin();
     try {
       await admin.connect();
-      const created = await ensureTopics(admin, { topic: cfg.log.topic, partitions: cfg.log.partitions, deadLetterTopic: cfg.log.deadLetterTopic });
+      const created = await ensureTopics(admin, {
+        topic: cfg.log.topic,
+        partitions: cfg.log.partitions,
+        deadLetterTopic: cfg.log.deadLetterTopic,
+      });
       if (created.created.length > 0) logger.info({ topics: created.created }, 'created topics');
     } catch (e) {
       if (isUlbridgeError(e)) throw e;
@@ -171,13 +176,28 @@ export function createBridge(cfg: Config, logger: Logger, opts: BridgeOptions = 
     for (const source of cfg.sources) {
       const ingest = createIngest({
         kafka,
-        source: { name: source.name, release: source.release, topic: source.topic, timeZone: source.timeZone, caseSensitive: source.caseSensitive },
+        source: {
+          name: source.name,
+          release: source.release,
+          topic: source.topic,
+          timeZone: source.timeZone,
+          caseSensitive: source.caseSensitive,
+        },
         log: cfg.log,
         groupId: source.groupId,
         logger,
         metrics,
       });
-      add(`ingest:${source.name}`, { start: () => ingest.start(), stop: () => ingest.stop(), get state() { return ingest.status().state; }, get failure() { return ingest.status().error; } });
+      add(`ingest:${source.name}`, {
+        start: () => ingest.start(),
+        stop: () => ingest.stop(),
+        get state() {
+          return ingest.status().state;
+        },
+        get failure() {
+          return ingest.status().error;
+        },
+      });
     }
     // Reverse syncs last: each waits for its target's Debezium topic, which the projection's first
     // writes create.
@@ -194,7 +214,7 @@ export function createBridge(cfg: Config, logger: Logger, opts: BridgeOptions = 
         target,
         targetPool: pool,
         sourceName: source.name,
-        legacy: { db: r.legacy.db, table: r.legacy.table, release: source.release as ReleaseName, timeZone: source.timeZone },
+        legacy: { db: r.legacy.db, table: r.legacy.table, release: source.release, timeZone: source.timeZone },
         groupId: r.groupId,
         deadLetterTopic: cfg.log.deadLetterTopic,
         logger,
@@ -205,7 +225,10 @@ export function createBridge(cfg: Config, logger: Logger, opts: BridgeOptions = 
   }
 
   /** A component is stopped (drained) before the pools and stores it uses, which were held before it. */
-  function add(name: string, stage: { start(): Promise<void>; stop(): Promise<void>; readonly state: LifecycleState; readonly failure: string | null }): void {
+  function add(
+    name: string,
+    stage: { start(): Promise<void>; stop(): Promise<void>; readonly state: LifecycleState; readonly failure: string | null },
+  ): void {
     components.push({ name, start: () => stage.start(), stop: () => stage.stop(), state: () => stage.state, failed: () => stage.failure });
     lifecycle.hold(name, () => stage.stop());
   }

@@ -10,7 +10,12 @@ export interface HealthSource {
 }
 
 /** /metrics (Prometheus text), /healthz and /readyz on one small HTTP server. */
-export async function startHttpServer(host: string, port: number, metrics: Metrics, health: HealthSource): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+export async function startHttpServer(
+  host: string,
+  port: number,
+  metrics: Metrics,
+  health: HealthSource,
+): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET') {
@@ -31,7 +36,9 @@ export async function startHttpServer(host: string, port: number, metrics: Metri
     }
     if (path === '/readyz') {
       const r = health.ready();
-      res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: r.ready, reasons: r.reasons }));
+      res
+        .writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ ready: r.ready, reasons: r.reasons }));
       return;
     }
     res.writeHead(404).end();

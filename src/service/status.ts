@@ -94,7 +94,12 @@ async function reverseStatus(admin: Admin, cfg: Config): Promise<ReverseStatus[]
 /** Re-words the db layer's "--db" hints for a config key. */
 function forTarget(e: unknown, index: number): unknown {
   if (!isUlbridgeError(e)) return e;
-  return new UlbridgeError(e.code, `targets[${index}]: ${e.message.replace(/--db\b/g, `targets[${index}].db`).replace(/--table\b/g, `targets[${index}].table`)}`, e.exitCode, { cause: e });
+  return new UlbridgeError(
+    e.code,
+    `targets[${index}]: ${e.message.replace(/--db\b/g, `targets[${index}].db`).replace(/--table\b/g, `targets[${index}].table`)}`,
+    e.exitCode,
+    { cause: e },
+  );
 }
 
 interface StoredPositions {
@@ -226,7 +231,9 @@ export async function runStatus(o: StatusOptions): Promise<StatusReport> {
   // The capture stage (Debezium) runs alongside: it may re-read a connector for a few seconds.
   const captures = configCaptures(cfg);
   const capturePromise: Promise<CaptureStatus[]> =
-    captures.length === 0 ? Promise.resolve([]) : captureStatuses(cfg, connectUrlOf(cfg, o.connectUrl), { waitMs: o.captureWaitMs ?? 10_000 });
+    captures.length === 0
+      ? Promise.resolve([])
+      : captureStatuses(cfg, connectUrlOf(cfg, o.connectUrl), { waitMs: o.captureWaitMs ?? 10_000 });
   capturePromise.catch(() => undefined);
   const admin = kafka.admin();
   try {
@@ -241,12 +248,21 @@ export async function runStatus(o: StatusOptions): Promise<StatusReport> {
     } catch (e) {
       throw kafkaError(cfg, e);
     }
-    const needed: Array<[string, string]> = cfg.sources.map((s, i) => [s.topic, `sources[${i}].topic (the Debezium change topic: is the connector running?)`]);
-    cfg.reverse.forEach((r, i) => needed.push([r.topic, `reverse[${i}].topic (the Debezium change topic of the target table: is its connector running and has anything written the table?)`]));
+    const needed: Array<[string, string]> = cfg.sources.map((s, i) => [
+      s.topic,
+      `sources[${i}].topic (the Debezium change topic: is the connector running?)`,
+    ]);
+    cfg.reverse.forEach((r, i) =>
+      needed.push([
+        r.topic,
+        `reverse[${i}].topic (the Debezium change topic of the target table: is its connector running and has anything written the table?)`,
+      ]),
+    );
     needed.push([cfg.log.topic, 'log.topic (ulbridge run creates it: start it once with this config)']);
     needed.push([cfg.log.deadLetterTopic, 'log.deadLetterTopic (ulbridge run creates it: start it once with this config)']);
     for (const [topic, key] of needed) {
-      if (!topics.has(topic)) throw new UlbridgeError('TOPIC_MISSING', `topic "${topic}" does not exist on ${cfg.kafka.brokers.join(',')}: check ${key}`);
+      if (!topics.has(topic))
+        throw new UlbridgeError('TOPIC_MISSING', `topic "${topic}" does not exist on ${cfg.kafka.brokers.join(',')}: check ${key}`);
     }
     let ingest: IngestStatus[];
     let reverse: ReverseStatus[];
@@ -266,15 +282,32 @@ export async function runStatus(o: StatusOptions): Promise<StatusReport> {
     const capture = await capturePromise;
     const reasons = decideReadiness(ingest, project, deadLetters, reverse, capture);
     const notes: string[] = [];
-    if (cfg.sources.length === 0) notes.push('the config has no sources: ingest lag is not checked (run status with the config of the ingest too)');
+    if (cfg.sources.length === 0)
+      notes.push('the config has no sources: ingest lag is not checked (run status with the config of the ingest too)');
     if (cfg.targets.length === 0) notes.push('the config has no targets: projection lag and verify are not checked');
     cfg.sources.forEach((s, i) => {
-      if (!s.capture) notes.push(`sources[${i}] (${s.name}) has no capture: its Debezium connector's state and lag are not checked (add sources[${i}].capture and connect.url)`);
+      if (!s.capture)
+        notes.push(
+          `sources[${i}] (${s.name}) has no capture: its Debezium connector's state and lag are not checked (add sources[${i}].capture and connect.url)`,
+        );
     });
     cfg.reverse.forEach((r, i) => {
-      if (!r.capture) notes.push(`reverse[${i}] (${r.name}) has no capture: the target table's Debezium connector is not checked (add reverse[${i}].capture)`);
+      if (!r.capture)
+        notes.push(
+          `reverse[${i}] (${r.name}) has no capture: the target table's Debezium connector is not checked (add reverse[${i}].capture)`,
+        );
     });
-    return { ready: reasons.length === 0, reasons, notes, checkedAt: new Date(nowMs).toISOString(), ingest, project, reverse, deadLetters, capture };
+    return {
+      ready: reasons.length === 0,
+      reasons,
+      notes,
+      checkedAt: new Date(nowMs).toISOString(),
+      ingest,
+      project,
+      reverse,
+      deadLetters,
+      capture,
+    };
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

@@ -146,7 +146,13 @@ function lagParts(parts: Array<{ partition: number; lag: number }>): string {
  *  - no dead letters (all retained ones, or those written at or after --dead-letters-since);
  *  - every target verifies clean for its release and hash_size.
  */
-export function decideReadiness(ingest: IngestStatus[], project: ProjectStatus[], dead: DeadLetterStatus, reverse: ReverseStatus[] = [], capture: CaptureStatus[] = []): Reason[] {
+export function decideReadiness(
+  ingest: IngestStatus[],
+  project: ProjectStatus[],
+  dead: DeadLetterStatus,
+  reverse: ReverseStatus[] = [],
+  capture: CaptureStatus[] = [],
+): Reason[] {
   const reasons: Reason[] = captureReasons(capture);
   for (const r of reverse) {
     if (r.lag > 0) {
@@ -248,7 +254,11 @@ export function captureReasons(capture: CaptureStatus[]): Reason[] {
 
 function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => `  ${cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}`;
+  const line = (cells: string[]): string =>
+    `  ${cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd()}`;
   return [line(header), ...rows.map(line)];
 }
 
@@ -260,7 +270,11 @@ function age(seconds: number | null): string {
 }
 
 /** A titled table of consumer-group lag per partition (ingest, reverse); nothing when empty. */
-function groupLagTable(title: string, nameHeader: string, groups: Array<{ name: string; topic: string; partitions: IngestPartition[] }>): string[] {
+function groupLagTable(
+  title: string,
+  nameHeader: string,
+  groups: Array<{ name: string; topic: string; partitions: IngestPartition[] }>,
+): string[] {
   if (groups.length === 0) return [];
   return [
     '',
@@ -295,7 +309,13 @@ export function renderStatusHuman(r: StatusReport): string {
       ),
     );
   }
-  out.push(...groupLagTable('ingest (CDC topic -> registration log)', 'SOURCE', r.ingest.map((i) => ({ name: i.source, topic: i.topic, partitions: i.partitions }))));
+  out.push(
+    ...groupLagTable(
+      'ingest (CDC topic -> registration log)',
+      'SOURCE',
+      r.ingest.map((i) => ({ name: i.source, topic: i.topic, partitions: i.partitions })),
+    ),
+  );
   if (r.project.length > 0) {
     out.push('');
     out.push('project (registration log -> target table; positions from the target state schema)');
@@ -328,7 +348,13 @@ export function renderStatusHuman(r: StatusReport): string {
       ),
     );
   }
-  out.push(...groupLagTable('reverse (target table CDC topic -> legacy table)', 'REVERSE', r.reverse.map((x) => ({ name: x.reverse, topic: x.topic, partitions: x.partitions }))));
+  out.push(
+    ...groupLagTable(
+      'reverse (target table CDC topic -> legacy table)',
+      'REVERSE',
+      r.reverse.map((x) => ({ name: x.reverse, topic: x.topic, partitions: x.partitions })),
+    ),
+  );
   out.push('');
   const d = r.deadLetters;
   out.push(`dead letters: ${d.total} in ${d.topic}${d.since ? `, ${d.counted} since ${d.since}` : ''}`);

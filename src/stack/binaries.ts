@@ -79,6 +79,7 @@ export function findMariaDb(opts: { mariadbd?: string; installDb?: string } = {}
   if (!mariadbd) throw missing('mariadb', d ? `mariadbd at ${d}` : 'mariadbd', 'mariadb-server', 'ULBRIDGE_MARIADBD');
   const i = opts.installDb ?? process.env.ULBRIDGE_MARIADB_INSTALL_DB;
   const installDb = i ? (isExecutable(i) ? i : undefined) : (which('mariadb-install-db') ?? which('mysql_install_db'));
-  if (!installDb) throw missing('mariadb', i ? `mariadb-install-db at ${i}` : 'mariadb-install-db', 'mariadb-server', 'ULBRIDGE_MARIADB_INSTALL_DB');
+  if (!installDb)
+    throw missing('mariadb', i ? `mariadb-install-db at ${i}` : 'mariadb-install-db', 'mariadb-server', 'ULBRIDGE_MARIADB_INSTALL_DB');
   return { mariadbd, installDb };
 }

@@ -91,7 +91,13 @@ export async function startConnect(ctx: ServiceContext, opts: ConnectOptions): P
   });
   ctx.track(proc);
   const info: ConnectInfo = { url: `http://${HOST}:${opts.port}` };
-  await waitUntilReady(proc, { probe: () => probeConnect(info.url), what: `GET ${info.url}/health`, timeoutMs: ctx.timeoutMs, signal: ctx.signal, intervalMs: 500 });
+  await waitUntilReady(proc, {
+    probe: () => probeConnect(info.url),
+    what: `GET ${info.url}/health`,
+    timeoutMs: ctx.timeoutMs,
+    signal: ctx.signal,
+    intervalMs: 500,
+  });
   const missing = await missingPlugins(info.url);
   if (missing.length > 0) {
     throw new StackError(

@@ -8,7 +8,13 @@ import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { StackError } from './errors.js';
 import { sleep } from './process.js';
-import { changeTopic, connectorConfig as deriveConnectorConfig, ConnectorSpecError, notificationTopic, type ConnectorSpec } from '../connect/derive.js';
+import {
+  changeTopic,
+  connectorConfig as deriveConnectorConfig,
+  ConnectorSpecError,
+  notificationTopic,
+  type ConnectorSpec,
+} from '../connect/derive.js';
 
 // The derivation itself lives in src/connect/derive.ts (shared with `ulbridge connect`).
 export { changeTopic, defaultServerId, notificationTopic, pgIdent, type ConnectorSpec, type SourceKind } from '../connect/derive.js';
@@ -39,7 +45,12 @@ export function connectorConfig(spec: ConnectorSpec, opts: { notifications?: boo
   }
 }
 
-async function rest(connectUrl: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown; text: string }> {
+async function rest(
+  connectUrl: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown; text: string }> {
   const r = await fetch(`${connectUrl}${path}`, {
     method,
     headers: body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json', accept: 'application/json' },
@@ -73,7 +84,12 @@ async function setReplicaIdentityFull(spec: ConnectorSpec): Promise<void> {
     const [schema, table] = spec.table.includes('.') ? spec.table.split('.', 2) : ['public', spec.table];
     await client.query(`ALTER TABLE "${schema!.replace(/"/g, '""')}"."${table!.replace(/"/g, '""')}" REPLICA IDENTITY FULL`);
   } catch (e) {
-    throw new StackError('STACK_CONNECTOR_FAILED', `connector ${spec.name}: cannot set REPLICA IDENTITY FULL on ${spec.table}: ${(e as Error).message}`, {}, { cause: e });
+    throw new StackError(
+      'STACK_CONNECTOR_FAILED',
+      `connector ${spec.name}: cannot set REPLICA IDENTITY FULL on ${spec.table}: ${(e as Error).message}`,
+      {},
+      { cause: e },
+    );
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -185,10 +201,11 @@ async function watchSnapshot(brokers: string[], topic: string, name: string, dea
       } catch {
         return;
       }
-      const payload = (n && typeof n === 'object' && 'payload' in n ? (n as { payload: unknown }).payload : n) as Record<string, unknown> | null;
+      const payload = (n && typeof n === 'object' && 'payload' in n ? n.payload : n) as Record<string, unknown> | null;
       if (!payload || payload.aggregate_type !== 'Initial Snapshot') return;
       if (payload.type === 'COMPLETED' || payload.type === 'SKIPPED') resolve();
-      else if (payload.type === 'ABORTED') reject(new StackError('STACK_CONNECTOR_FAILED', `connector ${name}: initial snapshot ABORTED; see the Connect log`));
+      else if (payload.type === 'ABORTED')
+        reject(new StackError('STACK_CONNECTOR_FAILED', `connector ${name}: initial snapshot ABORTED; see the Connect log`));
     },
   });
   return {
@@ -215,7 +232,8 @@ export async function deleteConnector(connectUrl: string, name: string, opts: De
   for (;;) {
     const r = await rest(connectUrl, 'DELETE', `/connectors/${encodeURIComponent(name)}`);
     if (r.status === 204 || r.status === 200 || r.status === 404) break;
-    if (r.status !== 409 || Date.now() > deadline) throw new StackError('STACK_CONNECTOR_FAILED', `DELETE connector ${name} answered ${r.status}: ${r.text}`);
+    if (r.status !== 409 || Date.now() > deadline)
+      throw new StackError('STACK_CONNECTOR_FAILED', `DELETE connector ${name} answered ${r.status}: ${r.text}`);
     await sleep(500);
   }
   for (;;) {
@@ -236,7 +254,9 @@ async function dropPostgresSlot(spec: ConnectorSpec, deadline: number): Promise<
   await client.connect();
   try {
     for (;;) {
-      const r = await client.query<{ active_pid: number | null }>('SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+      const r = await client.query<{ active_pid: number | null }>('SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1', [
+        slot,
+      ]);
       const row = r.rows[0];
       if (!row) break;
       if (row.active_pid !== null) {
@@ -248,7 +268,8 @@ async function dropPostgresSlot(spec: ConnectorSpec, deadline: number): Promise<
         await client.query('SELECT pg_drop_replication_slot($1)', [slot]);
         break;
       } catch (e) {
-        if (Date.now() > deadline) throw new StackError('STACK_CONNECTOR_FAILED', `cannot drop replication slot ${slot}: ${(e as Error).message}`, {}, { cause: e });
+        if (Date.now() > deadline)
+          throw new StackError('STACK_CONNECTOR_FAILED', `cannot drop replication slot ${slot}: ${(e as Error).message}`, {}, { cause: e });
         await sleep(200);
       }
     }

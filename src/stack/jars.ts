@@ -62,7 +62,11 @@ function listPoms(dir: string, root = dir): string[] {
 /** Content hash of every pom under `pomDir`: a pom change means a new cache directory. */
 export function pomHash(pomDir: string): string {
   const h = createHash('sha256');
-  for (const p of listPoms(pomDir)) h.update(p).update('\0').update(readFileSync(join(pomDir, p))).update('\0');
+  for (const p of listPoms(pomDir))
+    h.update(p)
+      .update('\0')
+      .update(readFileSync(join(pomDir, p)))
+      .update('\0');
   return h.digest('hex').slice(0, 16);
 }
 
@@ -85,7 +89,10 @@ export async function ensureJars(opts: JarsOptions = {}): Promise<Jars> {
 
   const mvn = opts.mvn ?? process.env.ULBRIDGE_MVN ?? which('mvn');
   if (!mvn) {
-    throw new StackError('STACK_MAVEN_FAILED', 'mvn not found: install Maven (`apt-get install -y maven`) or set ULBRIDGE_MVN; it fetches the Kafka/Connect/Debezium jars once');
+    throw new StackError(
+      'STACK_MAVEN_FAILED',
+      'mvn not found: install Maven (`apt-get install -y maven`) or set ULBRIDGE_MVN; it fetches the Kafka/Connect/Debezium jars once',
+    );
   }
   (opts.log ?? ((l: string) => process.stderr.write(`${l}\n`)))(
     `fetching Kafka/Connect/Debezium jars with mvn (first run only) into ${dir} ...`,

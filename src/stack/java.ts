@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { StackError } from './errors.js';
 
@@ -26,29 +27,26 @@ export function parseJavaMajor(versionOutput: string): number | undefined {
 export async function findJava(explicit?: string): Promise<JavaRuntime> {
   const path = javaCandidate(explicit);
   const hint = 'install a Java 17+ runtime (`apt-get install -y openjdk-17-jre-headless`) or point JAVA_HOME / ULBRIDGE_JAVA at one';
-  const out = await new Promise<string>((resolve, reject) => {
-    execFile(path, ['-version'], { timeout: 30_000 }, (err, stdout, stderr) => {
-      if (err) reject(err);
-      else resolve(`${stderr}${stdout}`);
+  const out = await promisify(execFile)(path, ['-version'], { timeout: 30_000 })
+    .then(({ stdout, stderr }) => `${stderr}${stdout}`)
+    .catch((e: NodeJS.ErrnoException) => {
+      throw new StackError(
+        'STACK_JAVA_MISSING',
+        `cannot run \`${path} -version\` (${e.code ?? e.message}); ${hint}`,
+        { command: [path, '-version'] },
+        { cause: e },
+      );
     });
-  }).catch((e: NodeJS.ErrnoException) => {
-    throw new StackError('STACK_JAVA_MISSING', `cannot run \`${path} -version\` (${e.code ?? e.message}); ${hint}`, { command: [path, '-version'] }, { cause: e });
-  });
   const major = parseJavaMajor(out);
   if (major === undefined || major < 17) {
-    throw new StackError('STACK_JAVA_MISSING', `${path} is Java ${major ?? '(unknown version)'}, Kafka 4 needs 17 or newer; ${hint}`, { command: [path, '-version'] });
+    throw new StackError('STACK_JAVA_MISSING', `${path} is Java ${major ?? '(unknown version)'}, Kafka 4 needs 17 or newer; ${hint}`, {
+      command: [path, '-version'],
+    });
   }
   return { path, major };
 }
 
 /** JVM flags shared by the broker and the Connect worker. */
 export function jvmFlags(heap: string): string[] {
-  return [
-    `-Xmx${heap}`,
-    '-Xms128m',
-    '-XX:+UseG1GC',
-    '-XX:MaxGCPauseMillis=20',
-    '-XX:+ExitOnOutOfMemoryError',
-    '-Djava.awt.headless=true',
-  ];
+  return [`-Xmx${heap}`, '-Xms128m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-XX:+ExitOnOutOfMemoryError', '-Djava.awt.headless=true'];
 }

@@ -41,17 +41,30 @@ export interface KafkaExtraListener {
   advertisedPort: number;
 }
 
-export function kafkaServerProperties(dataDir: string, port: number, controllerPort: number, extra: readonly KafkaExtraListener[] = []): Record<string, string | number | boolean> {
+export function kafkaServerProperties(
+  dataDir: string,
+  port: number,
+  controllerPort: number,
+  extra: readonly KafkaExtraListener[] = [],
+): Record<string, string | number | boolean> {
   for (const l of extra) {
     if (!/^[A-Z][A-Z0-9_]*$/.test(l.name) || l.name === 'PLAINTEXT' || l.name === 'CONTROLLER') {
-      throw new StackError('STACK_START_FAILED', `kafka: extra listener name ${JSON.stringify(l.name)} must be upper-case letters, digits and _ (not PLAINTEXT or CONTROLLER)`, { service: 'kafka' });
+      throw new StackError(
+        'STACK_START_FAILED',
+        `kafka: extra listener name ${JSON.stringify(l.name)} must be upper-case letters, digits and _ (not PLAINTEXT or CONTROLLER)`,
+        { service: 'kafka' },
+      );
     }
   }
   return {
     'process.roles': 'broker,controller',
     'node.id': 1,
     'controller.quorum.voters': `1@${HOST}:${controllerPort}`,
-    listeners: [`PLAINTEXT://${HOST}:${port}`, `CONTROLLER://${HOST}:${controllerPort}`, ...extra.map((l) => `${l.name}://${HOST}:${l.port}`)].join(','),
+    listeners: [
+      `PLAINTEXT://${HOST}:${port}`,
+      `CONTROLLER://${HOST}:${controllerPort}`,
+      ...extra.map((l) => `${l.name}://${HOST}:${l.port}`),
+    ].join(','),
     'advertised.listeners': [`PLAINTEXT://${HOST}:${port}`, ...extra.map((l) => `${l.name}://${HOST}:${l.advertisedPort}`)].join(','),
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
@@ -92,7 +105,13 @@ export async function startKafka(ctx: ServiceContext, opts: KafkaOptions): Promi
   const log4j = join(home, 'log4j2.properties');
   writeFileSync(serverProps, renderProperties(kafkaServerProperties(data, opts.port, opts.controllerPort, opts.extraListeners ?? [])));
   writeFileSync(log4j, log4j2Properties({ 'kafka.request.logger': 'WARN', 'state.change.logger': 'WARN', 'kafka.controller': 'INFO' }));
-  const common = [...jvmFlags(opts.heap ?? '512m'), `-Dlog4j2.configurationFile=${log4j}`, `-Dkafka.logs.dir=${home}`, '-cp', opts.jars.kafkaClasspath];
+  const common = [
+    ...jvmFlags(opts.heap ?? '512m'),
+    `-Dlog4j2.configurationFile=${log4j}`,
+    `-Dkafka.logs.dir=${home}`,
+    '-cp',
+    opts.jars.kafkaClasspath,
+  ];
 
   ctx.log('kafka: formatting KRaft storage');
   await runLogged(
@@ -131,8 +150,16 @@ export async function startKafka(ctx: ServiceContext, opts: KafkaOptions): Promi
   const info: KafkaInfo = {
     brokers: [`${HOST}:${opts.port}`],
     controllerPort: opts.controllerPort,
-    ...(opts.extraListeners?.length ? { extraListeners: Object.fromEntries(opts.extraListeners.map((l) => [l.name, { port: l.port, advertisedPort: l.advertisedPort }])) } : {}),
+    ...(opts.extraListeners?.length
+      ? { extraListeners: Object.fromEntries(opts.extraListeners.map((l) => [l.name, { port: l.port, advertisedPort: l.advertisedPort }])) }
+      : {}),
   };
-  await waitUntilReady(proc, { probe: () => probeKafka(info.brokers), what: `describeCluster on ${info.brokers.join(',')}`, timeoutMs: ctx.timeoutMs, signal: ctx.signal, intervalMs: 500 });
+  await waitUntilReady(proc, {
+    probe: () => probeKafka(info.brokers),
+    what: `describeCluster on ${info.brokers.join(',')}`,
+    timeoutMs: ctx.timeoutMs,
+    signal: ctx.signal,
+    intervalMs: 500,
+  });
   return { info, proc };
 }

@@ -82,6 +82,11 @@ export async function startMariaDb(ctx: ServiceContext, opts: MariaDbOptions): P
   });
   ctx.track(proc);
   const info: MariaDbInfo = { url: `mysql://root@${HOST}:${opts.port}/`, host: HOST, port: opts.port, user: 'root' };
-  await waitUntilReady(proc, { probe: () => probeMariaDb(info.url), what: `SELECT 1 on ${info.url}`, timeoutMs: ctx.timeoutMs, signal: ctx.signal });
+  await waitUntilReady(proc, {
+    probe: () => probeMariaDb(info.url),
+    what: `SELECT 1 on ${info.url}`,
+    timeoutMs: ctx.timeoutMs,
+    signal: ctx.signal,
+  });
   return { info, proc };
 }

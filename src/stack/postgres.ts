@@ -104,6 +104,11 @@ export async function startPostgres(ctx: ServiceContext, opts: PostgresOptions):
   });
   ctx.track(proc);
   const info: PostgresInfo = { url: `postgres://postgres@${HOST}:${opts.port}/postgres`, host: HOST, port: opts.port, user: 'postgres' };
-  await waitUntilReady(proc, { probe: () => probePostgres(info.url), what: `SELECT 1 on ${info.url}`, timeoutMs: ctx.timeoutMs, signal: ctx.signal });
+  await waitUntilReady(proc, {
+    probe: () => probePostgres(info.url),
+    what: `SELECT 1 on ${info.url}`,
+    timeoutMs: ctx.timeoutMs,
+    signal: ctx.signal,
+  });
   return { info, proc };
 }

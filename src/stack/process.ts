@@ -50,11 +50,16 @@ export async function spawnLogged(spec: SpawnSpec): Promise<Spawned> {
     child.once('error', (e: NodeJS.ErrnoException) => {
       const why = e.code === 'ENOENT' ? `${spec.command} not found` : e.message;
       reject(
-        new StackError('STACK_START_FAILED', `${spec.name}: cannot run \`${formatCommand(argv)}\`: ${why}`, {
-          service: spec.name,
-          command: argv,
-          logFile: spec.logFile,
-        }, { cause: e }),
+        new StackError(
+          'STACK_START_FAILED',
+          `${spec.name}: cannot run \`${formatCommand(argv)}\`: ${why}`,
+          {
+            service: spec.name,
+            command: argv,
+            logFile: spec.logFile,
+          },
+          { cause: e },
+        ),
       );
     });
   });
@@ -111,7 +116,11 @@ export function tailFile(path: string, lines = 25, maxBytes = 32 * 1024): string
   try {
     const buf = readFileSync(path);
     const text = buf.subarray(Math.max(0, buf.length - maxBytes)).toString('utf8');
-    return text.split('\n').filter((l) => l.trim() !== '').slice(-lines).join('\n');
+    return text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .slice(-lines)
+      .join('\n');
   } catch {
     return '';
   }

@@ -66,7 +66,11 @@ export function serviceName(value: string): ServiceName {
 function processOf(state: StackState, service: ServiceName): ServiceProcess {
   const p = state.processes.find((x) => x.service === service);
   if (!state.services.includes(service) || !p) {
-    throw new StackError('STACK_NO_SUCH_SERVICE', `the stack in ${state.dir} has no ${service} (it runs ${state.services.join(', ') || 'nothing'})`, { service });
+    throw new StackError(
+      'STACK_NO_SUCH_SERVICE',
+      `the stack in ${state.dir} has no ${service} (it runs ${state.services.join(', ') || 'nothing'})`,
+      { service },
+    );
   }
   return p;
 }
@@ -80,7 +84,11 @@ export function servicePorts(state: StackState, service: ServiceName): number[] 
       return state.mariadb ? [state.mariadb.port] : [];
     case 'kafka':
       return state.kafka
-        ? [...state.kafka.brokers.map((b) => Number(b.slice(b.lastIndexOf(':') + 1))), state.kafka.controllerPort, ...Object.values(state.kafka.extraListeners ?? {}).map((l) => l.port)]
+        ? [
+            ...state.kafka.brokers.map((b) => Number(b.slice(b.lastIndexOf(':') + 1))),
+            state.kafka.controllerPort,
+            ...Object.values(state.kafka.extraListeners ?? {}).map((l) => l.port),
+          ]
         : [];
     case 'connect':
       return state.connect ? [Number(new URL(state.connect.url).port)] : [];
@@ -109,7 +117,11 @@ export function serviceRunning(state: StackState, service: ServiceName): boolean
  * Stops one service and waits until all its processes are gone. Its entry in `state.processes`
  * stays (same pid) so that startService can start it again with the same command.
  */
-export async function stopService(state: StackState, service: ServiceName, opts: ServiceStopOptions = {}): Promise<{ pid: number; signal: NodeJS.Signals; stopMs: number }> {
+export async function stopService(
+  state: StackState,
+  service: ServiceName,
+  opts: ServiceStopOptions = {},
+): Promise<{ pid: number; signal: NodeJS.Signals; stopMs: number }> {
   const p = processOf(state, service);
   const t0 = Date.now();
   const signal: NodeJS.Signals = opts.kill ? 'SIGKILL' : (opts.signal ?? p.stopSignal);
@@ -122,10 +134,17 @@ export async function stopService(state: StackState, service: ServiceName, opts:
  * directory, output appended to the same log file) and waits until it answers. Updates the pid in
  * `state.processes` (the entry object itself, so a Stack handle sees it too).
  */
-export async function startService(state: StackState, service: ServiceName, opts: ServiceStartOptions = {}): Promise<{ pid: number; readyMs: number }> {
+export async function startService(
+  state: StackState,
+  service: ServiceName,
+  opts: ServiceStartOptions = {},
+): Promise<{ pid: number; readyMs: number }> {
   const p = processOf(state, service);
   if (isAlive(p.pid) || serviceProcesses(p.pid).length > 0) {
-    throw new StackError('STACK_ALREADY_RUNNING', `${service} is still running (pid ${p.pid}); stop it first`, { service, logFile: p.logFile });
+    throw new StackError('STACK_ALREADY_RUNNING', `${service} is still running (pid ${p.pid}); stop it first`, {
+      service,
+      logFile: p.logFile,
+    });
   }
   // A killed JVM's leader turns zombie while its other threads still hold the sockets: give the
   // ports a moment to be released before calling them taken.

@@ -69,11 +69,11 @@ const STOP_SIGNAL: Record<ServiceName, NodeJS.Signals> = {
   connect: 'SIGTERM',
 };
 
-
 export function resolveServices(services?: readonly ServiceName[]): ServiceName[] {
   const wanted = new Set<ServiceName>(services && services.length > 0 ? services : SERVICES);
   for (const s of wanted) {
-    if (!SERVICES.includes(s)) throw new StackError('STACK_START_FAILED', `unknown service ${JSON.stringify(s)}; expected ${SERVICES.join(', ')}`);
+    if (!SERVICES.includes(s))
+      throw new StackError('STACK_START_FAILED', `unknown service ${JSON.stringify(s)}; expected ${SERVICES.join(', ')}`);
   }
   if (wanted.has('connect')) wanted.add('kafka');
   return SERVICES.filter((s) => wanted.has(s));
@@ -114,7 +114,7 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
   const dir = prepareDir(opts.dir);
   const procs: Array<{ service: ServiceName; p: Spawned }> = [];
   const ac = new AbortController();
-  let firstError: unknown;
+  let firstError: Error | undefined;
   const ctx = (service: ServiceName): ServiceContext => ({
     dir,
     logDir: join(dir, 'logs'),
@@ -149,7 +149,7 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
   };
   const guard = <T>(p: Promise<T>): Promise<T> =>
     p.catch((e: unknown) => {
-      firstError ??= e;
+      firstError ??= e instanceof Error ? e : new Error(String(e));
       ac.abort();
       throw e;
     });
@@ -159,7 +159,12 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
     const ports = await allocatePorts([
       ...(has('postgres') ? [{ name: 'postgres', port: opts.ports?.postgres }] : []),
       ...(has('mariadb') ? [{ name: 'mariadb', port: opts.ports?.mariadb }] : []),
-      ...(has('kafka') ? [{ name: 'kafka', port: opts.ports?.kafka }, { name: 'kafkaController', port: opts.ports?.kafkaController }] : []),
+      ...(has('kafka')
+        ? [
+            { name: 'kafka', port: opts.ports?.kafka },
+            { name: 'kafkaController', port: opts.ports?.kafkaController },
+          ]
+        : []),
       ...(has('kafka') ? (opts.kafkaExtraListeners ?? []).map((l) => ({ name: `kafkaListener:${l.name}`, port: undefined })) : []),
       ...(has('connect') ? [{ name: 'connect', port: opts.ports?.connect }] : []),
     ]);
@@ -168,7 +173,11 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
     if (has('postgres')) {
       tasks.push(
         guard(
-          startPostgres(ctx('postgres'), { port: port('postgres'), ...(opts.pgBinDir ? { binDir: opts.pgBinDir } : {}), extraArgs: opts.extraArgs?.postgres ?? [] }).then((r) => {
+          startPostgres(ctx('postgres'), {
+            port: port('postgres'),
+            ...(opts.pgBinDir ? { binDir: opts.pgBinDir } : {}),
+            extraArgs: opts.extraArgs?.postgres ?? [],
+          }).then((r) => {
             state.postgres = r.info;
             ready('postgres');
           }),
@@ -194,7 +203,11 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
       // Java first: a missing runtime should fail fast, not after a first-run jar download.
       const jvm = (async () => {
         const java = await findJava(opts.java);
-        const jars = await ensureJars({ log, ...(opts.mvn ? { mvn: opts.mvn } : {}), ...(opts.jarsCacheDir ? { cacheDir: opts.jarsCacheDir } : {}) });
+        const jars = await ensureJars({
+          log,
+          ...(opts.mvn ? { mvn: opts.mvn } : {}),
+          ...(opts.jarsCacheDir ? { cacheDir: opts.jarsCacheDir } : {}),
+        });
         return { java, jars };
       })();
       let kafkaSpawned!: () => void;
@@ -266,7 +279,8 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
 
 /** Stops the processes of a stack state: Connect first (it still talks to Kafka), then the rest together. */
 export async function stopState(state: StackState, opts: StopOptions = {}): Promise<void> {
-  const stopOne = (p: ServiceProcess): Promise<void> => stopGroup(p.pid, opts.fast ? 'SIGKILL' : p.stopSignal, opts.fast ? 5_000 : GRACE_MS[p.service]);
+  const stopOne = (p: ServiceProcess): Promise<void> =>
+    stopGroup(p.pid, opts.fast ? 'SIGKILL' : p.stopSignal, opts.fast ? 5_000 : GRACE_MS[p.service]);
   await Promise.all(state.processes.filter((p) => p.service === 'connect').map(stopOne));
   await Promise.all(state.processes.filter((p) => p.service !== 'connect').map(stopOne));
   if (!(opts.keepDir ?? state.keepDir)) rmSync(state.dir, { recursive: true, force: true });
@@ -279,7 +293,9 @@ export function attachStack(state: StackState, exitHook?: () => void): Stack {
     dir: state.dir,
     ...(state.postgres ? { postgres: state.postgres } : {}),
     ...(state.mariadb ? { mariadb: state.mariadb } : {}),
-    ...(state.kafka ? { kafka: { brokers: state.kafka.brokers, ...(state.kafka.extraListeners ? { extraListeners: state.kafka.extraListeners } : {}) } } : {}),
+    ...(state.kafka
+      ? { kafka: { brokers: state.kafka.brokers, ...(state.kafka.extraListeners ? { extraListeners: state.kafka.extraListeners } : {}) } }
+      : {}),
     ...(state.connect ? { connect: state.connect } : {}),
     processes: state.processes,
     state,

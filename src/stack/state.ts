@@ -21,7 +21,12 @@ export function readState(file = stateFile()): StackState | undefined {
     if (s.version !== 1 || !Array.isArray(s.processes)) throw new Error('unknown format');
     return s;
   } catch (e) {
-    throw new StackError('STACK_NOT_RUNNING', `cannot read the stack state file ${file} (${(e as Error).message}); delete it if no stack is running`, {}, { cause: e });
+    throw new StackError(
+      'STACK_NOT_RUNNING',
+      `cannot read the stack state file ${file} (${(e as Error).message}); delete it if no stack is running`,
+      {},
+      { cause: e },
+    );
   }
 }
 

@@ -25,26 +25,47 @@ const present = (fn: () => unknown): boolean => {
 
 export function needs(services: ServiceName[], opts: { pgBinDir?: string; java?: string; mvn?: string; mariadbd?: string }): Need[] {
   const out: Need[] = [];
-  if (services.includes('postgres') && !opts.pgBinDir && !process.env.ULBRIDGE_PG_BIN) out.push({ pkg: 'postgresql', present: () => present(() => findPostgres()) });
-  if (services.includes('mariadb') && !opts.mariadbd && !process.env.ULBRIDGE_MARIADBD) out.push({ pkg: 'mariadb-server', present: () => present(() => findMariaDb()) });
+  if (services.includes('postgres') && !opts.pgBinDir && !process.env.ULBRIDGE_PG_BIN)
+    out.push({ pkg: 'postgresql', present: () => present(() => findPostgres()) });
+  if (services.includes('mariadb') && !opts.mariadbd && !process.env.ULBRIDGE_MARIADBD)
+    out.push({ pkg: 'mariadb-server', present: () => present(() => findMariaDb()) });
   if ((services.includes('kafka') || services.includes('connect')) && !opts.java && !process.env.ULBRIDGE_JAVA && !process.env.JAVA_HOME) {
     out.push({ pkg: 'openjdk-17-jre-headless', present: () => which('java') !== undefined });
   }
-  if ((services.includes('kafka') || services.includes('connect')) && !opts.mvn && !process.env.ULBRIDGE_MVN) out.push({ pkg: 'maven', present: () => which('mvn') !== undefined });
+  if ((services.includes('kafka') || services.includes('connect')) && !opts.mvn && !process.env.ULBRIDGE_MVN)
+    out.push({ pkg: 'maven', present: () => which('mvn') !== undefined });
   return out;
 }
 
 function run(argv: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile(argv[0]!, argv.slice(1), { timeout: 15 * 60_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }, (err, _out, stderr) => {
-      if (err) reject(new StackError('STACK_BINARY_MISSING', `\`${argv.join(' ')}\` failed: ${stderr.trim().split('\n').slice(-3).join(' / ') || err.message}`, { command: argv }));
-      else resolve();
-    });
+    execFile(
+      argv[0]!,
+      argv.slice(1),
+      { timeout: 15 * 60_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } },
+      (err, _out, stderr) => {
+        if (err)
+          reject(
+            new StackError(
+              'STACK_BINARY_MISSING',
+              `\`${argv.join(' ')}\` failed: ${stderr.trim().split('\n').slice(-3).join(' / ') || err.message}`,
+              { command: argv },
+            ),
+          );
+        else resolve();
+      },
+    );
   });
 }
 
-export async function ensureSystemPackages(services: ServiceName[], log: (line: string) => void, opts: { pgBinDir?: string; java?: string; mvn?: string; mariadbd?: string } = {}): Promise<void> {
-  const missing = needs(services, opts).filter((n) => !n.present()).map((n) => n.pkg);
+export async function ensureSystemPackages(
+  services: ServiceName[],
+  log: (line: string) => void,
+  opts: { pgBinDir?: string; java?: string; mvn?: string; mariadbd?: string } = {},
+): Promise<void> {
+  const missing = needs(services, opts)
+    .filter((n) => !n.present())
+    .map((n) => n.pkg);
   if (missing.length === 0) return;
   const apt = which('apt-get');
   if (process.getuid?.() !== 0 || !apt) return; // the finders' errors say what to install

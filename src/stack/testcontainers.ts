@@ -51,13 +51,21 @@ const CONNECT_IMAGE = 'ulbridge/connect:debezium-3.6.1';
 
 export async function startContainerStack(opts: { startupTimeoutMs?: number } = {}): Promise<ContainerStack> {
   if (!(await dockerAvailable())) {
-    throw new StackError('STACK_DOCKER_UNAVAILABLE', 'no Docker engine answers (DOCKER_HOST or /var/run/docker.sock); use the native launcher (startStack / `ulbridge stack up`) instead');
+    throw new StackError(
+      'STACK_DOCKER_UNAVAILABLE',
+      'no Docker engine answers (DOCKER_HOST or /var/run/docker.sock); use the native launcher (startStack / `ulbridge stack up`) instead',
+    );
   }
   let tc: typeof import('testcontainers');
   try {
     tc = await import('testcontainers');
   } catch (e) {
-    throw new StackError('STACK_DOCKER_UNAVAILABLE', 'the testcontainers package is not installed: `npm i -D testcontainers@11`', {}, { cause: e });
+    throw new StackError(
+      'STACK_DOCKER_UNAVAILABLE',
+      'the testcontainers package is not installed: `npm i -D testcontainers@11`',
+      {},
+      { cause: e },
+    );
   }
   const timeout = opts.startupTimeoutMs ?? 180_000;
   const started: Array<{ stop: () => Promise<unknown> }> = [];
@@ -80,7 +88,14 @@ export async function startContainerStack(opts: { startupTimeoutMs?: number } = 
       .withNetwork(network)
       .withNetworkAliases('mariadb')
       .withEnvironment({ MARIADB_ALLOW_EMPTY_ROOT_PASSWORD: '1' })
-      .withCommand(['--server-id=1', '--log-bin=mariadb-bin', '--binlog-format=ROW', '--binlog-row-image=FULL', '--character-set-server=utf8mb4', '--skip-name-resolve'])
+      .withCommand([
+        '--server-id=1',
+        '--log-bin=mariadb-bin',
+        '--binlog-format=ROW',
+        '--binlog-row-image=FULL',
+        '--character-set-server=utf8mb4',
+        '--skip-name-resolve',
+      ])
       .withExposedPorts(3306)
       .withHealthCheck({ test: ['CMD', 'healthcheck.sh', '--connect', '--innodb_initialized'], interval: 1000, timeout: 3000, retries: 60 })
       .withWaitStrategy(tc.Wait.forHealthCheck())
@@ -136,7 +151,11 @@ export async function startContainerStack(opts: { startupTimeoutMs?: number } = 
       mariadb: { url: `mysql://root@${host}:${mariaPort}/`, host, port: mariaPort, user: 'root' },
       kafka: { brokers: [`${host}:${kafkaPort}`] },
       connect: { url: `http://${host}:${connect.getMappedPort(8083)}` },
-      inNetwork: { postgresUrl: 'postgres://postgres@postgres:5432/postgres', mariadbUrl: 'mysql://root@mariadb:3306/', kafkaBrokers: ['kafka:29092'] },
+      inNetwork: {
+        postgresUrl: 'postgres://postgres@postgres:5432/postgres',
+        mariadbUrl: 'mysql://root@mariadb:3306/',
+        kafkaBrokers: ['kafka:29092'],
+      },
       stop: async () => {
         for (const c of started.reverse()) await c.stop().catch(() => undefined);
         await network.stop().catch(() => undefined);

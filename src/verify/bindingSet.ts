@@ -33,8 +33,23 @@ export interface SlotOptions {
 }
 
 export const BINDING_FIELDS = [
-  'username', 'domain', 'contact', 'received', 'path', 'expires', 'q', 'callid', 'cseq', 'lastModified',
-  'flags', 'cflags', 'userAgent', 'socket', 'methods', 'sipInstance', 'attr',
+  'username',
+  'domain',
+  'contact',
+  'received',
+  'path',
+  'expires',
+  'q',
+  'callid',
+  'cseq',
+  'lastModified',
+  'flags',
+  'cflags',
+  'userAgent',
+  'socket',
+  'methods',
+  'sipInstance',
+  'attr',
 ] as const;
 
 export type BindingTuple = Record<(typeof BINDING_FIELDS)[number], string | number | null>;
@@ -69,7 +84,21 @@ export async function readBindingSet(db: DbConnection, opts: BindingSetOptions):
   const t = parseTableName(opts.table);
   const q = (c: string): string => d.quoteIdent(c);
   const cols = [
-    'username', 'domain', 'contact', 'received', 'path', 'q', 'callid', 'cseq', 'flags', 'cflags', 'user_agent', 'socket', 'methods', 'sip_instance', 'attr',
+    'username',
+    'domain',
+    'contact',
+    'received',
+    'path',
+    'q',
+    'callid',
+    'cseq',
+    'flags',
+    'cflags',
+    'user_agent',
+    'socket',
+    'methods',
+    'sip_instance',
+    'attr',
   ].map(q);
   const expires = profile.expires === 'datetime' ? d.datetimeText(q('expires')) : q('expires');
   const sql = `SELECT ${cols.join(', ')}, ${expires} AS ${q('expires_v')}, ${d.datetimeText(q('last_modified'))} AS ${q('last_modified_v')} FROM ${d.table(t)}`;

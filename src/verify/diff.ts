@@ -122,7 +122,11 @@ export function slotStats(counts: Uint32Array): SlotStats {
 }
 
 /** Slots whose counts differ: how many, and the first `limit` of them in slot order. */
-export function slotDifferences(a: Uint32Array, b: Uint32Array, limit = MAX_SLOT_DIFFERENCES): { differing: number; differences: SlotDifference[] } {
+export function slotDifferences(
+  a: Uint32Array,
+  b: Uint32Array,
+  limit = MAX_SLOT_DIFFERENCES,
+): { differing: number; differences: SlotDifference[] } {
   if (a.length !== b.length) throw new Error(`per-slot arrays differ in size (${a.length} vs ${b.length})`);
   let differing = 0;
   const differences: SlotDifference[] = [];
@@ -190,7 +194,12 @@ export function compareBindingSets(
     pairedTarget[j] = 1;
     changed++;
     if (changedExamples.length < o.details) {
-      changedExamples.push({ username: tuple.username, domain: tuple.domain, contact: tuple.contact, fields: changedFields(tuple, targetTuples[j]!) });
+      changedExamples.push({
+        username: tuple.username,
+        domain: tuple.domain,
+        contact: tuple.contact,
+        fields: changedFields(tuple, targetTuples[j]!),
+      });
     }
   }
   const unpairedTarget = t.filter((_k, i) => pairedTarget[i] === 0);
@@ -313,7 +322,9 @@ function sideLine(s: SideSummary): string {
 }
 
 function tupleText(t: BindingTuple): string {
-  return BINDING_FIELDS.filter((f) => t[f] !== null).map((f) => `${f}=${JSON.stringify(t[f])}`).join(' ');
+  return BINDING_FIELDS.filter((f) => t[f] !== null)
+    .map((f) => `${f}=${JSON.stringify(t[f])}`)
+    .join(' ');
 }
 
 export function renderDiffHuman(r: DiffReport): string {
@@ -336,7 +347,9 @@ export function renderDiffHuman(r: DiffReport): string {
   out.push(row('most bindings in a slot', p.source.maxPerSlot, p.target.maxPerSlot));
   out.push(`slots whose counts differ (hash_size ${p.hashSize}, use_domain ${p.useDomain ? 1 : 0}): ${p.differing}`);
   if (p.differences.length > 0) {
-    out.push(`  ${p.differences.map((d) => `slot ${d.slot}: ${d.source} vs ${d.target}`).join(', ')}${p.differing > p.differences.length ? ', ...' : ''}`);
+    out.push(
+      `  ${p.differences.map((d) => `slot ${d.slot}: ${d.source} vs ${d.target}`).join(', ')}${p.differing > p.differences.length ? ', ...' : ''}`,
+    );
   }
   if (r.examples.changed.length > 0) {
     out.push('');
@@ -346,7 +359,10 @@ export function renderDiffHuman(r: DiffReport): string {
       out.push(`  ${JSON.stringify(c.username)}@${JSON.stringify(c.domain)} ${JSON.stringify(c.contact)}: ${fields.join(', ')}`);
     }
   }
-  for (const [label, list] of [['only in source (not a change of a binding above)', r.examples.onlyInSource], ['only in target (not a change of a binding above)', r.examples.onlyInTarget]] as const) {
+  for (const [label, list] of [
+    ['only in source (not a change of a binding above)', r.examples.onlyInSource],
+    ['only in target (not a change of a binding above)', r.examples.onlyInTarget],
+  ] as const) {
     if (list.length === 0) continue;
     out.push('');
     out.push(`${label}:`);

@@ -21,7 +21,10 @@ export function checkTimeZone(tz: string): string {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
   } catch {
-    throw new UlbridgeError('BAD_TIMEZONE', `--timezone "${tz}" is not an IANA time zone: give the registrar host's zone, e.g. UTC or Europe/Berlin`);
+    throw new UlbridgeError(
+      'BAD_TIMEZONE',
+      `--timezone "${tz}" is not an IANA time zone: give the registrar host's zone, e.g. UTC or Europe/Berlin`,
+    );
   }
   return tz;
 }

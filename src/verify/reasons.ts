@@ -52,7 +52,13 @@ export const INSERT_FOLLOW_UP =
   'Will continue but that contact needs to be REMOVED!!';
 
 export const REJECT_REASONS: readonly RejectReason[] = [
-  { key: 'emptyUsername', label: 'empty username', category: 'emptyUsername', level: 'CRIT', wording: 'empty username record in table %s...skipping' },
+  {
+    key: 'emptyUsername',
+    label: 'empty username',
+    category: 'emptyUsername',
+    level: 'CRIT',
+    wording: 'empty username record in table %s...skipping',
+  },
   { key: 'nullContactId', label: 'NULL contact_id', category: 'unparsableFields', level: 'CRIT', wording: 'bad contact id' },
   { key: 'emptyContact', label: 'empty contact', category: 'unparsableFields', level: 'CRIT', wording: 'bad contact' },
   { key: 'nullExpires', label: 'NULL expires', category: 'unparsableFields', level: 'CRIT', wording: 'empty expire' },
@@ -61,8 +67,20 @@ export const REJECT_REASONS: readonly RejectReason[] = [
   { key: 'emptyCallid', label: 'empty callid', category: 'unparsableFields', level: 'CRIT', wording: 'bad callid' },
   { key: 'nullFlags', label: 'NULL flags', category: 'unparsableFields', level: 'CRIT', wording: 'empty flag' },
   { key: 'badSocket', label: 'unparsable socket', category: 'unparsableFields', level: 'ERR', wording: 'bad socket <%s>' },
-  { key: 'emptyDomain', label: 'empty domain with use_domain', category: 'emptyDomain', level: 'CRIT', wording: 'empty domain record for user %.*s...skipping' },
-  { key: 'aorTooLong', label: 'user@domain too long', category: 'unparsableFields', level: 'CRIT', wording: "URI '%.*s@%s' longer than %d" },
+  {
+    key: 'emptyDomain',
+    label: 'empty domain with use_domain',
+    category: 'emptyDomain',
+    level: 'CRIT',
+    wording: 'empty domain record for user %.*s...skipping',
+  },
+  {
+    key: 'aorTooLong',
+    label: 'user@domain too long',
+    category: 'unparsableFields',
+    level: 'CRIT',
+    wording: "URI '%.*s@%s' longer than %d",
+  },
   {
     key: 'aorhashMismatch',
     label: 'aorhash mismatch',
@@ -70,9 +88,27 @@ export const REJECT_REASONS: readonly RejectReason[] = [
     level: 'ERR',
     wording: 'failed to match aorhashes for user %.*s,db aorhash [%u] new aorhash [%u],db contactid [%PRIu64]',
   },
-  { key: 'badContactUri', label: 'contact not a SIP URI', category: 'unparsableFields', level: 'ERR', wording: 'contact [%.*s] is not valid! Will not store it!' },
-  { key: 'badPath', label: 'unparsable path', category: 'unparsableFields', level: 'ERR', wording: "failed to get dst_uri for Path '%.*s'" },
-  { key: 'badReceived', label: 'received not a SIP URI', category: 'unparsableFields', level: 'ERR', wording: "failed to parse URI of next hop: '%.*s'" },
+  {
+    key: 'badContactUri',
+    label: 'contact not a SIP URI',
+    category: 'unparsableFields',
+    level: 'ERR',
+    wording: 'contact [%.*s] is not valid! Will not store it!',
+  },
+  {
+    key: 'badPath',
+    label: 'unparsable path',
+    category: 'unparsableFields',
+    level: 'ERR',
+    wording: "failed to get dst_uri for Path '%.*s'",
+  },
+  {
+    key: 'badReceived',
+    label: 'received not a SIP URI',
+    category: 'unparsableFields',
+    level: 'ERR',
+    wording: "failed to parse URI of next hop: '%.*s'",
+  },
 ];
 
 export function reasonOf(code: number): RejectReason {

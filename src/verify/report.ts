@@ -182,18 +182,38 @@ export function renderHuman(r: VerifyReport): string {
     out.push(line(`  ${reason.label}`, n, `LM_${reason.level} "${reason.wording}"`));
     out.push(...exampleLines(r.details?.rejected[reason.key]));
   }
-  out.push(line('kv_store warnings', r.warnings.total, r.warnings.total ? `${KV_STORE_WARNING.wording} (the rows load, with an empty or partial kv store)` : ''));
+  out.push(
+    line(
+      'kv_store warnings',
+      r.warnings.total,
+      r.warnings.total ? `${KV_STORE_WARNING.wording} (the rows load, with an empty or partial kv store)` : '',
+    ),
+  );
   out.push(...exampleLines(r.details?.warnings.badKvStore));
   const dup = r.duplicateContactIds;
-  out.push(line('duplicate contact ids', dup.checkedBy === 'unique index' ? 0 : dup.ids, dup.checkedBy === 'unique index' ? '(ruled out by a unique index on contact_id)' : dup.ids ? `(${dup.rows} rows)` : ''));
+  out.push(
+    line(
+      'duplicate contact ids',
+      dup.checkedBy === 'unique index' ? 0 : dup.ids,
+      dup.checkedBy === 'unique index' ? '(ruled out by a unique index on contact_id)' : dup.ids ? `(${dup.rows} rows)` : '',
+    ),
+  );
   for (const ex of r.details?.duplicateContactIds ?? []) {
     out.push(`      contact_id ${ex.id.contactId} (aorhash ${ex.id.aorhash}, rlabel ${ex.id.rlabel}, clabel ${ex.id.clabel}) held by:`);
     for (const row of ex.rows) out.push(`        ${who(row)} contact ${text(row.contact)}`);
   }
   const amb = r.ambiguousRecordLabels;
-  out.push(line('ambiguous record labels', amb.labels, amb.labels ? `(${amb.aors} AORs; a lookup by contact id in such a slot can find the wrong AOR)` : ''));
+  out.push(
+    line(
+      'ambiguous record labels',
+      amb.labels,
+      amb.labels ? `(${amb.aors} AORs; a lookup by contact id in such a slot can find the wrong AOR)` : '',
+    ),
+  );
   for (const ex of r.details?.ambiguousRecordLabels ?? []) {
-    out.push(`      slot ${ex.slot}, rlabel ${ex.rlabel}: ${ex.aorCount} AORs: ${ex.aors.map((a) => `${a.aor} (${a.contactId})`).join(', ')}`);
+    out.push(
+      `      slot ${ex.slot}, rlabel ${ex.rlabel}: ${ex.aorCount} AORs: ${ex.aors.map((a) => `${a.aor} (${a.contactId})`).join(', ')}`,
+    );
   }
   out.push(line('expired rows', r.expired, r.expired ? '(loaded, then deleted by the first timer run)' : ''));
   out.push('');

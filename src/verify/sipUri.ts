@@ -26,7 +26,7 @@ function blank(c: number): boolean {
 
 /** Characters that delimit a URI inside a header; they cannot appear in the user part. */
 function delimiter(c: number): boolean {
-  return c === 60 /* < */ || c === 62 /* > */ || c === 34 /* " */;
+  return c === 60 /* < */ || c === 62 /* > */ || c === 34; /* " */
 }
 
 function hostChar(c: number): boolean {

@@ -8,7 +8,23 @@
  */
 
 /** Protocol names parse_proto() knows in 2.2-4.0 builds (union; case-insensitive). */
-const PROTOS = new Set(['udp', 'tcp', 'tls', 'sctp', 'ws', 'wss', 'bin', 'bins', 'hep_udp', 'hep_tcp', 'hep_tls', 'smpp', 'msrp', 'msrps', 'ipsec']);
+const PROTOS = new Set([
+  'udp',
+  'tcp',
+  'tls',
+  'sctp',
+  'ws',
+  'wss',
+  'bin',
+  'bins',
+  'hep_udp',
+  'hep_tcp',
+  'hep_tls',
+  'smpp',
+  'msrp',
+  'msrps',
+  'ipsec',
+]);
 
 function isProto(s: string): boolean {
   return PROTOS.has(s.toLowerCase());

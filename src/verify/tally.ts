@@ -73,7 +73,13 @@ export class VerifyTally {
   }
 
   private example(key: string, row: LocationRow, log: string, code: RejectCode | null): void {
-    const ex: RowExample = { id: decodeId(row.contactId), username: row.username, domain: row.domain, contact: row.contact, opensipsLog: log };
+    const ex: RowExample = {
+      id: decodeId(row.contactId),
+      username: row.username,
+      domain: row.domain,
+      contact: row.contact,
+      opensipsLog: log,
+    };
     if (code === R.aorhashMismatch) ex.expectedAorhash = this.sim.fullHash(row) & 0xffff;
     const list = this.examples.get(key);
     if (list) list.push(ex);

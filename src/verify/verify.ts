@@ -75,7 +75,12 @@ async function collectKeys<K>(db: DbConnection, sql: string, batchSize: number, 
 }
 
 /** Step 2: the rows of all keys, chunk after chunk; each key's rows come from one query. */
-async function* rowsOfKeys<K>(db: DbConnection, keys: K[], sqlFor: (chunk: K[]) => string, batchSize: number): AsyncIterable<LocationRow[]> {
+async function* rowsOfKeys<K>(
+  db: DbConnection,
+  keys: K[],
+  sqlFor: (chunk: K[]) => string,
+  batchSize: number,
+): AsyncIterable<LocationRow[]> {
   for (let i = 0; i < keys.length; i += KEYS_PER_QUERY) {
     yield* streamLocationRows(db, sqlFor(keys.slice(i, i + KEYS_PER_QUERY)), [], batchSize);
   }
@@ -102,7 +107,12 @@ async function crossRowChecks(
   }
   const keysSql = sharedRecordLabelKeysSql(d, ctx.table, { slots: ctx.slots, useDomain: o.useDomain });
   const keys = await collectKeys(db, keysSql, o.batchSize, (k) => Number(k));
-  const rows = rowsOfKeys(db, keys, (chunk) => sharedRecordLabelRowsSql(d, ctx.profile, ctx.table, { slots: ctx.slots }, chunk), o.batchSize);
+  const rows = rowsOfKeys(
+    db,
+    keys,
+    (chunk) => sharedRecordLabelRowsSql(d, ctx.profile, ctx.table, { slots: ctx.slots }, chunk),
+    o.batchSize,
+  );
   const labels = await findSharedLabels(rows, sim, o.details);
   return { duplicates, labels };
 }

@@ -68,7 +68,10 @@ test('10 kill -9 while streaming: same final table, nothing lost or duplicated, 
     await sleep(Math.floor(random() * 1500));
   }
   assert.equal(committedBeforeKill.length, 10);
-  assert.ok(committedBeforeKill.every((n) => n >= 2), `every kill came after at least 2 batches committed since its start: ${committedBeforeKill.join(', ')}`);
+  assert.ok(
+    committedBeforeKill.every((n) => n >= 2),
+    `every kill came after at least 2 batches committed since its start: ${committedBeforeKill.join(', ')}`,
+  );
   const final = await waitForEqual(s, s.targets[0]!.url, '4.0', 180_000);
   await killHard(child);
 
@@ -86,6 +89,17 @@ test('10 kill -9 while streaming: same final table, nothing lost or duplicated, 
     }
   }
   assert.ok(unchanged >= 1_500, `most bindings were left untouched by the churn (${unchanged})`);
-  const report = await runVerify({ db: s.targets[0]!.url, table: 'location', release: '4.0', hashSize: 9, useDomain: false, signedness: 'signed', timezone: 'UTC', now: Math.floor(Date.now() / 1000), details: 0, batchSize: 5000 });
+  const report = await runVerify({
+    db: s.targets[0]!.url,
+    table: 'location',
+    release: '4.0',
+    hashSize: 9,
+    useDomain: false,
+    signedness: 'signed',
+    timezone: 'UTC',
+    now: Math.floor(Date.now() / 1000),
+    details: 0,
+    batchSize: 5000,
+  });
   assert.equal(report.clean, true);
 });

@@ -50,7 +50,18 @@ after(async () => {
 });
 
 async function verifyClean(url: string, release: string, hashSize: number, rows: number): Promise<void> {
-  const report = await runVerify({ db: url, table: 'location', release, hashSize, useDomain: false, signedness: 'signed', timezone: 'UTC', now: Math.floor(Date.now() / 1000), details: 3, batchSize: 5000 });
+  const report = await runVerify({
+    db: url,
+    table: 'location',
+    release,
+    hashSize,
+    useDomain: false,
+    signedness: 'signed',
+    timezone: 'UTC',
+    now: Math.floor(Date.now() / 1000),
+    details: 3,
+    batchSize: 5000,
+  });
   assert.equal(report.rowsRead, rows);
   assert.equal(report.rejected.total, 0, JSON.stringify(report.details?.rejected));
   assert.equal(report.duplicateContactIds.ids, 0);
@@ -71,7 +82,10 @@ test('snapshot of 3k rows and 1.5k changes while streaming: the MariaDB 4.0 and 
   await verifyClean(m22.url, '2.2', 12, live);
 
   // Every id was recorded in the target's state database with the binding that owns it.
-  for (const [db, target] of [[m40, cfg.targets[0]!], [m22, cfg.targets[1]!]] as const) {
+  for (const [db, target] of [
+    [m40, cfg.targets[0]!],
+    [m22, cfg.targets[1]!],
+  ] as const) {
     const c = await mysql.createConnection({ uri: db.url, supportBigNumbers: true, bigNumberStrings: true });
     try {
       const [[row]] = (await c.query(
@@ -92,9 +106,12 @@ test('ulbridge status reads the stored offsets of MariaDB targets: started, lag 
     if (r.project.every((p) => p.lag === 0)) break;
     await new Promise((res) => setTimeout(res, 500));
   } while (Date.now() < deadline);
-  assert.deepEqual(r.project.map((p) => [p.target, p.started, p.lag, p.partitions.length, p.verify.clean, p.lastAppliedAt !== null]), [
-    ['m40', true, 0, 4, true, true],
-    ['m22', true, 0, 4, true, true],
-  ]);
+  assert.deepEqual(
+    r.project.map((p) => [p.target, p.started, p.lag, p.partitions.length, p.verify.clean, p.lastAppliedAt !== null]),
+    [
+      ['m40', true, 0, 4, true, true],
+      ['m22', true, 0, 4, true, true],
+    ],
+  );
   assert.deepEqual(r.reasons, []);
 });

@@ -24,7 +24,9 @@ after(async () => {
 });
 
 test('poison events go to the dead-letter topic with their reason; the stream keeps moving', async () => {
-  bridge = await startBridge(bridgeConfig(s, [{ name: 'main', db: s.targets[0]!.url, release: '4.0', hashSize: 9 }]), silentLogger, { http: false });
+  bridge = await startBridge(bridgeConfig(s, [{ name: 'main', db: s.targets[0]!.url, release: '4.0', hashSize: 9 }]), silentLogger, {
+    http: false,
+  });
   await waitForEqual(s, s.targets[0]!.url, '4.0');
 
   // A real change event of this connector, mutated.
@@ -53,10 +55,29 @@ test('poison events go to the dead-letter topic with their reason; the stream ke
   assert.equal(final.target.rows, s.writer.rows.size);
 
   const letters = (await readTopic(kafkaBrokers(), s.deadLetterTopic, 5, { settleMs: 2000 })).map((r) => JSON.parse(r.value!));
-  assert.deepEqual(letters.map((l) => l.reason), ['MALFORMED_JSON', 'MISSING_FIELD', 'WRONG_TYPE', 'OVERSIZED_VALUE', 'UNKNOWN_OP']);
-  assert.deepEqual(letters.map((l) => l.value), poison.map((p) => p.value), 'each dead letter carries the raw event');
-  assert.deepEqual(letters.map((l) => l.key), poison.map((p) => p.key));
-  assert.ok(letters.every((l) => l.stage === 'ingest' && l.pipeline === 'legacy' && l.source.topic === s.cdcTopic && l.source.partition === 0 && /^\d+$/.test(l.source.offset)));
+  assert.deepEqual(
+    letters.map((l) => l.reason),
+    ['MALFORMED_JSON', 'MISSING_FIELD', 'WRONG_TYPE', 'OVERSIZED_VALUE', 'UNKNOWN_OP'],
+  );
+  assert.deepEqual(
+    letters.map((l) => l.value),
+    poison.map((p) => p.value),
+    'each dead letter carries the raw event',
+  );
+  assert.deepEqual(
+    letters.map((l) => l.key),
+    poison.map((p) => p.key),
+  );
+  assert.ok(
+    letters.every(
+      (l) =>
+        l.stage === 'ingest' &&
+        l.pipeline === 'legacy' &&
+        l.source.topic === s.cdcTopic &&
+        l.source.partition === 0 &&
+        /^\d+$/.test(l.source.offset),
+    ),
+  );
   assert.match(letters[1].message, /callid/);
   assert.match(letters[2].message, /cseq/);
   assert.match(letters[3].message, /username/);

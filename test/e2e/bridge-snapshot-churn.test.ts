@@ -11,7 +11,13 @@ let s: Scenario;
 let bridge: Bridge | null = null;
 
 before(async () => {
-  s = await legacyScenario('e2e_snapchurn', { rows: 8_000, aors: 6_000, seed: 4, targets: [{ release: '4.0' }], churnWhileRegistering: 3_000 });
+  s = await legacyScenario('e2e_snapchurn', {
+    rows: 8_000,
+    aors: 6_000,
+    seed: 4,
+    targets: [{ release: '4.0' }],
+    churnWhileRegistering: 3_000,
+  });
 });
 
 after(async () => {
@@ -24,7 +30,9 @@ test('changes committed during the snapshot are applied; no dead letters', async
   // 1,500 more follow while it streams.
   await churn(s, 1_500);
   assert.ok(s.writer.counts.deregistrations > 300);
-  bridge = await startBridge(bridgeConfig(s, [{ name: 'main', db: s.targets[0]!.url, release: '4.0', hashSize: 9 }]), silentLogger, { http: false });
+  bridge = await startBridge(bridgeConfig(s, [{ name: 'main', db: s.targets[0]!.url, release: '4.0', hashSize: 9 }]), silentLogger, {
+    http: false,
+  });
   const final = await waitForEqual(s, s.targets[0]!.url, '4.0');
   assert.equal(final.target.rows, s.writer.rows.size);
   const dead = await bridge.metrics.deadLetters.get();

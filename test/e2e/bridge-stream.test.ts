@@ -22,7 +22,18 @@ after(async () => {
 });
 
 async function verifyClean(url: string, release: string, hashSize: number): Promise<void> {
-  const report = await runVerify({ db: url, table: 'location', release, hashSize, useDomain: false, signedness: 'signed', timezone: 'UTC', now: Math.floor(Date.now() / 1000), details: 3, batchSize: 5000 });
+  const report = await runVerify({
+    db: url,
+    table: 'location',
+    release,
+    hashSize,
+    useDomain: false,
+    signedness: 'signed',
+    timezone: 'UTC',
+    now: Math.floor(Date.now() / 1000),
+    details: 3,
+    batchSize: 5000,
+  });
   assert.equal(report.rejected.total, 0, JSON.stringify(report.details?.rejected));
   assert.equal(report.ambiguousRecordLabels.labels, 0);
   assert.equal(report.duplicateContactIds.ids, 0);
@@ -31,7 +42,9 @@ async function verifyClean(url: string, release: string, hashSize: number): Prom
 }
 
 test('snapshot of 10k rows then 5k changes while streaming: the 4.0 target equals the source and verifies clean', async () => {
-  bridge = await startBridge(bridgeConfig(s, [{ name: 'a', db: s.targets[0]!.url, release: '4.0', hashSize: 9 }]), silentLogger, { http: false });
+  bridge = await startBridge(bridgeConfig(s, [{ name: 'a', db: s.targets[0]!.url, release: '4.0', hashSize: 9 }]), silentLogger, {
+    http: false,
+  });
   const snapshot = await waitForEqual(s, s.targets[0]!.url, '4.0');
   assert.equal(snapshot.target.live, 10_000);
   assert.equal(snapshot.target.rows, 10_000);
@@ -50,10 +63,14 @@ test('replaying the registration log into a new 2.2 target with hash_size 12 giv
   const idsBefore = await idsByCallid(s.targets[0]!.url);
   // Target a keeps its state; target b starts from offset 0 of the log (ingest not needed).
   bridge = await startBridge(
-    bridgeConfig(s, [
-      { name: 'a', db: s.targets[0]!.url, release: '4.0', hashSize: 9 },
-      { name: 'b', db: s.targets[1]!.url, release: '2.2', hashSize: 12 },
-    ], false),
+    bridgeConfig(
+      s,
+      [
+        { name: 'a', db: s.targets[0]!.url, release: '4.0', hashSize: 9 },
+        { name: 'b', db: s.targets[1]!.url, release: '2.2', hashSize: 12 },
+      ],
+      false,
+    ),
     silentLogger,
     { http: false },
   );

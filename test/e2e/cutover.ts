@@ -58,7 +58,10 @@ export class CutoverRig {
    * Seeds a 2.1 legacy table (PostgreSQL or MariaDB) the way its registrar would, creates the 4.0
    * target, registers a Debezium connector on each, and gives every AOR to the legacy registrar.
    */
-  static async create(name: string, opts: { legacy: LegacyKind; rows: number; aors: number; seed: number; hashSize: number }): Promise<CutoverRig> {
+  static async create(
+    name: string,
+    opts: { legacy: LegacyKind; rows: number; aors: number; seed: number; hashSize: number },
+  ): Promise<CutoverRig> {
     const rig = new CutoverRig(name, opts.hashSize, opts.legacy);
     rig.legacy = opts.legacy === 'postgres' ? await freshPostgresDb(`${name}_legacy`) : await freshMariaDb(`${name}_legacy`);
     await createLocationTable(rig.legacy.url, '2.1');
@@ -119,7 +122,9 @@ export class CutoverRig {
   /** Cuts every session reverse sync holds on the legacy database; returns how many it cut. */
   async cutReverseLegacySessions(): Promise<number> {
     if (this.legacyKind === 'postgres') {
-      const rows = await this.legacySql.query("SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'ulbridge'");
+      const rows = await this.legacySql.query(
+        "SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'ulbridge'",
+      );
       return rows[0]!.n as number;
     }
     const user = new URL(this.reverseLegacyUrl).username;
@@ -137,8 +142,10 @@ export class CutoverRig {
 
   async cleanup(): Promise<void> {
     if (this.bridge && this.bridge.exitCode === null) this.bridge.kill('SIGKILL');
-    if (this.targetConnector) await deleteConnector(connectUrl(), this.targetConnector, { cleanup: this.targetSpec() }).catch(() => undefined);
-    if (this.legacyConnector) await deleteConnector(connectUrl(), this.legacyConnector, { cleanup: this.legacySpec() }).catch(() => undefined);
+    if (this.targetConnector)
+      await deleteConnector(connectUrl(), this.targetConnector, { cleanup: this.targetSpec() }).catch(() => undefined);
+    if (this.legacyConnector)
+      await deleteConnector(connectUrl(), this.legacyConnector, { cleanup: this.legacySpec() }).catch(() => undefined);
     await this.targetClient?.end().catch(() => undefined);
     await this.legacySql?.close().catch(() => undefined);
   }
@@ -150,10 +157,35 @@ export class CutoverRig {
       log: { topic: `${this.tag}.registrations`, partitions: 4, deadLetterTopic: `${this.tag}.dead-letters` },
       sources: [{ name: 'legacy', release: '2.1', topic: this.cdcTopic, timeZone: TZ, groupId: `${this.tag}-ingest` }],
       targets: [
-        { name: 'main', db: this.target.url, table: 'location', release: '4.0', hashSize: this.hashSize, timeZone: TZ, groupId: `${this.tag}-main` },
-        ...extraTargets.map((t) => ({ name: t.name, db: this.target.url, table: t.table, release: '4.0', hashSize: t.hashSize, timeZone: TZ, groupId: `${this.tag}-${t.name}` })),
+        {
+          name: 'main',
+          db: this.target.url,
+          table: 'location',
+          release: '4.0',
+          hashSize: this.hashSize,
+          timeZone: TZ,
+          groupId: `${this.tag}-main`,
+        },
+        ...extraTargets.map((t) => ({
+          name: t.name,
+          db: this.target.url,
+          table: t.table,
+          release: '4.0',
+          hashSize: t.hashSize,
+          timeZone: TZ,
+          groupId: `${this.tag}-${t.name}`,
+        })),
       ],
-      reverse: [{ name: 'rollback', target: 'main', topic: this.targetTopic, source: 'legacy', legacy: { db: this.reverseLegacyUrl, table: 'location' }, groupId: `${this.tag}-reverse` }],
+      reverse: [
+        {
+          name: 'rollback',
+          target: 'main',
+          topic: this.targetTopic,
+          source: 'legacy',
+          legacy: { db: this.reverseLegacyUrl, table: 'location' },
+          groupId: `${this.tag}-reverse`,
+        },
+      ],
       http: { port: this.httpPort },
     };
     parseConfig(this.config, {}); // fails here, not in the child, if the config is wrong
@@ -208,8 +240,19 @@ export class CutoverRig {
    */
   async diffEqual(targetTable = 'location', hashSize = this.hashSize): Promise<string> {
     const args = [
-      'diff', '--source', this.legacy.url, '--source-release', '2.1', '--target', this.target.url, '--target-table', targetTable,
-      '--target-release', '4.0', '--hash-size', String(hashSize),
+      'diff',
+      '--source',
+      this.legacy.url,
+      '--source-release',
+      '2.1',
+      '--target',
+      this.target.url,
+      '--target-table',
+      targetTable,
+      '--target-release',
+      '4.0',
+      '--hash-size',
+      String(hashSize),
     ];
     const deadline = Date.now() + 60_000;
     let out = await cli(args);
@@ -237,7 +280,8 @@ export class CutoverRig {
     const admin = new Kafka({ brokers: kafkaBrokers(), logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     try {
-      const ends = async (): Promise<string> => JSON.stringify(await Promise.all([this.cdcTopic, this.targetTopic].map((t) => admin.fetchTopicOffsets(t))));
+      const ends = async (): Promise<string> =>
+        JSON.stringify(await Promise.all([this.cdcTopic, this.targetTopic].map((t) => admin.fetchTopicOffsets(t))));
       const deadline = Date.now() + 90_000;
       let last = await ends();
       for (;;) {

@@ -187,7 +187,8 @@ class Bridge {
       const l = this.log();
       if (l.includes('ingest running') && l.includes('projection started')) return;
       if (!this.running) throw new Error(`${this.name} exited during start-up (${JSON.stringify(this.exit)}):\n${this.tail()}`);
-      if (Date.now() >= deadline) throw new Error(`${this.name} did not log "ingest running" and "projection started" within ${timeoutMs / 1000} s:\n${this.tail()}`);
+      if (Date.now() >= deadline)
+        throw new Error(`${this.name} did not log "ingest running" and "projection started" within ${timeoutMs / 1000} s:\n${this.tail()}`);
       await sleep(250);
     }
   }
@@ -210,7 +211,7 @@ interface CliResult {
 function ulbridge(args: string[], timeoutMs = 60_000): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(process.execPath, [BIN, ...args], { cwd: ROOT, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       resolve({ code, stdout, stderr: err && code === -1 ? `${stderr}\n(${err.message})` : stderr });
     });
   });
@@ -266,7 +267,16 @@ function writeConfig(database: string, name: string): void {
         log: { topic: 'faults.registrations', partitions: 4, deadLetterTopic: 'faults.dead-letters' },
         sources: [{ name: 'legacy', release: '2.1', topic: cdcTopic, groupId: 'faults-ingest' }],
         // ulbridge reaches the target database through the proxy; the checks below go direct.
-        targets: [{ name, db: withDatabase(tgt!.postgres!.url, database, dbProxy!.port), table: 'location', release: '4.0', hashSize: 9, groupId: `faults-${name}` }],
+        targets: [
+          {
+            name,
+            db: withDatabase(tgt!.postgres!.url, database, dbProxy!.port),
+            table: 'location',
+            release: '4.0',
+            hashSize: 9,
+            groupId: `faults-${name}`,
+          },
+        ],
         http: { port: 0 },
       },
       null,
@@ -283,7 +293,12 @@ function startBridge(): Bridge {
 }
 
 function bridgeTails(): string {
-  return bridges.map((b) => `--- ${b.name} (${b.running ? 'running' : `exited ${JSON.stringify(b.exit)}${b.killedOnPurpose ? ', killed on purpose' : ''}`}), ${b.logFile} ---\n${b.tail()}`).join('\n');
+  return bridges
+    .map(
+      (b) =>
+        `--- ${b.name} (${b.running ? 'running' : `exited ${JSON.stringify(b.exit)}${b.killedOnPurpose ? ', killed on purpose' : ''}`}), ${b.logFile} ---\n${b.tail()}`,
+    )
+    .join('\n');
 }
 
 function assertBridgesAlive(what: string): void {
@@ -291,7 +306,9 @@ function assertBridgesAlive(what: string): void {
     if (b.killedOnPurpose || b.reported) continue;
     if (!b.running) {
       b.reported = true; // reported once, by the test during which it exited
-      assert.fail(`${what}: ${b.name} (ulbridge run) exited by itself ${JSON.stringify(b.exit)}; a fault must not stop the service.\n${bridgeTails()}`);
+      assert.fail(
+        `${what}: ${b.name} (ulbridge run) exited by itself ${JSON.stringify(b.exit)}; a fault must not stop the service.\n${bridgeTails()}`,
+      );
     }
   }
 }
@@ -308,7 +325,12 @@ before(async () => {
   kafkaProxy = await TcpProxy.start();
   // The two stacks start in parallel; the target one is only PostgreSQL.
   [src, tgt] = await Promise.all([
-    startStack({ dir: join(work, 'src'), services: ['postgres', 'kafka', 'connect'], kafkaExtraListeners: [{ name: 'PROXIED', advertisedPort: kafkaProxy.port }], log: (l) => log(`src stack: ${l}`) }),
+    startStack({
+      dir: join(work, 'src'),
+      services: ['postgres', 'kafka', 'connect'],
+      kafkaExtraListeners: [{ name: 'PROXIED', advertisedPort: kafkaProxy.port }],
+      log: (l) => log(`src stack: ${l}`),
+    }),
     startStack({ dir: join(work, 'tgt'), services: ['postgres'], log: (l) => log(`tgt stack: ${l}`) }),
   ]);
   kafkaProxy.setTarget({ port: src.kafka!.extraListeners!.PROXIED!.port });
@@ -328,7 +350,13 @@ before(async () => {
   await writer.seed(ROWS, AORS);
   load = new Load(writer);
 
-  const connector = await registerConnector(src.connect!.url, { name: 'faults', kind: 'postgres', url: legacyUrl, table: 'public.location', kafkaBrokers: src.kafka!.brokers });
+  const connector = await registerConnector(src.connect!.url, {
+    name: 'faults',
+    kind: 'postgres',
+    url: legacyUrl,
+    table: 'public.location',
+    kafkaBrokers: src.kafka!.brokers,
+  });
   cdcTopic = connector.topic;
   writeConfig('faults_target', 'main');
   const b = startBridge();
@@ -337,7 +365,9 @@ before(async () => {
     throw new Error(`${e.message}\n${bridgeTails()}`);
   });
   before_ = await snapshot();
-  log(`rig ready: ${before_.fingerprints.size} live bindings; src stack ${src.dir}, tgt stack ${tgt.dir}; kafka proxy ${kafkaProxy.address} -> ${src.kafka!.extraListeners!.PROXIED!.port}, db proxy ${dbProxy.address} -> ${tgt.postgres!.port}`);
+  log(
+    `rig ready: ${before_.fingerprints.size} live bindings; src stack ${src.dir}, tgt stack ${tgt.dir}; kafka proxy ${kafkaProxy.address} -> ${src.kafka!.extraListeners!.PROXIED!.port}, db proxy ${dbProxy.address} -> ${tgt.postgres!.port}`,
+  );
 });
 
 after(async () => {
@@ -347,7 +377,7 @@ after(async () => {
   await kafkaProxy?.close().catch(() => undefined);
   await dbProxy?.close().catch(() => undefined);
   const keep = !!process.env.ULBRIDGE_TEST_KEEP_STACK_DIR;
-  await Promise.all([src?.stop({ fast: !keep, keepDir: keep }), tgt?.stop({ fast: !keep, keepDir: keep })].map((p) => p?.catch(() => undefined)));
+  await Promise.all([src, tgt].map(async (s) => s?.stop({ fast: !keep, keepDir: keep }).catch(() => undefined)));
   if (!keep) rmSync(work, { recursive: true, force: true });
   else process.stderr.write(`faults: kept ${work}\n`);
 });
@@ -373,7 +403,19 @@ async function settle(t: TestContext, what: string): Promise<void> {
   assert.ok(unchanged > ROWS / 3, `${what}: most bindings were left unchanged by the load (${unchanged})`);
   before_ = now;
 
-  const diff = await ulbridge(['diff', '--source', legacy.url, '--source-release', '2.1', '--target', target.url, '--target-release', '4.0', '--hash-size', '9']);
+  const diff = await ulbridge([
+    'diff',
+    '--source',
+    legacy.url,
+    '--source-release',
+    '2.1',
+    '--target',
+    target.url,
+    '--target-release',
+    '4.0',
+    '--hash-size',
+    '9',
+  ]);
   assert.equal(diff.code, 0, `${what}: ulbridge diff exit code\n${diff.stdout}\n${diff.stderr}`);
 
   // status reads committed offsets, which may trail the applied rows by a moment: poll, bounded.
@@ -423,9 +465,11 @@ async function ready(t: TestContext): Promise<void> {
   const b = startBridge();
   t.diagnostic(`started ${b.name}${running ? '' : ' (no ulbridge run process was left running by the previous test)'}`);
   await b.waitStarted();
-  await waitForIndependentEqual(legacy, target, { timeoutMs: CONVERGE_MS, what: `${b.name} catching up before the fault` }).catch((e: Error) => {
-    throw new Error(`${e.message}\n${bridgeTails()}`);
-  });
+  await waitForIndependentEqual(legacy, target, { timeoutMs: CONVERGE_MS, what: `${b.name} catching up before the fault` }).catch(
+    (e: Error) => {
+      throw new Error(`${e.message}\n${bridgeTails()}`);
+    },
+  );
   before_ = await snapshot();
 }
 
@@ -455,41 +499,59 @@ test('Kafka stalled for 10 s under load (TCP proxy stops forwarding, then resume
   await settle(t, 'Kafka TCP stall');
 });
 
-test('target database connections cut twice under load (TCP proxy between ulbridge and PostgreSQL)', { timeout: FAULT_TEST_TIMEOUT }, async (t) => {
-  await loadFor(t, 3_000);
-  const first = dbProxy!.cut();
-  assert.ok(first > 0, 'ulbridge had sessions on the target database through the proxy');
-  await sleep(3_000);
-  const second = dbProxy!.cut();
-  await sleep(4_000);
-  t.diagnostic(`cut ${first} + ${second} connections`);
-  await settle(t, 'target database TCP cut');
-});
+test(
+  'target database connections cut twice under load (TCP proxy between ulbridge and PostgreSQL)',
+  { timeout: FAULT_TEST_TIMEOUT },
+  async (t) => {
+    await loadFor(t, 3_000);
+    const first = dbProxy!.cut();
+    assert.ok(first > 0, 'ulbridge had sessions on the target database through the proxy');
+    await sleep(3_000);
+    const second = dbProxy!.cut();
+    await sleep(4_000);
+    t.diagnostic(`cut ${first} + ${second} connections`);
+    await settle(t, 'target database TCP cut');
+  },
+);
 
-test('target database stalled for 10 s under load (TCP proxy stops forwarding, then resumes)', { timeout: FAULT_TEST_TIMEOUT }, async (t) => {
-  await loadFor(t, 3_000);
-  assert.ok(dbProxy!.connections > 0, 'ulbridge has sessions on the target database through the proxy');
-  await dbProxy!.stall(10_000);
-  await sleep(4_000);
-  await settle(t, 'target database TCP stall');
-});
+test(
+  'target database stalled for 10 s under load (TCP proxy stops forwarding, then resumes)',
+  { timeout: FAULT_TEST_TIMEOUT },
+  async (t) => {
+    await loadFor(t, 3_000);
+    assert.ok(dbProxy!.connections > 0, 'ulbridge has sessions on the target database through the proxy');
+    await dbProxy!.stall(10_000);
+    await sleep(4_000);
+    await settle(t, 'target database TCP stall');
+  },
+);
 
-test('target PostgreSQL immediate stop (SIGQUIT, as pg_ctl stop -m immediate), 5 s down, start again', { timeout: FAULT_TEST_TIMEOUT }, async (t) => {
-  await loadFor(t, 3_000);
-  const r = await tgt!.restart('postgres', { signal: 'SIGQUIT', downMs: 5_000 });
-  await sleep(4_000);
-  t.diagnostic(`target postgres: stopped in ${r.stopMs} ms, ready again ${r.readyMs} ms after its start (pid ${r.oldPid} -> ${r.pid})`);
-  await settle(t, 'target database immediate stop and start');
-});
+test(
+  'target PostgreSQL immediate stop (SIGQUIT, as pg_ctl stop -m immediate), 5 s down, start again',
+  { timeout: FAULT_TEST_TIMEOUT },
+  async (t) => {
+    await loadFor(t, 3_000);
+    const r = await tgt!.restart('postgres', { signal: 'SIGQUIT', downMs: 5_000 });
+    await sleep(4_000);
+    t.diagnostic(`target postgres: stopped in ${r.stopMs} ms, ready again ${r.readyMs} ms after its start (pid ${r.oldPid} -> ${r.pid})`);
+    await settle(t, 'target database immediate stop and start');
+  },
+);
 
-test('source PostgreSQL restart (fast shutdown, 3 s down) under load: Debezium and the registrar reconnect', { timeout: FAULT_TEST_TIMEOUT }, async (t) => {
-  await loadFor(t, 3_000);
-  const errorsBefore = load.errors;
-  const r = await src!.restart('postgres', { downMs: 3_000 });
-  await sleep(6_000);
-  t.diagnostic(`source postgres: stopped in ${r.stopMs} ms, ready again after ${r.readyMs} ms; ${load.errors - errorsBefore} registrar changes failed meanwhile (${load.lastError})`);
-  await settle(t, 'source database restart');
-});
+test(
+  'source PostgreSQL restart (fast shutdown, 3 s down) under load: Debezium and the registrar reconnect',
+  { timeout: FAULT_TEST_TIMEOUT },
+  async (t) => {
+    await loadFor(t, 3_000);
+    const errorsBefore = load.errors;
+    const r = await src!.restart('postgres', { downMs: 3_000 });
+    await sleep(6_000);
+    t.diagnostic(
+      `source postgres: stopped in ${r.stopMs} ms, ready again after ${r.readyMs} ms; ${load.errors - errorsBefore} registrar changes failed meanwhile (${load.lastError})`,
+    );
+    await settle(t, 'source database restart');
+  },
+);
 
 test('Kafka Connect kill -9 and restart under load', { timeout: FAULT_TEST_TIMEOUT }, async (t) => {
   await loadFor(t, 3_000);

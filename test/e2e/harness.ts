@@ -49,7 +49,13 @@ export async function legacyScenario(
     await createLocationTable(db.url, t.release, t.table ?? 'location');
     targets.push(db);
   }
-  const spec = { name: `${name}_${process.pid}`, kind: 'postgres' as const, url: legacy.url, table: 'public.location', kafkaBrokers: kafkaBrokers() };
+  const spec = {
+    name: `${name}_${process.pid}`,
+    kind: 'postgres' as const,
+    url: legacy.url,
+    table: 'public.location',
+    kafkaBrokers: kafkaBrokers(),
+  };
   // Optionally keep the registrar writing while Debezium creates its slot and snapshots.
   const [connector] = await Promise.all([
     registerConnector(connectUrl(), spec),
@@ -74,7 +80,11 @@ export async function legacyScenario(
   };
 }
 
-export function bridgeConfig(s: Scenario, targets: Array<{ name: string; db: string; release: string; hashSize: number; table?: string }>, withIngest = true): Config {
+export function bridgeConfig(
+  s: Scenario,
+  targets: Array<{ name: string; db: string; release: string; hashSize: number; table?: string }>,
+  withIngest = true,
+): Config {
   return parseConfig(
     {
       kafka: { brokers: kafkaBrokers() },
@@ -103,7 +113,13 @@ export async function compare(s: Scenario, targetUrl: string, targetRelease: str
 }
 
 /** Polls until the target equals the source, or fails with the last difference. */
-export async function waitForEqual(s: Scenario, targetUrl: string, targetRelease: string, timeoutMs = 120_000, table = 'location'): Promise<BindingDiff> {
+export async function waitForEqual(
+  s: Scenario,
+  targetUrl: string,
+  targetRelease: string,
+  timeoutMs = 120_000,
+  table = 'location',
+): Promise<BindingDiff> {
   const deadline = Date.now() + timeoutMs;
   let last: BindingDiff;
   do {
@@ -111,7 +127,9 @@ export async function waitForEqual(s: Scenario, targetUrl: string, targetRelease
     if (last.equal) return last;
     await new Promise((r) => setTimeout(r, 500));
   } while (Date.now() < deadline);
-  throw new Error(`target did not converge in ${timeoutMs} ms: ${JSON.stringify({ onlyInSource: last.onlyInSource, onlyInTarget: last.onlyInTarget, examples: last.examples })}`);
+  throw new Error(
+    `target did not converge in ${timeoutMs} ms: ${JSON.stringify({ onlyInSource: last.onlyInSource, onlyInTarget: last.onlyInTarget, examples: last.examples })}`,
+  );
 }
 
 /** contact_id of every target row, by Call-ID (unique per binding in the generated workload). */

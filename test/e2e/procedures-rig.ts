@@ -42,7 +42,9 @@ export function readmeRebuildSql(): string {
 export function pgProgram(name: string): string {
   const base = '/usr/lib/postgresql';
   if (existsSync(base)) {
-    const versions = readdirSync(base).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
+    const versions = readdirSync(base)
+      .filter((v) => /^\d+$/.test(v))
+      .sort((a, b) => Number(b) - Number(a));
     for (const v of versions) if (existsSync(join(base, v, 'bin', name))) return join(base, v, 'bin', name);
   }
   return name;
@@ -149,7 +151,15 @@ export class ProcedureRig {
       kafka: { brokers: kafkaBrokers() },
       log: { topic: this.s.logTopic, partitions: 4, deadLetterTopic: this.s.deadLetterTopic },
       sources: [{ name: 'legacy', release: '2.1', topic: this.s.cdcTopic, timeZone: 'UTC', groupId: `${tag}-ingest` }],
-      targets: targets.map((t) => ({ name: t.name, db: t.db.url, table: 'location', release: '4.0', hashSize: 9, timeZone: 'UTC', groupId: `${tag}-${groups}-${t.name}` })),
+      targets: targets.map((t) => ({
+        name: t.name,
+        db: t.db.url,
+        table: 'location',
+        release: '4.0',
+        hashSize: 9,
+        timeZone: 'UTC',
+        groupId: `${tag}-${groups}-${t.name}`,
+      })),
       http: extra.http ?? { port: 0 },
     };
     parseConfig(raw, {});
@@ -221,7 +231,9 @@ export class ProcedureRig {
       if (last.code === 0) return last.stdout;
       await sleep(1000);
     }
-    throw new Error(`ulbridge status did not say READY (exit 0) within ${timeoutMs} ms; last exit ${last.code}:\n${last.stdout}${last.stderr}${this.logTail()}`);
+    throw new Error(
+      `ulbridge status did not say READY (exit 0) within ${timeoutMs} ms; last exit ${last.code}:\n${last.stdout}${last.stderr}${this.logTail()}`,
+    );
   }
 
   /** `ulbridge status --config` once: its exit code and output. */
@@ -232,7 +244,19 @@ export class ProcedureRig {
 
   /** `ulbridge diff` legacy vs target once. */
   async diff(t: RigTarget): Promise<{ code: number | null; out: string }> {
-    const r = await cli(['diff', '--source', this.s.legacy.url, '--source-release', '2.1', '--target', t.db.url, '--target-release', '4.0', '--hash-size', '9']);
+    const r = await cli([
+      'diff',
+      '--source',
+      this.s.legacy.url,
+      '--source-release',
+      '2.1',
+      '--target',
+      t.db.url,
+      '--target-release',
+      '4.0',
+      '--hash-size',
+      '9',
+    ]);
     return { code: r.code, out: r.stdout + r.stderr };
   }
 
@@ -241,7 +265,7 @@ export class ProcedureRig {
     try {
       return await waitForIndependentEqual(this.legacySpec, this.targetSpec(t), { timeoutMs, what: `target ${t.name}` });
     } catch (e) {
-      throw new Error(`${(e as Error).message}${this.logTail()}`);
+      throw new Error(`${(e as Error).message}${this.logTail()}`, { cause: e });
     }
   }
 
@@ -277,9 +301,12 @@ export class ProcedureRig {
   /** Waits until the target's stored offsets advanced to at least `goal` (bounded). */
   async waitStoredOffsets(t: RigTarget, goal: number, timeoutMs = 120_000): Promise<number> {
     const deadline = Date.now() + timeoutMs;
-    let now = 0;
+    let now: number;
     while ((now = await this.storedOffsetSum(t)) < goal) {
-      assert.ok(Date.now() < deadline, `target ${t.name}: stored offsets reached ${now}, not ${goal}, within ${timeoutMs} ms${this.logTail()}`);
+      assert.ok(
+        Date.now() < deadline,
+        `target ${t.name}: stored offsets reached ${now}, not ${goal}, within ${timeoutMs} ms${this.logTail()}`,
+      );
       await sleep(200);
     }
     return now;

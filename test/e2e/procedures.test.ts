@@ -68,7 +68,9 @@ async function rebuild(underLoad: boolean): Promise<void> {
   // README: "stop ulbridge, delete the rows it wrote and its state, start again".
   await rig.stopBridge();
   await withPg(t.db.url, (c) => c.query(sql));
-  const left = await withPg(t.db.url, (c) => c.query(`SELECT count(*)::int AS n, to_regnamespace('ulbridge_main') IS NULL AS gone FROM location`));
+  const left = await withPg(t.db.url, (c) =>
+    c.query(`SELECT count(*)::int AS n, to_regnamespace('ulbridge_main') IS NULL AS gone FROM location`),
+  );
   assert.deepEqual(left.rows[0], { n: 0, gone: true }, 'the README SQL removed every row ulbridge wrote and its state schema');
   if (underLoad) await churn.waitFor(300);
   rig.startBridge(config);
@@ -111,7 +113,10 @@ async function restoreFromDump(underLoad: boolean): Promise<void> {
   });
   await run(pgProgram('pg_restore'), ['--exit-on-error', '--no-owner', '-d', t.db.url, dump]);
   const restored = await rig.storedOffsetSum(t);
-  assert.ok(restored <= atDump + 1_000, `the restored state is thousands of offsets behind (${restored} at restore, ${atDump} before the dump)`);
+  assert.ok(
+    restored <= atDump + 1_000,
+    `the restored state is thousands of offsets behind (${restored} at restore, ${atDump} before the dump)`,
+  );
   if (underLoad) await churn.waitFor(300);
   rig.startBridge(config);
   if (underLoad) {
@@ -119,7 +124,12 @@ async function restoreFromDump(underLoad: boolean): Promise<void> {
     await churn.stop();
   }
   await rig.assertConverged(config, [t]);
-  const moved = idsMovedForUnchanged(legacyBefore, await legacyFingerprints(rig.legacySpec), idsBefore, await targetIdsByBinding(rig.targetSpec(t)));
+  const moved = idsMovedForUnchanged(
+    legacyBefore,
+    await legacyFingerprints(rig.legacySpec),
+    idsBefore,
+    await targetIdsByBinding(rig.targetSpec(t)),
+  );
   assert.ok(moved.unchanged >= 500, `enough bindings were left alone by the churn to check (${moved.unchanged})`);
   assert.deepEqual(moved.moved.slice(0, 5), [], `${moved.moved.length} unchanged bindings got another contact id`);
   await rig.stopBridge();
@@ -136,7 +146,7 @@ test('target database restored from a pg_dump taken thousands of offsets earlier
 let sigtermWhileFailing: string | null = null;
 let sigtermLog = '';
 
-test('one target\'s state dropped (README DELETE + DROP SCHEMA CASCADE) while another target of the same run keeps running', async () => {
+test("one target's state dropped (README DELETE + DROP SCHEMA CASCADE) while another target of the same run keeps running", async () => {
   const sql = readmeRebuildSql();
   const dropped = await target('main');
   const kept = await target('keep');
@@ -170,7 +180,12 @@ test('one target\'s state dropped (README DELETE + DROP SCHEMA CASCADE) while an
   sigtermLog = rig.logTail();
   rig.startBridge(config);
   await rig.assertConverged(config, [dropped, kept]);
-  const moved = idsMovedForUnchanged(legacyBefore, await legacyFingerprints(rig.legacySpec), keptIdsBefore, await targetIdsByBinding(rig.targetSpec(kept)));
+  const moved = idsMovedForUnchanged(
+    legacyBefore,
+    await legacyFingerprints(rig.legacySpec),
+    keptIdsBefore,
+    await targetIdsByBinding(rig.targetSpec(kept)),
+  );
   assert.ok(moved.unchanged >= 500, `enough bindings were left alone by the churn to check (${moved.unchanged})`);
   assert.deepEqual(moved.moved.slice(0, 5), [], `${moved.moved.length} unchanged bindings of the kept target got another contact id`);
   await rig.stopBridge();

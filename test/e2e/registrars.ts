@@ -27,10 +27,46 @@ export interface ChurnCounts {
 /** New contacts that register for only a few seconds (and are never refreshed), in percent. */
 const SHORT_LIVED = 30;
 
-const LEGACY_COLUMNS = ['username', 'domain', 'contact', 'received', 'path', 'expires', 'q', 'callid', 'cseq', 'last_modified', 'flags', 'cflags', 'user_agent', 'socket', 'methods', 'sip_instance', 'attr'];
+const LEGACY_COLUMNS = [
+  'username',
+  'domain',
+  'contact',
+  'received',
+  'path',
+  'expires',
+  'q',
+  'callid',
+  'cseq',
+  'last_modified',
+  'flags',
+  'cflags',
+  'user_agent',
+  'socket',
+  'methods',
+  'sip_instance',
+  'attr',
+];
 
 function rowValues(r: LegacyRow, expires: string | number, tz: string): unknown[] {
-  return [r.username, r.domain, r.contact, r.received, r.path, expires, r.q, r.callid, r.cseq, unixToLocalDatetime(r.lastModified, tz), r.flags, r.cflags, r.userAgent, r.socket, r.methods, r.sipInstance, r.attr];
+  return [
+    r.username,
+    r.domain,
+    r.contact,
+    r.received,
+    r.path,
+    expires,
+    r.q,
+    r.callid,
+    r.cseq,
+    unixToLocalDatetime(r.lastModified, tz),
+    r.flags,
+    r.cflags,
+    r.userAgent,
+    r.socket,
+    r.methods,
+    r.sipInstance,
+    r.attr,
+  ];
 }
 
 /** One AOR as a registrar holds it: its rows (by key) and, for the new registrar, its labels. */
@@ -145,7 +181,12 @@ abstract class Registrar {
       const fresh = this.workload.registration(0);
       const shortLived = this.workload.next() * 100 < SHORT_LIVED;
       if (shortLived) fresh.expires = Math.floor(Date.now() / 1000) + 2 + Math.floor(this.workload.next() * 3);
-      const key = await this.insert(rec, { ...fresh, username: rec.username, domain: rec.domain, contact: fresh.contact.replace(/^sip:[^@]+@/, `sip:${rec.username}@`) });
+      const key = await this.insert(rec, {
+        ...fresh,
+        username: rec.username,
+        domain: rec.domain,
+        contact: fresh.contact.replace(/^sip:[^@]+@/, `sip:${rec.username}@`),
+      });
       rec.keys.push(key);
       if (shortLived) this.expiring.set(key, { aor: rec.username.toLowerCase(), at: fresh.expires });
       this.counts.newContacts++;
@@ -213,7 +254,9 @@ export class LegacyRegistrar extends Registrar {
   protected async refresh(_rec: Record, id: bigint): Promise<void> {
     const now = Math.floor(Date.now() / 1000);
     await this.db.query(`UPDATE location SET expires = ?, cseq = cseq + 1, last_modified = ? WHERE id = ?`, [
-      unixToLocalDatetime(now + 600 + Math.floor(this.workload.next() * 3000), this.tz), unixToLocalDatetime(now, this.tz), id.toString(),
+      unixToLocalDatetime(now + 600 + Math.floor(this.workload.next() * 3000), this.tz),
+      unixToLocalDatetime(now, this.tz),
+      id.toString(),
     ]);
   }
 
@@ -252,7 +295,10 @@ export class TargetRegistrar extends Registrar {
   }
 
   async take(aors: string[]): Promise<void> {
-    const { rows } = await this.client.query(`SELECT contact_id::text AS id, username, domain, expires FROM location WHERE username = ANY($1::text[]) ORDER BY contact_id`, [aors]);
+    const { rows } = await this.client.query(
+      `SELECT contact_id::text AS id, username, domain, expires FROM location WHERE username = ANY($1::text[]) ORDER BY contact_id`,
+      [aors],
+    );
     for (const r of rows) {
       this.track(r.username as string, BigInt(r.id), r.expires as number);
       const id = BigInt(r.id);
@@ -275,7 +321,9 @@ export class TargetRegistrar extends Registrar {
   protected async refresh(_rec: Record, id: bigint): Promise<void> {
     const now = Math.floor(Date.now() / 1000);
     await this.client.query(`UPDATE location SET expires = $2, cseq = cseq + 1, last_modified = $3::timestamp WHERE contact_id = $1`, [
-      id.toString(), now + 600 + Math.floor(this.workload.next() * 3000), unixToLocalDatetime(now, this.tz),
+      id.toString(),
+      now + 600 + Math.floor(this.workload.next() * 3000),
+      unixToLocalDatetime(now, this.tz),
     ]);
   }
 
@@ -283,10 +331,10 @@ export class TargetRegistrar extends Registrar {
     const id = packContactId({ aorhash: this.hash(rec.username) & 0xffff, rlabel: rec.rlabel!, clabel: rec.nextClabel! });
     rec.nextClabel = (rec.nextClabel! + 1) & CLABEL_MASK;
     const cols = ['contact_id', ...LEGACY_COLUMNS];
-    await this.client.query(
-      `INSERT INTO location (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
-      [id.toString(), ...rowValues({ ...row, username: rec.username }, row.expires, this.tz)],
-    );
+    await this.client.query(`INSERT INTO location (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, [
+      id.toString(),
+      ...rowValues({ ...row, username: rec.username }, row.expires, this.tz),
+    ]);
     return id;
   }
 

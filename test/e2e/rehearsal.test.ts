@@ -68,8 +68,14 @@ test('runbook 3: rollback: the legacy registrar takes every AOR back and loses n
   // Every AOR with a contact at the new registrar, those it created included, has its rows in the
   // legacy table: the legacy registrar finds them all when it takes the AORs back.
   const withContacts = rows.map((r) => r.username as string);
-  assert.ok(rig.newRegistrar.created.some((a) => withContacts.includes(a)), 'some AORs created at the new registrar are still registered');
-  assert.deepEqual(withContacts.filter((a) => !rig.legacyRegistrar.aors.includes(a)), []);
+  assert.ok(
+    rig.newRegistrar.created.some((a) => withContacts.includes(a)),
+    'some AORs created at the new registrar are still registered',
+  );
+  assert.deepEqual(
+    withContacts.filter((a) => !rig.legacyRegistrar.aors.includes(a)),
+    [],
+  );
   await rig.traffic(CHANGES_PER_PHASE);
   statusOutputs.push(await rig.statusReady());
   diffOutputs.push(await rig.diffEqual());
@@ -88,7 +94,10 @@ test('runbook 4: resize hash_size 12 -> 8 -> 12 live: new tables verify clean an
   await rig.verifyClean('location_h8', 8);
   diffOutputs.push(await rig.diffEqual('location_h8', 8));
   await rig.stopBridge();
-  rig.writeConfig([{ name: 'h8', table: 'location_h8', hashSize: 8 }, { name: 'h12', table: 'location_h12', hashSize: 12 }]);
+  rig.writeConfig([
+    { name: 'h8', table: 'location_h8', hashSize: 8 },
+    { name: 'h12', table: 'location_h12', hashSize: 12 },
+  ]);
   rig.startBridge();
   await rig.traffic(100);
   statusOutputs.push(await rig.statusReady());
@@ -97,5 +106,6 @@ test('runbook 4: resize hash_size 12 -> 8 -> 12 live: new tables verify clean an
   await rig.diffEqual('location', HASH_SIZE);
   await rig.stopBridge();
   // ULBRIDGE_REHEARSAL_OUT=file keeps what status and diff printed at each checkpoint.
-  if (process.env.ULBRIDGE_REHEARSAL_OUT) writeFileSync(process.env.ULBRIDGE_REHEARSAL_OUT, `${statusOutputs.join('\n---\n')}\n=====\n${diffOutputs.join('\n---\n')}\n`);
+  if (process.env.ULBRIDGE_REHEARSAL_OUT)
+    writeFileSync(process.env.ULBRIDGE_REHEARSAL_OUT, `${statusOutputs.join('\n---\n')}\n=====\n${diffOutputs.join('\n---\n')}\n`);
 });

@@ -62,7 +62,14 @@ function buildRows(): SourceRow[] {
     nextLabel.set(slot12, rlabel + 1);
     for (let clabel = 0; clabel < contacts; clabel++) {
       const r = clabel === 0 ? first : w.registration(n);
-      out.push({ ...r, username, aorhash: h & 0xffff, rlabel, valid: true, contactId: packContactId({ aorhash: h & 0xffff, rlabel, clabel }) });
+      out.push({
+        ...r,
+        username,
+        aorhash: h & 0xffff,
+        rlabel,
+        valid: true,
+        contactId: packContactId({ aorhash: h & 0xffff, rlabel, clabel }),
+      });
     }
   }
   for (let i = 0; i < EXPIRED; i++) out[i * 7]!.expires = now - 100 - i;
@@ -70,7 +77,15 @@ function buildRows(): SourceRow[] {
   for (let i = 1; i <= DB_ONLY; i++) {
     const r = w.registration(AORS + i);
     const username = `dbonly${i}`;
-    out.push({ ...r, username, contact: `sip:${username}@10.9.9.${i}:5060`, aorhash: full(username) & 0xffff, rlabel: 0, valid: false, contactId: BigInt(i) });
+    out.push({
+      ...r,
+      username,
+      contact: `sip:${username}@10.9.9.${i}:5060`,
+      aorhash: full(username) & 0xffff,
+      rlabel: 0,
+      valid: false,
+      contactId: BigInt(i),
+    });
   }
   return out;
 }
@@ -79,16 +94,71 @@ async function insertRows(url: string, list: SourceRow[]): Promise<void> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const cols = ['contact_id', 'username', 'domain', 'contact', 'received', 'path', 'expires', 'q', 'callid', 'cseq', 'last_modified', 'flags', 'cflags', 'user_agent', 'socket', 'methods', 'sip_instance', 'attr'];
-    const types = ['int8', 'text', 'text', 'text', 'text', 'text', 'int4', 'float4', 'text', 'int4', 'timestamp', 'int4', 'text', 'text', 'text', 'int4', 'text', 'text'];
+    const cols = [
+      'contact_id',
+      'username',
+      'domain',
+      'contact',
+      'received',
+      'path',
+      'expires',
+      'q',
+      'callid',
+      'cseq',
+      'last_modified',
+      'flags',
+      'cflags',
+      'user_agent',
+      'socket',
+      'methods',
+      'sip_instance',
+      'attr',
+    ];
+    const types = [
+      'int8',
+      'text',
+      'text',
+      'text',
+      'text',
+      'text',
+      'int4',
+      'float4',
+      'text',
+      'int4',
+      'timestamp',
+      'int4',
+      'text',
+      'text',
+      'text',
+      'int4',
+      'text',
+      'text',
+    ];
     const lm = (u: number): string => new Date(u * 1000).toISOString().slice(0, 19).replace('T', ' ');
     const values = [
-      list.map((r) => r.contactId.toString()), list.map((r) => r.username), list.map((r) => r.domain), list.map((r) => r.contact),
-      list.map((r) => r.received), list.map((r) => r.path), list.map((r) => r.expires), list.map((r) => r.q), list.map((r) => r.callid),
-      list.map((r) => r.cseq), list.map((r) => lm(r.lastModified)), list.map((r) => r.flags), list.map((r) => r.cflags), list.map((r) => r.userAgent),
-      list.map((r) => r.socket), list.map((r) => r.methods), list.map((r) => r.sipInstance), list.map((r) => r.attr),
+      list.map((r) => r.contactId.toString()),
+      list.map((r) => r.username),
+      list.map((r) => r.domain),
+      list.map((r) => r.contact),
+      list.map((r) => r.received),
+      list.map((r) => r.path),
+      list.map((r) => r.expires),
+      list.map((r) => r.q),
+      list.map((r) => r.callid),
+      list.map((r) => r.cseq),
+      list.map((r) => lm(r.lastModified)),
+      list.map((r) => r.flags),
+      list.map((r) => r.cflags),
+      list.map((r) => r.userAgent),
+      list.map((r) => r.socket),
+      list.map((r) => r.methods),
+      list.map((r) => r.sipInstance),
+      list.map((r) => r.attr),
     ];
-    await c.query(`INSERT INTO location (${cols.join(', ')}) SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})`, values);
+    await c.query(
+      `INSERT INTO location (${cols.join(', ')}) SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})`,
+      values,
+    );
   } finally {
     await c.end();
   }
@@ -129,7 +199,18 @@ function config(targets: Array<{ name: string; db: string; hashSize: number }>):
 }
 
 const verify = (url: string, hashSize: number): Promise<VerifyReport> =>
-  runVerify({ db: url, table: 'location', release: '4.0', hashSize, useDomain: false, signedness: 'signed', timezone: 'UTC', now: Math.floor(Date.now() / 1000), details: 3, batchSize: 5000 });
+  runVerify({
+    db: url,
+    table: 'location',
+    release: '4.0',
+    hashSize,
+    useDomain: false,
+    signedness: 'signed',
+    timezone: 'UTC',
+    now: Math.floor(Date.now() / 1000),
+    details: 3,
+    batchSize: 5000,
+  });
 
 const diff = (url: string, hashSize: number): Promise<DiffReport> =>
   runDiff({
@@ -150,7 +231,9 @@ async function waitForEqual(url: string, hashSize: number, timeoutMs = 180_000):
     if (last.equal) return last;
     await new Promise((r) => setTimeout(r, 1000));
   } while (Date.now() < deadline);
-  throw new Error(`target did not converge: ${JSON.stringify({ onlyInSource: last.onlyInSource, onlyInTarget: last.onlyInTarget, examples: last.examples })}`);
+  throw new Error(
+    `target did not converge: ${JSON.stringify({ onlyInSource: last.onlyInSource, onlyInTarget: last.onlyInTarget, examples: last.examples })}`,
+  );
 }
 
 function assertClean(r: VerifyReport, rowsExpected: number): void {
@@ -166,7 +249,10 @@ const LIVE = AORS + Math.ceil(AORS / SECOND_CONTACT_EVERY) - EXPIRED + DB_ONLY;
 before(async () => {
   rows = buildRows();
   assert.equal(new Set(rows.map((r) => r.contactId)).size, rows.length, 'ids are unique as written');
-  assert.ok(rows.filter((r) => !r.valid).every((r) => r.aorhash !== 0), 'no DB-only AOR happens to hash to aorhash 0');
+  assert.ok(
+    rows.filter((r) => !r.valid).every((r) => r.aorhash !== 0),
+    'no DB-only AOR happens to hash to aorhash 0',
+  );
   source = await freshPostgresDb('resize_src');
   await createLocationTable(source.url, '4.0');
   await insertRows(source.url, rows);
@@ -174,7 +260,13 @@ before(async () => {
   await createLocationTable(target8.url, '4.0');
   target12 = await freshPostgresDb('resize_h12');
   await createLocationTable(target12.url, '4.0');
-  const connector = await registerConnector(connectUrl(), { name: tag, kind: 'postgres', url: source.url, table: 'public.location', kafkaBrokers: kafkaBrokers() });
+  const connector = await registerConnector(connectUrl(), {
+    name: tag,
+    kind: 'postgres',
+    url: source.url,
+    table: 'public.location',
+    kafkaBrokers: kafkaBrokers(),
+  });
   connectorName = connector.name;
   cdcTopic = connector.topic;
 });
@@ -219,13 +311,30 @@ test('projected for hash_size 8: verify clean, diff equal to the source (slot by
   assertClean(await verify(target8.url, 8), LIVE);
 
   const run = await cli([
-    'diff', '--source', source.url, '--source-release', '4.0', '--target', target8.url, '--target-release', '4.0', '--hash-size', '8', '--json',
+    'diff',
+    '--source',
+    source.url,
+    '--source-release',
+    '4.0',
+    '--target',
+    target8.url,
+    '--target-release',
+    '4.0',
+    '--hash-size',
+    '8',
+    '--json',
   ]);
   assert.equal(run.code, 0, run.stderr);
   const doc = JSON.parse(run.stdout);
   assert.equal(doc.equal, true);
   assert.deepEqual(
-    { live: doc.source.live, expired: doc.source.expired, targetLive: doc.target.live, slots: doc.perSlot.slots, differing: doc.perSlot.differing },
+    {
+      live: doc.source.live,
+      expired: doc.source.expired,
+      targetLive: doc.target.live,
+      slots: doc.perSlot.slots,
+      differing: doc.perSlot.differing,
+    },
     { live: LIVE, expired: EXPIRED, targetLive: LIVE, slots: 256, differing: 0 },
   );
 });

@@ -52,7 +52,10 @@ test('6 kill -9 during the parallel run: same bindings both sides, no duplicates
     const deadline = Date.now() + 60_000;
     let reverseNow = await rig.reverseCommitted();
     while (reverseNow === reverseMark) {
-      assert.ok(Date.now() < deadline, `round ${kill}: the reverse sync committed nothing within 60 s of the bridge's start (offsets ${reverseNow})`);
+      assert.ok(
+        Date.now() < deadline,
+        `round ${kill}: the reverse sync committed nothing within 60 s of the bridge's start (offsets ${reverseNow})`,
+      );
       await rig.traffic(6);
       await sleep(100);
       reverseNow = await rig.reverseCommitted();
@@ -67,7 +70,10 @@ test('6 kill -9 during the parallel run: same bindings both sides, no duplicates
     await sleep(Math.floor(random() * 1500));
   }
   assert.equal(seenBeforeKill.length, 6);
-  assert.ok(seenBeforeKill.every((x) => x.batches >= 2 && x.reverseMoved), `every kill came after committed batches of both stages: ${JSON.stringify(seenBeforeKill)}`);
+  assert.ok(
+    seenBeforeKill.every((x) => x.batches >= 2 && x.reverseMoved),
+    `every kill came after committed batches of both stages: ${JSON.stringify(seenBeforeKill)}`,
+  );
   // The reverse sync's session to the legacy database is cut while traffic flows: the batch that
   // meets the dead session fails, is retried on a new session, and nothing is lost.
   await rig.statusReady();
@@ -86,7 +92,13 @@ test('6 kill -9 during the parallel run: same bindings both sides, no duplicates
   // own changes that reverse sync skipped; the runbook's `outcome="kept_target"` is exported too.
   const metrics = await rig.metrics();
   const ownWrites = /^ulbridge_events_out_total\{stage="reverse",pipeline="rollback",outcome="own_write"\} (\d+)$/m.exec(metrics);
-  assert.ok(ownWrites && Number(ownWrites[1]) > 0, `own_write counted by the last bridge process:\n${metrics.split('\n').filter((l) => l.startsWith('ulbridge_events_out_total')).join('\n')}`);
+  assert.ok(
+    ownWrites && Number(ownWrites[1]) > 0,
+    `own_write counted by the last bridge process:\n${metrics
+      .split('\n')
+      .filter((l) => l.startsWith('ulbridge_events_out_total'))
+      .join('\n')}`,
+  );
   assert.match(metrics, /^ulbridge_events_out_total\{stage="project",pipeline="main",outcome="kept_target"\} \d+$/m);
   await rig.stopBridge();
 });

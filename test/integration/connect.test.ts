@@ -47,10 +47,22 @@ before(async () => {
     log: { topic: `${tag}.registrations`, partitions: 2, deadLetterTopic: `${tag}.dead-letters` },
     sources: [
       { name: 'pglegacy', release: '2.1', capture: { db: pgLegacy.url, connector: `${tag}-pg`, heartbeatMs: 1000 } },
-      { name: 'marialegacy', release: '2.1', capture: { db: mariaLegacy.url, kind: 'mariadb', connector: `${tag}-maria`, heartbeatMs: 1000 } },
+      {
+        name: 'marialegacy',
+        release: '2.1',
+        capture: { db: mariaLegacy.url, kind: 'mariadb', connector: `${tag}-maria`, heartbeatMs: 1000 },
+      },
     ],
     targets: [{ name: 'main', db: target.url, release: '4.0', hashSize: 9 }],
-    reverse: [{ name: 'rollback', target: 'main', source: 'pglegacy', legacy: { db: pgLegacy.url }, capture: { connector: `${tag}-target`, heartbeatMs: 1000 } }],
+    reverse: [
+      {
+        name: 'rollback',
+        target: 'main',
+        source: 'pglegacy',
+        legacy: { db: pgLegacy.url },
+        capture: { connector: `${tag}-target`, heartbeatMs: 1000 },
+      },
+    ],
     http: { port: 0 },
   };
   cfg = parseConfig(raw, {});
@@ -60,7 +72,9 @@ before(async () => {
 
 after(async () => {
   await bridge?.stop();
-  for (const c of configCaptures(cfg ?? parseConfig({ kafka: { brokers: ['x:1'] }, sources: [{ name: 'x', release: '2.1', topic: 't' }] }, {}))) {
+  for (const c of configCaptures(
+    cfg ?? parseConfig({ kafka: { brokers: ['x:1'] }, sources: [{ name: 'x', release: '2.1', topic: 't' }] }, {}),
+  )) {
     const spec = { ...c.spec, url: c.capture.db };
     await deleteConnector(connectUrl(), c.spec.name, { cleanup: spec }).catch(() => undefined);
   }
@@ -121,11 +135,14 @@ test('plan prints one connector per capture, derived from the config', async () 
   const r = await cli(['connect', 'plan', '--config', file]);
   assert.equal(r.code, 0, r.stderr);
   const doc = JSON.parse(r.stdout) as { connectors: Array<{ name: string; stage: string; topic: string; config: Record<string, string> }> };
-  assert.deepEqual(doc.connectors.map((c) => [c.name, c.stage, c.topic]), [
-    [`${tag}-pg`, 'source', `${tag}-pg.public.location`],
-    [`${tag}-maria`, 'source', `${tag}-maria.${mariaLegacy.name}.location`],
-    [`${tag}-target`, 'reverse', `${tag}-target.public.location`],
-  ]);
+  assert.deepEqual(
+    doc.connectors.map((c) => [c.name, c.stage, c.topic]),
+    [
+      [`${tag}-pg`, 'source', `${tag}-pg.public.location`],
+      [`${tag}-maria`, 'source', `${tag}-maria.${mariaLegacy.name}.location`],
+      [`${tag}-target`, 'reverse', `${tag}-target.public.location`],
+    ],
+  );
   assert.equal(doc.connectors[1]!.config['connector.class'], 'io.debezium.connector.mariadb.MariaDbConnector');
   assert.equal(doc.connectors[2]!.config['database.dbname'], target.name);
 });
@@ -134,28 +151,43 @@ test('apply creates the connectors and sets REPLICA IDENTITY FULL; a second appl
   assert.equal(await replicaIdentity(pgLegacy.url), 'd');
   const first = await cli(['connect', 'apply', '--config', file, '--json']);
   assert.equal(first.code, 0, first.stderr);
-  const applied = JSON.parse(first.stdout) as { connectors: Array<{ name: string; action: string; replicaIdentitySet: boolean | null; state: string }> };
-  assert.deepEqual(applied.connectors.map((c) => [c.name, c.action, c.replicaIdentitySet, c.state]), [
-    [`${tag}-pg`, 'created', true, 'RUNNING'],
-    [`${tag}-maria`, 'created', null, 'RUNNING'],
-    [`${tag}-target`, 'created', true, 'RUNNING'],
-  ]);
+  const applied = JSON.parse(first.stdout) as {
+    connectors: Array<{ name: string; action: string; replicaIdentitySet: boolean | null; state: string }>;
+  };
+  assert.deepEqual(
+    applied.connectors.map((c) => [c.name, c.action, c.replicaIdentitySet, c.state]),
+    [
+      [`${tag}-pg`, 'created', true, 'RUNNING'],
+      [`${tag}-maria`, 'created', null, 'RUNNING'],
+      [`${tag}-target`, 'created', true, 'RUNNING'],
+    ],
+  );
   assert.equal(await replicaIdentity(pgLegacy.url), 'f');
   assert.equal(await replicaIdentity(target.url), 'f');
   const again = await applyConnectors(cfg, connectUrl());
-  assert.deepEqual(again.map((c) => [c.name, c.action, c.replicaIdentitySet]), [
-    [`${tag}-pg`, 'unchanged', false],
-    [`${tag}-maria`, 'unchanged', null],
-    [`${tag}-target`, 'unchanged', false],
-  ]);
+  assert.deepEqual(
+    again.map((c) => [c.name, c.action, c.replicaIdentitySet]),
+    [
+      [`${tag}-pg`, 'unchanged', false],
+      [`${tag}-maria`, 'unchanged', null],
+      [`${tag}-target`, 'unchanged', false],
+    ],
+  );
 
   // Changes made now reach the connectors; every one ends caught up with its database.
   await insertPg(pgLegacy.url, 'carol', 5);
   await insertMaria(mariaLegacy.url, 'dave', 5);
-  const rows = await waitFor('capture caught up', () => captureStatuses(cfg, connectUrl(), { waitMs: 5000 }), (s) => s.every((c) => c.running && c.caughtUp));
+  const rows = await waitFor(
+    'capture caught up',
+    () => captureStatuses(cfg, connectUrl(), { waitMs: 5000 }),
+    (s) => s.every((c) => c.running && c.caughtUp),
+  );
   for (const c of rows) {
     assert.equal(c.state, 'RUNNING');
-    assert.deepEqual(c.tasks.map((t) => [t.id, t.state]), [[0, 'RUNNING']]);
+    assert.deepEqual(
+      c.tasks.map((t) => [t.id, t.state]),
+      [[0, 'RUNNING']],
+    );
     assert.equal(c.lagBytes, '0');
     assert.equal(c.problem, null);
   }
@@ -168,14 +200,23 @@ test('apply creates the connectors and sets REPLICA IDENTITY FULL; a second appl
 
   const st = await cli(['connect', 'status', '--config', file]);
   assert.equal(st.code, 0, st.stdout + st.stderr);
-  assert.match(st.stdout, new RegExp(`^CONNECTOR\\s+STAGE\\s+KIND\\s+STATE\\s+TASKS\\s+DB POSITION\\s+CONNECTOR POSITION\\s+LAG BYTES\\n${tag}-pg\\s+source pglegacy\\s+postgres\\s+RUNNING\\s+0:RUNNING\\s`));
+  assert.match(
+    st.stdout,
+    new RegExp(
+      `^CONNECTOR\\s+STAGE\\s+KIND\\s+STATE\\s+TASKS\\s+DB POSITION\\s+CONNECTOR POSITION\\s+LAG BYTES\\n${tag}-pg\\s+source pglegacy\\s+postgres\\s+RUNNING\\s+0:RUNNING\\s`,
+    ),
+  );
 });
 
 test('a paused MariaDB connector: binlog written meanwhile is lag in bytes, connect status exits 1', async () => {
   const name = `${tag}-maria`;
   const [maria] = configCaptures(cfg).filter((c) => c.spec.name === name);
   assert.equal((await client.call('PUT', `/connectors/${name}/pause`)).status, 202);
-  await waitFor('paused', () => client.status(name), (s) => s?.connector.state === 'PAUSED' && s.tasks.every((t) => t.state === 'PAUSED'));
+  await waitFor(
+    'paused',
+    () => client.status(name),
+    (s) => s?.connector.state === 'PAUSED' && s.tasks.every((t) => t.state === 'PAUSED'),
+  );
   const c = await mysql.createConnection(mariaLegacy.url);
   const [[before]] = (await c.query('SHOW MASTER STATUS')) as unknown as [[{ File: string; Position: number }]];
   await c.end();
@@ -191,13 +232,20 @@ test('a paused MariaDB connector: binlog written meanwhile is lag in bytes, conn
   assert.equal(st.code, 1);
   const doc = JSON.parse(st.stdout) as { allRunning: boolean; connectors: Array<{ connector: string; state: string; running: boolean }> };
   assert.equal(doc.allRunning, false);
-  assert.deepEqual(doc.connectors.map((x) => [x.connector, x.state, x.running]), [
-    [`${tag}-pg`, 'RUNNING', true],
-    [name, 'PAUSED', false],
-    [`${tag}-target`, 'RUNNING', true],
-  ]);
+  assert.deepEqual(
+    doc.connectors.map((x) => [x.connector, x.state, x.running]),
+    [
+      [`${tag}-pg`, 'RUNNING', true],
+      [name, 'PAUSED', false],
+      [`${tag}-target`, 'RUNNING', true],
+    ],
+  );
   assert.equal((await client.call('PUT', `/connectors/${name}/resume`)).status, 202);
-  const back = await waitFor('caught up after resume', () => captureLag(mariaLegacy.url, maria!.spec, client, 2000, topic), (l) => l.caughtUp);
+  const back = await waitFor(
+    'caught up after resume',
+    () => captureLag(mariaLegacy.url, maria!.spec, client, 2000, topic),
+    (l) => l.caughtUp,
+  );
   assert.equal(back.lagBytes, '0');
 });
 
@@ -207,27 +255,45 @@ test('ulbridge status: a capture stage per connector, READY only while each runs
   const waitReady = (): Promise<StatusReport> =>
     waitFor(
       'status READY',
-      () => runStatus({ config: cfg, deadLettersSinceMs: null, captureWaitMs: 3000 }).catch((e: Error) => ({ ready: false, reasons: [{ code: 'ERROR', message: e.message }] }) as unknown as StatusReport),
+      () =>
+        runStatus({ config: cfg, deadLettersSinceMs: null, captureWaitMs: 3000 }).catch(
+          (e: Error) => ({ ready: false, reasons: [{ code: 'ERROR', message: e.message }] }) as unknown as StatusReport,
+        ),
       (r) => r.ready,
       120_000,
     );
   const ready = await waitReady();
   assert.deepEqual(ready.reasons, []);
   assert.deepEqual(ready.notes, []);
-  assert.deepEqual(ready.capture!.map((c) => [c.stage, c.pipeline, c.connector, c.state, c.lagBytes]), [
-    ['source', 'pglegacy', `${tag}-pg`, 'RUNNING', '0'],
-    ['source', 'marialegacy', `${tag}-maria`, 'RUNNING', '0'],
-    ['reverse', 'rollback', `${tag}-target`, 'RUNNING', '0'],
-  ]);
+  assert.deepEqual(
+    ready.capture!.map((c) => [c.stage, c.pipeline, c.connector, c.state, c.lagBytes]),
+    [
+      ['source', 'pglegacy', `${tag}-pg`, 'RUNNING', '0'],
+      ['source', 'marialegacy', `${tag}-maria`, 'RUNNING', '0'],
+      ['reverse', 'rollback', `${tag}-target`, 'RUNNING', '0'],
+    ],
+  );
 
   const name = `${tag}-maria`;
   assert.equal((await client.call('PUT', `/connectors/${name}/pause`)).status, 202);
-  await waitFor('paused', () => client.status(name), (s) => s?.connector.state === 'PAUSED' && s.tasks.every((t) => t.state === 'PAUSED'));
+  await waitFor(
+    'paused',
+    () => client.status(name),
+    (s) => s?.connector.state === 'PAUSED' && s.tasks.every((t) => t.state === 'PAUSED'),
+  );
   const human = await cli(['status', '--config', file]);
   assert.equal(human.code, 1, human.stdout + human.stderr);
-  assert.match(human.stdout, new RegExp(`^ulbridge status: NOT READY for cut-over \\(checked [^)]+\\)\\n  - CAPTURE_NOT_RUNNING: source marialegacy: connector ${name} is PAUSED \\(tasks 0:PAUSED\\); see the Connect worker's log`));
-  assert.equal(human.stdout.match(/^  - /gm)!.length, 1, 'exactly one reason');
-  assert.match(human.stdout, /\ncapture \(database -> CDC topic: Debezium connectors in Kafka Connect; lag in bytes behind the database at the check\)\n  CAPTURE +CONNECTOR +STATE +TASKS +DB POSITION +CONNECTOR POSITION +LAG BYTES\n  source pglegacy +\S+ +RUNNING +0:RUNNING +[0-9A-F]+\/[0-9A-F]+ +[0-9A-F]+\/[0-9A-F]+ +0\n  source marialegacy +\S+ +PAUSED +0:PAUSED +- +- +-\n  reverse rollback /);
+  assert.match(
+    human.stdout,
+    new RegExp(
+      `^ulbridge status: NOT READY for cut-over \\(checked [^)]+\\)\\n  - CAPTURE_NOT_RUNNING: source marialegacy: connector ${name} is PAUSED \\(tasks 0:PAUSED\\); see the Connect worker's log`,
+    ),
+  );
+  assert.equal(human.stdout.match(/^ {2}- /gm)!.length, 1, 'exactly one reason');
+  assert.match(
+    human.stdout,
+    /\ncapture \(database -> CDC topic: Debezium connectors in Kafka Connect; lag in bytes behind the database at the check\)\n {2}CAPTURE +CONNECTOR +STATE +TASKS +DB POSITION +CONNECTOR POSITION +LAG BYTES\n {2}source pglegacy +\S+ +RUNNING +0:RUNNING +[0-9A-F]+\/[0-9A-F]+ +[0-9A-F]+\/[0-9A-F]+ +0\n {2}source marialegacy +\S+ +PAUSED +0:PAUSED +- +- +-\n {2}reverse rollback /,
+  );
   process.stdout.write(`${human.stdout}\n`);
   assert.equal((await client.call('PUT', `/connectors/${name}/resume`)).status, 202);
   await waitReady();

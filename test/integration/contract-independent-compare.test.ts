@@ -79,14 +79,20 @@ test('one difference of each kind, reported exactly', async () => {
       (2147516417, 'bob.x', 'example.com', 'sip:bob@10.0.0.2', 0, 'c2', 1, '2027-01-15 08:00:00', '')`),
   );
   await withPg(legacy.url, (c) =>
-    c.query(`INSERT INTO location (username, domain, contact, expires, callid, cseq, last_modified) VALUES ('erin', 'example.com', 'sip:erin@10.0.0.5', '2027-01-15 10:00:00', 'c5', 1, '2027-01-15 09:00:00')`),
+    c.query(
+      `INSERT INTO location (username, domain, contact, expires, callid, cseq, last_modified) VALUES ('erin', 'example.com', 'sip:erin@10.0.0.5', '2027-01-15 10:00:00', 'c5', 1, '2027-01-15 09:00:00')`,
+    ),
   );
   const c = await compareIndependently(L(), T(), { now: NOW });
   assert.equal(c.equal, false);
   assert.deepEqual(c.legacy, { rows: 4, expired: 1, live: 3, duplicates: 0 });
   assert.deepEqual(c.target, { rows: 4, expired: 0, live: 4, duplicates: 1 });
-  assert.deepEqual(c.missing.map(bindingKey), [bindingKey({ username: 'erin', domain: 'example.com', contact: 'sip:erin@10.0.0.5', callid: 'c5' })]);
-  assert.deepEqual(c.extra.map(bindingKey), [bindingKey({ username: 'dave', domain: 'example.com', contact: 'sip:dave@10.0.0.4', callid: 'c4' })]);
+  assert.deepEqual(c.missing.map(bindingKey), [
+    bindingKey({ username: 'erin', domain: 'example.com', contact: 'sip:erin@10.0.0.5', callid: 'c5' }),
+  ]);
+  assert.deepEqual(c.extra.map(bindingKey), [
+    bindingKey({ username: 'dave', domain: 'example.com', contact: 'sip:dave@10.0.0.4', callid: 'c4' }),
+  ]);
   // The second bob.x row (higher contact_id) is a duplicate of the same identity: counted; the
   // first row (lowest contact_id) is the one compared field by field.
   assert.equal(c.changed.length, 1);
@@ -116,7 +122,11 @@ test('target ids per binding, and ids moved for bindings the legacy table left u
   assert.deepEqual(Object.fromEntries(idsBefore), { [alice]: ['2147483648'], [bob]: ['2147500032'] });
   assert.equal(fpBefore.size, 2, 'live legacy bindings only');
   // bob's id moves while his legacy row stays; alice's legacy row changes (so her id may move).
-  await withPg(target.url, (c) => c.query(`UPDATE location SET contact_id = 2147500033 WHERE callid = 'c2'; UPDATE location SET contact_id = 2147483649 WHERE callid = 'c1'`));
+  await withPg(target.url, (c) =>
+    c.query(
+      `UPDATE location SET contact_id = 2147500033 WHERE callid = 'c2'; UPDATE location SET contact_id = 2147483649 WHERE callid = 'c1'`,
+    ),
+  );
   await withPg(legacy.url, (c) => c.query(`UPDATE location SET cseq = 6 WHERE callid = 'c1'`));
   const r = idsMovedForUnchanged(fpBefore, await legacyFingerprints(L(), { now: NOW }), idsBefore, await targetIdsByBinding(T()));
   assert.deepEqual(r, { unchanged: 1, moved: [{ key: bob, before: ['2147500032'], after: ['2147500033'] }] });

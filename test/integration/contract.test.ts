@@ -13,7 +13,17 @@ import { createLocationTable } from '../../src/demo/tables.js';
 import { LegacyTableWriter } from '../../src/demo/legacyTable.js';
 import { Workload } from '../../src/demo/workload.js';
 import { readTopic } from '../support/kafka.js';
-import { connectUrl, freshMariaDb, freshPostgresDb, kafkaBrokers, mariaDbUrl, postgresUrl, withMysql, withPg, type FreshDb } from '../support/services.js';
+import {
+  connectUrl,
+  freshMariaDb,
+  freshPostgresDb,
+  kafkaBrokers,
+  mariaDbUrl,
+  postgresUrl,
+  withMysql,
+  withPg,
+  type FreshDb,
+} from '../support/services.js';
 import { compareIndependently, describeComparison, waitForIndependentEqual, type TableSpec } from '../support/independentCompare.js';
 
 // Issue 9: the operator-facing contract, through the real CLI (bin/ulbridge.js, the built dist/,
@@ -43,7 +53,11 @@ interface Result {
 /** `node bin/ulbridge.js ARGS` to completion (bounded: 90 s). */
 function ulbridge(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -64,7 +78,11 @@ class RunProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(configFile: string, env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, [BIN, 'run', '--config', configFile], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [BIN, 'run', '--config', configFile], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child.stderr!.on('data', (d: Buffer) => (this.log = (this.log + d.toString()).slice(-50_000)));
     this.exited = new Promise((r) => this.child.once('exit', (code, signal) => r({ code, signal })));
   }
@@ -117,7 +135,13 @@ async function get(url: string): Promise<{ status: number; text: string }> {
 }
 
 /** Polls `url` until `until` holds (bounded); fails with the last answer. */
-async function waitHttp(url: string, until: (r: { status: number; text: string }) => boolean, what: string, run: RunProcess | null, timeoutMs = 60_000): Promise<{ status: number; text: string }> {
+async function waitHttp(
+  url: string,
+  until: (r: { status: number; text: string }) => boolean,
+  what: string,
+  run: RunProcess | null,
+  timeoutMs = 60_000,
+): Promise<{ status: number; text: string }> {
   const deadline = Date.now() + timeoutMs;
   let last: { status: number; text: string } | string = 'no answer';
   while (Date.now() < deadline) {
@@ -138,7 +162,11 @@ async function waitHttp(url: string, until: (r: { status: number; text: string }
  * Polls /readyz while the bridge starts until its reasons are exactly `reasons` (bounded): every
  * answer until then must be 503 with ready false.
  */
-async function readyzWhileStarting(base: string, reasons: string[], run: RunProcess): Promise<{ status: number; body: { ready: boolean; reasons: string[] } }> {
+async function readyzWhileStarting(
+  base: string,
+  reasons: string[],
+  run: RunProcess,
+): Promise<{ status: number; body: { ready: boolean; reasons: string[] } }> {
   const deadline = Date.now() + 60_000;
   let last = 'no answer';
   while (Date.now() < deadline && run.alive) {
@@ -186,7 +214,10 @@ const legacySpec = (): TableSpec => ({ url: legacy.url, release: '2.1', timeZone
 
 before(async () => {
   assert.ok(existsSync(join(ROOT, 'dist/cli/main.js')), 'dist/ is missing: run `npm run build` before this test (it runs bin/ulbridge.js)');
-  assert.ok(newestMtime(join(ROOT, 'dist')) >= newestMtime(join(ROOT, 'src')), 'dist/ is older than src/: run `npm run build` before this test (it runs bin/ulbridge.js)');
+  assert.ok(
+    newestMtime(join(ROOT, 'dist')) >= newestMtime(join(ROOT, 'src')),
+    'dist/ is older than src/: run `npm run build` before this test (it runs bin/ulbridge.js)',
+  );
   legacy = await freshPostgresDb(`${TAG}_legacy`);
   await createLocationTable(legacy.url, '2.1');
   legacyClient = new pg.Client({ connectionString: legacy.url });
@@ -242,12 +273,20 @@ test('SIGTERM while starting (an ingest waits for its Debezium topic): /readyz 5
   assert.deepEqual(r, { status: 503, body: { ready: false, reasons: ['ingest:legacy not started', 'bridge is starting'] } });
   assert.deepEqual(await get(`http://127.0.0.1:${port}/healthz`), { status: 200, text: '{"status":"ok"}' });
   const exit = await run.term();
-  assert.deepEqual(exit, { code: 0, signal: null }, `SIGTERM during start-up is handled: the process stops the waiting ingest and exits 0 (not killed by the signal)${run.tail()}`);
+  assert.deepEqual(
+    exit,
+    { code: 0, signal: null },
+    `SIGTERM during start-up is handled: the process stops the waiting ingest and exits 0 (not killed by the signal)${run.tail()}`,
+  );
 });
 
 test('run through bin/ulbridge.js: ${VAR} expansion, ULBRIDGE_KAFKA_BROKERS, ULBRIDGE_HTTP_PORT and ULBRIDGE_LOG_LEVEL; /readyz 503 while starting and while draining; the documented metrics with their labels', async () => {
   const configurationMd = readFileSync(join(ROOT, 'docs/configuration.md'), 'utf8');
-  for (const phrase of ['`ULBRIDGE_KAFKA_BROKERS` (comma-separated) replaces `kafka.brokers`', '`ULBRIDGE_HTTP_PORT` replaces `http.port`', 'expands `${VAR}` references']) {
+  for (const phrase of [
+    '`ULBRIDGE_KAFKA_BROKERS` (comma-separated) replaces `kafka.brokers`',
+    '`ULBRIDGE_HTTP_PORT` replaces `http.port`',
+    'expands `${VAR}` references',
+  ]) {
     assert.ok(configurationMd.includes(phrase), `docs/configuration.md documents: ${phrase}`);
   }
   const target = await freshPostgresDb(`${TAG}_env`);
@@ -277,13 +316,20 @@ test('run through bin/ulbridge.js: ${VAR} expansion, ULBRIDGE_KAFKA_BROKERS, ULB
   // The projection starts first, then the ingest waits for its topic.
   await readyzWhileStarting(base, ['ingest:legacy not started', 'bridge is starting'], run);
   assert.deepEqual(await get(`${base}/healthz`), { status: 200, text: '{"status":"ok"}' }, 'healthy while starting');
-  await assert.rejects(get(`http://127.0.0.1:${filePort}/readyz`), 'nothing listens on the port of the file: ULBRIDGE_HTTP_PORT replaced it');
+  await assert.rejects(
+    get(`http://127.0.0.1:${filePort}/readyz`),
+    'nothing listens on the port of the file: ULBRIDGE_HTTP_PORT replaced it',
+  );
 
   await registerConnector(connectUrl(), connectorSpec);
   connectorRegistered = true;
   await waitHttp(`${base}/readyz`, (r) => r.status === 200, 'readyz once started', run, 120_000);
   assert.deepEqual(await get(`${base}/readyz`), { status: 200, text: '{"ready":true,"reasons":[]}' });
-  await waitForIndependentEqual(legacySpec(), { url: target.url, release: '4.0' }, { timeoutMs: 90_000, what: 'the env-configured target' });
+  await waitForIndependentEqual(
+    legacySpec(),
+    { url: target.url, release: '4.0' },
+    { timeoutMs: 90_000, what: 'the env-configured target' },
+  );
   for (let i = 0; i < 200; i++) await writer.churnOnce();
 
   // A change event without callid: one dead letter of the ingest, reason MISSING_FIELD.
@@ -295,20 +341,37 @@ test('run through bin/ulbridge.js: ${VAR} expansion, ULBRIDGE_KAFKA_BROKERS, ULB
   await producer.connect();
   await producer.send({ topic: cdcTopic, messages: [{ key: '{"id":990001}', value: JSON.stringify(poison) }] });
   await producer.disconnect();
-  await waitForIndependentEqual(legacySpec(), { url: target.url, release: '4.0' }, { timeoutMs: 90_000, what: 'the env-configured target after churn' });
+  await waitForIndependentEqual(
+    legacySpec(),
+    { url: target.url, release: '4.0' },
+    { timeoutMs: 90_000, what: 'the env-configured target after churn' },
+  );
 
   // The metrics the README's "Watch" bullet and the runbook name, with the labels they name.
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const watch = readme.split(/\n- /).find((b) => b.startsWith('**Watch**'));
   assert.ok(watch, 'README has the **Watch** bullet');
   const documented = [...new Set([...watch.matchAll(/`(ulbridge_[a-z_]+)/g)].map((m) => m[1]!))].sort();
-  assert.deepEqual(documented, [
-    'ulbridge_apply_latency_seconds', 'ulbridge_consumer_lag', 'ulbridge_dead_letters_total', 'ulbridge_events_in_total', 'ulbridge_events_out_total', 'ulbridge_last_event_timestamp_seconds',
-  ], 'the metric names of the README "Watch" bullet (a new one needs a check below)');
-  for (const phrase of ['`ulbridge_events_in_total` / `ulbridge_events_out_total` per\n  stage and outcome', '`ulbridge_consumer_lag` per partition', '`ulbridge_dead_letters_total` per reason']) {
+  assert.deepEqual(
+    documented,
+    [
+      'ulbridge_apply_latency_seconds',
+      'ulbridge_consumer_lag',
+      'ulbridge_dead_letters_total',
+      'ulbridge_events_in_total',
+      'ulbridge_events_out_total',
+      'ulbridge_last_event_timestamp_seconds',
+    ],
+    'the metric names of the README "Watch" bullet (a new one needs a check below)',
+  );
+  for (const phrase of [
+    '`ulbridge_events_in_total` / `ulbridge_events_out_total` per\n  stage and outcome',
+    '`ulbridge_consumer_lag` per partition',
+    '`ulbridge_dead_letters_total` per reason',
+  ]) {
     assert.ok(watch.includes(phrase), `README "Watch" says ${JSON.stringify(phrase)}`);
   }
-  let text = '';
+  let text: string;
   const deadline = Date.now() + 30_000;
   for (;;) {
     text = (await get(`${base}/metrics`)).text;
@@ -317,34 +380,73 @@ test('run through bin/ulbridge.js: ${VAR} expansion, ULBRIDGE_KAFKA_BROKERS, ULB
     await sleep(500);
   }
   const all = samples(text);
-  const has = (name: string, labels: Record<string, string>): boolean => all.some((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  const has = (name: string, labels: Record<string, string>): boolean =>
+    all.some((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
   for (const stage of ['ingest', 'project']) {
     const pipeline = stage === 'ingest' ? 'legacy' : 'main';
-    assert.ok((metricValue(text, 'ulbridge_events_in_total', { stage, pipeline }) ?? 0) > 0, `ulbridge_events_in_total{stage="${stage}",pipeline="${pipeline}"} counts events`);
-    const outcomes = all.filter((s) => s.name === 'ulbridge_events_out_total' && s.labels.stage === stage && s.labels.pipeline === pipeline);
-    assert.ok(outcomes.length > 0 && outcomes.every((s) => typeof s.labels.outcome === 'string' && s.labels.outcome.length > 0), `ulbridge_events_out_total has an outcome label per stage (${stage})`);
-    assert.ok(has('ulbridge_consumer_lag', { stage, pipeline, partition: '0' }), `ulbridge_consumer_lag{stage="${stage}",partition="0"} present`);
-    assert.ok((metricValue(text, 'ulbridge_last_event_timestamp_seconds', { stage, pipeline }) ?? 0) > 1_700_000_000, `ulbridge_last_event_timestamp_seconds{stage="${stage}"} is a unix time`);
+    assert.ok(
+      (metricValue(text, 'ulbridge_events_in_total', { stage, pipeline }) ?? 0) > 0,
+      `ulbridge_events_in_total{stage="${stage}",pipeline="${pipeline}"} counts events`,
+    );
+    const outcomes = all.filter(
+      (s) => s.name === 'ulbridge_events_out_total' && s.labels.stage === stage && s.labels.pipeline === pipeline,
+    );
+    assert.ok(
+      outcomes.length > 0 && outcomes.every((s) => typeof s.labels.outcome === 'string' && s.labels.outcome.length > 0),
+      `ulbridge_events_out_total has an outcome label per stage (${stage})`,
+    );
+    assert.ok(
+      has('ulbridge_consumer_lag', { stage, pipeline, partition: '0' }),
+      `ulbridge_consumer_lag{stage="${stage}",partition="0"} present`,
+    );
+    assert.ok(
+      (metricValue(text, 'ulbridge_last_event_timestamp_seconds', { stage, pipeline }) ?? 0) > 1_700_000_000,
+      `ulbridge_last_event_timestamp_seconds{stage="${stage}"} is a unix time`,
+    );
   }
-  assert.ok((metricValue(text, 'ulbridge_events_out_total', { stage: 'project', pipeline: 'main', outcome: 'applied' }) ?? 0) > 0, 'project outcome "applied" counts the applied events');
-  assert.ok((metricValue(text, 'ulbridge_events_out_total', { stage: 'project', pipeline: 'main', outcome: 'tombstone' }) ?? 0) > 0, 'project outcome "tombstone" counts the deletes\' tombstones');
-  assert.ok(has('ulbridge_events_out_total', { stage: 'project', pipeline: 'main', outcome: 'kept_target' }), 'the runbook\'s outcome "kept_target" is exported by the projection');
-  for (const p of ['0', '1', '2', '3']) assert.ok(has('ulbridge_consumer_lag', { stage: 'project', pipeline: 'main', topic: logTopic, partition: p }), `project lag of log partition ${p}`);
-  assert.ok((metricValue(text, 'ulbridge_apply_latency_seconds_count', { target: 'main' }) ?? 0) > 0, 'ulbridge_apply_latency_seconds observed commits');
-  assert.equal(metricValue(text, 'ulbridge_dead_letters_total', { pipeline: 'legacy', reason: 'MISSING_FIELD' }), 1, 'exactly one dead letter, per reason');
+  assert.ok(
+    (metricValue(text, 'ulbridge_events_out_total', { stage: 'project', pipeline: 'main', outcome: 'applied' }) ?? 0) > 0,
+    'project outcome "applied" counts the applied events',
+  );
+  assert.ok(
+    (metricValue(text, 'ulbridge_events_out_total', { stage: 'project', pipeline: 'main', outcome: 'tombstone' }) ?? 0) > 0,
+    'project outcome "tombstone" counts the deletes\' tombstones',
+  );
+  assert.ok(
+    has('ulbridge_events_out_total', { stage: 'project', pipeline: 'main', outcome: 'kept_target' }),
+    'the runbook\'s outcome "kept_target" is exported by the projection',
+  );
+  for (const p of ['0', '1', '2', '3'])
+    assert.ok(
+      has('ulbridge_consumer_lag', { stage: 'project', pipeline: 'main', topic: logTopic, partition: p }),
+      `project lag of log partition ${p}`,
+    );
+  assert.ok(
+    (metricValue(text, 'ulbridge_apply_latency_seconds_count', { target: 'main' }) ?? 0) > 0,
+    'ulbridge_apply_latency_seconds observed commits',
+  );
+  assert.equal(
+    metricValue(text, 'ulbridge_dead_letters_total', { pipeline: 'legacy', reason: 'MISSING_FIELD' }),
+    1,
+    'exactly one dead letter, per reason',
+  );
 
   // Draining: a batch is held in flight by a lock on the target's offsets rows; SIGTERM; /readyz
   // says not ready until the batch is committed and the process has left.
   const locker = new pg.Client({ connectionString: target.url });
   await locker.connect();
-  let offsetsAtLock = 0;
+  let offsetsAtLock: number;
   try {
     await locker.query('BEGIN');
     const locked = await locker.query('SELECT next_offset::text AS n FROM ulbridge_main.offsets FOR UPDATE');
     offsetsAtLock = locked.rows.reduce((n: number, r: { n: string }) => n + Number(r.n), 0);
     for (let i = 0; i < 40; i++) await writer.churnOnce();
     const blockedBy = async (): Promise<number> =>
-      (await locker.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'ulbridge-main' AND wait_event_type = 'Lock'")).rows[0].n as number;
+      (
+        await locker.query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'ulbridge-main' AND wait_event_type = 'Lock'",
+        )
+      ).rows[0].n as number;
     const until = Date.now() + 60_000;
     while ((await blockedBy()) === 0) {
       assert.ok(Date.now() < until, `a projection batch waits on the offsets lock within 60 s${run.tail()}`);
@@ -355,7 +457,10 @@ test('run through bin/ulbridge.js: ${VAR} expansion, ULBRIDGE_KAFKA_BROKERS, ULB
     assert.equal(draining.status, 503);
     const body = JSON.parse(draining.text);
     assert.equal(body.ready, false);
-    assert.ok(body.reasons.some((x: string) => /^bridge is (draining|stopping)$/.test(x)), `reasons say the bridge is draining: ${draining.text}`);
+    assert.ok(
+      body.reasons.some((x: string) => /^bridge is (draining|stopping)$/.test(x)),
+      `reasons say the bridge is draining: ${draining.text}`,
+    );
     assert.equal(run.alive, true, 'the process waits for the batch in flight');
   } finally {
     await locker.query('COMMIT').catch(() => undefined);
@@ -365,13 +470,25 @@ test('run through bin/ulbridge.js: ${VAR} expansion, ULBRIDGE_KAFKA_BROKERS, ULB
   assert.deepEqual(exit, { code: 0, signal: null }, `SIGTERM drains and exits 0${run.tail()}`);
   // The batch held during the drain was committed, not rolled back: the stored offsets moved past
   // where they were when the lock was taken (changes not yet fetched wait for the next start).
-  const offsetsAfter = await withPg(target.url, async (q) => Number((await q.query('SELECT sum(next_offset)::bigint::text AS n FROM ulbridge_main.offsets')).rows[0].n));
-  assert.ok(offsetsAfter > offsetsAtLock, `the batch in flight at SIGTERM was committed: stored offsets ${offsetsAtLock} -> ${offsetsAfter}`);
+  const offsetsAfter = await withPg(target.url, async (q) =>
+    Number((await q.query('SELECT sum(next_offset)::bigint::text AS n FROM ulbridge_main.offsets')).rows[0].n),
+  );
+  assert.ok(
+    offsetsAfter > offsetsAtLock,
+    `the batch in flight at SIGTERM was committed: stored offsets ${offsetsAtLock} -> ${offsetsAfter}`,
+  );
   const c = await compareIndependently(legacySpec(), { url: target.url, release: '4.0' });
   assert.equal(c.target.duplicates, 0, describeComparison(c));
   // ULBRIDGE_LOG_LEVEL=warn: no info lines (such as "ulbridge running") on stderr.
-  const levels = run.log.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l).level as number);
-  assert.ok(levels.every((l) => l >= 40), `only warn and above with ULBRIDGE_LOG_LEVEL=warn: levels ${[...new Set(levels)].join(',')}`);
+  const levels = run.log
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l).level as number);
+  assert.ok(
+    levels.every((l) => l >= 40),
+    `only warn and above with ULBRIDGE_LOG_LEVEL=warn: levels ${[...new Set(levels)].join(',')}`,
+  );
   await target.drop();
 });
 
@@ -385,7 +502,14 @@ test('/healthz 503 and /readyz 503 when a component failed for good (its consume
   const kafka = new Kafka({ clientId: 'contract-squatter', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
   const squatter = kafka.consumer({
     groupId: group,
-    partitionAssigners: [() => ({ name: 'ContractSquatterAssigner', version: 1, assign: async () => [], protocol: () => ({ name: 'ContractSquatterAssigner', metadata: Buffer.alloc(0) }) })],
+    partitionAssigners: [
+      () => ({
+        name: 'ContractSquatterAssigner',
+        version: 1,
+        assign: async () => [],
+        protocol: () => ({ name: 'ContractSquatterAssigner', metadata: Buffer.alloc(0) }),
+      }),
+    ],
   });
   await squatter.connect();
   await squatter.subscribe({ topic: logTopic, fromBeginning: true });
@@ -405,7 +529,10 @@ test('/healthz 503 and /readyz 503 when a component failed for good (its consume
     assert.equal(ready.status, 503);
     const body = JSON.parse(ready.text);
     assert.equal(body.ready, false);
-    assert.ok(body.reasons.some((x: string) => x.startsWith('project:main failed: ')), `readyz names the failed component: ${ready.text}`);
+    assert.ok(
+      body.reasons.some((x: string) => x.startsWith('project:main failed: ')),
+      `readyz names the failed component: ${ready.text}`,
+    );
     assert.equal(run.alive, true, 'the process keeps serving /healthz');
     const exit = await run.term();
     assert.equal(exit.signal, null, `SIGTERM is handled${run.tail()}`);
@@ -432,16 +559,31 @@ test('scale-out: two `ulbridge run` processes, same config and groups, one Postg
   const b = startRun(config, { ULBRIDGE_HTTP_PORT: String(pb), ULBRIDGE_LOG_LEVEL: 'warn' });
   await waitHttp(`http://127.0.0.1:${pb}/readyz`, (r) => r.status === 200, 'process B ready', b, 120_000);
   await waitForIndependentEqual(legacySpec(), { url: target.url, release: '4.0' }, { timeoutMs: 120_000, what: 'the scaled-out target' });
-  const applied = async (port: number): Promise<number> => metricValue((await get(`http://127.0.0.1:${port}/metrics`)).text, 'ulbridge_events_out_total', { stage: 'project', pipeline: 'main', outcome: 'applied' }) ?? 0;
+  const applied = async (port: number): Promise<number> =>
+    metricValue((await get(`http://127.0.0.1:${port}/metrics`)).text, 'ulbridge_events_out_total', {
+      stage: 'project',
+      pipeline: 'main',
+      outcome: 'applied',
+    }) ?? 0;
   const before = [await applied(pa), await applied(pb)];
   // Churn across many AORs (all log partitions) once both hold partitions.
   for (let i = 0; i < 600; i++) await writer.churnOnce();
-  const c = await waitForIndependentEqual(legacySpec(), { url: target.url, release: '4.0' }, { timeoutMs: 120_000, what: 'the scaled-out target after churn' });
+  const c = await waitForIndependentEqual(
+    legacySpec(),
+    { url: target.url, release: '4.0' },
+    { timeoutMs: 120_000, what: 'the scaled-out target after churn' },
+  );
   assert.equal(c.target.duplicates, 0);
   assert.equal(c.target.rows, c.target.live + c.target.expired);
   const after = [await applied(pa), await applied(pb)];
-  assert.ok(after[0]! > before[0]! && after[1]! > before[1]!, `both processes applied churn events: A ${before[0]} -> ${after[0]}, B ${before[1]} -> ${after[1]}`);
-  const rows = await withPg(target.url, async (q) => (await q.query('SELECT count(*)::int AS n, count(DISTINCT contact_id)::int AS ids FROM location')).rows[0]);
+  assert.ok(
+    after[0]! > before[0]! && after[1]! > before[1]!,
+    `both processes applied churn events: A ${before[0]} -> ${after[0]}, B ${before[1]} -> ${after[1]}`,
+  );
+  const rows = await withPg(
+    target.url,
+    async (q) => (await q.query('SELECT count(*)::int AS n, count(DISTINCT contact_id)::int AS ids FROM location')).rows[0],
+  );
   assert.equal(rows.n, rows.ids, 'no duplicate contact ids');
   assert.equal(rows.n, c.legacy.rows - c.legacy.expired + c.target.expired, 'one target row per live legacy row');
   assert.deepEqual(await b.term(), { code: 0, signal: null }, `B drains and exits 0${b.tail()}`);
@@ -471,12 +613,17 @@ function documentedCodes(): string[] {
 const NOT_FROM_CLI: Record<string, string> = {
   INVALID_STATE: 'an ingest started twice: a programming error inside the service, no command reaches it',
   INTERNAL: 'a bug by definition',
-  'STACK_*': 'the local test stack (`ulbridge stack`); its failures are tested by test/integration/stack-failures.test.ts, and starting stacks here would disturb the shared one',
-  INGEST_START_FAILED: 'an ingest whose start fails without a coded cause (Kafka errors while joining); no deterministic trigger from the CLI',
-  CONNECTOR_REJECTED: 'needs a connector config the shared Kafka Connect refuses; `ulbridge connect apply` is the subject of test/integration/connect.test.ts',
+  'STACK_*':
+    'the local test stack (`ulbridge stack`); its failures are tested by test/integration/stack-failures.test.ts, and starting stacks here would disturb the shared one',
+  INGEST_START_FAILED:
+    'an ingest whose start fails without a coded cause (Kafka errors while joining); no deterministic trigger from the CLI',
+  CONNECTOR_REJECTED:
+    'needs a connector config the shared Kafka Connect refuses; `ulbridge connect apply` is the subject of test/integration/connect.test.ts',
   CONNECTOR_NOT_RUNNING: 'needs a connector that fails on the shared Kafka Connect; see test/integration/connect.test.ts',
-  CAPTURE_PASSWORD_UNAVAILABLE: 'resolving a capture.password reference ulbridge itself needs; unit-tested in test/unit/connect.test.ts (no short CLI path reaches it before a database connection)',
-  STOPPED: 'internal, never shown: a stage stopped while starting; the SIGTERM-while-starting test checks that `run` then exits 0 without an error line',
+  CAPTURE_PASSWORD_UNAVAILABLE:
+    'resolving a capture.password reference ulbridge itself needs; unit-tested in test/unit/connect.test.ts (no short CLI path reaches it before a database connection)',
+  STOPPED:
+    'internal, never shown: a stage stopped while starting; the SIGTERM-while-starting test checks that `run` then exits 0 without an error line',
 };
 
 interface ErrorCase {
@@ -509,7 +656,14 @@ function captureConfig(): string {
   return writeJson('capture.json', {
     kafka: { brokers: kafkaBrokers() },
     connect: { url: connectUrl() },
-    sources: [{ name: 'legacy', release: '2.1', groupId: `${TAG}-capture-ingest`, capture: { db: legacy.url, table: 'public.contract_nosuch', connector: `${TAG}_capture` } }],
+    sources: [
+      {
+        name: 'legacy',
+        release: '2.1',
+        groupId: `${TAG}-capture-ingest`,
+        capture: { db: legacy.url, table: 'public.contract_nosuch', connector: `${TAG}_capture` },
+      },
+    ],
     targets: [{ name: 'main', db: legacy.url, release: '4.0', groupId: `${TAG}-capture-main` }],
   });
 }
@@ -545,10 +699,26 @@ function withUser(url: string, user: string): string {
 
 const pgHost = (): string => hostPort(postgresUrl());
 const CASES: ErrorCase[] = [
-  { code: 'BAD_CONTACT_ID', args: ['id', 'decode', '-5'], line: 'ulbridge: BAD_CONTACT_ID: contact id -5 is negative: contact ids are 0 to 4611686018427387903' },
-  { code: 'BAD_CONTACT_ID_PART', args: ['id', 'encode', '--aorhash', '70000', '--rlabel', '1', '--clabel', '1'], line: 'ulbridge: BAD_CONTACT_ID_PART: aorhash must be an integer from 0 to 65535, got 70000' },
-  { code: 'BAD_HEX', args: ['hash', '--hex', 'abc'], line: 'ulbridge: BAD_HEX: "abc" is not hex bytes: give an even number of hex digits, e.g. 63616c6c6565' },
-  { code: 'BAD_HASH_SIZE', args: ['hash', '--hash-size', '17', 'x'], line: 'ulbridge: BAD_HASH_SIZE: --hash-size must be an integer from 0 to 16 (OpenSIPS refuses larger values; 0 and 1 mean 512 slots), got "17"' },
+  {
+    code: 'BAD_CONTACT_ID',
+    args: ['id', 'decode', '-5'],
+    line: 'ulbridge: BAD_CONTACT_ID: contact id -5 is negative: contact ids are 0 to 4611686018427387903',
+  },
+  {
+    code: 'BAD_CONTACT_ID_PART',
+    args: ['id', 'encode', '--aorhash', '70000', '--rlabel', '1', '--clabel', '1'],
+    line: 'ulbridge: BAD_CONTACT_ID_PART: aorhash must be an integer from 0 to 65535, got 70000',
+  },
+  {
+    code: 'BAD_HEX',
+    args: ['hash', '--hex', 'abc'],
+    line: 'ulbridge: BAD_HEX: "abc" is not hex bytes: give an even number of hex digits, e.g. 63616c6c6565',
+  },
+  {
+    code: 'BAD_HASH_SIZE',
+    args: ['hash', '--hash-size', '17', 'x'],
+    line: 'ulbridge: BAD_HASH_SIZE: --hash-size must be an integer from 0 to 16 (OpenSIPS refuses larger values; 0 and 1 mean 512 slots), got "17"',
+  },
   {
     code: 'BAD_OPTION',
     args: ['demo', '--rows', '0'],
@@ -570,18 +740,48 @@ const CASES: ErrorCase[] = [
     args: ['verify', '--db', 'http://x/y', '--release', '4.0', '--hash-size', '9'],
     line: 'ulbridge: BAD_DB_URL: --db scheme "http:" is not supported: give postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE or mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE',
   },
-  { code: 'BAD_DETAILS', args: ['verify', '--db', 'postgres://x@127.0.0.1:1/x', '--release', '4.0', '--hash-size', '9', '--details', '-1'], line: 'ulbridge: BAD_DETAILS: --details must be an integer from 0 to 100000, got "-1"' },
+  {
+    code: 'BAD_DETAILS',
+    args: ['verify', '--db', 'postgres://x@127.0.0.1:1/x', '--release', '4.0', '--hash-size', '9', '--details', '-1'],
+    line: 'ulbridge: BAD_DETAILS: --details must be an integer from 0 to 100000, got "-1"',
+  },
   {
     code: 'BAD_NOW',
-    args: ['diff', '--source', 'postgres://x@127.0.0.1:1/x', '--source-release', '2.1', '--target', 'postgres://x@127.0.0.1:1/x', '--target-release', '4.0', '--now', 'abc'],
+    args: [
+      'diff',
+      '--source',
+      'postgres://x@127.0.0.1:1/x',
+      '--source-release',
+      '2.1',
+      '--target',
+      'postgres://x@127.0.0.1:1/x',
+      '--target-release',
+      '4.0',
+      '--now',
+      'abc',
+    ],
     line: 'ulbridge: BAD_NOW: --now must be unix seconds from 0 to 1099511627776, got "abc"',
   },
   {
     code: 'BAD_DEAD_LETTERS_SINCE',
-    args: async () => ['status', '--config', writeJson('dls.json', { kafka: { brokers: kafkaBrokers() }, log: { topic: logTopic }, targets: [{ name: 'main', db: 'postgres://x@127.0.0.1:1/x', release: '4.0' }] }), '--dead-letters-since', 'yesterday'],
+    args: async () => [
+      'status',
+      '--config',
+      writeJson('dls.json', {
+        kafka: { brokers: kafkaBrokers() },
+        log: { topic: logTopic },
+        targets: [{ name: 'main', db: 'postgres://x@127.0.0.1:1/x', release: '4.0' }],
+      }),
+      '--dead-letters-since',
+      'yesterday',
+    ],
     line: 'ulbridge: BAD_DEAD_LETTERS_SINCE: --dead-letters-since must be an ISO 8601 time (e.g. 2026-11-29T15:00:00Z) or unix seconds, got "yesterday"',
   },
-  { code: 'UNKNOWN_RELEASE', args: ['verify', '--db', 'postgres://x@127.0.0.1:1/x', '--release', '9.9', '--hash-size', '9'], line: 'ulbridge: UNKNOWN_RELEASE: unknown release "9.9": --release takes one of 2.2, 2.3, 2.4, 3.x, 4.0' },
+  {
+    code: 'UNKNOWN_RELEASE',
+    args: ['verify', '--db', 'postgres://x@127.0.0.1:1/x', '--release', '9.9', '--hash-size', '9'],
+    line: 'ulbridge: UNKNOWN_RELEASE: unknown release "9.9": --release takes one of 2.2, 2.3, 2.4, 3.x, 4.0',
+  },
   {
     code: 'DB_UNREACHABLE',
     args: ['verify', '--db', 'postgres://x@127.0.0.1:1/x', '--release', '4.0', '--hash-size', '9'],
@@ -589,14 +789,25 @@ const CASES: ErrorCase[] = [
   },
   {
     code: 'DB_AUTH_FAILED',
-    args: () => Promise.resolve(['verify', '--db', `mysql://contract_nosuch:bad@${hostPort(mariaDbUrl())}/x`, '--release', '4.0', '--hash-size', '9']),
+    args: () =>
+      Promise.resolve([
+        'verify',
+        '--db',
+        `mysql://contract_nosuch:bad@${hostPort(mariaDbUrl())}/x`,
+        '--release',
+        '4.0',
+        '--hash-size',
+        '9',
+      ]),
     line: () =>
       `ulbridge: DB_AUTH_FAILED: MySQL/MariaDB at ${hostPort(mariaDbUrl())} refused user "contract_nosuch" (Access denied for user 'contract_nosuch'@'127.0.0.1' (using password: YES)): check the user and password in --db and the server's access rules`,
   },
   {
     code: 'DB_NOT_FOUND',
-    args: () => Promise.resolve(['verify', '--db', `postgres://postgres@${pgHost()}/contract_nosuchdb`, '--release', '4.0', '--hash-size', '9']),
-    line: () => `ulbridge: DB_NOT_FOUND: database "contract_nosuchdb" does not exist on PostgreSQL at ${pgHost()}: check the database name in --db`,
+    args: () =>
+      Promise.resolve(['verify', '--db', `postgres://postgres@${pgHost()}/contract_nosuchdb`, '--release', '4.0', '--hash-size', '9']),
+    line: () =>
+      `ulbridge: DB_NOT_FOUND: database "contract_nosuchdb" does not exist on PostgreSQL at ${pgHost()}: check the database name in --db`,
   },
   {
     code: 'DB_QUERY_FAILED',
@@ -619,37 +830,63 @@ const CASES: ErrorCase[] = [
   },
   {
     code: 'TARGET_UNSUPPORTED',
-    args: async () => ['run', '--config', writeJson('myisam.json', {
-      kafka: { brokers: kafkaBrokers() },
-      log: { topic: `${TAG}.myisam.registrations`, partitions: 2, deadLetterTopic: `${TAG}.myisam.dead-letters` },
-      targets: [{ name: 'maria', db: (await fixtures()).mariaMyisam.url, release: '4.0', groupId: `${TAG}-myisam` }],
-      http: { port: 0 },
-    })],
+    args: async () => [
+      'run',
+      '--config',
+      writeJson('myisam.json', {
+        kafka: { brokers: kafkaBrokers() },
+        log: { topic: `${TAG}.myisam.registrations`, partitions: 2, deadLetterTopic: `${TAG}.myisam.dead-letters` },
+        targets: [{ name: 'maria', db: (await fixtures()).mariaMyisam.url, release: '4.0', groupId: `${TAG}-myisam` }],
+        http: { port: 0 },
+      }),
+    ],
     line: 'ulbridge: TARGET_UNSUPPORTED: target "maria": table "location" uses the MyISAM engine; ulbridge commits rows, labels and offsets in one transaction, which needs InnoDB: ALTER TABLE location ENGINE=InnoDB',
   },
   {
     code: 'CONFIG_UNREADABLE',
     args: () => Promise.resolve(['run', '--config', join(dir, 'nope.json')]),
-    line: () => `ulbridge: CONFIG_UNREADABLE: cannot read config file ${join(dir, 'nope.json')}: ENOENT: no such file or directory, open '${join(dir, 'nope.json')}'`,
+    line: () =>
+      `ulbridge: CONFIG_UNREADABLE: cannot read config file ${join(dir, 'nope.json')}: ENOENT: no such file or directory, open '${join(dir, 'nope.json')}'`,
   },
   {
     code: 'CONFIG_INVALID',
-    args: () => Promise.resolve(['run', '--config', writeJson('unset.json', { kafka: { brokers: ['127.0.0.1:1'] }, targets: [{ name: 'main', db: '${CONTRACT_UNSET_DB}', release: '4.0' }] })]),
+    args: () =>
+      Promise.resolve([
+        'run',
+        '--config',
+        writeJson('unset.json', {
+          kafka: { brokers: ['127.0.0.1:1'] },
+          targets: [{ name: 'main', db: '${CONTRACT_UNSET_DB}', release: '4.0' }],
+        }),
+      ]),
     line: 'ulbridge: CONFIG_INVALID: config targets[0].db: environment variable CONTRACT_UNSET_DB is not set',
   },
   {
     code: 'KAFKA_UNREACHABLE',
-    args: () => Promise.resolve(['status', '--config', writeJson('nokafka.json', { kafka: { brokers: ['127.0.0.1:1'] }, targets: [{ name: 'main', db: 'postgres://x@127.0.0.1:1/x', release: '4.0' }] })]),
+    args: () =>
+      Promise.resolve([
+        'status',
+        '--config',
+        writeJson('nokafka.json', {
+          kafka: { brokers: ['127.0.0.1:1'] },
+          targets: [{ name: 'main', db: 'postgres://x@127.0.0.1:1/x', release: '4.0' }],
+        }),
+      ]),
     line: /^ulbridge: KAFKA_UNREACHABLE: cannot query Kafka at 127\.0\.0\.1:1 \(is it up\? check kafka\.brokers\): .+$/,
   },
   {
     code: 'KAFKA_UNREACHABLE',
     name: 'KAFKA_UNREACHABLE (run, kafka.connectTimeoutSeconds)',
-    args: () => Promise.resolve(['run', '--config', writeJson('nokafka-run.json', {
-      kafka: { brokers: ['127.0.0.1:1'], connectTimeoutSeconds: 2 },
-      targets: [{ name: 'main', db: 'postgres://x@127.0.0.1:1/x', release: '4.0' }],
-      http: { port: 0 },
-    })]),
+    args: () =>
+      Promise.resolve([
+        'run',
+        '--config',
+        writeJson('nokafka-run.json', {
+          kafka: { brokers: ['127.0.0.1:1'], connectTimeoutSeconds: 2 },
+          targets: [{ name: 'main', db: 'postgres://x@127.0.0.1:1/x', release: '4.0' }],
+          http: { port: 0 },
+        }),
+      ]),
     line: 'ulbridge: KAFKA_UNREACHABLE: no broker of 127.0.0.1:1 answered within 2 s: Connection error: connect ECONNREFUSED 127.0.0.1:1 (is Kafka up? check kafka.brokers; kafka.connectTimeoutSeconds sets the wait)',
   },
   {
@@ -682,30 +919,52 @@ const CASES: ErrorCase[] = [
     args: async () => {
       const admin = new Kafka({ clientId: 'contract-admin', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING }).admin();
       await admin.connect();
-      await admin.createTopics({ topics: [{ topic: `${TAG}.three`, numPartitions: 3, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }], waitForLeaders: true });
+      await admin.createTopics({
+        topics: [{ topic: `${TAG}.three`, numPartitions: 3, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
+        waitForLeaders: true,
+      });
       await admin.disconnect();
-      return ['run', '--config', writeJson('mismatch.json', {
-        kafka: { brokers: kafkaBrokers() },
-        log: { topic: `${TAG}.three`, partitions: 4, deadLetterTopic: dlqTopic },
-        targets: [{ name: 'main', db: 'postgres://x@127.0.0.1:1/x', release: '4.0', groupId: `${TAG}-mismatch` }],
-        http: { port: 0 },
-      })];
+      return [
+        'run',
+        '--config',
+        writeJson('mismatch.json', {
+          kafka: { brokers: kafkaBrokers() },
+          log: { topic: `${TAG}.three`, partitions: 4, deadLetterTopic: dlqTopic },
+          targets: [{ name: 'main', db: 'postgres://x@127.0.0.1:1/x', release: '4.0', groupId: `${TAG}-mismatch` }],
+          http: { port: 0 },
+        }),
+      ];
     },
     line: `ulbridge: LOG_TOPIC_MISMATCH: log topic "${TAG}.three" has 3 partitions but 4 are configured: AOR partitioning needs the count the log was written with; configure 3 or write a new log topic`,
   },
   {
     code: 'TOPIC_MISSING',
-    args: () => Promise.resolve(['status', '--config', writeJson('notopic.json', { kafka: { brokers: kafkaBrokers() }, log: { topic: `${TAG}.never` }, targets: [{ name: 'main', db: 'postgres://x@127.0.0.1:1/x', release: '4.0' }] })]),
-    line: () => `ulbridge: TOPIC_MISSING: topic "${TAG}.never" does not exist on ${kafkaBrokers().join(',')}: check log.topic (ulbridge run creates it: start it once with this config)`,
+    args: () =>
+      Promise.resolve([
+        'status',
+        '--config',
+        writeJson('notopic.json', {
+          kafka: { brokers: kafkaBrokers() },
+          log: { topic: `${TAG}.never` },
+          targets: [{ name: 'main', db: 'postgres://x@127.0.0.1:1/x', release: '4.0' }],
+        }),
+      ]),
+    line: () =>
+      `ulbridge: TOPIC_MISSING: topic "${TAG}.never" does not exist on ${kafkaBrokers().join(',')}: check log.topic (ulbridge run creates it: start it once with this config)`,
   },
   {
     code: 'TOPIC_CREATE_FAILED',
-    args: () => Promise.resolve(['run', '--config', writeJson('badtopic.json', {
-      kafka: { brokers: kafkaBrokers() },
-      log: { topic: 'contract bad topic!', partitions: 2, deadLetterTopic: dlqTopic },
-      targets: [{ name: 'main', db: 'postgres://x@127.0.0.1:1/x', release: '4.0', groupId: `${TAG}-badtopic` }],
-      http: { port: 0 },
-    })]),
+    args: () =>
+      Promise.resolve([
+        'run',
+        '--config',
+        writeJson('badtopic.json', {
+          kafka: { brokers: kafkaBrokers() },
+          log: { topic: 'contract bad topic!', partitions: 2, deadLetterTopic: dlqTopic },
+          targets: [{ name: 'main', db: 'postgres://x@127.0.0.1:1/x', release: '4.0', groupId: `${TAG}-badtopic` }],
+          http: { port: 0 },
+        }),
+      ]),
     line: 'ulbridge: TOPIC_CREATE_FAILED: could not create contract bad topic!: Topic creation errors',
   },
 ];
@@ -727,7 +986,10 @@ test('docs/errors.md: every code a user can trigger from the CLI is exactly `ulb
       // `run` may log JSON lines before it fails; the error itself is the last line, not JSON.
       const lines = r.stderr.trimEnd().split('\n');
       const last = lines.at(-1)!;
-      assert.ok(lines.slice(0, -1).every((l) => l.startsWith('{')), `${c.code}: only JSON log lines before the error line:\n${r.stderr}`);
+      assert.ok(
+        lines.slice(0, -1).every((l) => l.startsWith('{')),
+        `${c.code}: only JSON log lines before the error line:\n${r.stderr}`,
+      );
       if (c.line instanceof RegExp) assert.match(last, c.line);
       else assert.equal(last, typeof c.line === 'function' ? c.line() : c.line);
     });

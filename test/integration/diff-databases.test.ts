@@ -31,13 +31,46 @@ async function createTable(db: DbConnection, release: string): Promise<void> {
 
 async function insertRows(db: DbConnection, release: string, list: LegacyRow[], timeZone: string): Promise<void> {
   const profile = releaseProfile(release);
-  const cols = ['username', 'domain', 'contact', 'received', 'path', 'expires', 'q', 'callid', 'cseq', 'last_modified', 'flags', 'cflags', 'user_agent', 'socket', 'methods', 'sip_instance', 'attr'];
+  const cols = [
+    'username',
+    'domain',
+    'contact',
+    'received',
+    'path',
+    'expires',
+    'q',
+    'callid',
+    'cseq',
+    'last_modified',
+    'flags',
+    'cflags',
+    'user_agent',
+    'socket',
+    'methods',
+    'sip_instance',
+    'attr',
+  ];
   const time = (unix: number): string | number => (profile.expires === 'datetime' ? unixToLocalDatetime(unix, timeZone) : unix);
   const sql = `INSERT INTO location (${cols.join(', ')}) VALUES (${cols.map((_c, i) => db.dialect.param(i + 1)).join(', ')})`;
   for (const r of list) {
     await db.query(sql, [
-      r.username, r.domain, r.contact, r.received, r.path, time(r.expires), r.q, r.callid, r.cseq,
-      unixToLocalDatetime(r.lastModified, timeZone), r.flags, r.cflags, r.userAgent, r.socket, r.methods, r.sipInstance, r.attr,
+      r.username,
+      r.domain,
+      r.contact,
+      r.received,
+      r.path,
+      time(r.expires),
+      r.q,
+      r.callid,
+      r.cseq,
+      unixToLocalDatetime(r.lastModified, timeZone),
+      r.flags,
+      r.cflags,
+      r.userAgent,
+      r.socket,
+      r.methods,
+      r.sipInstance,
+      r.attr,
     ]);
   }
 }
@@ -56,8 +89,23 @@ function options(overrides: Partial<DiffOptions> = {}): DiffOptions {
 }
 
 const cliArgs = (extra: string[] = []): string[] => [
-  'diff', '--source', maria.url, '--source-release', '2.1', '--source-timezone', 'Europe/Berlin',
-  '--target', pgdb.url, '--target-release', '4.0', '--hash-size', '6', '--now', String(NOW), '--json', ...extra,
+  'diff',
+  '--source',
+  maria.url,
+  '--source-release',
+  '2.1',
+  '--source-timezone',
+  'Europe/Berlin',
+  '--target',
+  pgdb.url,
+  '--target-release',
+  '4.0',
+  '--hash-size',
+  '6',
+  '--now',
+  String(NOW),
+  '--json',
+  ...extra,
 ];
 
 before(async () => {
@@ -74,7 +122,12 @@ before(async () => {
     await createTable(tgt, '4.0');
     await insertRows(src, '2.1', rows, 'Europe/Berlin');
     // The target holds what a case_sensitive=0 registrar (and ulbridge) writes: lower-cased users.
-    await insertRows(tgt, '4.0', rows.map((r) => ({ ...r, username: r.username.toLowerCase() })), 'UTC');
+    await insertRows(
+      tgt,
+      '4.0',
+      rows.map((r) => ({ ...r, username: r.username.toLowerCase() })),
+      'UTC',
+    );
   } finally {
     await src.close();
     await tgt.close();
@@ -93,11 +146,16 @@ test('a 2.1 MariaDB table and a 4.0 PostgreSQL table with the same bindings are 
     { rows: r.source.rows, live: r.source.live, expired: r.source.expired, dialect: r.source.dialect },
     { rows: ROWS, live: ROWS - EXPIRED, expired: EXPIRED, dialect: 'mysql' },
   );
-  assert.deepEqual({ rows: r.target.rows, live: r.target.live, expired: r.target.expired, dialect: r.target.dialect }, { rows: ROWS, live: ROWS - EXPIRED, expired: EXPIRED, dialect: 'postgres' });
+  assert.deepEqual(
+    { rows: r.target.rows, live: r.target.live, expired: r.target.expired, dialect: r.target.dialect },
+    { rows: ROWS, live: ROWS - EXPIRED, expired: EXPIRED, dialect: 'postgres' },
+  );
   assert.equal(r.onlyInSource + r.onlyInTarget + r.changed, 0);
   // Per-slot counts, computed independently from the generated rows.
   const expected = new Uint32Array(64);
-  for (const row of rows) if (row.expires === 0 || row.expires > NOW) expected[bindingSlot(row.username.toLowerCase(), row.domain, { hashSize: 6, useDomain: false, signedness: 'signed' })]!++;
+  for (const row of rows)
+    if (row.expires === 0 || row.expires > NOW)
+      expected[bindingSlot(row.username.toLowerCase(), row.domain, { hashSize: 6, useDomain: false, signedness: 'signed' })]!++;
   let used = 0;
   for (const c of expected) if (c > 0) used++;
   assert.deepEqual(r.perSlot.source, { usedSlots: used, maxPerSlot: Math.max(...expected) });
@@ -109,7 +167,17 @@ test('a 2.1 MariaDB table and a 4.0 PostgreSQL table with the same bindings are 
   const doc = JSON.parse(run.stdout);
   assert.equal(doc.equal, true);
   assert.equal(doc.source.db.includes('***') || !maria.url.includes(':@'), true);
-  assert.deepEqual(Object.keys(doc), ['equal', 'now', 'source', 'target', 'onlyInSource', 'onlyInTarget', 'changed', 'perSlot', 'examples']);
+  assert.deepEqual(Object.keys(doc), [
+    'equal',
+    'now',
+    'source',
+    'target',
+    'onlyInSource',
+    'onlyInTarget',
+    'changed',
+    'perSlot',
+    'examples',
+  ]);
 });
 
 test('one changed cseq: exit 1, and the difference says exactly which binding and field', async () => {
@@ -127,7 +195,12 @@ test('one changed cseq: exit 1, and the difference says exactly which binding an
   assert.equal(r.onlyInTarget, 1);
   assert.equal(r.changed, 1);
   assert.deepEqual(r.examples.changed, [
-    { username: victim.username.toLowerCase(), domain: victim.domain, contact: victim.contact, fields: { cseq: { source: victim.cseq, target: victim.cseq + 1 } } },
+    {
+      username: victim.username.toLowerCase(),
+      domain: victim.domain,
+      contact: victim.contact,
+      fields: { cseq: { source: victim.cseq, target: victim.cseq + 1 } },
+    },
   ]);
   assert.deepEqual([r.examples.onlyInSource, r.examples.onlyInTarget], [[], []], 'the pair is shown once, as a change');
   assert.equal(r.perSlot.differing, 0, 'same AOR on both sides: slot counts still agree');
@@ -143,12 +216,37 @@ test('one changed cseq: exit 1, and the difference says exactly which binding an
 });
 
 test('operational errors exit 2 with one line naming what to fix', async () => {
-  const unreachable = await cli(['diff', '--source', 'postgres://nobody@127.0.0.1:1/x', '--source-release', '2.1', '--target', pgdb.url, '--target-release', '4.0']);
+  const unreachable = await cli([
+    'diff',
+    '--source',
+    'postgres://nobody@127.0.0.1:1/x',
+    '--source-release',
+    '2.1',
+    '--target',
+    pgdb.url,
+    '--target-release',
+    '4.0',
+  ]);
   assert.equal(unreachable.code, 2);
-  assert.match(unreachable.stderr, /^ulbridge: DB_UNREACHABLE: source: cannot connect to PostgreSQL at 127\.0\.0\.1:1 \(ECONNREFUSED\): .*--source names the right host/);
+  assert.match(
+    unreachable.stderr,
+    /^ulbridge: DB_UNREACHABLE: source: cannot connect to PostgreSQL at 127\.0\.0\.1:1 \(ECONNREFUSED\): .*--source names the right host/,
+  );
   assert.equal(unreachable.stderr.trim().split('\n').length, 1);
 
-  const missing = await cli(['diff', '--source', maria.url, '--source-release', '2.1', '--target', pgdb.url, '--target-table', 'nope', '--target-release', '4.0']);
+  const missing = await cli([
+    'diff',
+    '--source',
+    maria.url,
+    '--source-release',
+    '2.1',
+    '--target',
+    pgdb.url,
+    '--target-table',
+    'nope',
+    '--target-release',
+    '4.0',
+  ]);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /^ulbridge: TABLE_MISSING: target: table "nope" does not exist .*check --target-table/);
 

@@ -50,7 +50,13 @@ async function readAll(kafka: Kafka, topic: string, count: number, settleMs = 15
       let settling = false;
       void consumer.run({
         eachMessage: async ({ partition, message }) => {
-          out.push({ partition, offset: message.offset, key: message.key?.toString('utf8') ?? null, value: message.value, headers: headerText(message.headers) });
+          out.push({
+            partition,
+            offset: message.offset,
+            key: message.key?.toString('utf8') ?? null,
+            value: message.value,
+            headers: headerText(message.headers),
+          });
           if (out.length >= count && !settling) {
             settling = true;
             clearTimeout(timer);
@@ -130,22 +136,78 @@ test('ingest: CDC topic -> registration log and dead-letter topic on a real brok
     const bobPartition = partitionFor('bob@example.org', PARTITIONS);
 
     const base = {
-      name: 'legacy', release: '2.2', connector: 'POSTGRESQL' as const, table: 'public.location', snapshot: false, tsMs: 1719835200000n,
+      name: 'legacy',
+      release: '2.2',
+      connector: 'POSTGRESQL' as const,
+      table: 'public.location',
+      snapshot: false,
+      tsMs: 1719835200000n,
     };
     const reg = {
-      username: 'alice', domain: 'example.com', contact: 'sip:alice@192.0.2.10:5060;transport=udp', received: 'sip:198.51.100.7:40112', path: null,
-      expires: 1719828000n, q: 0.5, callid: 'a84b4c76e66710@pc33.example.com', cseq: 314159, lastModified: 1719824400n, flags: 0, cflags: 'NAT SIPPING',
-      userAgent: 'Linphone/5.2', socket: 'udp:192.0.2.1:5060', methods: null, sipInstance: '<urn:uuid:00000000-0000-1000-8000-000A95A0E128>', kvStore: null, attr: null,
+      username: 'alice',
+      domain: 'example.com',
+      contact: 'sip:alice@192.0.2.10:5060;transport=udp',
+      received: 'sip:198.51.100.7:40112',
+      path: null,
+      expires: 1719828000n,
+      q: 0.5,
+      callid: 'a84b4c76e66710@pc33.example.com',
+      cseq: 314159,
+      lastModified: 1719824400n,
+      flags: 0,
+      cflags: 'NAT SIPPING',
+      userAgent: 'Linphone/5.2',
+      socket: 'udp:192.0.2.1:5060',
+      methods: null,
+      sipInstance: '<urn:uuid:00000000-0000-1000-8000-000A95A0E128>',
+      kvStore: null,
+      attr: null,
     };
-    const truncate: RegistrationEvent = { op: 'TRUNCATE', source: { ...base, rowKey: 0n, position: { major: 130n, minor: 1n, seq: 0n } }, registration: null };
+    const truncate: RegistrationEvent = {
+      op: 'TRUNCATE',
+      source: { ...base, rowKey: 0n, position: { major: 130n, minor: 1n, seq: 0n } },
+      registration: null,
+    };
     const aliceHeaders = { 'ulbridge-aor': 'alice@example.com' };
     const expected = [
       // Per log partition, in the order ingest produced them.
-      { partition: alicePartition, key: 'legacy:1', headers: aliceHeaders, event: { op: 'UPSERT', source: { ...base, snapshot: true, rowKey: 1n, position: { major: 100n, minor: 0n, seq: 0n } }, registration: reg } },
-      { partition: alicePartition, key: 'legacy:1', headers: aliceHeaders, event: { op: 'DELETE', source: { ...base, rowKey: 1n, position: { major: 120n, minor: 1n, seq: 0n } }, registration: reg } },
+      {
+        partition: alicePartition,
+        key: 'legacy:1',
+        headers: aliceHeaders,
+        event: {
+          op: 'UPSERT',
+          source: { ...base, snapshot: true, rowKey: 1n, position: { major: 100n, minor: 0n, seq: 0n } },
+          registration: reg,
+        },
+      },
+      {
+        partition: alicePartition,
+        key: 'legacy:1',
+        headers: aliceHeaders,
+        event: { op: 'DELETE', source: { ...base, rowKey: 1n, position: { major: 120n, minor: 1n, seq: 0n } }, registration: reg },
+      },
       { partition: alicePartition, key: 'legacy:1', headers: aliceHeaders, event: null },
-      { partition: alicePartition, key: 'legacy:3', headers: aliceHeaders, event: { op: 'UPSERT', source: { ...base, rowKey: 3n, position: { major: 105n, minor: 1n, seq: 0n } }, registration: { ...reg, contact: 'sip:alice@203.0.113.5' } } },
-      { partition: bobPartition, key: 'legacy:2', headers: { 'ulbridge-aor': 'bob@example.org' }, event: { op: 'UPSERT', source: { ...base, rowKey: 2n, position: { major: 110n, minor: 1n, seq: 0n } }, registration: { ...reg, username: 'bob', domain: 'example.org' } } },
+      {
+        partition: alicePartition,
+        key: 'legacy:3',
+        headers: aliceHeaders,
+        event: {
+          op: 'UPSERT',
+          source: { ...base, rowKey: 3n, position: { major: 105n, minor: 1n, seq: 0n } },
+          registration: { ...reg, contact: 'sip:alice@203.0.113.5' },
+        },
+      },
+      {
+        partition: bobPartition,
+        key: 'legacy:2',
+        headers: { 'ulbridge-aor': 'bob@example.org' },
+        event: {
+          op: 'UPSERT',
+          source: { ...base, rowKey: 2n, position: { major: 110n, minor: 1n, seq: 0n } },
+          registration: { ...reg, username: 'bob', domain: 'example.org' },
+        },
+      },
       ...[0, 1, 2].map((p) => ({ partition: p, key: 'legacy:truncate', headers: {}, event: truncate })),
     ];
     // CDC partitions 0 and 1 are consumed independently, so records of different bindings may
@@ -179,11 +241,26 @@ test('ingest: CDC topic -> registration log and dead-letter topic on a real brok
     });
 
     // Offsets are committed after the produce: the group stands at the end of both partitions.
-    const committed = async () => (await admin.fetchOffsets({ groupId, topics: [cdcTopic] }))[0]!.partitions.map((p) => [p.partition, p.offset]).sort();
-    await waitFor(async () => JSON.stringify(await committed()) === JSON.stringify([[0, '5'], [1, '2']]), 'committed offsets 5 and 2');
+    const committed = async () =>
+      (await admin.fetchOffsets({ groupId, topics: [cdcTopic] }))[0]!.partitions.map((p) => [p.partition, p.offset]).sort();
+    await waitFor(
+      async () =>
+        JSON.stringify(await committed()) ===
+        JSON.stringify([
+          [0, '5'],
+          [1, '2'],
+        ]),
+      'committed offsets 5 and 2',
+    );
 
     const outcomes = (await metrics.eventsOut.get()).values.map((v) => [v.labels.outcome, v.value]).sort();
-    assert.deepEqual(outcomes, [['dead_letter', 1], ['delete', 1], ['tombstone', 1], ['truncate', 1], ['upsert', 3]]);
+    assert.deepEqual(outcomes, [
+      ['dead_letter', 1],
+      ['delete', 1],
+      ['tombstone', 1],
+      ['truncate', 1],
+      ['upsert', 3],
+    ]);
 
     await ingest.stop();
     assert.deepEqual(ingest.status(), { state: 'stopped', error: null });
@@ -201,7 +278,15 @@ test('ingest: CDC topic -> registration log and dead-letter topic on a real brok
       source: { ...base, rowKey: 3n, position: { major: 140n, minor: 1n, seq: 0n } },
       registration: { ...reg, cseq: 314160 },
     });
-    await waitFor(async () => JSON.stringify(await committed()) === JSON.stringify([[0, '5'], [1, '3']]), 'committed offsets 5 and 3');
+    await waitFor(
+      async () =>
+        JSON.stringify(await committed()) ===
+        JSON.stringify([
+          [0, '5'],
+          [1, '3'],
+        ]),
+      'committed offsets 5 and 3',
+    );
   } finally {
     await ingest.stop();
     await producer.disconnect();
@@ -210,54 +295,69 @@ test('ingest: CDC topic -> registration log and dead-letter topic on a real brok
   }
 });
 
-test('stop() drains: what is in the log is exactly what was committed, and a restart adds no duplicates', { skip, timeout: 240_000 }, async () => {
-  const kafka = new Kafka({ clientId: 'ulbridge-it-ingest-drain', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
-  const id = randomBytes(4).toString('hex');
-  const cdcTopic = `it_${id}.public.location`;
-  const logTopic = `it_${id}.registrations`;
-  const dlqTopic = `it_${id}.registrations.dlq`;
-  const groupId = `ulbridge-it-drain-${id}`;
-  const TOTAL = 3000;
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic: cdcTopic, numPartitions: 1 }], waitForLeaders: true });
-  const producer = kafka.producer();
-  await producer.connect();
-  for (let start = 1; start <= TOTAL; start += 500) {
-    const messages = Array.from({ length: 500 }, (_, i) => {
-      const key = BigInt(start + i);
-      return { key: keyValue('2.4', 'mysql', key, false), value: change({ release: '2.4', db: 'mysql', op: 'c', schemas: false, key, source: { pos: 1000n + key }, row: { username: `user${key}` } }) };
-    });
-    await producer.send({ topic: cdcTopic, messages });
-  }
-  const options = {
-    kafka,
-    source: { name: 'legacy', release: '2.4' as const, topic: cdcTopic },
-    log: { topic: logTopic, partitions: 4, deadLetterTopic: dlqTopic },
-    groupId,
-    logger: silentLogger,
-    metrics: new Metrics(),
-    maxRecordsPerSend: 50,
-  };
-  const logCount = async () => (await admin.fetchTopicOffsets(logTopic)).reduce((n, p) => n + Number(p.high), 0);
-  const committed = async () => Number((await admin.fetchOffsets({ groupId, topics: [cdcTopic] }))[0]!.partitions[0]!.offset);
-  let ingest = createIngest(options);
-  try {
-    await ingest.start();
-    await waitFor(async () => (await logCount()) > 0, 'the first log records');
-    await ingest.stop();
-    const c = await committed();
-    assert.ok(c > 0, `committed ${c}`);
-    assert.equal(await logCount(), c, 'every produced record is committed and every committed one produced');
+test(
+  'stop() drains: what is in the log is exactly what was committed, and a restart adds no duplicates',
+  { skip, timeout: 240_000 },
+  async () => {
+    const kafka = new Kafka({ clientId: 'ulbridge-it-ingest-drain', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+    const id = randomBytes(4).toString('hex');
+    const cdcTopic = `it_${id}.public.location`;
+    const logTopic = `it_${id}.registrations`;
+    const dlqTopic = `it_${id}.registrations.dlq`;
+    const groupId = `ulbridge-it-drain-${id}`;
+    const TOTAL = 3000;
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: cdcTopic, numPartitions: 1 }], waitForLeaders: true });
+    const producer = kafka.producer();
+    await producer.connect();
+    for (let start = 1; start <= TOTAL; start += 500) {
+      const messages = Array.from({ length: 500 }, (_, i) => {
+        const key = BigInt(start + i);
+        return {
+          key: keyValue('2.4', 'mysql', key, false),
+          value: change({
+            release: '2.4',
+            db: 'mysql',
+            op: 'c',
+            schemas: false,
+            key,
+            source: { pos: 1000n + key },
+            row: { username: `user${key}` },
+          }),
+        };
+      });
+      await producer.send({ topic: cdcTopic, messages });
+    }
+    const options = {
+      kafka,
+      source: { name: 'legacy', release: '2.4' as const, topic: cdcTopic },
+      log: { topic: logTopic, partitions: 4, deadLetterTopic: dlqTopic },
+      groupId,
+      logger: silentLogger,
+      metrics: new Metrics(),
+      maxRecordsPerSend: 50,
+    };
+    const logCount = async () => (await admin.fetchTopicOffsets(logTopic)).reduce((n, p) => n + Number(p.high), 0);
+    const committed = async () => Number((await admin.fetchOffsets({ groupId, topics: [cdcTopic] }))[0]!.partitions[0]!.offset);
+    let ingest = createIngest(options);
+    try {
+      await ingest.start();
+      await waitFor(async () => (await logCount()) > 0, 'the first log records');
+      await ingest.stop();
+      const c = await committed();
+      assert.ok(c > 0, `committed ${c}`);
+      assert.equal(await logCount(), c, 'every produced record is committed and every committed one produced');
 
-    ingest = createIngest({ ...options, metrics: new Metrics() });
-    await ingest.start();
-    await waitFor(async () => (await committed()) === TOTAL, `committed offset ${TOTAL}`);
-    assert.equal(await logCount(), TOTAL, 'no record produced twice');
-  } finally {
-    await ingest.stop();
-    await producer.disconnect();
-    await admin.deleteTopics({ topics: [cdcTopic, logTopic, dlqTopic] }).catch(() => undefined);
-    await admin.disconnect();
-  }
-});
+      ingest = createIngest({ ...options, metrics: new Metrics() });
+      await ingest.start();
+      await waitFor(async () => (await committed()) === TOTAL, `committed offset ${TOTAL}`);
+      assert.equal(await logCount(), TOTAL, 'no record produced twice');
+    } finally {
+      await ingest.stop();
+      await producer.disconnect();
+      await admin.deleteTopics({ topics: [cdcTopic, logTopic, dlqTopic] }).catch(() => undefined);
+      await admin.disconnect();
+    }
+  },
+);

@@ -17,7 +17,14 @@ test('ingest waits for a Debezium topic that does not exist yet', async () => {
   const kafka = new Kafka({ clientId: 'ingest-wait', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
   const cdcTopic = `wait.${id}.public.location`;
   const log = { topic: `wait.${id}.log`, partitions: 2, deadLetterTopic: `wait.${id}.dlq` };
-  const ingest = createIngest({ kafka, source: { name: 'legacy', release: '2.1', topic: cdcTopic }, log, groupId: `wait-${id}`, logger: silentLogger, metrics: new Metrics() });
+  const ingest = createIngest({
+    kafka,
+    source: { name: 'legacy', release: '2.1', topic: cdcTopic },
+    log,
+    groupId: `wait-${id}`,
+    logger: silentLogger,
+    metrics: new Metrics(),
+  });
   const starting = ingest.start();
   await new Promise((r) => setTimeout(r, 3000));
   assert.equal(ingest.status().state, 'starting', 'still waiting for the topic');
@@ -31,7 +38,15 @@ test('ingest waits for a Debezium topic that does not exist yet', async () => {
 
   const producer = kafka.producer();
   await producer.connect();
-  await producer.send({ topic: cdcTopic, messages: [{ key: keyValue('2.1', 'postgresql', 7n, false), value: change({ release: '2.1', db: 'postgresql', op: 'c', key: 7n, schemas: false }) }] });
+  await producer.send({
+    topic: cdcTopic,
+    messages: [
+      {
+        key: keyValue('2.1', 'postgresql', 7n, false),
+        value: change({ release: '2.1', db: 'postgresql', op: 'c', key: 7n, schemas: false }),
+      },
+    ],
+  });
   await producer.disconnect();
   const [record] = await readTopic(kafkaBrokers(), log.topic, 1);
   assert.equal(record!.key, 'legacy:7');
@@ -42,7 +57,14 @@ test('ingest waits for a Debezium topic that does not exist yet', async () => {
 test('stopping an ingest that waits for its topic ends the wait', async () => {
   const id = randomBytes(4).toString('hex');
   const kafka = new Kafka({ clientId: 'ingest-wait', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
-  const ingest = createIngest({ kafka, source: { name: 'legacy', release: '2.1', topic: `never.${id}` }, log: { topic: `never.${id}.log`, partitions: 1, deadLetterTopic: `never.${id}.dlq` }, groupId: `never-${id}`, logger: silentLogger, metrics: new Metrics() });
+  const ingest = createIngest({
+    kafka,
+    source: { name: 'legacy', release: '2.1', topic: `never.${id}` },
+    log: { topic: `never.${id}.log`, partitions: 1, deadLetterTopic: `never.${id}.dlq` },
+    groupId: `never-${id}`,
+    logger: silentLogger,
+    metrics: new Metrics(),
+  });
   const starting = ingest.start();
   await new Promise((r) => setTimeout(r, 1500));
   await ingest.stop();

@@ -46,7 +46,8 @@ function ruleExprs(): string[] {
       continue;
     }
     const block: string[] = [];
-    while (i + 1 < lines.length && (lines[i + 1]!.trim() === '' || lines[i + 1]!.search(/\S/) > m[1]!.length)) block.push(lines[++i]!.trim());
+    while (i + 1 < lines.length && (lines[i + 1]!.trim() === '' || lines[i + 1]!.search(/\S/) > m[1]!.length))
+      block.push(lines[++i]!.trim());
     out.push(block.join(' ').trim());
   }
   return out;
@@ -54,7 +55,10 @@ function ruleExprs(): string[] {
 
 /** Metric names an expression selects: identifiers outside label matchers that are not PromQL words. */
 function metricNames(expr: string): string[] {
-  const bare = expr.replace(/\{[^}]*\}/g, ' ').replace(/"[^"]*"/g, ' ').replace(/\[[^\]]*\]/g, ' ');
+  const bare = expr
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/"[^"]*"/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ');
   const words = bare.match(/[a-zA-Z_:][a-zA-Z0-9_:]*/g) ?? [];
   return words.filter((w) => w.startsWith('ulbridge_') || w === 'up');
 }
@@ -158,10 +162,20 @@ before(async () => {
   });
   bridge.stderr!.on('data', (d: Buffer) => (bridgeStderr += d.toString()));
   // Ready, and both stages have processed the 20 rows.
-  await waitFor('bridge ready', () => fetch(`http://127.0.0.1:${httpPort}/readyz`).then((r) => r.status), (s) => s === 200, 90_000).catch((e: Error) => {
+  await waitFor(
+    'bridge ready',
+    () => fetch(`http://127.0.0.1:${httpPort}/readyz`).then((r) => r.status),
+    (s) => s === 200,
+    90_000,
+  ).catch((e: Error) => {
     throw new Error(`${e.message}\nbridge stderr: ${bridgeStderr}`);
   });
-  await waitFor('20 events applied', () => getText(`http://127.0.0.1:${httpPort}/metrics`), (t) => /^ulbridge_events_out_total\{stage="project",pipeline="main",outcome="applied"\} 20$/m.test(t), 90_000);
+  await waitFor(
+    '20 events applied',
+    () => getText(`http://127.0.0.1:${httpPort}/metrics`),
+    (t) => /^ulbridge_events_out_total\{stage="project",pipeline="main",outcome="applied"\} 20$/m.test(t),
+    90_000,
+  );
 });
 
 after(async () => {
@@ -206,74 +220,118 @@ test('promtool check rules accepts the alerting rules', { skip: promtool ? false
   assert.match(r.stdout, /SUCCESS: 9 rules found/);
 });
 
-test('a real Prometheus scrapes ulbridge run, evaluates every rule without error and runs every dashboard query', { skip: promBinary ? false : noProm }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ulbridge-prometheus-'));
-  const port = await freePort();
-  writeFileSync(
-    join(dir, 'prometheus.yml'),
-    [
-      'global:',
-      '  scrape_interval: 1s',
-      '  evaluation_interval: 1s',
-      'rule_files:',
-      `  - ${RULES}`,
-      'scrape_configs:',
-      '  - job_name: ulbridge',
-      '    static_configs:',
-      `      - targets: ['127.0.0.1:${httpPort}']`,
-      '',
-    ].join('\n'),
-  );
-  let log = '';
-  prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  prometheus.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
-  const api = `http://127.0.0.1:${port}/api/v1`;
-  const query = async (q: string): Promise<{ status: string; data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> }; error?: string }> =>
-    (await fetch(`${api}/query?query=${encodeURIComponent(q)}`, { signal: AbortSignal.timeout(5000) })).json() as never;
-  await waitFor('prometheus ready', () => fetch(`http://127.0.0.1:${port}/-/ready`).then((r) => r.status), (s) => s === 200, 60_000).catch((e: Error) => {
-    throw new Error(`${e.message}\nprometheus log: ${log}`);
-  });
-  // Scraped, and the lag of both stages is in Prometheus.
-  await waitFor('ulbridge scraped', () => query('up{job="ulbridge"}'), (r) => r.data.result.length === 1 && r.data.result[0]!.value[1] === '1');
-  await waitFor('lag series', () => query('ulbridge_consumer_lag'), (r) => r.data.result.length > 0);
-  type Rules = { data: { groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string; lastEvaluation: string; state?: string }> }> } };
-  const rules = await waitFor(
-    'every rule evaluated',
-    async () => ((await (await fetch(`${api}/rules`)).json()) as Rules).data.groups.flatMap((g) => g.rules),
-    (rs) => rs.length === 9 && rs.every((r) => !r.lastEvaluation.startsWith('0001-')),
-  );
-  assert.deepEqual(
-    rules.map((r) => [r.name, r.health, r.lastError ?? '', r.state]),
-    ['UlbridgeDown', 'UlbridgeRestarting', 'UlbridgeConsumerLagHigh', 'UlbridgeConsumerLagStuck', 'UlbridgeApplyLatencyHigh', 'UlbridgeDeadLetters', 'UlbridgeNoRecentEvents', 'UlbridgeEventLoopBlocked', 'UlbridgeMemoryHigh'].map((n) => [
-      n,
-      'ok',
-      '',
-      'inactive',
-    ]),
-  );
-  const alerts = (await (await fetch(`${api}/alerts`)).json()) as { data: { alerts: unknown[] } };
-  assert.deepEqual(alerts.data.alerts, [], 'a healthy bridge fires nothing');
-  // Every dashboard query runs (Grafana's variables as an operator would pick them).
-  for (const expr of dashboardExprs()) {
-    if (expr.startsWith('label_values(')) {
-      const inner = /^label_values\((.*), (\w+)\)$/.exec(expr)!;
-      const r = await query(inner[1]!.replace(/\$job/g, 'ulbridge'));
-      assert.equal(r.status, 'success', `${expr}: ${r.error}`);
-      assert.ok(r.data.result.some((x) => x.metric[inner[2]!] !== undefined), `${expr}: no ${inner[2]} values`);
-      continue;
+test(
+  'a real Prometheus scrapes ulbridge run, evaluates every rule without error and runs every dashboard query',
+  { skip: promBinary ? false : noProm },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ulbridge-prometheus-'));
+    const port = await freePort();
+    writeFileSync(
+      join(dir, 'prometheus.yml'),
+      [
+        'global:',
+        '  scrape_interval: 1s',
+        '  evaluation_interval: 1s',
+        'rule_files:',
+        `  - ${RULES}`,
+        'scrape_configs:',
+        '  - job_name: ulbridge',
+        '    static_configs:',
+        `      - targets: ['127.0.0.1:${httpPort}']`,
+        '',
+      ].join('\n'),
+    );
+    let log = '';
+    prometheus = spawn(
+      'prometheus',
+      [
+        `--config.file=${join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    prometheus.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
+    const api = `http://127.0.0.1:${port}/api/v1`;
+    const query = async (
+      q: string,
+    ): Promise<{ status: string; data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> }; error?: string }> =>
+      (await fetch(`${api}/query?query=${encodeURIComponent(q)}`, { signal: AbortSignal.timeout(5000) })).json() as never;
+    await waitFor(
+      'prometheus ready',
+      () => fetch(`http://127.0.0.1:${port}/-/ready`).then((r) => r.status),
+      (s) => s === 200,
+      60_000,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}\nprometheus log: ${log}`);
+    });
+    // Scraped, and the lag of both stages is in Prometheus.
+    await waitFor(
+      'ulbridge scraped',
+      () => query('up{job="ulbridge"}'),
+      (r) => r.data.result.length === 1 && r.data.result[0]!.value[1] === '1',
+    );
+    await waitFor(
+      'lag series',
+      () => query('ulbridge_consumer_lag'),
+      (r) => r.data.result.length > 0,
+    );
+    type Rules = {
+      data: {
+        groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string; lastEvaluation: string; state?: string }> }>;
+      };
+    };
+    const rules = await waitFor(
+      'every rule evaluated',
+      async () => ((await (await fetch(`${api}/rules`)).json()) as Rules).data.groups.flatMap((g) => g.rules),
+      (rs) => rs.length === 9 && rs.every((r) => !r.lastEvaluation.startsWith('0001-')),
+    );
+    assert.deepEqual(
+      rules.map((r) => [r.name, r.health, r.lastError ?? '', r.state]),
+      [
+        'UlbridgeDown',
+        'UlbridgeRestarting',
+        'UlbridgeConsumerLagHigh',
+        'UlbridgeConsumerLagStuck',
+        'UlbridgeApplyLatencyHigh',
+        'UlbridgeDeadLetters',
+        'UlbridgeNoRecentEvents',
+        'UlbridgeEventLoopBlocked',
+        'UlbridgeMemoryHigh',
+      ].map((n) => [n, 'ok', '', 'inactive']),
+    );
+    const alerts = (await (await fetch(`${api}/alerts`)).json()) as { data: { alerts: unknown[] } };
+    assert.deepEqual(alerts.data.alerts, [], 'a healthy bridge fires nothing');
+    // Every dashboard query runs (Grafana's variables as an operator would pick them).
+    for (const expr of dashboardExprs()) {
+      if (expr.startsWith('label_values(')) {
+        const inner = /^label_values\((.*), (\w+)\)$/.exec(expr)!;
+        const r = await query(inner[1]!.replace(/\$job/g, 'ulbridge'));
+        assert.equal(r.status, 'success', `${expr}: ${r.error}`);
+        assert.ok(
+          r.data.result.some((x) => x.metric[inner[2]!] !== undefined),
+          `${expr}: no ${inner[2]} values`,
+        );
+        continue;
+      }
+      const q = expr
+        .replace(/\$__rate_interval/g, '1m')
+        .replace(/\$job/g, 'ulbridge')
+        .replace(/\$pipeline/g, '.*');
+      const r = await query(q);
+      assert.equal(r.status, 'success', `${q}: ${r.error}`);
     }
-    const q = expr.replace(/\$__rate_interval/g, '1m').replace(/\$job/g, 'ulbridge').replace(/\$pipeline/g, '.*');
-    const r = await query(q);
-    assert.equal(r.status, 'success', `${q}: ${r.error}`);
-  }
-  const lag = await query(dashboardExprs().find((e) => e.startsWith('sum by (stage, pipeline) (ulbridge_consumer_lag'))!.replace(/\$job/g, 'ulbridge').replace(/\$pipeline/g, '.*'));
-  assert.deepEqual(
-    lag.data.result.map((x) => [x.metric.stage, x.metric.pipeline, x.value[1]]).sort(),
-    [
+    const lag = await query(
+      dashboardExprs()
+        .find((e) => e.startsWith('sum by (stage, pipeline) (ulbridge_consumer_lag'))!
+        .replace(/\$job/g, 'ulbridge')
+        .replace(/\$pipeline/g, '.*'),
+    );
+    assert.deepEqual(lag.data.result.map((x) => [x.metric.stage, x.metric.pipeline, x.value[1]]).sort(), [
       ['ingest', 'legacy', '0'],
       ['project', 'main', '0'],
-    ],
-  );
-});
+    ]);
+  },
+);

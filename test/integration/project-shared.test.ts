@@ -17,25 +17,73 @@ import { freshPostgresDb, type FreshDb } from '../support/services.js';
 // target rows, and every apply transaction records its xid for reverse sync's loop check.
 
 const NOW = 1764000000; // 2025-11-24 16:00:00 UTC
-const target = compileTarget({ name: 's', db: '', table: 'location', release: '4.0', hashSize: 9, useDomain: false, signedness: 'signed', timeZone: 'UTC', stateSchema: 'ulbridge_s', shared: true });
+const target = compileTarget({
+  name: 's',
+  db: '',
+  table: 'location',
+  release: '4.0',
+  hashSize: 9,
+  useDomain: false,
+  signedness: 'signed',
+  timeZone: 'UTC',
+  stateSchema: 'ulbridge_s',
+  shared: true,
+});
 const REGISTRAR_ROW = packContactId({ aorhash: 1706, rlabel: 1000, clabel: 0 }); // "callee", the registrar's own label
 let db: FreshDb;
 let c: pg.Client;
 
-function ev(op: 'UPSERT' | 'DELETE', rowKey: bigint, major: bigint, user: string, cseq: number, lastModified = NOW, expires = NOW + 3600): RegistrationEvent {
+function ev(
+  op: 'UPSERT' | 'DELETE',
+  rowKey: bigint,
+  major: bigint,
+  user: string,
+  cseq: number,
+  lastModified = NOW,
+  expires = NOW + 3600,
+): RegistrationEvent {
   return {
     op,
-    source: { name: 'legacy', release: '2.1', connector: 'POSTGRESQL', table: 'public.location', rowKey, position: { major, minor: 1n, seq: 0n }, snapshot: false, tsMs: 0n },
+    source: {
+      name: 'legacy',
+      release: '2.1',
+      connector: 'POSTGRESQL',
+      table: 'public.location',
+      rowKey,
+      position: { major, minor: 1n, seq: 0n },
+      snapshot: false,
+      tsMs: 0n,
+    },
     registration: {
-      username: user, domain: 'example.com', contact: `sip:${user}@192.0.2.${rowKey}:5060`, received: null, path: null, expires: BigInt(expires), q: 1,
-      callid: `cid-${rowKey}`, cseq, lastModified: BigInt(lastModified), flags: 0, cflags: null, userAgent: 'ua', socket: null,
-      methods: null, sipInstance: null, kvStore: null, attr: null,
+      username: user,
+      domain: 'example.com',
+      contact: `sip:${user}@192.0.2.${rowKey}:5060`,
+      received: null,
+      path: null,
+      expires: BigInt(expires),
+      q: 1,
+      callid: `cid-${rowKey}`,
+      cseq,
+      lastModified: BigInt(lastModified),
+      flags: 0,
+      cflags: null,
+      userAgent: 'ua',
+      socket: null,
+      methods: null,
+      sipInstance: null,
+      kvStore: null,
+      attr: null,
     },
   };
 }
-const msg = (offset: number, e: RegistrationEvent): LogMessage => ({ offset: String(offset), key: Buffer.from(`legacy:${e.source.rowKey}`), value: encodeEvent(e) });
+const msg = (offset: number, e: RegistrationEvent): LogMessage => ({
+  offset: String(offset),
+  key: Buffer.from(`legacy:${e.source.rowKey}`),
+  value: encodeEvent(e),
+});
 // The cases pick offsets freely: each batch is fetched from 0, as if compaction removed the records in between.
-const apply = (messages: LogMessage[]) => applyBatch(pgSession(c, target), { topic: 'log', partition: 0, messages, fetchedOffset: '0', now: NOW });
+const apply = (messages: LogMessage[]) =>
+  applyBatch(pgSession(c, target), { topic: 'log', partition: 0, messages, fetchedOffset: '0', now: NOW });
 
 async function rows(): Promise<string[]> {
   const r = await c.query(`SELECT contact_id::text, username, callid, cseq, last_modified::text FROM location ORDER BY contact_id`);
@@ -49,7 +97,9 @@ before(async () => {
   await c.connect();
   await ensureStateSchema(c, 'ulbridge_s');
   // The new registrar registered callee (cid-9, CSeq 4); reverse sync copied it to legacy row 9 and linked it.
-  await c.query(`INSERT INTO location (contact_id, username, domain, contact, expires, callid, cseq, last_modified, user_agent) VALUES (${REGISTRAR_ROW}, 'callee', 'example.com', 'sip:callee@192.0.2.9:5060', ${NOW + 3600}, 'cid-9', 4, '2025-11-24 16:00:00', 'ua')`);
+  await c.query(
+    `INSERT INTO location (contact_id, username, domain, contact, expires, callid, cseq, last_modified, user_agent) VALUES (${REGISTRAR_ROW}, 'callee', 'example.com', 'sip:callee@192.0.2.9:5060', ${NOW + 3600}, 'cid-9', 4, '2025-11-24 16:00:00', 'ua')`,
+  );
   await c.query(`INSERT INTO ulbridge_s.links (contact_id, binding, legacy_id) VALUES (${REGISTRAR_ROW}, 'legacy:9', 9)`);
 });
 
@@ -81,7 +131,7 @@ test('a legacy delete older than the target row is kept out and releases the bin
   assert.equal(kept.kept, 1);
   assert.deepEqual(await rows(), [`${REGISTRAR_ROW}|callee|cid-9|7|2025-11-24 16:01:00`]);
   const b = await c.query(`SELECT contact_id FROM ulbridge_s.bindings WHERE binding = 'legacy:9'`);
-  assert.equal(b.rows[0].contact_id, null, 'the row is the registrar\'s again');
+  assert.equal(b.rows[0].contact_id, null, "the row is the registrar's again");
   // A binding ulbridge wrote, deleted by a newer legacy change.
   await apply([msg(4, ev('UPSERT', 20n, 20n, 'bob', 1))]);
   const del = await apply([msg(5, ev('DELETE', 20n, 21n, 'bob', 2, NOW + 5))]);
@@ -89,7 +139,7 @@ test('a legacy delete older than the target row is kept out and releases the bin
   assert.deepEqual(await rows(), [`${REGISTRAR_ROW}|callee|cid-9|7|2025-11-24 16:01:00`]);
 });
 
-test("an update whose row the registrar deleted meanwhile is written again (the binding is live on the legacy side)", async () => {
+test('an update whose row the registrar deleted meanwhile is written again (the binding is live on the legacy side)', async () => {
   await apply([msg(6, ev('UPSERT', 21n, 30n, 'carol', 1))]);
   const id = (await c.query(`SELECT contact_id::text AS id FROM location WHERE callid = 'cid-21'`)).rows[0].id as string;
   await c.query(`DELETE FROM location WHERE callid = 'cid-21'`);
@@ -100,7 +150,9 @@ test("an update whose row the registrar deleted meanwhile is written again (the 
 test('a legacy copy already expired when applied leaves a newer registrar row alone, and its next change updates that row', async () => {
   // The registrar's short-lived contact, copied to legacy row 30 and linked; the registrar refreshed it since.
   const X = packContactId({ aorhash: 1706, rlabel: 1000, clabel: 5 });
-  await c.query(`INSERT INTO location (contact_id, username, domain, contact, expires, callid, cseq, last_modified, user_agent) VALUES (${X}, 'callee', 'example.com', 'sip:callee@192.0.2.30:5060', ${NOW + 600}, 'cid-30', 2, '2025-11-24 16:00:10', 'ua')`);
+  await c.query(
+    `INSERT INTO location (contact_id, username, domain, contact, expires, callid, cseq, last_modified, user_agent) VALUES (${X}, 'callee', 'example.com', 'sip:callee@192.0.2.30:5060', ${NOW + 600}, 'cid-30', 2, '2025-11-24 16:00:10', 'ua')`,
+  );
   await c.query(`INSERT INTO ulbridge_s.links (contact_id, binding, legacy_id) VALUES (${X}, 'legacy:30', 30)`);
   const echo = await apply([msg(20, ev('UPSERT', 30n, 60n, 'callee', 1, NOW - 5, NOW - 1))]); // the copy of its first, expired state
   assert.equal(echo.kept, 1);
@@ -108,15 +160,17 @@ test('a legacy copy already expired when applied leaves a newer registrar row al
   assert.deepEqual(state.rows, [{ id: String(X), in_target: true }], 'the binding keeps the row it did not delete');
   await apply([msg(21, ev('UPSERT', 30n, 61n, 'callee', 3, NOW + 20))]);
   const rowsOf30 = await c.query(`SELECT contact_id::text AS id, cseq FROM location WHERE callid = 'cid-30'`);
-  assert.deepEqual(rowsOf30.rows, [{ id: String(X), cseq: 3 }], 'updated in place: one row, the registrar\'s id');
+  assert.deepEqual(rowsOf30.rows, [{ id: String(X), cseq: 3 }], "updated in place: one row, the registrar's id");
 });
 
-test("a binding whose expired row the registrar wrote back is updated in that row, never duplicated", async () => {
+test('a binding whose expired row the registrar wrote back is updated in that row, never duplicated', async () => {
   await apply([msg(23, ev('UPSERT', 40n, 70n, 'erin', 1, NOW, NOW - 1))]); // expired when applied: state only
   const held = (await c.query(`SELECT contact_id::text AS id, in_target FROM ulbridge_s.bindings WHERE binding = 'legacy:40'`)).rows[0];
   assert.equal(held.in_target, false);
   assert.equal((await c.query(`SELECT count(*)::int AS n FROM location WHERE callid = 'cid-40'`)).rows[0].n, 0);
-  await c.query(`INSERT INTO location (contact_id, username, domain, contact, expires, callid, cseq, last_modified, user_agent) VALUES (${held.id}, 'erin', 'example.com', 'sip:erin@192.0.2.40:5060', ${NOW + 600}, 'cid-40', 5, '2025-11-24 16:00:50', 'ua')`);
+  await c.query(
+    `INSERT INTO location (contact_id, username, domain, contact, expires, callid, cseq, last_modified, user_agent) VALUES (${held.id}, 'erin', 'example.com', 'sip:erin@192.0.2.40:5060', ${NOW + 600}, 'cid-40', 5, '2025-11-24 16:00:50', 'ua')`,
+  );
   const older = await apply([msg(24, ev('UPSERT', 40n, 71n, 'erin', 4, NOW + 40))]);
   assert.equal(older.kept, 1);
   await apply([msg(25, ev('UPSERT', 40n, 72n, 'erin', 6, NOW + 60))]);
@@ -132,6 +186,9 @@ test('every apply transaction of a shared target records its xid (mod 2^32) for 
   await apply([msg(26, ev('UPSERT', 22n, 40n, 'dave', 1))]);
   const x1 = await xid();
   assert.equal(await count(), n0 + 1);
-  const recorded = await c.query(`SELECT xid::text AS x FROM ulbridge_s.own_tx WHERE xid > $1 AND xid < $2`, [String(x0 % 4294967296n), String(x1 % 4294967296n)]);
+  const recorded = await c.query(`SELECT xid::text AS x FROM ulbridge_s.own_tx WHERE xid > $1 AND xid < $2`, [
+    String(x0 % 4294967296n),
+    String(x1 % 4294967296n),
+  ]);
   assert.equal(recorded.rows.length, 1, 'the xid of the transaction between the two probes');
 });

@@ -21,15 +21,49 @@ const S = 'ulbridge_main';
 const X = 120049079714578432n; // a registrar's contact id (aorhash 1706 = "callee")
 const Y = 120049079714578433n; // a row the projection wrote for legacy row 1
 
-function change(op: 'UPSERT' | 'DELETE' | 'TRUNCATE', contactId: bigint, txId: bigint | null, cseq = 1, lastModified = NOW, callid = 'cid-x'): TargetChange {
+function change(
+  op: 'UPSERT' | 'DELETE' | 'TRUNCATE',
+  contactId: bigint,
+  txId: bigint | null,
+  cseq = 1,
+  lastModified = NOW,
+  callid = 'cid-x',
+): TargetChange {
   const event: RegistrationEvent = {
     op,
-    source: { name: 'rollback', release: '4.0', connector: 'POSTGRESQL', table: 'public.location', rowKey: contactId, position: { major: 100n, minor: 1n, seq: 0n }, snapshot: false, tsMs: 0n },
-    registration: op === 'TRUNCATE' ? null : {
-      username: 'callee', domain: null, contact: `sip:callee@192.0.2.${contactId % 250n}:5060`, received: 'sip:198.51.100.7:40000', path: null,
-      expires: BigInt(NOW + 3600), q: 0.5, callid, cseq, lastModified: BigInt(lastModified), flags: 3, cflags: 'NAT', userAgent: 'Linphone/5.2.5',
-      socket: 'udp:192.0.2.10:5060', methods: 8191, sipInstance: null, kvStore: null, attr: null,
+    source: {
+      name: 'rollback',
+      release: '4.0',
+      connector: 'POSTGRESQL',
+      table: 'public.location',
+      rowKey: contactId,
+      position: { major: 100n, minor: 1n, seq: 0n },
+      snapshot: false,
+      tsMs: 0n,
     },
+    registration:
+      op === 'TRUNCATE'
+        ? null
+        : {
+            username: 'callee',
+            domain: null,
+            contact: `sip:callee@192.0.2.${contactId % 250n}:5060`,
+            received: 'sip:198.51.100.7:40000',
+            path: null,
+            expires: BigInt(NOW + 3600),
+            q: 0.5,
+            callid,
+            cseq,
+            lastModified: BigInt(lastModified),
+            flags: 3,
+            cflags: 'NAT',
+            userAgent: 'Linphone/5.2.5',
+            socket: 'udp:192.0.2.10:5060',
+            methods: 8191,
+            sipInstance: null,
+            kvStore: null,
+            attr: null,
+          },
   };
   return { event, txId };
 }
@@ -68,9 +102,13 @@ function scenario(kind: 'postgres' | 'mysql'): void {
       legacyConn = await openDb(legacyDb.url);
       legacy = new LegacyTable(legacyConn, 'location', releaseProfile('2.1'), TZ);
       // Legacy row 1 ('bob'), projected by ulbridge as contact id Y (a forward binding).
-      await legacyConn.query(`INSERT INTO location (username, domain, contact, expires, callid, cseq, last_modified, user_agent) VALUES ('bob', 'example.com', 'sip:bob@192.0.2.1', '2025-11-24 18:00:00', 'cid-bob', 5, '2025-11-24 17:00:00', 'Yealink')`);
+      await legacyConn.query(
+        `INSERT INTO location (username, domain, contact, expires, callid, cseq, last_modified, user_agent) VALUES ('bob', 'example.com', 'sip:bob@192.0.2.1', '2025-11-24 18:00:00', 'cid-bob', 5, '2025-11-24 17:00:00', 'Yealink')`,
+      );
       await t.query(`INSERT INTO ${S}.aors (aor, aorhash, slot, rlabel, next_clabel) VALUES ('callee', 1706, 170, 131072, 2)`);
-      await t.query(`INSERT INTO ${S}.bindings (binding, source_name, source_row_key, log_partition, aor, clabel, contact_id, in_target, pos_major, pos_minor, pos_seq) VALUES ('legacy:1', 'legacy', 1, 0, 'callee', 1, ${Y}, true, 1, 1, 0)`);
+      await t.query(
+        `INSERT INTO ${S}.bindings (binding, source_name, source_row_key, log_partition, aor, clabel, contact_id, in_target, pos_major, pos_minor, pos_seq) VALUES ('legacy:1', 'legacy', 1, 0, 'callee', 1, ${Y}, true, 1, 1, 0)`,
+      );
       await t.query(`INSERT INTO ${S}.own_tx (xid) VALUES (4242)`);
     });
 
@@ -81,7 +119,8 @@ function scenario(kind: 'postgres' | 'mysql'): void {
 
     const X_ROW = (id: number, cseq: number, lm: string) =>
       `${id}|callee||sip:callee@192.0.2.182:5060|sip:198.51.100.7:40000|2025-11-24 18:00:00|0.5|cid-x|${cseq}|${lm}|2|NAT|Linphone/5.2.5|udp:192.0.2.10:5060|8191`;
-    const BOB = (cseq: number, lm: string, callid = 'cid-bob') => `1|bob|example.com|sip:bob@192.0.2.1|null|2025-11-24 18:00:00|1|${callid}|${cseq}|${lm}|0|null|Yealink|null|null`;
+    const BOB = (cseq: number, lm: string, callid = 'cid-bob') =>
+      `1|bob|example.com|sip:bob@192.0.2.1|null|2025-11-24 18:00:00|1|${callid}|${cseq}|${lm}|0|null|Yealink|null|null`;
 
     test('a change the projection wrote (its xid is in own_tx) is never copied back', async () => {
       const r = await apply([change('UPSERT', X, 4242n)]);
@@ -110,7 +149,19 @@ function scenario(kind: 'postgres' | 'mysql'): void {
 
     test('a change of a row ulbridge projected goes to its legacy row by the forward binding', async () => {
       const bob = change('UPSERT', Y, 5003n, 6, NOW + 300, 'cid-bob');
-      bob.event.registration = { ...bob.event.registration!, username: 'bob', domain: 'example.com', contact: 'sip:bob@192.0.2.1', received: null, q: 1, flags: 0, cflags: null, userAgent: 'Yealink', socket: null, methods: null };
+      bob.event.registration = {
+        ...bob.event.registration!,
+        username: 'bob',
+        domain: 'example.com',
+        contact: 'sip:bob@192.0.2.1',
+        received: null,
+        q: 1,
+        flags: 0,
+        cflags: null,
+        userAgent: 'Yealink',
+        socket: null,
+        methods: null,
+      };
       const r = await apply([bob]);
       assert.deepEqual(r, { ownWrites: 0, inserted: 0, updated: 1, deleted: 0, keptLegacy: 0, ignored: 0 });
       assert.deepEqual(await legacyRows(), [BOB(6, '2025-11-24 17:05:00'), X_ROW(2, 2, '2025-11-24 17:01:00')]);
@@ -118,7 +169,19 @@ function scenario(kind: 'postgres' | 'mysql'): void {
 
     test('a new Call-ID wins by the later last_modified even with a lower CSeq', async () => {
       const bob = change('UPSERT', Y, 5004n, 1, NOW + 400, 'cid-bob-rebooted');
-      bob.event.registration = { ...bob.event.registration!, username: 'bob', domain: 'example.com', contact: 'sip:bob@192.0.2.1', received: null, q: 1, flags: 0, cflags: null, userAgent: 'Yealink', socket: null, methods: null };
+      bob.event.registration = {
+        ...bob.event.registration!,
+        username: 'bob',
+        domain: 'example.com',
+        contact: 'sip:bob@192.0.2.1',
+        received: null,
+        q: 1,
+        flags: 0,
+        cflags: null,
+        userAgent: 'Yealink',
+        socket: null,
+        methods: null,
+      };
       const r = await apply([bob]);
       assert.equal(r.updated, 1);
       assert.deepEqual(await legacyRows(), [BOB(1, '2025-11-24 17:06:40', 'cid-bob-rebooted'), X_ROW(2, 2, '2025-11-24 17:01:00')]);

@@ -34,13 +34,19 @@ async function getJson(url: string): Promise<{ status: number; body: any }> {
 test('run: /readyz turns ready, /healthz ok, /metrics served, SIGTERM drains and exits 0', async () => {
   const port = 20000 + (process.pid % 10000);
   const file = join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify({
-    kafka: { brokers: kafkaBrokers() },
-    log: { topic: `run.${process.pid}.log`, partitions: 2, deadLetterTopic: `run.${process.pid}.dlq` },
-    targets: [{ name: 'main', db: db.url, release: '4.0', hashSize: 9, groupId: `run-${process.pid}` }],
-    http: { port },
-  }));
-  child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--config', file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  writeFileSync(
+    file,
+    JSON.stringify({
+      kafka: { brokers: kafkaBrokers() },
+      log: { topic: `run.${process.pid}.log`, partitions: 2, deadLetterTopic: `run.${process.pid}.dlq` },
+      targets: [{ name: 'main', db: db.url, release: '4.0', hashSize: 9, groupId: `run-${process.pid}` }],
+      http: { port },
+    }),
+  );
+  child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--config', file], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let logs = '';
   child.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
   const base = `http://127.0.0.1:${port}`;
@@ -59,15 +65,25 @@ test('run: /readyz turns ready, /healthz ok, /metrics served, SIGTERM drains and
   const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
   child.kill('SIGTERM');
   assert.equal(await exited, 0);
-  const lines = logs.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = logs
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const msgs = lines.map((l) => l.msg);
-  for (const m of ['ulbridge running', 'signal received, draining', 'projection stopped', 'stopped']) assert.ok(msgs.includes(m), `log has "${m}": ${msgs.join(' | ')}`);
+  for (const m of ['ulbridge running', 'signal received, draining', 'projection stopped', 'stopped'])
+    assert.ok(msgs.includes(m), `log has "${m}": ${msgs.join(' | ')}`);
   assert.ok(lines.every((l) => l.app === 'ulbridge' && typeof l.time === 'string'));
 });
 
 test('run: an invalid config is one line naming the key, exit 2', async () => {
   const file = join(dir, 'bad.json');
-  writeFileSync(file, JSON.stringify({ kafka: { brokers: ['127.0.0.1:9092'] }, targets: [{ name: 'main', db: 'postgres://x/y', release: '4.0', hashSize: 20 }] }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      kafka: { brokers: ['127.0.0.1:9092'] },
+      targets: [{ name: 'main', db: 'postgres://x/y', release: '4.0', hashSize: 20 }],
+    }),
+  );
   const r = await cli(['run', '--config', file]);
   assert.equal(r.code, 2);
   assert.equal(r.stderr, 'ulbridge: CONFIG_INVALID: config targets[0].hashSize: Too big: expected number to be <=16\n');

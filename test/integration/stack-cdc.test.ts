@@ -13,7 +13,17 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { deleteConnector, registerConnector, type ConnectorSpec } from '../../src/stack/connectors.js';
 import { readTopic, type TopicRecord } from '../support/kafka.js';
-import { connectUrl, freshMariaDb, freshPostgresDb, kafkaBrokers, loadDdl, stackAvailable, withMysql, withPg, type FreshDb } from '../support/services.js';
+import {
+  connectUrl,
+  freshMariaDb,
+  freshPostgresDb,
+  kafkaBrokers,
+  loadDdl,
+  stackAvailable,
+  withMysql,
+  withPg,
+  type FreshDb,
+} from '../support/services.js';
 
 const skip = stackAvailable() ? false : 'needs the stack: run via `npm test`';
 const CAPTURE = process.env.ULBRIDGE_CAPTURE_FIXTURES === '1';
@@ -103,7 +113,24 @@ function bindings(release: Release): Row[] {
 /** Columns in table order, as Debezium lists them. */
 function columns(release: Release): string[] {
   const key = release === '2.1' ? 'id' : 'contact_id';
-  const mid = ['username', 'domain', 'contact', 'received', 'path', 'expires', 'q', 'callid', 'cseq', 'last_modified', 'flags', 'cflags', 'user_agent', 'socket', 'methods', 'sip_instance'];
+  const mid = [
+    'username',
+    'domain',
+    'contact',
+    'received',
+    'path',
+    'expires',
+    'q',
+    'callid',
+    'cseq',
+    'last_modified',
+    'flags',
+    'cflags',
+    'user_agent',
+    'socket',
+    'methods',
+    'sip_instance',
+  ];
   return [key, ...mid, ...(release === '2.4' ? ['kv_store'] : []), 'attr'];
 }
 
@@ -121,7 +148,12 @@ function image(dialect: Dialect, release: Release, id: number, row: Row): Record
 async function exec(dialect: Dialect, url: string, sql: string, params: Array<string | number | null>): Promise<void> {
   if (dialect === 'postgres') {
     let i = 0;
-    await withPg(url, (c) => c.query(sql.replace(/\?/g, () => `$${++i}`), params));
+    await withPg(url, (c) =>
+      c.query(
+        sql.replace(/\?/g, () => `$${++i}`),
+        params,
+      ),
+    );
   } else {
     await withMysql(url, (c) => c.query(sql, params));
   }
@@ -129,7 +161,12 @@ async function exec(dialect: Dialect, url: string, sql: string, params: Array<st
 
 async function insert(dialect: Dialect, url: string, row: Row): Promise<void> {
   const cols = Object.keys(row);
-  await exec(dialect, url, `INSERT INTO location (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`, cols.map((c) => row[c]!));
+  await exec(
+    dialect,
+    url,
+    `INSERT INTO location (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`,
+    cols.map((c) => row[c]!),
+  );
 }
 
 interface Variant {
@@ -198,16 +235,14 @@ describe('Debezium change events from OpenSIPS location tables', { skip }, () =>
       await insert(dialect, db.url, bob);
 
       const tag = `${dialect === 'postgres' ? 'pg' : 'maria'}${release.replace('.', '')}`;
-      const specs = VARIANTS.map(
-        (v): ConnectorSpec => ({
-          name: `cdc-${tag}-${v.label}-${db.name.slice(-6)}`,
-          kind: dialect,
-          url: db.url,
-          table: 'location',
-          kafkaBrokers: kafkaBrokers(),
-          schemas: v.schemas,
-        }),
-      );
+      const specs = VARIANTS.map((v): ConnectorSpec => ({
+        name: `cdc-${tag}-${v.label}-${db.name.slice(-6)}`,
+        kind: dialect,
+        url: db.url,
+        table: 'location',
+        kafkaBrokers: kafkaBrokers(),
+        schemas: v.schemas,
+      }));
       const registered = [];
       for (const spec of specs) {
         const r = await registerConnector(connectUrl(), spec, { waitForSnapshot: true, timeoutMs: 120_000 });
@@ -219,11 +254,21 @@ describe('Debezium change events from OpenSIPS location tables', { skip }, () =>
       // Streamed changes.
       const mod = release === '2.1' ? { expires: EXPIRES_21_NEW } : { expires: EXPIRES_24_NEW };
       await insert(dialect, db.url, carol);
-      await exec(dialect, db.url, `UPDATE location SET expires = ?, cseq = cseq + 1, last_modified = ? WHERE ${key} = ?`, [mod.expires, MODIFIED_NEW, 1]);
+      await exec(dialect, db.url, `UPDATE location SET expires = ?, cseq = cseq + 1, last_modified = ? WHERE ${key} = ?`, [
+        mod.expires,
+        MODIFIED_NEW,
+        1,
+      ]);
       await exec(dialect, db.url, `DELETE FROM location WHERE ${key} = ?`, [2]);
 
       const aliceAfter = { ...alice, ...mod, cseq: (alice.cseq as number) + 1, last_modified: MODIFIED_NEW };
-      const expected: Array<{ op: string; key: number; before: Record<string, unknown> | null; after: Record<string, unknown> | null; snapshot: string }> = [
+      const expected: Array<{
+        op: string;
+        key: number;
+        before: Record<string, unknown> | null;
+        after: Record<string, unknown> | null;
+        snapshot: string;
+      }> = [
         { op: 'r', key: 1, before: null, after: image(dialect, release, 1, alice), snapshot: 'first' },
         { op: 'r', key: 2, before: null, after: image(dialect, release, 2, bob), snapshot: 'last' },
         { op: 'c', key: 3, before: null, after: image(dialect, release, 3, carol), snapshot: 'false' },
@@ -234,7 +279,11 @@ describe('Debezium change events from OpenSIPS location tables', { skip }, () =>
       for (const [i, reg] of registered.entries()) {
         const variant = VARIANTS[i]!;
         const recs = await readTopic(kafkaBrokers(), reg.topic, expected.length + 1, { timeoutMs: 60_000 });
-        assert.equal(recs.length, expected.length + 1, `${reg.topic}: ${expected.length} change events and one tombstone, got ${recs.length}`);
+        assert.equal(
+          recs.length,
+          expected.length + 1,
+          `${reg.topic}: ${expected.length} change events and one tombstone, got ${recs.length}`,
+        );
         for (const [j, exp] of expected.entries()) {
           const rec = recs[j]!;
           const k = payloadOf(JSON.parse(rec.key!), variant.schemas.key);
@@ -255,7 +304,8 @@ describe('Debezium change events from OpenSIPS location tables', { skip }, () =>
         assert.deepEqual(payloadOf(JSON.parse(tomb.key!), variant.schemas.key), { [key]: 2 }, 'tombstone key = deleted row key');
         assert.equal(tomb.value, null, 'tombstone after delete');
 
-        if (variant.schemas.value) assertSchemas(dialect, release, JSON.parse(recs[0]!.value!) as { schema: ConnectSchema }, reg.config['topic.prefix']!, db.name);
+        if (variant.schemas.value)
+          assertSchemas(dialect, release, JSON.parse(recs[0]!.value!) as { schema: ConnectSchema }, reg.config['topic.prefix']!, db.name);
 
         capture(dialect, release, variant, 'r', recs[0]!, reg.topic);
         capture(dialect, release, variant, 'c', recs[2]!, reg.topic);
@@ -279,7 +329,10 @@ function assertSchemas(dialect: Dialect, release: Release, value: { schema: Conn
     return f.name ? `${f.type}/${f.name}` : f.type;
   };
   const ts = dialect === 'postgres' ? 'int64/io.debezium.time.MicroTimestamp' : 'int64/io.debezium.time.Timestamp';
-  assert.deepEqual(afterSchema.fields!.map((f) => f.field), columns(release));
+  assert.deepEqual(
+    afterSchema.fields!.map((f) => f.field),
+    columns(release),
+  );
   assert.equal(type('last_modified'), ts);
   if (release === '2.1') {
     assert.equal(type('id'), dialect === 'postgres' ? 'int32' : 'int64'); // MariaDB INT UNSIGNED widens to int64

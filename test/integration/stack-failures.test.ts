@@ -67,7 +67,10 @@ describe('stack start-up failures', () => {
   });
 
   test('postgres exiting during start-up: STACK_SERVICE_EXITED with command, log file and its last lines', async () => {
-    const { err, dir } = await expectFailure({ services: ['postgres'], extraArgs: { postgres: ['-c', 'ulbridge_no_such_setting=1'] } }, 'STACK_SERVICE_EXITED');
+    const { err, dir } = await expectFailure(
+      { services: ['postgres'], extraArgs: { postgres: ['-c', 'ulbridge_no_such_setting=1'] } },
+      'STACK_SERVICE_EXITED',
+    );
     const log = join(dir, 'logs', 'postgres.log');
     assert.equal(err.service, 'postgres');
     assert.equal(err.logFile, log);
@@ -80,7 +83,10 @@ describe('stack start-up failures', () => {
   });
 
   test('mariadb exiting during start-up: STACK_SERVICE_EXITED naming mariadb and its log', async () => {
-    const { err, dir } = await expectFailure({ services: ['mariadb'], extraArgs: { mariadb: ['--ulbridge-no-such-option'] } }, 'STACK_SERVICE_EXITED');
+    const { err, dir } = await expectFailure(
+      { services: ['mariadb'], extraArgs: { mariadb: ['--ulbridge-no-such-option'] } },
+      'STACK_SERVICE_EXITED',
+    );
     assert.equal(err.service, 'mariadb');
     assert.equal(err.logFile, join(dir, 'logs', 'mariadb.log'));
     assert.match(err.message, /^mariadb exited during start-up/);
@@ -96,18 +102,22 @@ describe('stack start-up failures', () => {
     assert.match(err.message, /heap/i);
   });
 
-  test('as root, a stack dir the postgres user cannot enter: STACK_START_FAILED saying which directory', { skip: process.getuid?.() !== 0 && 'only as root' }, async () => {
-    const closed = join(root, 'closed');
-    mkdirSync(closed, { mode: 0o700 });
-    const dir = join(closed, 'stack');
-    const err = await startStack({ dir, services: ['postgres'], log: quiet, keepDirOnFailure: false }).then(
-      () => assert.fail('should fail'),
-      (e: unknown) => e as StackError,
-    );
-    assert.equal(err.code, 'STACK_START_FAILED');
-    assert.ok(err.message.includes(`cannot enter ${closed};`), err.message);
-    assert.deepEqual(processesMentioning(dir), []);
-  });
+  test(
+    'as root, a stack dir the postgres user cannot enter: STACK_START_FAILED saying which directory',
+    { skip: process.getuid?.() !== 0 && 'only as root' },
+    async () => {
+      const closed = join(root, 'closed');
+      mkdirSync(closed, { mode: 0o700 });
+      const dir = join(closed, 'stack');
+      const err = await startStack({ dir, services: ['postgres'], log: quiet, keepDirOnFailure: false }).then(
+        () => assert.fail('should fail'),
+        (e: unknown) => e as StackError,
+      );
+      assert.equal(err.code, 'STACK_START_FAILED');
+      assert.ok(err.message.includes(`cannot enter ${closed};`), err.message);
+      assert.deepEqual(processesMentioning(dir), []);
+    },
+  );
 
   test('a failed service stops the ones that did start', async () => {
     const { err, dir } = await expectFailure(

@@ -20,9 +20,14 @@ chmodSync(root, 0o755); // the postgres OS user (when we run as root) must reach
 
 function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/stack.ts', ...args], { cwd: ROOT, env, timeout: 240_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/stack.ts', ...args],
+      { cwd: ROOT, env, timeout: 240_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -48,7 +53,11 @@ describe('stack lifecycle', () => {
     const dir = join(root, 'cli');
     const up = await cli(['stack', 'up', '--json', '--services', 'postgres', '--dir', dir], env);
     assert.equal(up.code, 0, up.stderr);
-    const details = JSON.parse(up.stdout) as { dir: string; postgres: { url: string; port: number }; processes: Array<{ service: string; pid: number }> };
+    const details = JSON.parse(up.stdout) as {
+      dir: string;
+      postgres: { url: string; port: number };
+      processes: Array<{ service: string; pid: number }>;
+    };
     assert.equal(details.dir, dir);
     assert.match(details.postgres.url, /^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);
     const pid = details.processes[0]!.pid;

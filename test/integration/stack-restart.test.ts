@@ -41,7 +41,14 @@ describe('stack restart', () => {
       const oldKafkaAll = serviceProcesses(oldKafka);
       const kill = await cli(['stack', 'restart', 'kafka', '--kill', '--json'], env);
       assert.equal(kill.code, 0, kill.stderr);
-      const r = JSON.parse(kill.stdout) as { service: string; oldPid: number; pid: number; signal: string; address: string; readyMs: number };
+      const r = JSON.parse(kill.stdout) as {
+        service: string;
+        oldPid: number;
+        pid: number;
+        signal: string;
+        address: string;
+        readyMs: number;
+      };
       assert.equal(r.service, 'kafka');
       assert.equal(r.signal, 'SIGKILL');
       assert.equal(r.oldPid, oldKafka);
@@ -49,7 +56,11 @@ describe('stack restart', () => {
       assert.equal(r.address, s.kafka!.brokers.join(','), 'same port');
       for (const pid of oldKafkaAll) assert.equal(isAlive(pid), false, `old kafka process ${pid} is gone`);
       assert.ok(isAlive(r.pid), 'new kafka runs after the CLI exited');
-      assert.equal(readState(join(stateDir, 'state.json'))!.processes.find((p) => p.service === 'kafka')!.pid, r.pid, 'state file has the new pid');
+      assert.equal(
+        readState(join(stateDir, 'state.json'))!.processes.find((p) => p.service === 'kafka')!.pid,
+        r.pid,
+        'state file has the new pid',
+      );
 
       // Same data directory: the record written before the crash is still there.
       const consumer = kafka.consumer({ groupId: `restart-test-${process.pid}` });
@@ -70,7 +81,12 @@ describe('stack restart', () => {
       const oldPg = readState(join(stateDir, 'state.json'))!.processes.find((p) => p.service === 'postgres')!.pid;
       const clean = await cli(['stack', 'restart', 'postgres'], env);
       assert.equal(clean.code, 0, clean.stderr);
-      assert.match(clean.stdout, new RegExp(`^restarted postgres \\(SIGINT, pid ${oldPg} -> \\d+\\) on ${pgUrl.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: stopped in [\\d.]+ s, ready in [\\d.]+ s\\n$`));
+      assert.match(
+        clean.stdout,
+        new RegExp(
+          `^restarted postgres \\(SIGINT, pid ${oldPg} -> \\d+\\) on ${pgUrl.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: stopped in [\\d.]+ s, ready in [\\d.]+ s\\n$`,
+        ),
+      );
       assert.equal(isAlive(oldPg), false);
       const kept = await withPg(pgUrl, (c) => c.query('SELECT v FROM kept'));
       assert.deepEqual(kept.rows, [{ v: 42 }], 'same data directory');

@@ -33,7 +33,12 @@ after(async () => {
   await s?.cleanup();
 });
 
-async function waitForStatus(c: Config, until: (r: StatusReport) => boolean, sinceMs: number | null = null, timeoutMs = 60_000): Promise<StatusReport> {
+async function waitForStatus(
+  c: Config,
+  until: (r: StatusReport) => boolean,
+  sinceMs: number | null = null,
+  timeoutMs = 60_000,
+): Promise<StatusReport> {
   const deadline = Date.now() + timeoutMs;
   let last: StatusReport;
   do {
@@ -79,9 +84,15 @@ test('after catching up: lag 0 on every partition of both stages, no dead letter
   const withSpare = parseConfig({ ...cfg, targets: [...cfg.targets, { name: 'spare', db: spare.url, release: '4.0', hashSize: 9 }] }, {});
   const r2 = await runStatus({ config: withSpare, deadLettersSinceMs: null });
   assert.equal(r2.ready, false);
-  assert.deepEqual(r2.reasons.map((x) => x.code), ['PROJECT_NOT_STARTED']);
+  assert.deepEqual(
+    r2.reasons.map((x) => x.code),
+    ['PROJECT_NOT_STARTED'],
+  );
   assert.equal(r2.project[1]!.started, false);
-  assert.equal(r2.project[1]!.lag, r2.project[0]!.partitions.reduce((n, p) => n + Number(BigInt(p.high) - BigInt(p.low)), 0));
+  assert.equal(
+    r2.project[1]!.lag,
+    r2.project[0]!.partitions.reduce((n, p) => n + Number(BigInt(p.high) - BigInt(p.low)), 0),
+  );
   await spare.drop();
 });
 
@@ -97,7 +108,10 @@ test('a poison change event: 1 dead letter, verdict not ready for that reason; r
 
   const r = await waitForStatus(cfg, (x) => x.deadLetters.total === 1 && x.ingest[0]!.lag === 0);
   assert.equal(r.ready, false);
-  assert.deepEqual(r.reasons.map((x) => x.code), ['DEAD_LETTERS']);
+  assert.deepEqual(
+    r.reasons.map((x) => x.code),
+    ['DEAD_LETTERS'],
+  );
   assert.match(r.reasons[0]!.message, new RegExp(`^1 dead letter in ${s.deadLetterTopic.replace(/\./g, '\\.')}: review them`));
   assert.deepEqual(r.deadLetters, { topic: s.deadLetterTopic, total: 1, since: null, counted: 1 });
 
@@ -107,7 +121,10 @@ test('a poison change event: 1 dead letter, verdict not ready for that reason; r
   assert.equal(run.code, 1, run.stderr);
   const doc = JSON.parse(run.stdout);
   assert.equal(doc.ready, false);
-  assert.deepEqual(doc.reasons.map((x: { code: string }) => x.code), ['DEAD_LETTERS']);
+  assert.deepEqual(
+    doc.reasons.map((x: { code: string }) => x.code),
+    ['DEAD_LETTERS'],
+  );
   assert.equal(doc.deadLetters.counted, 1);
   assert.equal(typeof doc.project[0].partitions[0].high, 'string', 'offsets are decimal strings');
 

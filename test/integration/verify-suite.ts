@@ -72,7 +72,12 @@ async function insert(db: DbConnection, table: string, rows: Row[]): Promise<voi
   }
 }
 
-async function createTable(db: DbConnection, p: ReleaseProfile, table: string, opts: { relaxed?: boolean; version?: number | null } = {}): Promise<void> {
+async function createTable(
+  db: DbConnection,
+  p: ReleaseProfile,
+  table: string,
+  opts: { relaxed?: boolean; version?: number | null } = {},
+): Promise<void> {
   // "relaxed": the hand-altered tables that let NULLs, duplicate ids and long AORs in: every column
   // NULL-able, no primary key, username/domain widened to TEXT.
   const profile: ReleaseProfile = opts.relaxed
@@ -88,7 +93,9 @@ async function createTable(db: DbConnection, p: ReleaseProfile, table: string, o
   for (const s of createLocationTableSql(profile, db.dialect, table, { primaryKey: !opts.relaxed })) await db.query(s);
   await db.query(versionTableSql(db.dialect));
   if (opts.version !== null) {
-    await db.query(versionRowSql({ ...p, tableVersion: (opts.version ?? p.tableVersion) as ReleaseProfile['tableVersion'] }, db.dialect, table));
+    await db.query(
+      versionRowSql({ ...p, tableVersion: (opts.version ?? p.tableVersion) as ReleaseProfile['tableVersion'] }, db.dialect, table),
+    );
   }
 }
 
@@ -114,7 +121,10 @@ function everyReasonRows(p: ReleaseProfile): Row[] {
   const t = times(p);
   const d = 'example.com';
   let n = 0;
-  const r = (user: string, domain: string | null, id: bigint | null, over: Row = {}): Row => ({ ...baseRow(p, ++n, user, domain, id), ...over });
+  const r = (user: string, domain: string | null, id: bigint | null, over: Row = {}): Row => ({
+    ...baseRow(p, ++n, user, domain, id),
+    ...over,
+  });
   const ok = (user: string, rlabel: number, over: Row = {}): Row => r(user, d, idOf(`${user}@${d}`, rlabel, 1), over);
   const longUser = 'x'.repeat(1012);
   const rows: Row[] = [
@@ -147,18 +157,44 @@ function everyReasonRows(p: ReleaseProfile): Row[] {
 
 function zeroReasons(): Record<string, number> {
   return {
-    emptyUsername: 0, nullContactId: 0, emptyContact: 0, nullExpires: 0, nullQ: 0, nullCseq: 0, emptyCallid: 0, nullFlags: 0,
-    badSocket: 0, emptyDomain: 0, aorTooLong: 0, aorhashMismatch: 0, badContactUri: 0, badPath: 0, badReceived: 0,
+    emptyUsername: 0,
+    nullContactId: 0,
+    emptyContact: 0,
+    nullExpires: 0,
+    nullQ: 0,
+    nullCseq: 0,
+    emptyCallid: 0,
+    nullFlags: 0,
+    badSocket: 0,
+    emptyDomain: 0,
+    aorTooLong: 0,
+    aorhashMismatch: 0,
+    badContactUri: 0,
+    badPath: 0,
+    badReceived: 0,
   };
 }
 
 function expectedClean(p: ReleaseProfile, dialect: 'postgres' | 'mysql', db: string, table: string): object {
   return {
-    db, dialect, table, release: p.name, hashSize: 9, slots: 512, useDomain: false, signedness: 'signed', timezone: 'UTC', now: NOW,
+    db,
+    dialect,
+    table,
+    release: p.name,
+    hashSize: 9,
+    slots: 512,
+    useDomain: false,
+    signedness: 'signed',
+    timezone: 'UTC',
+    now: NOW,
     tableVersion: { expected: p.tableVersion, found: p.tableVersion, ok: true, opensipsLog: null },
     rowsRead: 3,
     loadable: 3,
-    rejected: { total: 0, byCategory: { aorhashMismatch: 0, emptyUsername: 0, emptyDomain: 0, unparsableFields: 0 }, byReason: zeroReasons() },
+    rejected: {
+      total: 0,
+      byCategory: { aorhashMismatch: 0, emptyUsername: 0, emptyDomain: 0, unparsableFields: 0 },
+      byReason: zeroReasons(),
+    },
     warnings: { total: 0, byReason: { badKvStore: 0 } },
     duplicateContactIds: { checkedBy: 'unique index', ids: 0, rows: 0 },
     ambiguousRecordLabels: { labels: 0, aors: 0 },
@@ -171,7 +207,16 @@ function expectedClean(p: ReleaseProfile, dialect: 'postgres' | 'mysql', db: str
 function expectedEveryReason(p: ReleaseProfile, dialect: 'postgres' | 'mysql', db: string, table: string): object {
   const warnings = p.hasKvStore ? 1 : 0;
   return {
-    db, dialect, table, release: p.name, hashSize: 4, slots: 16, useDomain: true, signedness: 'signed', timezone: 'UTC', now: NOW,
+    db,
+    dialect,
+    table,
+    release: p.name,
+    hashSize: 4,
+    slots: 16,
+    useDomain: true,
+    signedness: 'signed',
+    timezone: 'UTC',
+    now: NOW,
     tableVersion: { expected: p.tableVersion, found: p.tableVersion, ok: true, opensipsLog: null },
     rowsRead: 23,
     loadable: 8,
@@ -179,8 +224,21 @@ function expectedEveryReason(p: ReleaseProfile, dialect: 'postgres' | 'mysql', d
       total: 15,
       byCategory: { aorhashMismatch: 1, emptyUsername: 1, emptyDomain: 1, unparsableFields: 12 },
       byReason: {
-        emptyUsername: 1, nullContactId: 1, emptyContact: 1, nullExpires: 1, nullQ: 1, nullCseq: 1, emptyCallid: 1, nullFlags: 1,
-        badSocket: 1, emptyDomain: 1, aorTooLong: 1, aorhashMismatch: 1, badContactUri: 1, badPath: 1, badReceived: 1,
+        emptyUsername: 1,
+        nullContactId: 1,
+        emptyContact: 1,
+        nullExpires: 1,
+        nullQ: 1,
+        nullCseq: 1,
+        emptyCallid: 1,
+        nullFlags: 1,
+        badSocket: 1,
+        emptyDomain: 1,
+        aorTooLong: 1,
+        aorhashMismatch: 1,
+        badContactUri: 1,
+        badPath: 1,
+        badReceived: 1,
       },
     },
     warnings: { total: warnings, byReason: { badKvStore: warnings } },
@@ -194,11 +252,19 @@ function expectedEveryReason(p: ReleaseProfile, dialect: 'postgres' | 'mysql', d
 
 function options(url: string, release: string, table: string, over: Partial<VerifyOptions> = {}): VerifyOptions {
   return {
-    db: url, table, release, hashSize: 9, useDomain: false, signedness: 'signed', timezone: 'UTC', now: NOW, details: 0, batchSize: 1000,
+    db: url,
+    table,
+    release,
+    hashSize: 9,
+    useDomain: false,
+    signedness: 'signed',
+    timezone: 'UTC',
+    now: NOW,
+    details: 0,
+    batchSize: 1000,
     ...over,
   };
 }
-
 
 const plain = (v: unknown): unknown => JSON.parse(toJson(v));
 
@@ -262,7 +328,9 @@ export function verifySuite(dialect: 'postgres' | 'mysql', fresh: () => Promise<
         },
       ]);
       assert.deepEqual(
-        Object.fromEntries(Object.entries(d.rejected as Record<string, Array<{ opensipsLog: string }>>).map(([k, v]) => [k, v.map((e) => e.opensipsLog)])),
+        Object.fromEntries(
+          Object.entries(d.rejected as Record<string, Array<{ opensipsLog: string }>>).map(([k, v]) => [k, v.map((e) => e.opensipsLog)]),
+        ),
         {
           emptyUsername: ['empty username record in table every_40...skipping'],
           nullContactId: ['bad contact id'],
@@ -281,12 +349,22 @@ export function verifySuite(dialect: 'postgres' | 'mysql', fresh: () => Promise<
           badReceived: ["failed to parse URI of next hop: '192.0.2.7:5060'"],
         },
       );
-      assert.deepEqual(d.warnings.badKvStore.map((e: { opensipsLog: string; username: string }) => [e.username, e.opensipsLog]), [['bob', 'unknown obj type (32)']]);
+      assert.deepEqual(
+        d.warnings.badKvStore.map((e: { opensipsLog: string; username: string }) => [e.username, e.opensipsLog]),
+        [['bob', 'unknown obj type (32)']],
+      );
       const erin = idOf('erin@example.com', 3, 1);
       assert.equal(d.duplicateContactIds.length, 1);
-      assert.deepEqual(d.duplicateContactIds[0].id, { contactId: erin.toString(), aorhash: hash('erin@example.com') & 0xffff, rlabel: 3, clabel: 1 });
+      assert.deepEqual(d.duplicateContactIds[0].id, {
+        contactId: erin.toString(),
+        aorhash: hash('erin@example.com') & 0xffff,
+        rlabel: 3,
+        clabel: 1,
+      });
       assert.deepEqual(
-        d.duplicateContactIds[0].rows.map((x: { username: string; domain: string; contact: string }) => `${x.username}@${x.domain} ${x.contact}`).sort(),
+        d.duplicateContactIds[0].rows
+          .map((x: { username: string; domain: string; contact: string }) => `${x.username}@${x.domain} ${x.contact}`)
+          .sort(),
         ['erin@example.com sip:erin@192.0.2.1:5060', 'erin@example.com sip:erin@192.0.2.2:5060'],
       );
       assert.deepEqual(d.ambiguousRecordLabels, [
@@ -314,20 +392,52 @@ export function verifySuite(dialect: 'postgres' | 'mysql', fresh: () => Promise<
 
     test('a table version OpenSIPS refuses is a finding', async () => {
       const r = await runVerify(options(fdb.url, '2.2', 'wrong_version'));
-      assert.deepEqual(r.tableVersion, { expected: 1011, found: 1013, ok: false, opensipsLog: 'invalid version 1013 for table wrong_version found, expected 1011' });
+      assert.deepEqual(r.tableVersion, {
+        expected: 1011,
+        found: 1013,
+        ok: false,
+        opensipsLog: 'invalid version 1013 for table wrong_version found, expected 1011',
+      });
       assert.equal(r.findings, 1);
       assert.equal(r.loadable, 3);
     });
 
     test('CLI: clean table exits 0 with one JSON document', async () => {
-      const r = await cli(['verify', '--db', fdb.url, '--table', 'clean_40', '--release', '4.0', '--hash-size', '9', '--now', String(NOW), '--json']);
+      const r = await cli([
+        'verify',
+        '--db',
+        fdb.url,
+        '--table',
+        'clean_40',
+        '--release',
+        '4.0',
+        '--hash-size',
+        '9',
+        '--now',
+        String(NOW),
+        '--json',
+      ]);
       assert.equal(r.stderr, '');
       assert.equal(r.code, 0);
       assert.deepEqual(JSON.parse(r.stdout), expectedClean(releaseProfile('4.0'), dialect, redacted, 'clean_40'));
     });
 
     test('CLI: findings exit 1', async () => {
-      const r = await cli(['verify', '--db', fdb.url, '--table', 'every_3x', '--release', '3.x', '--hash-size', '4', '--use-domain', '--now', String(NOW), '--json']);
+      const r = await cli([
+        'verify',
+        '--db',
+        fdb.url,
+        '--table',
+        'every_3x',
+        '--release',
+        '3.x',
+        '--hash-size',
+        '4',
+        '--use-domain',
+        '--now',
+        String(NOW),
+        '--json',
+      ]);
       assert.equal(r.stderr, '');
       assert.equal(r.code, 1);
       assert.deepEqual(JSON.parse(r.stdout), expectedEveryReason(releaseProfile('3.x'), dialect, redacted, 'every_3x'));
@@ -405,7 +515,10 @@ export function verifySuite(dialect: 'postgres' | 'mysql', fresh: () => Promise<
       u.pathname = '/ulbridge_no_such_db';
       const t = parseDbUrl(u.toString());
       const r = await cli(['verify', '--db', u.toString(), '--release', '4.0', '--hash-size', '9']);
-      assert.equal(r.stderr, `ulbridge: DB_NOT_FOUND: database "ulbridge_no_such_db" does not exist on ${label} at ${t.host}:${t.port}: check the database name in --db\n`);
+      assert.equal(
+        r.stderr,
+        `ulbridge: DB_NOT_FOUND: database "ulbridge_no_such_db" does not exist on ${label} at ${t.host}:${t.port}: check the database name in --db\n`,
+      );
       assert.equal(r.code, 2);
     });
   });

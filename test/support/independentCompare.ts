@@ -55,8 +55,23 @@ export interface Binding {
 
 /** The compared fields, in this order (identity fields first). */
 export const BINDING_FIELDS: ReadonlyArray<keyof Binding> = [
-  'username', 'domain', 'contact', 'callid', 'received', 'path', 'expires', 'q', 'cseq', 'lastModified', 'flags', 'cflags', 'userAgent', 'socket',
-  'methods', 'sipInstance', 'attr',
+  'username',
+  'domain',
+  'contact',
+  'callid',
+  'received',
+  'path',
+  'expires',
+  'q',
+  'cseq',
+  'lastModified',
+  'flags',
+  'cflags',
+  'userAgent',
+  'socket',
+  'methods',
+  'sipInstance',
+  'attr',
 ];
 
 export interface SideSummary {
@@ -147,7 +162,8 @@ async function readSide(spec: TableSpec, side: 'legacy' | 'target', now: number)
     const { rows } = await c.query(sql, [tz]);
     return rows.map((r) => {
       const legacyUser = percentUnescape(r.username as string);
-      const username = side === 'legacy' && !spec.caseSensitive ? legacyUser.toLowerCase() : side === 'legacy' ? legacyUser : (r.username as string);
+      const username =
+        side === 'legacy' && !spec.caseSensitive ? legacyUser.toLowerCase() : side === 'legacy' ? legacyUser : (r.username as string);
       const exp = Number(r.expires_unix);
       const binding: Binding = {
         username,
@@ -197,7 +213,11 @@ function group(rows: Row[]): { summary: SideSummary; byKey: Map<string, Binding[
  * Compares the live bindings of a legacy table and a target table, both read at once (one
  * statement each) and judged at the same `now` (default: the current time).
  */
-export async function compareIndependently(legacy: TableSpec, target: TableSpec, opts: { now?: number } = {}): Promise<IndependentComparison> {
+export async function compareIndependently(
+  legacy: TableSpec,
+  target: TableSpec,
+  opts: { now?: number } = {},
+): Promise<IndependentComparison> {
   const now = opts.now ?? Math.floor(Date.now() / 1000);
   const [l, t] = await Promise.all([readSide(legacy, 'legacy', now), readSide(target, 'target', now)]);
   const L = group(l);
@@ -260,7 +280,9 @@ export async function waitForIndependentEqual(
     if (Date.now() >= deadline) break;
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 500));
   }
-  throw new Error(`${opts.what ?? 'target'} did not equal the legacy table within ${timeoutMs} ms (independent comparison): ${describeComparison(last)}`);
+  throw new Error(
+    `${opts.what ?? 'target'} did not equal the legacy table within ${timeoutMs} ms (independent comparison): ${describeComparison(last)}`,
+  );
 }
 
 /**
@@ -288,7 +310,8 @@ export async function targetIdsByBinding(target: TableSpec): Promise<Map<string,
 export async function legacyFingerprints(legacy: TableSpec, opts: { now?: number } = {}): Promise<Map<string, string>> {
   const now = opts.now ?? Math.floor(Date.now() / 1000);
   const out = new Map<string, string>();
-  for (const r of await readSide(legacy, 'legacy', now)) if (r.live) out.set(bindingKey(r.binding), JSON.stringify(BINDING_FIELDS.map((f) => r.binding[f])));
+  for (const r of await readSide(legacy, 'legacy', now))
+    if (r.live) out.set(bindingKey(r.binding), JSON.stringify(BINDING_FIELDS.map((f) => r.binding[f])));
   return out;
 }
 

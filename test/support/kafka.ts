@@ -14,7 +14,12 @@ export interface TopicRecord {
  * what came). Extra records that arrive within `settleMs` after the count is reached are included,
  * so a test can assert that nothing unexpected followed.
  */
-export async function readTopic(brokers: string[], topic: string, count: number, opts: { timeoutMs?: number; settleMs?: number } = {}): Promise<TopicRecord[]> {
+export async function readTopic(
+  brokers: string[],
+  topic: string,
+  count: number,
+  opts: { timeoutMs?: number; settleMs?: number } = {},
+): Promise<TopicRecord[]> {
   const kafka = new Kafka({ clientId: 'ulbridge-test-reader', brokers, logLevel: logLevel.NOTHING });
   const consumer = kafka.consumer({ groupId: `ulbridge-test-${randomBytes(6).toString('hex')}`, allowAutoTopicCreation: false });
   const out: TopicRecord[] = [];
@@ -26,7 +31,11 @@ export async function readTopic(brokers: string[], topic: string, count: number,
       let settling = false;
       void consumer.run({
         eachMessage: async ({ message }) => {
-          out.push({ offset: message.offset, key: message.key?.toString('utf8') ?? null, value: message.value ? message.value.toString('utf8') : null });
+          out.push({
+            offset: message.offset,
+            key: message.key?.toString('utf8') ?? null,
+            value: message.value ? message.value.toString('utf8') : null,
+          });
           if (out.length >= count && !settling) {
             settling = true;
             clearTimeout(timer);

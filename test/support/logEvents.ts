@@ -10,15 +10,49 @@ import type { LogMessage } from '../../src/project/batch.js';
 export const APPLY_NOW = 1764000000;
 
 /** A change of legacy row `rowKey` (binding legacy:<rowKey>) at source position (major, 1, 0). */
-export function logEvent(op: 'UPSERT' | 'DELETE' | 'TRUNCATE', rowKey: bigint, major: bigint, user: string, cseq = 1, expires = BigInt(APPLY_NOW + 3600)): RegistrationEvent {
+export function logEvent(
+  op: 'UPSERT' | 'DELETE' | 'TRUNCATE',
+  rowKey: bigint,
+  major: bigint,
+  user: string,
+  cseq = 1,
+  expires = BigInt(APPLY_NOW + 3600),
+): RegistrationEvent {
   return {
     op,
-    source: { name: 'legacy', release: '2.1', connector: 'POSTGRESQL', table: 'public.location', rowKey, position: { major, minor: 1n, seq: 0n }, snapshot: false, tsMs: 1764000000000n },
-    registration: op === 'TRUNCATE' ? null : {
-      username: user, domain: 'example.com', contact: `sip:${user}@192.0.2.${rowKey}:5060`, received: null, path: null, expires, q: 0.5,
-      callid: `cid-${rowKey}`, cseq, lastModified: BigInt(APPLY_NOW), flags: 1, cflags: 'NAT', userAgent: 'ua', socket: 'udp:192.0.2.10:5060',
-      methods: null, sipInstance: null, kvStore: null, attr: null,
+    source: {
+      name: 'legacy',
+      release: '2.1',
+      connector: 'POSTGRESQL',
+      table: 'public.location',
+      rowKey,
+      position: { major, minor: 1n, seq: 0n },
+      snapshot: false,
+      tsMs: 1764000000000n,
     },
+    registration:
+      op === 'TRUNCATE'
+        ? null
+        : {
+            username: user,
+            domain: 'example.com',
+            contact: `sip:${user}@192.0.2.${rowKey}:5060`,
+            received: null,
+            path: null,
+            expires,
+            q: 0.5,
+            callid: `cid-${rowKey}`,
+            cseq,
+            lastModified: BigInt(APPLY_NOW),
+            flags: 1,
+            cflags: 'NAT',
+            userAgent: 'ua',
+            socket: 'udp:192.0.2.10:5060',
+            methods: null,
+            sipInstance: null,
+            kvStore: null,
+            attr: null,
+          },
   };
 }
 

@@ -6,11 +6,39 @@ import type { RegistrationEvent } from '../../src/log/event.js';
 
 const event = (op: 'UPSERT' | 'TRUNCATE', rowKey: bigint): RegistrationEvent => ({
   op,
-  source: { name: 'legacy', release: '2.1', connector: 'MYSQL', table: 'opensips.location', rowKey, position: { major: 1n, minor: 4n, seq: 1n }, snapshot: false, tsMs: 0n },
-  registration: op === 'TRUNCATE' ? null : {
-    username: 'callee', domain: null, contact: 'sip:callee@192.0.2.1', received: null, path: null, expires: 0n, q: 1, callid: 'c', cseq: 1,
-    lastModified: 0n, flags: 0, cflags: null, userAgent: '', socket: null, methods: null, sipInstance: null, kvStore: null, attr: null,
+  source: {
+    name: 'legacy',
+    release: '2.1',
+    connector: 'MYSQL',
+    table: 'opensips.location',
+    rowKey,
+    position: { major: 1n, minor: 4n, seq: 1n },
+    snapshot: false,
+    tsMs: 0n,
   },
+  registration:
+    op === 'TRUNCATE'
+      ? null
+      : {
+          username: 'callee',
+          domain: null,
+          contact: 'sip:callee@192.0.2.1',
+          received: null,
+          path: null,
+          expires: 0n,
+          q: 1,
+          callid: 'c',
+          cseq: 1,
+          lastModified: 0n,
+          flags: 0,
+          cflags: null,
+          userAgent: '',
+          socket: null,
+          methods: null,
+          sipInstance: null,
+          kvStore: null,
+          attr: null,
+        },
 });
 
 test('splitBatch: skips offsets below the stored one, dead-letters undecodable values, splits at TRUNCATE, keeps tombstones', () => {
@@ -28,14 +56,27 @@ test('splitBatch: skips offsets below the stored one, dead-letters undecodable v
     result,
   );
   // Decoded events are the codec's record instances: compare what the writers read of them.
-  const shape = steps.map((st) => (st.kind === 'truncate' ? ['truncate', st.event.op] : st.items.map((i) => [i.offset, i.binding, i.event?.op ?? null, i.event?.source.rowKey ?? null])));
+  const shape = steps.map((st) =>
+    st.kind === 'truncate'
+      ? ['truncate', st.event.op]
+      : st.items.map((i) => [i.offset, i.binding, i.event?.op ?? null, i.event?.source.rowKey ?? null]),
+  );
   assert.deepEqual(shape, [
-    [['5', 'legacy:1', 'UPSERT', 1n], ['6', 'legacy:9', null, null]],
+    [
+      ['5', 'legacy:1', 'UPSERT', 1n],
+      ['6', 'legacy:9', null, null],
+    ],
     ['truncate', 'TRUNCATE'],
     [['9', 'legacy:2', 'UPSERT', 2n]],
   ]);
-  assert.deepEqual({ processed: result.processed, alreadyApplied: result.alreadyApplied, tombstones: result.tombstones }, { processed: 5, alreadyApplied: 1, tombstones: 1 });
-  assert.deepEqual(result.deadLetters.map((d) => [d.reason, d.offset]), [['UNDECODABLE_LOG_EVENT', '7']]);
+  assert.deepEqual(
+    { processed: result.processed, alreadyApplied: result.alreadyApplied, tombstones: result.tombstones },
+    { processed: 5, alreadyApplied: 1, tombstones: 1 },
+  );
+  assert.deepEqual(
+    result.deadLetters.map((d) => [d.reason, d.offset]),
+    [['UNDECODABLE_LOG_EVENT', '7']],
+  );
 });
 
 test('splitBatch: a batch wholly below the stored offset has no steps', () => {

@@ -20,7 +20,12 @@ import type { ReleaseName } from '../../src/opensips/releases.js';
 const DIR = fileURLToPath(new URL('../fixtures/debezium/', import.meta.url));
 const CAPTURE = /^(postgres|mariadb)-(2\.1|2\.4)-(schemas|noschemas)-(c|d|r|u|tombstone)\.json$/;
 
-interface Facts { rowKey: bigint; position: [bigint, bigint, bigint]; tsMs: bigint; table: string }
+interface Facts {
+  rowKey: bigint;
+  position: [bigint, bigint, bigint];
+  tsMs: bigint;
+  table: string;
+}
 
 const FILES: Record<string, Facts | 'tombstone'> = {
   'mariadb-2.1-noschemas-c.json': { rowKey: 3n, position: [1n, 4631n, 1n], tsMs: 1795966069000n, table: 'cdc_18751_3_ce127b.location' },
@@ -66,24 +71,73 @@ const FILES: Record<string, Facts | 'tombstone'> = {
 };
 
 const alice: Omit<Registration, 'kvStore'> = {
-  username: 'alice', domain: 'example.com', contact: 'sip:alice@192.0.2.10:5060;transport=udp', received: 'sip:198.51.100.7:5062',
-  path: '<sip:edge.example.com;lr>', expires: 1714568400n, q: 0.5, callid: 'a84b4c76e66710@pc33.example.com', cseq: 10,
-  lastModified: 1714564800n, flags: 0, cflags: 'NAT', userAgent: 'Linphone/5.2.0', socket: 'udp:192.0.2.1:5060', methods: 8191,
-  sipInstance: '<urn:uuid:00000000-0000-1000-8000-00a0c91e6bf6>', attr: null,
+  username: 'alice',
+  domain: 'example.com',
+  contact: 'sip:alice@192.0.2.10:5060;transport=udp',
+  received: 'sip:198.51.100.7:5062',
+  path: '<sip:edge.example.com;lr>',
+  expires: 1714568400n,
+  q: 0.5,
+  callid: 'a84b4c76e66710@pc33.example.com',
+  cseq: 10,
+  lastModified: 1714564800n,
+  flags: 0,
+  cflags: 'NAT',
+  userAgent: 'Linphone/5.2.0',
+  socket: 'udp:192.0.2.1:5060',
+  methods: 8191,
+  sipInstance: '<urn:uuid:00000000-0000-1000-8000-00a0c91e6bf6>',
+  attr: null,
 };
 const registrations: Record<'r' | 'u' | 'c' | 'd', (release: string) => Registration> = {
   r: (release) => ({ ...alice, kvStore: release === '2.4' ? '{"ua":"linphone"}' : null }),
   // 2024-05-01 13:00 -> 14:00, last_modified 12:00 -> 12:30, cseq 10 -> 11
-  u: (release) => ({ ...alice, expires: 1714572000n, cseq: 11, lastModified: 1714566600n, kvStore: release === '2.4' ? '{"ua":"linphone"}' : null }),
+  u: (release) => ({
+    ...alice,
+    expires: 1714572000n,
+    cseq: 11,
+    lastModified: 1714566600n,
+    kvStore: release === '2.4' ? '{"ua":"linphone"}' : null,
+  }),
   c: () => ({
-    username: 'jürgen', domain: 'example.org', contact: 'sip:j%C3%BCrgen@203.0.113.5:5080', received: null, path: null, expires: 1714568400n, q: 1,
-    callid: 'carol-call-1', cseq: 2, lastModified: 1714564800n, flags: 0, cflags: null, userAgent: 'MicroSIP/3.21', socket: null, methods: null,
-    sipInstance: null, kvStore: null, attr: 'x=1',
+    username: 'jürgen',
+    domain: 'example.org',
+    contact: 'sip:j%C3%BCrgen@203.0.113.5:5080',
+    received: null,
+    path: null,
+    expires: 1714568400n,
+    q: 1,
+    callid: 'carol-call-1',
+    cseq: 2,
+    lastModified: 1714564800n,
+    flags: 0,
+    cflags: null,
+    userAgent: 'MicroSIP/3.21',
+    socket: null,
+    methods: null,
+    sipInstance: null,
+    kvStore: null,
+    attr: 'x=1',
   }),
   d: () => ({
-    username: 'bob', domain: 'example.com', contact: 'sip:bob@192.0.2.20:5060', received: null, path: null, expires: 1714568400n, q: 1,
-    callid: 'bob-call-1', cseq: 1, lastModified: 1714564800n, flags: 0, cflags: null, userAgent: 'Zoiper', socket: null, methods: null,
-    sipInstance: null, kvStore: null, attr: null,
+    username: 'bob',
+    domain: 'example.com',
+    contact: 'sip:bob@192.0.2.20:5060',
+    received: null,
+    path: null,
+    expires: 1714568400n,
+    q: 1,
+    callid: 'bob-call-1',
+    cseq: 1,
+    lastModified: 1714564800n,
+    flags: 0,
+    cflags: null,
+    userAgent: 'Zoiper',
+    socket: null,
+    methods: null,
+    sipInstance: null,
+    kvStore: null,
+    attr: null,
   }),
 };
 
@@ -94,17 +148,30 @@ function expected(file: string): RegistrationEvent | 'tombstone' {
   return {
     op: op === 'd' ? 'DELETE' : 'UPSERT',
     source: {
-      name: 'legacy', release: release!, connector: db === 'postgres' ? 'POSTGRESQL' : 'MYSQL', table: facts.table, rowKey: facts.rowKey,
-      position: { major: facts.position[0], minor: facts.position[1], seq: facts.position[2] }, snapshot: op === 'r', tsMs: facts.tsMs,
+      name: 'legacy',
+      release: release!,
+      connector: db === 'postgres' ? 'POSTGRESQL' : 'MYSQL',
+      table: facts.table,
+      rowKey: facts.rowKey,
+      position: { major: facts.position[0], minor: facts.position[1], seq: facts.position[2] },
+      snapshot: op === 'r',
+      tsMs: facts.tsMs,
     },
     registration: registrations[op as 'r' | 'u' | 'c' | 'd'](release!),
   };
 }
 
-const present = existsSync(DIR) ? readdirSync(DIR).filter((f) => CAPTURE.test(f)).sort() : [];
+const present = existsSync(DIR)
+  ? readdirSync(DIR)
+      .filter((f) => CAPTURE.test(f))
+      .sort()
+  : [];
 
 test('every captured envelope has an expected event', { skip: present.length === 0 ? 'no captured envelopes yet' : false }, () => {
-  assert.deepEqual(present.filter((f) => !(f in FILES)), []);
+  assert.deepEqual(
+    present.filter((f) => !(f in FILES)),
+    [],
+  );
 });
 
 for (const file of Object.keys(FILES)) {

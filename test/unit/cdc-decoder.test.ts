@@ -23,7 +23,16 @@ function expected(release: Release, db: Db, op: Op): RegistrationEvent {
   const position = pg
     ? { major: 24023128n, minor: snapshot ? 0n : 1n, seq: 0n } // (lsn, 0 snapshot / 1 streaming, 0)
     : { major: 3n, minor: 4696n, seq: snapshot ? 0n : 1n }; // (mysql-bin.000003, pos, row 0 + 1)
-  const source = { name: 'legacy', release, connector, table: pg ? 'public.location' : 'opensips.location', rowKey, position, snapshot, tsMs: 1719835200000n };
+  const source = {
+    name: 'legacy',
+    release,
+    connector,
+    table: pg ? 'public.location' : 'opensips.location',
+    rowKey,
+    position,
+    snapshot,
+    tsMs: 1719835200000n,
+  };
   if (op === 't') return { op: 'TRUNCATE', source, registration: null };
   return {
     op: op === 'd' ? 'DELETE' : 'UPSERT',
@@ -81,7 +90,14 @@ test('message keys are not needed: the row key comes from the row image', () => 
 
 test('int64 values beyond 2^53 survive: contact_id 4611686018427387903 and a 2^53+1 LSN', () => {
   const decoder = createDecoder({ name: 'legacy', release: '2.2', timeZone: 'UTC', caseSensitive: false });
-  const value = change({ release: '2.2', db: 'postgresql', op: 'c', schemas: false, key: 4611686018427387903n, source: { lsn: 9007199254740993n } });
+  const value = change({
+    release: '2.2',
+    db: 'postgresql',
+    op: 'c',
+    schemas: false,
+    key: 4611686018427387903n,
+    source: { lsn: 9007199254740993n },
+  });
   assert.ok(value.includes('"contact_id":4611686018427387903'));
   const d = decoder.decode(Buffer.from(value));
   assert.equal(d.kind, 'event');
@@ -94,7 +110,13 @@ test('int64 values beyond 2^53 survive: contact_id 4611686018427387903 and a 2^5
 
 test('case_sensitive=1 keeps the user part; the domain is always lower-cased; %-escapes are undone', () => {
   const decoder = createDecoder({ name: 'legacy', release: '3.x', timeZone: 'UTC', caseSensitive: true });
-  const value = change({ release: '3.x', db: 'postgresql', op: 'c', schemas: true, row: { username: 'J%C3%BCrgen%20Ab', domain: 'VOIP.Example.NET' } });
+  const value = change({
+    release: '3.x',
+    db: 'postgresql',
+    op: 'c',
+    schemas: true,
+    row: { username: 'J%C3%BCrgen%20Ab', domain: 'VOIP.Example.NET' },
+  });
   const d = decoder.decode(Buffer.from(value));
   assert.equal(d.kind === 'event' && d.event.registration?.username, 'Jürgen Ab');
   assert.equal(d.kind === 'event' && d.event.registration?.domain, 'voip.example.net');
@@ -110,7 +132,12 @@ test('MySQL BIGINT UNSIGNED with bigint.unsigned.handling.mode=precise (Decimal 
   const decoder = createDecoder({ name: 'legacy', release: '2.2', timeZone: 'UTC', caseSensitive: false });
   const value = JSON.parse(change({ release: '2.2', db: 'mysql', op: 'c', schemas: true, key: 1n }));
   const keyField = value.schema.fields[1].fields.find((f: { field: string }) => f.field === 'contact_id');
-  Object.assign(keyField, { type: 'bytes', name: 'org.apache.kafka.connect.data.Decimal', version: 1, parameters: { scale: '0', 'connect.decimal.precision': '20' } });
+  Object.assign(keyField, {
+    type: 'bytes',
+    name: 'org.apache.kafka.connect.data.Decimal',
+    version: 1,
+    parameters: { scale: '0', 'connect.decimal.precision': '20' },
+  });
   // 4611686018427387903 = 0x3FFFFFFFFFFFFFFF, big-endian two's complement
   value.payload.after.contact_id = Buffer.from('3fffffffffffffff', 'hex').toString('base64');
   const d = decoder.decode(Buffer.from(JSON.stringify(value)));
@@ -123,7 +150,10 @@ test('DATETIME columns follow the schema unit: MySQL DATETIME(6) (MicroTimestamp
   const fields = value.schema.fields[1].fields as { field: string; name?: string; type: string }[];
   fields.find((f) => f.field === 'expires')!.name = 'io.debezium.time.MicroTimestamp';
   value.payload.after.expires = 1719835200123456; // 2024-07-01 12:00:00.123456 wall clock
-  Object.assign(fields.find((f) => f.field === 'last_modified')!, { type: 'string', name: 'io.debezium.time.ZonedTimestamp' });
+  Object.assign(
+    fields.find((f) => f.field === 'last_modified')!,
+    { type: 'string', name: 'io.debezium.time.ZonedTimestamp' },
+  );
   value.payload.after.last_modified = '2024-07-01T09:00:00Z'; // an instant: no zone conversion
   const d = decoder.decode(Buffer.from(JSON.stringify(value)));
   assert.equal(d.kind === 'event' && d.event.registration?.expires, 1719828000n);
@@ -132,24 +162,35 @@ test('DATETIME columns follow the schema unit: MySQL DATETIME(6) (MicroTimestamp
 
 test('incremental snapshot reads (op r, snapshot "incremental") are snapshot reads', () => {
   const decoder = createDecoder({ name: 'legacy', release: '2.2', timeZone: 'UTC', caseSensitive: false });
-  const d = decoder.decode(Buffer.from(change({ release: '2.2', db: 'postgresql', op: 'r', schemas: false, source: { snapshot: 'incremental' } })));
+  const d = decoder.decode(
+    Buffer.from(change({ release: '2.2', db: 'postgresql', op: 'r', schemas: false, source: { snapshot: 'incremental' } })),
+  );
   assert.equal(d.kind === 'event' && d.event.source.snapshot, true);
   assert.deepEqual(d.kind === 'event' && d.event.source.position, { major: 24023128n, minor: 0n, seq: 0n });
 });
 
 test('release families', () => {
   assert.equal(releaseFamily('2.1').keyColumn, 'id');
-  assert.deepEqual(['2.2', '2.3', '2.4', '3.x', '4.0'].map((r) => releaseFamily(r as Release).family), ['2.2-2.3', '2.2-2.3', '2.4+', '2.4+', '2.4+']);
+  assert.deepEqual(
+    ['2.2', '2.3', '2.4', '3.x', '4.0'].map((r) => releaseFamily(r as Release).family),
+    ['2.2-2.3', '2.2-2.3', '2.4+', '2.4+', '2.4+'],
+  );
 });
 
 test('decoder configuration is validated once', () => {
   assert.throws(
     () => createDecoder({ name: 'legacy', release: '2.2', timeZone: 'Mars/Olympus', caseSensitive: false }),
-    (e: unknown) => e instanceof UlbridgeError && e.code === 'CONFIG_INVALID' && e.message === 'source "legacy": time zone "Mars/Olympus" is not an IANA zone name (e.g. UTC, Europe/Berlin)',
+    (e: unknown) =>
+      e instanceof UlbridgeError &&
+      e.code === 'CONFIG_INVALID' &&
+      e.message === 'source "legacy": time zone "Mars/Olympus" is not an IANA zone name (e.g. UTC, Europe/Berlin)',
   );
   assert.throws(
     () => createDecoder({ name: 'a:b', release: '2.2', timeZone: 'UTC', caseSensitive: false }),
-    (e: unknown) => e instanceof UlbridgeError && e.code === 'CONFIG_INVALID' && e.message === `source name "a:b" must be letters, digits, '.', '_' or '-' (it prefixes every log key)`,
+    (e: unknown) =>
+      e instanceof UlbridgeError &&
+      e.code === 'CONFIG_INVALID' &&
+      e.message === `source name "a:b" must be letters, digits, '.', '_' or '-' (it prefixes every log key)`,
   );
   assert.throws(
     () => createDecoder({ name: 'legacy', release: '2.5' as Release, timeZone: 'UTC', caseSensitive: false }),

@@ -45,7 +45,8 @@ function check(r: HostileRecord): void {
   if (o.kind === 'rejected') {
     assert.ok(DOCUMENTED.has(o.reason), `reason ${o.reason} (${o.message}) is not a documented dead-letter reason`);
     assert.ok(o.message.length > 0 && !o.message.includes('\n'), 'one-line message');
-    if (r.expect !== 'decode-or-reject') assert.ok(r.expect.includes(o.reason), `expected ${r.expect.join(' or ')}, got ${o.reason}: ${o.message}`);
+    if (r.expect !== 'decode-or-reject')
+      assert.ok(r.expect.includes(o.reason), `expected ${r.expect.join(' or ')}, got ${o.reason}: ${o.message}`);
   } else if (r.expect !== 'decode-or-reject') {
     assert.fail(`accepted (${o.kind}) but the contract says ${r.expect.join(' or ')}`);
   }
@@ -72,7 +73,8 @@ test(`${RUNS} hostile envelopes: each decodes or is refused with a documented re
     }),
     { numRuns: RUNS, seed: SEED },
   );
-  for (const k of HOSTILE_KINDS) assert.ok((seen.get(k) ?? 0) > RUNS / HOSTILE_KINDS.length / 3, `kind ${k} was generated (${seen.get(k) ?? 0})`);
+  for (const k of HOSTILE_KINDS)
+    assert.ok((seen.get(k) ?? 0) > RUNS / HOSTILE_KINDS.length / 3, `kind ${k} was generated (${seen.get(k) ?? 0})`);
 });
 
 test('a different seed every run finds nothing either (200 envelopes)', () => {
@@ -94,9 +96,43 @@ test('a dead letter keeps a leading UTF-8 BOM of the raw value', () => {
 // refused by the decoder now.
 function envelope(username: string, contact = 'sip:bob@192.0.2.1'): Buffer {
   // Both are put in as JSON text, so that \\u escapes stay escapes.
-  const after = { id: 7, username: 'USERNAME', domain: 'example.com', contact: 'CONTACT', received: null, path: null, expires: 1714568400000000, q: 1, callid: 'c-1', cseq: 2, last_modified: 1714564800000000, flags: 0, cflags: null, user_agent: 'ua', socket: null, methods: null, sip_instance: null, attr: null };
-  const source = { version: '3.6.1.Final', connector: 'postgresql', name: 'legacy', ts_ms: 1795966033824, snapshot: 'false', db: 'opensips', schema: 'public', table: 'location', txId: 733, lsn: 26567616 };
-  return Buffer.from(JSON.stringify({ before: null, after, source, op: 'c', ts_ms: 1795966034091 }).replace('"USERNAME"', `"${username}"`).replace('"CONTACT"', `"${contact}"`));
+  const after = {
+    id: 7,
+    username: 'USERNAME',
+    domain: 'example.com',
+    contact: 'CONTACT',
+    received: null,
+    path: null,
+    expires: 1714568400000000,
+    q: 1,
+    callid: 'c-1',
+    cseq: 2,
+    last_modified: 1714564800000000,
+    flags: 0,
+    cflags: null,
+    user_agent: 'ua',
+    socket: null,
+    methods: null,
+    sip_instance: null,
+    attr: null,
+  };
+  const source = {
+    version: '3.6.1.Final',
+    connector: 'postgresql',
+    name: 'legacy',
+    ts_ms: 1795966033824,
+    snapshot: 'false',
+    db: 'opensips',
+    schema: 'public',
+    table: 'location',
+    txId: 733,
+    lsn: 26567616,
+  };
+  return Buffer.from(
+    JSON.stringify({ before: null, after, source, op: 'c', ts_ms: 1795966034091 })
+      .replace('"USERNAME"', `"${username}"`)
+      .replace('"CONTACT"', `"${contact}"`),
+  );
 }
 
 function reject(value: Buffer): DecodeError {
@@ -134,12 +170,19 @@ test('a lone surrogate is refused as WRONG_TYPE; a surrogate pair is text', () =
 // dead-lettered it as INTERNAL (a decoder bug). Values deeper than 64 levels are now refused.
 test('deeply nested JSON is refused with a documented reason, not INTERNAL', () => {
   for (const n of [65, 10_000, 200_000]) {
-    for (const v of ['['.repeat(n) + ']'.repeat(n), '{"a":'.repeat(n) + '1' + '}'.repeat(n), `{"op":"c","source":{},"after":${'{"a":'.repeat(n)}1${'}'.repeat(n)}}`]) {
+    for (const v of [
+      '['.repeat(n) + ']'.repeat(n),
+      '{"a":'.repeat(n) + '1' + '}'.repeat(n),
+      `{"op":"c","source":{},"after":${'{"a":'.repeat(n)}1${'}'.repeat(n)}}`,
+    ]) {
       const e = reject(Buffer.from(v));
       assert.ok(DOCUMENTED.has(e.reason), `${n} levels: ${e.reason} ${e.message}`);
     }
   }
-  assert.match(reject(Buffer.from('['.repeat(10_000) + ']'.repeat(10_000))).message, /^value nests more than 64 levels deep: not a Debezium change event$/);
+  assert.match(
+    reject(Buffer.from('['.repeat(10_000) + ']'.repeat(10_000))).message,
+    /^value nests more than 64 levels deep: not a Debezium change event$/,
+  );
   // 64 levels and fewer are parsed (a Debezium value with schemas has about 7).
   assert.equal(reject(Buffer.from('['.repeat(64) + ']'.repeat(64))).message, 'value is an array, not a Debezium change event');
 });

@@ -8,7 +8,8 @@ import { parseJsonText } from '../../src/cdc/json.js';
 const same = (text: string): void => assert.deepEqual(parseJsonText(text, 'value'), parse(text), text);
 
 test('integers beyond 2^53 keep every digit: contact ids, ts_ns, negative microsecond timestamps', () => {
-  const text = '{"after":{"contact_id":4611686018427387903,"expires":-2208988799000000},"source":{"ts_ns":1795966033824987000,"lsn":26567616},"ts_us":1795966034329627}';
+  const text =
+    '{"after":{"contact_id":4611686018427387903,"expires":-2208988799000000},"source":{"ts_ns":1795966033824987000,"lsn":26567616},"ts_us":1795966034329627}';
   same(text);
   const v = parseJsonText(text, 'value') as any;
   assert.deepEqual(v.after.contact_id, new LosslessNumber('4611686018427387903'));
@@ -25,7 +26,8 @@ test('doubles, small integers, arrays, nested objects and whitespace parse as lo
     '{"q":1e400,"r":-1e400}',
     'null',
     '"plain"',
-  ]) same(text);
+  ])
+    same(text);
 });
 
 test('digits inside strings stay strings; a message holding the marker escape itself takes the exact slow path', () => {
@@ -34,6 +36,9 @@ test('digits inside strings stay strings; a message holding the marker escape it
   assert.equal((parseJsonText('{"callid":"\\u00011234567890123456789"}', 'value') as any).callid, '\u00011234567890123456789');
 });
 
-test('malformed JSON is refused with lossless-json\'s wording', () => {
-  assert.throws(() => parseJsonText('{"op":', 'value'), (e: any) => e.reason === 'MALFORMED_JSON' && e.message === "value is not valid JSON: Object value expected after ':' at position 6");
+test("malformed JSON is refused with lossless-json's wording", () => {
+  assert.throws(
+    () => parseJsonText('{"op":', 'value'),
+    (e: any) => e.reason === 'MALFORMED_JSON' && e.message === "value is not valid JSON: Object value expected after ':' at position 6",
+  );
 });

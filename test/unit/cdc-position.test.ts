@@ -5,7 +5,9 @@ import { comparePositions, type SourcePosition } from '../../src/log/event.js';
 import { change, type Db, type Op, type SourceOptions } from '../fixtures/debezium/handmade/build.js';
 
 function position(db: Db, op: Op, source: Partial<SourceOptions>): SourcePosition {
-  const d = createDecoder({ name: 'legacy', release: '2.4', timeZone: 'UTC', caseSensitive: false }).decode(Buffer.from(change({ release: '2.4', db, op, schemas: false, source })));
+  const d = createDecoder({ name: 'legacy', release: '2.4', timeZone: 'UTC', caseSensitive: false }).decode(
+    Buffer.from(change({ release: '2.4', db, op, schemas: false, source })),
+  );
   assert.equal(d.kind, 'event');
   return d.kind === 'event' ? d.event.source.position : { major: 0n, minor: 0n, seq: 0n };
 }
@@ -48,7 +50,10 @@ test('binlog file numbers', () => {
   assert.equal(binlogFileNumber('mysql-bin.000003'), 3n);
   assert.equal(binlogFileNumber('binlog.000010'), 10n);
   assert.equal(binlogFileNumber('/var/lib/mysql/host-bin.1000000'), 1000000n);
-  assert.throws(() => binlogFileNumber('mysql-bin'), (e: unknown) => e instanceof DecodeError && e.reason === 'WRONG_TYPE');
+  assert.throws(
+    () => binlogFileNumber('mysql-bin'),
+    (e: unknown) => e instanceof DecodeError && e.reason === 'WRONG_TYPE',
+  );
 });
 
 test('the same change decodes to the same position (replays are recognisable)', () => {

@@ -4,7 +4,11 @@ import { datetimeToUnix, floorDiv, type Datetime } from '../../src/cdc/time.js';
 import { createDecoder } from '../../src/cdc/index.js';
 import { change, wallclock } from '../fixtures/debezium/handmade/build.js';
 
-const wall = (text: string): Datetime => ({ kind: 'wall', micros: BigInt(Date.parse(`${text.replace(' ', 'T')}Z`)) * 1000n, path: 'after.expires' });
+const wall = (text: string): Datetime => ({
+  kind: 'wall',
+  micros: BigInt(Date.parse(`${text.replace(' ', 'T')}Z`)) * 1000n,
+  path: 'after.expires',
+});
 
 /**
  * Expected values are what OpenSIPS itself computes: strptime + mktime with tm_isdst = -1 under
@@ -62,9 +66,13 @@ test('fractions of a second are dropped toward the past, also before 1970', () =
 test('through the decoder: PostgreSQL micros and MySQL millis of a DST-gap expires, and a permanent one (localtime(0) on a CET host)', () => {
   for (const db of ['postgresql', 'mysql'] as const) {
     const decoder = createDecoder({ name: 'legacy', release: '2.2', timeZone: 'Europe/Berlin', caseSensitive: false });
-    const gap = decoder.decode(Buffer.from(change({ release: '2.2', db, op: 'c', schemas: false, row: { expires: wallclock(db, '2024-03-31 02:30:00') } })));
+    const gap = decoder.decode(
+      Buffer.from(change({ release: '2.2', db, op: 'c', schemas: false, row: { expires: wallclock(db, '2024-03-31 02:30:00') } })),
+    );
     assert.equal(gap.kind === 'event' && gap.event.registration?.expires, 1711848600n, db);
-    const permanent = decoder.decode(Buffer.from(change({ release: '2.2', db, op: 'c', schemas: true, row: { expires: wallclock(db, '1970-01-01 01:00:00') } })));
+    const permanent = decoder.decode(
+      Buffer.from(change({ release: '2.2', db, op: 'c', schemas: true, row: { expires: wallclock(db, '1970-01-01 01:00:00') } })),
+    );
     assert.equal(permanent.kind === 'event' && permanent.event.registration?.expires, 0n, db);
   }
 });

@@ -23,7 +23,10 @@ test('hash --hex and --unsigned-char hash raw bytes with the chosen signedness',
 
 test('hash prints a table for people', async () => {
   const r = await cli(['hash', '--hash-size', '9', 'callee', 'alice@example.com']);
-  assert.equal(r.stdout, 'AOR                CORE_HASH   AORHASH  SLOT\ncallee             1864304298  1706     170\nalice@example.com  2920418261  3029     469\n');
+  assert.equal(
+    r.stdout,
+    'AOR                CORE_HASH   AORHASH  SLOT\ncallee             1864304298  1706     170\nalice@example.com  2920418261  3029     469\n',
+  );
 });
 
 test('id decode and encode round-trip the 2.2 log-line id', async () => {
@@ -34,13 +37,41 @@ test('id decode and encode round-trip the 2.2 log-line id', async () => {
 });
 
 const errors: Array<[string, string[], string]> = [
-  ['negative id', ['id', 'decode', '-5'], 'ulbridge: BAD_CONTACT_ID: contact id -5 is negative: contact ids are 0 to 4611686018427387903\n'],
-  ['id >= 2^62', ['id', 'decode', '4611686018427387904'], 'ulbridge: BAD_CONTACT_ID: contact id 4611686018427387904 is >= 2^62: bits 62-63 are never set in a contact id (max 4611686018427387903)\n'],
-  ['id not an integer', ['id', 'decode', '12.5'], 'ulbridge: BAD_CONTACT_ID: "12.5" is not a contact id: give a decimal integer from 0 to 4611686018427387903\n'],
-  ['clabel out of range', ['id', 'encode', '--aorhash', '1', '--rlabel', '1', '--clabel', '16384'], 'ulbridge: BAD_CONTACT_ID_PART: clabel must be an integer from 0 to 16383, got 16384\n'],
-  ['aorhash not a number', ['id', 'encode', '--aorhash', 'x', '--rlabel', '1', '--clabel', '1'], 'ulbridge: BAD_CONTACT_ID_PART: --aorhash must be a non-negative decimal integer, got "x"\n'],
-  ['hex that is not hex', ['hash', '--hex', 'zz'], 'ulbridge: BAD_HEX: "zz" is not hex bytes: give an even number of hex digits, e.g. 63616c6c6565\n'],
-  ['hash-size out of range', ['hash', '--hash-size', '17', 'a'], 'ulbridge: BAD_HASH_SIZE: --hash-size must be an integer from 0 to 16 (OpenSIPS refuses larger values; 0 and 1 mean 512 slots), got "17"\n'],
+  [
+    'negative id',
+    ['id', 'decode', '-5'],
+    'ulbridge: BAD_CONTACT_ID: contact id -5 is negative: contact ids are 0 to 4611686018427387903\n',
+  ],
+  [
+    'id >= 2^62',
+    ['id', 'decode', '4611686018427387904'],
+    'ulbridge: BAD_CONTACT_ID: contact id 4611686018427387904 is >= 2^62: bits 62-63 are never set in a contact id (max 4611686018427387903)\n',
+  ],
+  [
+    'id not an integer',
+    ['id', 'decode', '12.5'],
+    'ulbridge: BAD_CONTACT_ID: "12.5" is not a contact id: give a decimal integer from 0 to 4611686018427387903\n',
+  ],
+  [
+    'clabel out of range',
+    ['id', 'encode', '--aorhash', '1', '--rlabel', '1', '--clabel', '16384'],
+    'ulbridge: BAD_CONTACT_ID_PART: clabel must be an integer from 0 to 16383, got 16384\n',
+  ],
+  [
+    'aorhash not a number',
+    ['id', 'encode', '--aorhash', 'x', '--rlabel', '1', '--clabel', '1'],
+    'ulbridge: BAD_CONTACT_ID_PART: --aorhash must be a non-negative decimal integer, got "x"\n',
+  ],
+  [
+    'hex that is not hex',
+    ['hash', '--hex', 'zz'],
+    'ulbridge: BAD_HEX: "zz" is not hex bytes: give an even number of hex digits, e.g. 63616c6c6565\n',
+  ],
+  [
+    'hash-size out of range',
+    ['hash', '--hash-size', '17', 'a'],
+    'ulbridge: BAD_HASH_SIZE: --hash-size must be an integer from 0 to 16 (OpenSIPS refuses larger values; 0 and 1 mean 512 slots), got "17"\n',
+  ],
 ];
 
 for (const [name, args, stderr] of errors) {

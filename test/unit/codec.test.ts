@@ -15,19 +15,43 @@ test('CRC-64-AVRO matches the Avro specification test vectors', () => {
   ];
   for (const [schema, expected] of cases) assert.equal(BigInt.asIntN(64, rabinFingerprint(schema)), expected, schema);
   // avsc renders the parsing canonical form that the fingerprint is taken over.
-  assert.equal(JSON.stringify(avro.Type.forSchema({ type: 'fixed', name: 'foo', size: 15 }).schema()), '{"name":"foo","type":"fixed","size":15}');
+  assert.equal(
+    JSON.stringify(avro.Type.forSchema({ type: 'fixed', name: 'foo', size: 15 }).schema()),
+    '{"name":"foo","type":"fixed","size":15}',
+  );
 });
 
 const event: RegistrationEvent = {
   op: 'UPSERT',
   source: {
-    name: 'legacy', release: '2.1', connector: 'POSTGRESQL', table: 'public.location', rowKey: 4611686018427387903n,
-    position: { major: 9007199254740993n, minor: 1n, seq: 0n }, snapshot: false, tsMs: 1764000000123n,
+    name: 'legacy',
+    release: '2.1',
+    connector: 'POSTGRESQL',
+    table: 'public.location',
+    rowKey: 4611686018427387903n,
+    position: { major: 9007199254740993n, minor: 1n, seq: 0n },
+    snapshot: false,
+    tsMs: 1764000000123n,
   },
   registration: {
-    username: 'alice', domain: 'example.com', contact: 'sip:alice@192.0.2.1:5060', received: null, path: null,
-    expires: 1764003600n, q: 0.5, callid: 'cid-1', cseq: 7, lastModified: 1764000000n, flags: 0, cflags: null,
-    userAgent: 'ua', socket: 'udp:192.0.2.10:5060', methods: null, sipInstance: null, kvStore: '{"a":1}', attr: null,
+    username: 'alice',
+    domain: 'example.com',
+    contact: 'sip:alice@192.0.2.1:5060',
+    received: null,
+    path: null,
+    expires: 1764003600n,
+    q: 0.5,
+    callid: 'cid-1',
+    cseq: 7,
+    lastModified: 1764000000n,
+    flags: 0,
+    cflags: null,
+    userAgent: 'ua',
+    socket: 'udp:192.0.2.10:5060',
+    methods: null,
+    sipInstance: null,
+    kvStore: '{"a":1}',
+    attr: null,
   },
 };
 
@@ -38,7 +62,10 @@ test('events round-trip through single-object encoding with exact 64-bit values'
   const back = decodeEvent(buf);
   assert.equal(back.source.rowKey, 4611686018427387903n);
   assert.equal(back.source.position.major, 9007199254740993n);
-  assert.deepEqual(JSON.parse(JSON.stringify(back, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))), JSON.parse(JSON.stringify(event, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))));
+  assert.deepEqual(
+    JSON.parse(JSON.stringify(back, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))),
+    JSON.parse(JSON.stringify(event, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))),
+  );
 });
 
 test('decodeEvent refuses foreign payloads with a reason', () => {

@@ -32,7 +32,10 @@ test('defaults are filled in', () => {
 });
 
 test('${VAR} references and ULBRIDGE_* overrides come from the environment', () => {
-  const cfg = parseConfig({ ...base, targets: [{ ...base.targets[0], db: '${TARGET_DB}' }] }, { TARGET_DB: 'postgres://x@y/z', ULBRIDGE_KAFKA_BROKERS: 'a:1, b:2', ULBRIDGE_HTTP_PORT: '0' });
+  const cfg = parseConfig(
+    { ...base, targets: [{ ...base.targets[0], db: '${TARGET_DB}' }] },
+    { TARGET_DB: 'postgres://x@y/z', ULBRIDGE_KAFKA_BROKERS: 'a:1, b:2', ULBRIDGE_HTTP_PORT: '0' },
+  );
   assert.equal(cfg.targets[0]!.db, 'postgres://x@y/z');
   assert.deepEqual(cfg.kafka.brokers, ['a:1', 'b:2']);
   assert.equal(cfg.http.port, 0);
@@ -43,48 +46,136 @@ const rev = { name: 'rollback', target: 'main', topic: 'new.public.location', so
 
 test('a reverse sync entry gets its defaults', () => {
   const cfg = parseConfig({ ...base, sources: [src], reverse: [rev] }, {});
-  assert.deepEqual(cfg.reverse, [{ ...rev, legacy: { db: 'mysql://root@h/opensips', table: 'location' }, groupId: 'ulbridge-reverse-rollback' }]);
-  assert.deepEqual(cfg.sources.map((s) => s.groupId), ['ulbridge-ingest-legacy']);
+  assert.deepEqual(cfg.reverse, [
+    { ...rev, legacy: { db: 'mysql://root@h/opensips', table: 'location' }, groupId: 'ulbridge-reverse-rollback' },
+  ]);
+  assert.deepEqual(
+    cfg.sources.map((s) => s.groupId),
+    ['ulbridge-ingest-legacy'],
+  );
   // Written back, the compiled config compiles to itself.
   assert.deepEqual(parseConfig(JSON.parse(JSON.stringify(cfg)), {}), cfg);
 });
 
 test('targets may be PostgreSQL, MySQL or MariaDB databases', () => {
-  const urls = ['postgres://u@h/db', 'postgresql://u@h/db', 'mysql://root:pw@db.example:3306/opensips', 'mariadb://opensips@10.0.0.5/opensips'];
-  const cfg = parseConfig({ ...base, targets: urls.map((db, i) => ({ name: `t${i}`, db, release: '2.2', stateSchema: `ulbridge_t${i}` })) }, {});
-  assert.deepEqual(cfg.targets.map((t) => [t.db, t.stateSchema]), urls.map((u, i) => [u, `ulbridge_t${i}`]));
+  const urls = [
+    'postgres://u@h/db',
+    'postgresql://u@h/db',
+    'mysql://root:pw@db.example:3306/opensips',
+    'mariadb://opensips@10.0.0.5/opensips',
+  ];
+  const cfg = parseConfig(
+    { ...base, targets: urls.map((db, i) => ({ name: `t${i}`, db, release: '2.2', stateSchema: `ulbridge_t${i}` })) },
+    {},
+  );
+  assert.deepEqual(
+    cfg.targets.map((t) => [t.db, t.stateSchema]),
+    urls.map((u, i) => [u, `ulbridge_t${i}`]),
+  );
 });
 
 const errors: Array<[string, unknown, string]> = [
-  ['hash_size above 16', { ...base, targets: [{ ...base.targets[0], hashSize: 17 }] }, 'config targets[0].hashSize: Too big: expected number to be <=16'],
-  ['2.1 target', { ...base, targets: [{ ...base.targets[0], release: '2.1' }] }, 'config targets[0].release: must be a release with contact_id: 2.2, 2.3, 2.4, 3.x or 4.0'],
+  [
+    'hash_size above 16',
+    { ...base, targets: [{ ...base.targets[0], hashSize: 17 }] },
+    'config targets[0].hashSize: Too big: expected number to be <=16',
+  ],
+  [
+    '2.1 target',
+    { ...base, targets: [{ ...base.targets[0], release: '2.1' }] },
+    'config targets[0].release: must be a release with contact_id: 2.2, 2.3, 2.4, 3.x or 4.0',
+  ],
   ['unknown key', { ...base, targets: [{ ...base.targets[0], hashsize: 9 }] }, 'config targets[0]: Unrecognized key: "hashsize"'],
-  ['bad zone', { ...base, sources: [{ name: 's', release: '2.1', topic: 't', timeZone: 'Mars/Olympus' }] }, 'config sources[0].timeZone: must be an IANA time zone such as UTC or Europe/Berlin'],
-  ['unsupported target database', { ...base, targets: [{ ...base.targets[0], db: 'sqlite:///var/db/location.db' }] }, 'config targets[0].db: must be a postgres://, postgresql://, mysql:// or mariadb:// URL'],
-  ['state schema not an identifier', { ...base, targets: [{ ...base.targets[0], stateSchema: 'Ulbridge-Main' }] }, 'config targets[0].stateSchema: must be a lower-case identifier (a-z, 0-9, _, not starting with a digit, at most 63 characters)'],
-  ['unset variable', { ...base, targets: [{ ...base.targets[0], db: '${NOPE}' }] }, 'config targets[0].db: environment variable NOPE is not set'],
+  [
+    'bad zone',
+    { ...base, sources: [{ name: 's', release: '2.1', topic: 't', timeZone: 'Mars/Olympus' }] },
+    'config sources[0].timeZone: must be an IANA time zone such as UTC or Europe/Berlin',
+  ],
+  [
+    'unsupported target database',
+    { ...base, targets: [{ ...base.targets[0], db: 'sqlite:///var/db/location.db' }] },
+    'config targets[0].db: must be a postgres://, postgresql://, mysql:// or mariadb:// URL',
+  ],
+  [
+    'state schema not an identifier',
+    { ...base, targets: [{ ...base.targets[0], stateSchema: 'Ulbridge-Main' }] },
+    'config targets[0].stateSchema: must be a lower-case identifier (a-z, 0-9, _, not starting with a digit, at most 63 characters)',
+  ],
+  [
+    'unset variable',
+    { ...base, targets: [{ ...base.targets[0], db: '${NOPE}' }] },
+    'config targets[0].db: environment variable NOPE is not set',
+  ],
   ['duplicate names', { ...base, targets: [base.targets[0], base.targets[0]] }, 'config targets: the name "main" is used twice'],
-  ['reverse to an unknown target', { ...base, sources: [src], reverse: [{ ...rev, target: 'other' }] }, 'config reverse[0].target: no targets[] entry is named "other"'],
-  ['reverse from a MySQL target', { ...base, sources: [src], targets: [{ ...base.targets[0], db: 'mysql://root@h/db' }], reverse: [rev] }, 'config reverse[0].target: target "main" is not PostgreSQL; reverse sync reads PostgreSQL targets only (it tells its own writes by transaction id)'],
-  ['reverse to an unknown source', { ...base, sources: [src], reverse: [{ ...rev, source: 'old' }] }, 'config reverse[0].source: no sources[] entry is named "old"'],
-  ['reverse into a 2.2+ legacy table', { ...base, sources: [{ ...src, release: '2.3' }], reverse: [rev] }, 'config reverse[0].source: source "legacy" is release 2.3; reverse sync writes 2.1 legacy tables (id key) only'],
-  ['two reverse syncs of one target', { ...base, sources: [src], reverse: [rev, { ...rev, name: 'r2' }] }, 'config reverse[1].target: target "main" already has a reverse sync'],
-  ['reverse legacy URL', { ...base, sources: [src], reverse: [{ ...rev, legacy: { db: 'oracle://x' } }] }, 'config reverse[0].legacy.db: must be a postgres://, mysql:// or mariadb:// URL'],
+  [
+    'reverse to an unknown target',
+    { ...base, sources: [src], reverse: [{ ...rev, target: 'other' }] },
+    'config reverse[0].target: no targets[] entry is named "other"',
+  ],
+  [
+    'reverse from a MySQL target',
+    { ...base, sources: [src], targets: [{ ...base.targets[0], db: 'mysql://root@h/db' }], reverse: [rev] },
+    'config reverse[0].target: target "main" is not PostgreSQL; reverse sync reads PostgreSQL targets only (it tells its own writes by transaction id)',
+  ],
+  [
+    'reverse to an unknown source',
+    { ...base, sources: [src], reverse: [{ ...rev, source: 'old' }] },
+    'config reverse[0].source: no sources[] entry is named "old"',
+  ],
+  [
+    'reverse into a 2.2+ legacy table',
+    { ...base, sources: [{ ...src, release: '2.3' }], reverse: [rev] },
+    'config reverse[0].source: source "legacy" is release 2.3; reverse sync writes 2.1 legacy tables (id key) only',
+  ],
+  [
+    'two reverse syncs of one target',
+    { ...base, sources: [src], reverse: [rev, { ...rev, name: 'r2' }] },
+    'config reverse[1].target: target "main" already has a reverse sync',
+  ],
+  [
+    'reverse legacy URL',
+    { ...base, sources: [src], reverse: [{ ...rev, legacy: { db: 'oracle://x' } }] },
+    'config reverse[0].legacy.db: must be a postgres://, mysql:// or mariadb:// URL',
+  ],
   ['nothing to run', { kafka: base.kafka }, 'config: nothing to run; add at least one entry to sources (ingest) or targets (projection)'],
   ['missing brokers', { targets: base.targets }, 'config kafka: is missing'],
   ['missing release', { ...base, targets: [{ name: 'main', db: 'postgres://u@h/db' }] }, 'config targets[0].release: is missing'],
   ['missing source topic', { ...base, sources: [{ name: 's', release: '2.1' }] }, 'config sources[0].topic: is missing'],
-  ['unknown release', { ...base, sources: [{ ...src, release: '1.11' }] }, 'config sources[0].release: Invalid option: expected one of "2.1"|"2.2"|"2.3"|"2.4"|"3.x"|"4.0"'],
-  ['one rule for names', { ...base, sources: [{ ...src, name: 'legacy east' }] }, 'config sources[0].name: must be 1-48 letters, digits, _ . or -'],
-  ['one rule for references', { ...base, sources: [src], reverse: [{ ...rev, target: 'a/b' }] }, 'config reverse[0].target: must be 1-48 letters, digits, _ . or -'],
+  [
+    'unknown release',
+    { ...base, sources: [{ ...src, release: '1.11' }] },
+    'config sources[0].release: Invalid option: expected one of "2.1"|"2.2"|"2.3"|"2.4"|"3.x"|"4.0"',
+  ],
+  [
+    'one rule for names',
+    { ...base, sources: [{ ...src, name: 'legacy east' }] },
+    'config sources[0].name: must be 1-48 letters, digits, _ . or -',
+  ],
+  [
+    'one rule for references',
+    { ...base, sources: [src], reverse: [{ ...rev, target: 'a/b' }] },
+    'config reverse[0].target: must be 1-48 letters, digits, _ . or -',
+  ],
   [
     'state schemas that normalise to one',
-    { ...base, targets: [{ ...base.targets[0], name: 'east-1' }, { ...base.targets[0], name: 'east_1' }] },
+    {
+      ...base,
+      targets: [
+        { ...base.targets[0], name: 'east-1' },
+        { ...base.targets[0], name: 'east_1' },
+      ],
+    },
     'config targets[1]: targets "east-1" and "east_1" would keep their state in the same schema "ulbridge_east_1" of one database and skip each other\'s events; give one of them its own targets[].stateSchema',
   ],
   [
     'one MySQL state database for two targets',
-    { ...base, targets: [{ name: 'a', db: 'mysql://root@h/db1', release: '4.0', stateSchema: 'ulb' }, { name: 'b', db: 'mysql://root@h:3306/db2', release: '4.0', stateSchema: 'ulb' }] },
+    {
+      ...base,
+      targets: [
+        { name: 'a', db: 'mysql://root@h/db1', release: '4.0', stateSchema: 'ulb' },
+        { name: 'b', db: 'mysql://root@h:3306/db2', release: '4.0', stateSchema: 'ulb' },
+      ],
+    },
     'config targets[1]: targets "a" and "b" would keep their state in the same schema "ulb" of one database and skip each other\'s events; give one of them its own targets[].stateSchema',
   ],
   [
@@ -95,13 +186,28 @@ const errors: Array<[string, unknown, string]> = [
 ];
 
 test('one state schema name in two PostgreSQL databases does not collide', () => {
-  const cfg = parseConfig({ ...base, targets: [{ ...base.targets[0], name: 'east-1' }, { ...base.targets[0], name: 'east_1', db: 'postgres://u@h/other' }] }, {});
-  assert.deepEqual(cfg.targets.map((t) => t.stateSchema), ['ulbridge_east_1', 'ulbridge_east_1']);
+  const cfg = parseConfig(
+    {
+      ...base,
+      targets: [
+        { ...base.targets[0], name: 'east-1' },
+        { ...base.targets[0], name: 'east_1', db: 'postgres://u@h/other' },
+      ],
+    },
+    {},
+  );
+  assert.deepEqual(
+    cfg.targets.map((t) => t.stateSchema),
+    ['ulbridge_east_1', 'ulbridge_east_1'],
+  );
 });
 
 for (const [name, raw, message] of errors) {
   test(`config error names the key: ${name}`, () => {
-    assert.throws(() => parseConfig(raw, {}), (e: any) => e.code === 'CONFIG_INVALID' && e.message === message);
+    assert.throws(
+      () => parseConfig(raw, {}),
+      (e: any) => e.code === 'CONFIG_INVALID' && e.message === message,
+    );
   });
 }
 
@@ -111,5 +217,8 @@ test('the example configs in docs/examples are valid', () => {
     const cfg = loadConfig(fileURLToPath(new URL(`../../docs/examples/${file}`, import.meta.url)), env);
     assert.equal(cfg.targets[0]!.db, 'postgres://u@h/target', file);
   }
-  assert.equal(loadConfig(fileURLToPath(new URL('../../docs/examples/bridge-reverse.json', import.meta.url)), env).reverse[0]!.legacy.db, 'mysql://u@h/opensips');
+  assert.equal(
+    loadConfig(fileURLToPath(new URL('../../docs/examples/bridge-reverse.json', import.meta.url)), env).reverse[0]!.legacy.db,
+    'mysql://u@h/opensips',
+  );
 });

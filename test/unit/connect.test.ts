@@ -16,11 +16,20 @@ const base = {
 };
 
 test('sources[].capture derives the topic and the PostgreSQL connector the stack registers', () => {
-  const cfg = parseConfig({
-    ...base,
-    connect: { url: 'http://connect:8083' },
-    sources: [{ name: 'legacy', release: '2.1', capture: { db: 'postgres://debezium:secret@legacy:5432/opensips', password: '${env:LEGACY_DB_PASSWORD}' } }],
-  }, {});
+  const cfg = parseConfig(
+    {
+      ...base,
+      connect: { url: 'http://connect:8083' },
+      sources: [
+        {
+          name: 'legacy',
+          release: '2.1',
+          capture: { db: 'postgres://debezium:secret@legacy:5432/opensips', password: '${env:LEGACY_DB_PASSWORD}' },
+        },
+      ],
+    },
+    {},
+  );
   assert.equal(cfg.sources[0]!.topic, 'ulbridge-legacy.public.location');
   const [plan] = planConnectors(cfg);
   assert.equal(plan!.name, 'ulbridge-legacy');
@@ -49,19 +58,37 @@ test('sources[].capture derives the topic and the PostgreSQL connector the stack
   });
   assert.ok(!JSON.stringify(plan).includes('secret'), 'the literal password is never in the plan');
   // The stack's connectorConfig is the same derivation.
-  const spec = { name: 'ulbridge-legacy', kind: 'postgres' as const, url: 'postgres://debezium@legacy:5432/opensips', table: 'location', passwordRef: '${env:LEGACY_DB_PASSWORD}' };
+  const spec = {
+    name: 'ulbridge-legacy',
+    kind: 'postgres' as const,
+    url: 'postgres://debezium@legacy:5432/opensips',
+    table: 'location',
+    passwordRef: '${env:LEGACY_DB_PASSWORD}',
+  };
   assert.deepEqual(stackConnectorConfig(spec), connectorConfig(spec));
 });
 
 test('MariaDB and MySQL captures: server id, schema history on connect.kafkaBrokers, table from the URL database', () => {
-  const cfg = parseConfig({
-    ...base,
-    connect: { url: 'http://connect:8083/', kafkaBrokers: ['kafka-internal:29092'] },
-    sources: [
-      { name: 'm', release: '2.1', topic: 'cap-m.opensips.location', capture: { db: 'mariadb://debezium@maria:3306/opensips', connector: 'cap-m', serverId: 4242, heartbeatMs: 0 } },
-      { name: 'y', release: '2.4', capture: { db: 'mysql://debezium@mysql/opensips', table: 'loc', config: { 'snapshot.locking.mode': 'none' } } },
-    ],
-  }, {});
+  const cfg = parseConfig(
+    {
+      ...base,
+      connect: { url: 'http://connect:8083/', kafkaBrokers: ['kafka-internal:29092'] },
+      sources: [
+        {
+          name: 'm',
+          release: '2.1',
+          topic: 'cap-m.opensips.location',
+          capture: { db: 'mariadb://debezium@maria:3306/opensips', connector: 'cap-m', serverId: 4242, heartbeatMs: 0 },
+        },
+        {
+          name: 'y',
+          release: '2.4',
+          capture: { db: 'mysql://debezium@mysql/opensips', table: 'loc', config: { 'snapshot.locking.mode': 'none' } },
+        },
+      ],
+    },
+    {},
+  );
   const [m, y] = planConnectors(cfg);
   assert.equal(m!.config['connector.class'], 'io.debezium.connector.mariadb.MariaDbConnector');
   assert.equal(m!.config['database.server.id'], '4242');
@@ -84,8 +111,14 @@ test('reverse[].capture defaults to the target database and table, and needs a r
     sources: [{ name: 'legacy', release: '2.1', topic: 'l.public.location' }],
     reverse: [{ name: 'rollback', target: 'main', source: 'legacy', legacy: { db: 'postgres://u@legacy/opensips' }, capture: {} }],
   };
-  assert.throws(() => parseConfig(raw, {}), { code: 'CONFIG_INVALID', message: /^config reverse\[0\]\.capture\.password: is missing: the database URL carries a password/ });
-  const cfg = parseConfig({ ...raw, reverse: [{ ...raw.reverse[0], capture: { password: '${file:/etc/kafka/secrets.properties:target}' } }] }, {});
+  assert.throws(() => parseConfig(raw, {}), {
+    code: 'CONFIG_INVALID',
+    message: /^config reverse\[0\]\.capture\.password: is missing: the database URL carries a password/,
+  });
+  const cfg = parseConfig(
+    { ...raw, reverse: [{ ...raw.reverse[0], capture: { password: '${file:/etc/kafka/secrets.properties:target}' } }] },
+    {},
+  );
   assert.equal(cfg.reverse[0]!.topic, 'ulbridge-reverse-rollback.public.location');
   const [plan] = planConnectors(cfg);
   assert.equal(plan!.config['database.hostname'], 'target');
@@ -94,21 +127,39 @@ test('reverse[].capture defaults to the target database and table, and needs a r
 });
 
 test('capture keys are validated with the config rules', () => {
-  const src = (capture: unknown, extra: Record<string, unknown> = {}) => ({ ...base, sources: [{ name: 'legacy', release: '2.1', ...extra, capture }] });
+  const src = (capture: unknown, extra: Record<string, unknown> = {}) => ({
+    ...base,
+    sources: [{ name: 'legacy', release: '2.1', ...extra, capture }],
+  });
   const bad = (raw: unknown, message: RegExp) => assert.throws(() => parseConfig(raw, {}), { code: 'CONFIG_INVALID', message });
   bad({ ...base, sources: [{ name: 'legacy', release: '2.1' }] }, /^config sources\[0\]\.topic: is missing$/);
   bad(src({}), /^config sources\[0\]\.capture\.db: is missing$/);
   bad(src({ db: 'http://x/db' }), /^config sources\[0\]\.capture\.db: must be a postgres:\/\//);
-  bad(src({ db: 'postgres://u@h/db', password: 'hunter2' }), /^config sources\[0\]\.capture\.password: must be a Kafka Connect config provider reference/);
+  bad(
+    src({ db: 'postgres://u@h/db', password: 'hunter2' }),
+    /^config sources\[0\]\.capture\.password: must be a Kafka Connect config provider reference/,
+  );
   bad(src({ db: 'postgres://u@h/db', connector: 'bad name' }), /^config sources\[0\]\.capture\.connector: must be 1-48 letters/);
   bad(src({ db: 'postgres://u@h/db', bogus: 1 }), /^config sources\[0\]\.capture: Unrecognized key: "bogus"/);
-  bad(src({ db: 'postgres://u@h/db' }, { topic: 'other' }), /^config sources\[0\]\.topic: "other" is not the topic of sources\[0\]\.capture \("ulbridge-legacy\.public\.location"\)/);
+  bad(
+    src({ db: 'postgres://u@h/db' }, { topic: 'other' }),
+    /^config sources\[0\]\.topic: "other" is not the topic of sources\[0\]\.capture \("ulbridge-legacy\.public\.location"\)/,
+  );
   bad(src({ db: 'mysql://u@h/db', slotName: 's' }), /^config sources\[0\]\.capture\.slotName: only PostgreSQL connectors have one$/);
   bad(
-    { ...base, sources: [{ name: 'a', release: '2.1', capture: { db: 'postgres://u@h/db', connector: 'c' } }, { name: 'b', release: '2.1', capture: { db: 'postgres://u@h/db2', connector: 'c' } }] },
+    {
+      ...base,
+      sources: [
+        { name: 'a', release: '2.1', capture: { db: 'postgres://u@h/db', connector: 'c' } },
+        { name: 'b', release: '2.1', capture: { db: 'postgres://u@h/db2', connector: 'c' } },
+      ],
+    },
     /^config sources\[1\]\.capture\.connector: the connector name "c" is also sources\[0\]\.capture's$/,
   );
-  bad({ ...base, sources: [{ name: 'a', release: '2.1', topic: 't' }], connect: { url: 'connect:8083' } }, /^config connect\.url: must be an http/);
+  bad(
+    { ...base, sources: [{ name: 'a', release: '2.1', topic: 't' }], connect: { url: 'connect:8083' } },
+    /^config connect\.url: must be an http/,
+  );
   const noUrl = parseConfig(src({ db: 'postgres://u@h/db' }), {});
   assert.throws(() => connectUrlOf(noUrl), { code: 'CONFIG_INVALID', message: 'config connect.url: is missing (or pass --connect URL)' });
   assert.equal(connectUrlOf(parseConfig(src({ db: 'postgres://u@h/db' }), { ULBRIDGE_CONNECT_URL: 'http://env:8083' })), 'http://env:8083');
@@ -136,7 +187,11 @@ test('lag arithmetic: LSNs, GTID coverage, binlog bytes across files', () => {
   assert.equal(gtidsCover('0-1-800', '0-1-749,2-1-1'), false, 'a domain the connector has not seen');
   assert.equal(gtidsCover('3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5', '3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5'), true);
   assert.equal(gtidsCover('aaa:1-5', 'aaa:1-7'), false);
-  const sizes = new Map([['b.000001', 1000n], ['b.000002', 500n], ['b.000003', 300n]]);
+  const sizes = new Map([
+    ['b.000001', 1000n],
+    ['b.000002', 500n],
+    ['b.000003', 300n],
+  ]);
   assert.equal(binlogBytesBetween({ file: 'b.000001', pos: 100n }, { file: 'b.000001', pos: 400n }, sizes), 300n);
   assert.equal(binlogBytesBetween({ file: 'b.000001', pos: 900n }, { file: 'b.000003', pos: 40n }, sizes), 100n + 500n + 40n);
   assert.equal(binlogBytesBetween({ file: 'b.000003', pos: 40n }, { file: 'b.000001', pos: 900n }, sizes), 0n);
@@ -145,8 +200,18 @@ test('lag arithmetic: LSNs, GTID coverage, binlog bytes across files', () => {
 
 test('binlog between the connector and the database: only changes to the captured table the connector has not emitted are pending', () => {
   const ev = (Event_type: string, Info = '') => ({ Log_name: 'b.000001', Pos: 0, Event_type, End_log_pos: 0, Info });
-  const own = [ev('Gtid', 'BEGIN GTID 0-1-851'), ev('Table_map', 'table_id: 36 (legacy.location)'), ev('Write_rows_v1', 'table_id: 36 flags: STMT_END_F'), ev('Xid', 'COMMIT /* xid=9 */')];
-  const other = [ev('Gtid', 'BEGIN GTID 0-1-852'), ev('Table_map', 'table_id: 40 (otherdb.t)'), ev('Write_rows_v1', 'table_id: 40 flags: STMT_END_F'), ev('Xid', 'COMMIT')];
+  const own = [
+    ev('Gtid', 'BEGIN GTID 0-1-851'),
+    ev('Table_map', 'table_id: 36 (legacy.location)'),
+    ev('Write_rows_v1', 'table_id: 36 flags: STMT_END_F'),
+    ev('Xid', 'COMMIT /* xid=9 */'),
+  ];
+  const other = [
+    ev('Gtid', 'BEGIN GTID 0-1-852'),
+    ev('Table_map', 'table_id: 40 (otherdb.t)'),
+    ev('Write_rows_v1', 'table_id: 40 flags: STMT_END_F'),
+    ev('Xid', 'COMMIT'),
+  ];
   // Idle after its own change: the offset points at that transaction with its row event counted.
   assert.equal(capturedPending(own, 'legacy.location', 2), false);
   assert.equal(capturedPending(own, 'legacy.location', 1), true, 'its row event not reached yet');
@@ -156,9 +221,19 @@ test('binlog between the connector and the database: only changes to the capture
   assert.equal(capturedPending([...other, ...own], 'legacy.location', 2), true);
   assert.equal(capturedPending([...own, ...other, ...own], 'legacy.location', 2), true);
   assert.equal(capturedPending(own, 'legacy.locations', null), false, 'another table of the same database');
-  assert.deepEqual(pendingTransactions([...other, ...own, ...other], 'legacy.location', null), ['0-1-851'], 'the GTIDs to look for in the topic');
+  assert.deepEqual(
+    pendingTransactions([...other, ...own, ...other], 'legacy.location', null),
+    ['0-1-851'],
+    'the GTIDs to look for in the topic',
+  );
   // MySQL: Gtid, then Query BEGIN in the same transaction.
-  const mysqlTxn = [ev('Gtid', "SET @@SESSION.GTID_NEXT= 'a:5'"), ev('Query', 'BEGIN'), ev('Table_map', 'table_id: 7 (legacy.location)'), ev('Write_rows', 'table_id: 7'), ev('Xid', 'COMMIT')];
+  const mysqlTxn = [
+    ev('Gtid', "SET @@SESSION.GTID_NEXT= 'a:5'"),
+    ev('Query', 'BEGIN'),
+    ev('Table_map', 'table_id: 7 (legacy.location)'),
+    ev('Write_rows', 'table_id: 7'),
+    ev('Xid', 'COMMIT'),
+  ];
   assert.equal(capturedPending(mysqlTxn, 'legacy.location', 3), false);
   assert.equal(capturedPending([...mysqlTxn, ...mysqlTxn], 'legacy.location', 3), true);
   assert.deepEqual(pendingTransactions([...mysqlTxn, ...mysqlTxn], 'legacy.location', 3), ['a:5']);

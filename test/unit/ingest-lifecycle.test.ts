@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { EachBatchPayload, Kafka, KafkaMessage, ProducerBatch } from 'kafkajs';
+import type { EachBatchPayload, Kafka, ProducerBatch } from 'kafkajs';
 import { createIngest } from '../../src/ingest/index.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { silentLogger } from '../../src/ops/logger.js';
@@ -32,7 +32,9 @@ function fakeKafka(opts: { failSend?: boolean } = {}) {
         calls.push(`createTopics ${list.map((t) => t.topic).join(',')}`);
         return true;
       },
-      fetchTopicMetadata: async ({ topics: names }: { topics: string[] }) => ({ topics: names.map((n) => ({ name: n, partitions: Array.from({ length: topics[n]! }, (_, i) => ({ partitionId: i })) })) }),
+      fetchTopicMetadata: async ({ topics: names }: { topics: string[] }) => ({
+        topics: names.map((n) => ({ name: n, partitions: Array.from({ length: topics[n]! }, (_, i) => ({ partitionId: i })) })),
+      }),
       describeConfigs: async () => ({ resources: [{ configEntries: [{ configName: 'cleanup.policy', configValue: 'compact' }] }] }),
     }),
     producer: (config: Record<string, unknown>) => {
@@ -69,18 +71,44 @@ function fakeKafka(opts: { failSend?: boolean } = {}) {
     },
   } as unknown as Kafka;
   return {
-    kafka, calls, sent, committed,
-    get eachBatch() { return eachBatch!; },
-    get runConfig() { return runConfig; },
-    get producerConfig() { return producerConfig; },
+    kafka,
+    calls,
+    sent,
+    committed,
+    get eachBatch() {
+      return eachBatch!;
+    },
+    get runConfig() {
+      return runConfig;
+    },
+    get producerConfig() {
+      return producerConfig;
+    },
     consumerConfig: () => consumerConfig,
   };
 }
 
-function payload(calls: string[], committed: { topic: string; partition: number; offset: string }[], messages: { offset: number; key: string | null; value: string | null }[], highWatermark: string): EachBatchPayload {
-  const kafkaMessages = messages.map((m) => ({ offset: String(m.offset), key: m.key === null ? null : Buffer.from(m.key), value: m.value === null ? null : Buffer.from(m.value), timestamp: '0', attributes: 0, headers: {} }) as KafkaMessage);
+function payload(
+  calls: string[],
+  committed: { topic: string; partition: number; offset: string }[],
+  messages: { offset: number; key: string | null; value: string | null }[],
+  highWatermark: string,
+): EachBatchPayload {
+  const kafkaMessages = messages.map((m) => ({
+    offset: String(m.offset),
+    key: m.key === null ? null : Buffer.from(m.key),
+    value: m.value === null ? null : Buffer.from(m.value),
+    timestamp: '0',
+    attributes: 0,
+    headers: {},
+  }));
   return {
-    batch: { topic: 'legacy_pg.public.location', partition: 0, highWatermark, messages: kafkaMessages } as unknown as EachBatchPayload['batch'],
+    batch: {
+      topic: 'legacy_pg.public.location',
+      partition: 0,
+      highWatermark,
+      messages: kafkaMessages,
+    } as unknown as EachBatchPayload['batch'],
     resolveOffset: (o: string) => void calls.push(`resolve ${o}`),
     heartbeat: async () => void calls.push('heartbeat'),
     isStale: () => false,
@@ -116,14 +144,27 @@ test('start: topics, idempotent producer, manual-commit consumer from the beginn
   await ingest.start();
   assert.deepEqual(ingest.status(), { state: 'running', error: null });
   assert.deepEqual(f.calls, [
-    'admin.connect', 'createTopics ulbridge.log,ulbridge.dlq', 'admin.disconnect', 'producer.connect',
-    'consumer {"groupId":"ulbridge-ingest-legacy","allowAutoTopicCreation":false,"retry":{"retries":5}}', 'consumer.connect',
-    'subscribe {"topics":["legacy_pg.public.location"],"fromBeginning":true}', 'run',
+    'admin.connect',
+    'createTopics ulbridge.log,ulbridge.dlq',
+    'admin.disconnect',
+    'producer.connect',
+    'consumer {"groupId":"ulbridge-ingest-legacy","allowAutoTopicCreation":false,"retry":{"retries":5}}',
+    'consumer.connect',
+    'subscribe {"topics":["legacy_pg.public.location"],"fromBeginning":true}',
+    'run',
   ]);
-  assert.deepEqual(f.producerConfig, { idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: AorPartitioner });
+  assert.deepEqual(f.producerConfig, {
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: AorPartitioner,
+  });
   assert.equal(f.runConfig.autoCommit, false);
   assert.equal(f.runConfig.eachBatchAutoResolve, false);
-  await assert.rejects(ingest.start(), (e: unknown) => e instanceof UlbridgeError && e.code === 'INVALID_STATE' && e.message === 'ingest "legacy" cannot start: it is running');
+  await assert.rejects(
+    ingest.start(),
+    (e: unknown) => e instanceof UlbridgeError && e.code === 'INVALID_STATE' && e.message === 'ingest "legacy" cannot start: it is running',
+  );
   // kafkajs may restart a crashed consumer while the ingest runs, never once stop() began.
   const restartOnFailure = (f.consumerConfig().retry as { restartOnFailure: (e: Error) => Promise<boolean> }).restartOnFailure;
   assert.equal(await restartOnFailure(new Error('crash')), true);
@@ -137,23 +178,44 @@ test('a batch is produced (acks -1), then committed at last offset + 1, then res
   const ingest = createIngest(options(f.kafka, metrics));
   await ingest.start();
   f.calls.length = 0;
-  await f.eachBatch(payload(f.calls, f.committed, [
-    { offset: 40, key: '{"contact_id":1}', value: create },
-    { offset: 41, key: '{"contact_id":1}', value: 'not json' },
-    { offset: 42, key: '{"contact_id":1}', value: del },
-    { offset: 43, key: '{"contact_id":1}', value: null },
-  ], '50'));
+  await f.eachBatch(
+    payload(
+      f.calls,
+      f.committed,
+      [
+        { offset: 40, key: '{"contact_id":1}', value: create },
+        { offset: 41, key: '{"contact_id":1}', value: 'not json' },
+        { offset: 42, key: '{"contact_id":1}', value: del },
+        { offset: 43, key: '{"contact_id":1}', value: null },
+      ],
+      '50',
+    ),
+  );
   assert.deepEqual(f.calls, ['sendBatch', 'commit 44', 'resolve 43', 'heartbeat']);
   assert.equal(f.sent.length, 1);
   const batch = f.sent[0]!;
   assert.equal(batch.acks, -1);
-  assert.deepEqual(batch.topicMessages!.map((t) => [t.topic, t.messages.map((m) => [m.key, m.value === null ? null : 'value'])]), [
-    ['ulbridge.log', [['legacy:1', 'value'], ['legacy:1', 'value'], ['legacy:1', null]]],
-    ['ulbridge.dlq', [[Buffer.from('{"contact_id":1}'), 'value']]],
-  ]);
+  assert.deepEqual(
+    batch.topicMessages!.map((t) => [t.topic, t.messages.map((m) => [m.key, m.value === null ? null : 'value'])]),
+    [
+      [
+        'ulbridge.log',
+        [
+          ['legacy:1', 'value'],
+          ['legacy:1', 'value'],
+          ['legacy:1', null],
+        ],
+      ],
+      ['ulbridge.dlq', [[Buffer.from('{"contact_id":1}'), 'value']]],
+    ],
+  );
   assert.deepEqual(f.committed, [{ topic: 'legacy_pg.public.location', partition: 0, offset: '44' }]);
 
-  const values = async (name: keyof Metrics) => ((await (metrics[name] as { get(): Promise<{ values: { labels: object; value: number }[] }> }).get()).values).map((v) => [v.labels, v.value]);
+  const values = async (name: keyof Metrics) =>
+    (await (metrics[name] as { get(): Promise<{ values: { labels: object; value: number }[] }> }).get()).values.map((v) => [
+      v.labels,
+      v.value,
+    ]);
   assert.deepEqual(await values('eventsIn'), [[{ stage: 'ingest', pipeline: 'legacy' }, 4]]);
   assert.deepEqual(await values('eventsOut'), [
     [{ stage: 'ingest', pipeline: 'legacy', outcome: 'upsert' }, 1],
@@ -185,8 +247,28 @@ test('large batches are produced and committed in chunks, in order', async () =>
   const ingest = createIngest(options(f.kafka, new Metrics(), 2));
   await ingest.start();
   f.calls.length = 0;
-  await f.eachBatch(payload(f.calls, f.committed, [0, 1, 2, 3, 4].map((o) => ({ offset: o, key: null, value: create })), '5'));
-  assert.deepEqual(f.calls, ['sendBatch', 'commit 2', 'resolve 1', 'heartbeat', 'sendBatch', 'commit 4', 'resolve 3', 'heartbeat', 'sendBatch', 'commit 5', 'resolve 4', 'heartbeat']);
+  await f.eachBatch(
+    payload(
+      f.calls,
+      f.committed,
+      [0, 1, 2, 3, 4].map((o) => ({ offset: o, key: null, value: create })),
+      '5',
+    ),
+  );
+  assert.deepEqual(f.calls, [
+    'sendBatch',
+    'commit 2',
+    'resolve 1',
+    'heartbeat',
+    'sendBatch',
+    'commit 4',
+    'resolve 3',
+    'heartbeat',
+    'sendBatch',
+    'commit 5',
+    'resolve 4',
+    'heartbeat',
+  ]);
   await ingest.stop();
 });
 

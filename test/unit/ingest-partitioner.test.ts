@@ -50,17 +50,29 @@ test('the AOR key is username, or username@domain when there is a domain', () =>
   assert.equal(aorPartitionKey('alice', null), 'alice');
 });
 
-const meta = (n: number): PartitionMetadata[] => Array.from({ length: n }, (_, i) => ({ partitionId: i, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0, offlineReplicas: [] }));
+const meta = (n: number): PartitionMetadata[] =>
+  Array.from({ length: n }, (_, i) => ({ partitionId: i, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0, offlineReplicas: [] }));
 
 test('the partitioner: explicit partition, then the AOR header, then the key, else 0', () => {
   const p = AorPartitioner();
   const pm = meta(12);
   // Two bindings of one AOR land together, whatever their keys.
-  const a = p({ topic: 't', partitionMetadata: pm, message: { key: 'legacy:1', value: 'x', headers: { [AOR_HEADER]: 'alice@example.com' } } });
-  const b = p({ topic: 't', partitionMetadata: pm, message: { key: 'legacy:999', value: null, headers: { [AOR_HEADER]: Buffer.from('alice@example.com') } } });
+  const a = p({
+    topic: 't',
+    partitionMetadata: pm,
+    message: { key: 'legacy:1', value: 'x', headers: { [AOR_HEADER]: 'alice@example.com' } },
+  });
+  const b = p({
+    topic: 't',
+    partitionMetadata: pm,
+    message: { key: 'legacy:999', value: null, headers: { [AOR_HEADER]: Buffer.from('alice@example.com') } },
+  });
   assert.equal(a, 0);
   assert.equal(b, 0);
-  assert.equal(p({ topic: 't', partitionMetadata: pm, message: { key: 'legacy:2', value: 'x', headers: { [AOR_HEADER]: 'bob@example.org' } } }), 10);
+  assert.equal(
+    p({ topic: 't', partitionMetadata: pm, message: { key: 'legacy:2', value: 'x', headers: { [AOR_HEADER]: 'bob@example.org' } } }),
+    10,
+  );
   assert.equal(p({ topic: 't', partitionMetadata: pm, message: { key: 'legacy:truncate', value: 'x', partition: 7 } }), 7);
   assert.equal(p({ topic: 't', partitionMetadata: pm, message: { key: 'foobar', value: 'x' } }), 6);
   assert.equal(p({ topic: 't', partitionMetadata: pm, message: { key: null, value: 'x' } }), 0);
@@ -69,8 +81,16 @@ test('the partitioner: explicit partition, then the AOR header, then the key, el
 test('same AOR, same partition: deterministic across partitioner instances and calls', () => {
   for (let i = 0; i < 200; i++) {
     const aor = `user${i}@domain${i % 7}.example`;
-    const first = AorPartitioner()({ topic: 't', partitionMetadata: meta(16), message: { key: `s:${i}`, value: 'v', headers: { [AOR_HEADER]: aor } } });
-    const second = AorPartitioner()({ topic: 't', partitionMetadata: meta(16), message: { key: `s:${i + 1000}`, value: null, headers: { [AOR_HEADER]: aor } } });
+    const first = AorPartitioner()({
+      topic: 't',
+      partitionMetadata: meta(16),
+      message: { key: `s:${i}`, value: 'v', headers: { [AOR_HEADER]: aor } },
+    });
+    const second = AorPartitioner()({
+      topic: 't',
+      partitionMetadata: meta(16),
+      message: { key: `s:${i + 1000}`, value: null, headers: { [AOR_HEADER]: aor } },
+    });
     assert.equal(first, second, aor);
     assert.equal(first, partitionFor(aor, 16));
   }

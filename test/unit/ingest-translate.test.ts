@@ -9,7 +9,9 @@ import { change, keyValue } from '../fixtures/debezium/handmade/build.js';
 const decoder = createDecoder({ name: 'legacy', release: '2.2', timeZone: 'UTC', caseSensitive: false });
 const TOPIC = 'legacy_pg.public.location';
 const raw = (offset: number, key: string | Buffer | null, value: string | Buffer | null): RawRecord => ({
-  topic: TOPIC, partition: 2, offset: String(offset),
+  topic: TOPIC,
+  partition: 2,
+  offset: String(offset),
   key: key === null ? null : Buffer.isBuffer(key) ? key : Buffer.from(key),
   value: value === null ? null : Buffer.isBuffer(value) ? value : Buffer.from(value),
 });
@@ -79,20 +81,54 @@ test('a mixed batch: upsert, delete + tombstone, Debezium tombstone skipped, dea
 test('a dead letter for a null key records null with a null encoding', () => {
   const t = translate(decoder, 1, [raw(5, null, '[]')]);
   assert.deepEqual(JSON.parse(t.deadLetters[0]!.value as string), {
-    stage: 'ingest', pipeline: 'legacy', reason: 'NOT_AN_ENVELOPE', message: 'value is an array, not a Debezium change event', source: { topic: TOPIC, partition: 2, offset: '5' },
-    key: null, keyEncoding: null, value: '[]', valueEncoding: 'text',
+    stage: 'ingest',
+    pipeline: 'legacy',
+    reason: 'NOT_AN_ENVELOPE',
+    message: 'value is an array, not a Debezium change event',
+    source: { topic: TOPIC, partition: 2, offset: '5' },
+    key: null,
+    keyEncoding: null,
+    value: '[]',
+    valueEncoding: 'text',
   });
   assert.equal(t.deadLetters[0]!.key, null);
 });
 
 test('INTERNAL: an unexpected decoder failure becomes a dead letter, not a crash', () => {
-  const broken: Decoder = { ...decoder, decode: () => { throw new TypeError('boom'); } };
+  const broken: Decoder = {
+    ...decoder,
+    decode: () => {
+      throw new TypeError('boom');
+    },
+  };
   const t = translate(broken, 1, [raw(9, 'k', '{}')]);
   assert.deepEqual(t.log, []);
   assert.deepEqual([...t.reasons], [['INTERNAL', 1]]);
   assert.equal(JSON.parse(t.deadLetters[0]!.value as string).message, 'boom');
   // An event the Avro schema refuses is INTERNAL too.
-  const invalid: Decoder = { ...decoder, decode: () => ({ kind: 'event', event: { op: 'TRUNCATE', source: { name: 'legacy', release: '2.2', connector: 'MYSQL', table: 't', rowKey: 0n, position: { major: 0n, minor: 0n, seq: 0n }, snapshot: false, tsMs: 2n ** 64n }, registration: null } }) };
+  const invalid: Decoder = {
+    ...decoder,
+    decode: () => ({
+      kind: 'event',
+      event: {
+        op: 'TRUNCATE',
+        source: {
+          name: 'legacy',
+          release: '2.2',
+          connector: 'MYSQL',
+          table: 't',
+          rowKey: 0n,
+          position: { major: 0n, minor: 0n, seq: 0n },
+          snapshot: false,
+          tsMs: 2n ** 64n,
+        },
+        registration: null,
+      },
+    }),
+  };
   const t2 = translate(invalid, 1, [raw(10, 'k', '{}')]);
-  assert.equal(JSON.parse(t2.deadLetters[0]!.value as string).message, 'the decoded event could not be encoded: registration event is invalid at source.tsMs');
+  assert.equal(
+    JSON.parse(t2.deadLetters[0]!.value as string).message,
+    'the decoded event could not be encoded: registration event is invalid at source.tsMs',
+  );
 });

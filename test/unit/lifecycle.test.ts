@@ -33,7 +33,10 @@ test('stop() while starting aborts the start: a sleep ends at once, the start re
   const t0 = Date.now();
   await lc.stop();
   assert.ok(Date.now() - t0 < 5_000);
-  await assert.rejects(starting, (e: any) => isStoppedError(e) && e.code === 'STOPPED' && e.message === 'ingest "legacy" was stopped while starting');
+  await assert.rejects(
+    starting,
+    (e: any) => isStoppedError(e) && e.code === 'STOPPED' && e.message === 'ingest "legacy" was stopped while starting',
+  );
   assert.equal(slept, false);
   assert.deepEqual(released, ['admin']);
   assert.deepEqual([lc.state, lc.failure], ['stopped', null]);
@@ -67,7 +70,10 @@ test('stop() is valid in any state and idempotent; a running stage drains its ho
   const lc = new Lifecycle('bridge');
   await lc.start(async () => lc.hold('http', async () => released.push('http')));
   assert.equal(lc.state, 'running');
-  await assert.rejects(lc.start(async () => undefined), (e: any) => e.code === 'INVALID_STATE' && e.message === 'bridge cannot start: it is running');
+  await assert.rejects(
+    lc.start(async () => undefined),
+    (e: any) => e.code === 'INVALID_STATE' && e.message === 'bridge cannot start: it is running',
+  );
   await Promise.all([lc.stop(), lc.stop()]);
   assert.deepEqual(released, ['http']);
   assert.equal(lc.state, 'stopped');

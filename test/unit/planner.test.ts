@@ -5,16 +5,56 @@ import { compileTarget } from '../../src/project/target.js';
 import { unpackContactId, packContactId } from '../../src/opensips/contactId.js';
 import type { RegistrationEvent } from '../../src/log/event.js';
 
-const target = compileTarget({ name: 't', db: 'postgres://unused', table: 'location', release: '4.0', hashSize: 9, useDomain: false, signedness: 'signed', timeZone: 'UTC', stateSchema: 's' });
+const target = compileTarget({
+  name: 't',
+  db: 'postgres://unused',
+  table: 'location',
+  release: '4.0',
+  hashSize: 9,
+  useDomain: false,
+  signedness: 'signed',
+  timeZone: 'UTC',
+  stateSchema: 's',
+});
 
-function ev(op: 'UPSERT' | 'DELETE', rowKey: bigint, major: bigint, user: string, extra: { expires?: bigint; cseq?: number } = {}): RegistrationEvent {
+function ev(
+  op: 'UPSERT' | 'DELETE',
+  rowKey: bigint,
+  major: bigint,
+  user: string,
+  extra: { expires?: bigint; cseq?: number } = {},
+): RegistrationEvent {
   return {
     op,
-    source: { name: 'legacy', release: '2.1', connector: 'POSTGRESQL', table: 'public.location', rowKey, position: { major, minor: 1n, seq: 0n }, snapshot: false, tsMs: 0n },
+    source: {
+      name: 'legacy',
+      release: '2.1',
+      connector: 'POSTGRESQL',
+      table: 'public.location',
+      rowKey,
+      position: { major, minor: 1n, seq: 0n },
+      snapshot: false,
+      tsMs: 0n,
+    },
     registration: {
-      username: user, domain: null, contact: `sip:${user}@192.0.2.1`, received: null, path: null, expires: extra.expires ?? 0n, q: 1,
-      callid: `c${rowKey}`, cseq: extra.cseq ?? 1, lastModified: 1764000000n, flags: 0, cflags: null, userAgent: 'ua', socket: null,
-      methods: null, sipInstance: null, kvStore: null, attr: null,
+      username: user,
+      domain: null,
+      contact: `sip:${user}@192.0.2.1`,
+      received: null,
+      path: null,
+      expires: extra.expires ?? 0n,
+      q: 1,
+      callid: `c${rowKey}`,
+      cseq: extra.cseq ?? 1,
+      lastModified: 1764000000n,
+      flags: 0,
+      cflags: null,
+      userAgent: 'ua',
+      socket: null,
+      methods: null,
+      sipInstance: null,
+      kvStore: null,
+      attr: null,
     },
   };
 }
@@ -62,12 +102,30 @@ test('insert then delete within one batch nets out to nothing in the table', () 
 test('an existing binding keeps its id on update and loses its row when deleted', () => {
   const id = packContactId({ aorhash: 1706, rlabel: 200000, clabel: 5 });
   const bindings = new Map<string, BindingState>([
-    ['legacy:1', { binding: 'legacy:1', sourceName: 'legacy', sourceRowKey: 1n, logPartition: 0, aor: 'callee', clabel: 5, contactId: id, inTarget: true, position: { major: 10n, minor: 1n, seq: 0n } }],
+    [
+      'legacy:1',
+      {
+        binding: 'legacy:1',
+        sourceName: 'legacy',
+        sourceRowKey: 1n,
+        logPartition: 0,
+        aor: 'callee',
+        clabel: 5,
+        contactId: id,
+        inTarget: true,
+        position: { major: 10n, minor: 1n, seq: 0n },
+      },
+    ],
   ]);
-  const aors = new Map<string, AorState>([['callee', { aor: 'callee', aorhash: 1706, slot: 170, rlabel: 200000, nextClabel: 6, wrapped: false }]]);
+  const aors = new Map<string, AorState>([
+    ['callee', { aor: 'callee', aorhash: 1706, slot: 170, rlabel: 200000, nextClabel: 6, wrapped: false }],
+  ]);
   const p = planner(bindings, aors, new Map([['callee', new Set([5])]]));
   p.apply(ev('UPSERT', 1n, 11n, 'callee', { cseq: 3 }), 0, 'legacy:1');
-  assert.deepEqual([...p.plan.updates.values()].map((r) => r.contactId), [id]);
+  assert.deepEqual(
+    [...p.plan.updates.values()].map((r) => r.contactId),
+    [id],
+  );
   p.apply(ev('DELETE', 1n, 12n, 'callee'), 0, 'legacy:1');
   assert.equal(p.plan.updates.size, 0);
   assert.deepEqual([...p.plan.deletes], [id]);
@@ -86,7 +144,9 @@ test('expired bindings keep their id in state but have no row; a refresh writes 
 });
 
 test('contact labels skip labels held by live bindings when the counter wraps', () => {
-  const aors = new Map<string, AorState>([['callee', { aor: 'callee', aorhash: 1706, slot: 170, rlabel: 200000, nextClabel: 16383, wrapped: false }]]);
+  const aors = new Map<string, AorState>([
+    ['callee', { aor: 'callee', aorhash: 1706, slot: 170, rlabel: 200000, nextClabel: 16383, wrapped: false }],
+  ]);
   const p = planner(new Map(), aors, new Map([['callee', new Set([16383, 0, 1])]]));
   p.apply(ev('UPSERT', 7n, 10n, 'callee'), 0, 'legacy:7');
   assert.equal(unpackContactId(p.plan.inserts.get('legacy:7')!.contactId).clabel, 2);
@@ -112,7 +172,20 @@ test('rows OpenSIPS cannot load are reported, not written', () => {
 test('a tombstone deletes a binding whose DELETE was compacted away, and is a no-op after its DELETE', () => {
   const id = packContactId({ aorhash: 1706, rlabel: 200000, clabel: 5 });
   const bindings = new Map<string, BindingState>([
-    ['legacy:1', { binding: 'legacy:1', sourceName: 'legacy', sourceRowKey: 1n, logPartition: 0, aor: 'callee', clabel: 5, contactId: id, inTarget: true, position: { major: 10n, minor: 1n, seq: 0n } }],
+    [
+      'legacy:1',
+      {
+        binding: 'legacy:1',
+        sourceName: 'legacy',
+        sourceRowKey: 1n,
+        logPartition: 0,
+        aor: 'callee',
+        clabel: 5,
+        contactId: id,
+        inTarget: true,
+        position: { major: 10n, minor: 1n, seq: 0n },
+      },
+    ],
   ]);
   const p = planner(bindings);
   p.tombstone('legacy:1');
@@ -126,7 +199,9 @@ test('a tombstone deletes a binding whose DELETE was compacted away, and is a no
 });
 
 test('new AORs are reported as created, so the applier inserts them without ON CONFLICT', () => {
-  const aors = new Map<string, AorState>([['callee', { aor: 'callee', aorhash: 1706, slot: 170, rlabel: 200000, nextClabel: 6, wrapped: false }]]);
+  const aors = new Map<string, AorState>([
+    ['callee', { aor: 'callee', aorhash: 1706, slot: 170, rlabel: 200000, nextClabel: 6, wrapped: false }],
+  ]);
   const p = planner(new Map(), aors);
   p.apply(ev('UPSERT', 1n, 10n, 'callee'), 0, 'legacy:1');
   p.apply(ev('UPSERT', 2n, 10n, 'bob'), 0, 'legacy:2');

@@ -33,7 +33,7 @@ test('src/project/ has no import cycles', () => {
   assert.deepEqual(cycles, []);
 });
 
-test('one applier: the dialect sessions import the algorithm\'s interface, never each other', () => {
+test("one applier: the dialect sessions import the algorithm's interface, never each other", () => {
   assert.ok(imports('pgSession.ts').includes('apply.ts'));
   assert.ok(imports('mysqlSession.ts').includes('apply.ts'));
   assert.ok(!imports('pgSession.ts').includes('mysqlSession.ts'));

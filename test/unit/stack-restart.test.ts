@@ -30,7 +30,9 @@ function deadPostgresState(dir: string): StackState {
     services: ['postgres'],
     postgres: { url: 'postgres://postgres@127.0.0.1:1/postgres', host: '127.0.0.1', port: 1, user: 'postgres' },
     // pid 2^22 + 1 is above Linux's pid_max default maximum: never alive.
-    processes: [{ service: 'postgres', pid: 4_194_305, command: ['/nonexistent/postgres'], logFile: join(dir, 'postgres.log'), stopSignal: 'SIGINT' }],
+    processes: [
+      { service: 'postgres', pid: 4_194_305, command: ['/nonexistent/postgres'], logFile: join(dir, 'postgres.log'), stopSignal: 'SIGINT' },
+    ],
   };
 }
 
@@ -38,7 +40,12 @@ describe('stack restart: argument handling', () => {
   test('parseService accepts exactly the four service names', () => {
     for (const s of ['postgres', 'mariadb', 'kafka', 'connect']) assert.equal(parseService(s), s);
     assert.equal(serviceName(' kafka '), 'kafka');
-    assert.throws(() => parseService('zookeeper'), (e: unknown) => e instanceof InvalidArgumentError && /unknown service "zookeeper"; expected one of postgres, mariadb, kafka, connect/.test((e as Error).message));
+    assert.throws(
+      () => parseService('zookeeper'),
+      (e: unknown) =>
+        e instanceof InvalidArgumentError &&
+        /unknown service "zookeeper"; expected one of postgres, mariadb, kafka, connect/.test((e as Error).message),
+    );
     assert.throws(() => parseService('kafka,connect'), InvalidArgumentError);
     assert.throws(() => parseService(''), InvalidArgumentError);
   });
@@ -62,7 +69,16 @@ describe('stack restart: argument handling', () => {
       assert.throws(() => kafkaServerProperties('/d', 1, 2, [{ name, port: 3, advertisedPort: 4 }]), /extra listener name/);
     }
     const s = deadPostgresState(root);
-    assert.deepEqual(servicePorts({ ...s, kafka: { brokers: ['127.0.0.1:9092'], controllerPort: 9093, extraListeners: { PROXIED: { port: 9094, advertisedPort: 19094 } } } }, 'kafka'), [9092, 9093, 9094]);
+    assert.deepEqual(
+      servicePorts(
+        {
+          ...s,
+          kafka: { brokers: ['127.0.0.1:9092'], controllerPort: 9093, extraListeners: { PROXIED: { port: 9094, advertisedPort: 19094 } } },
+        },
+        'kafka',
+      ),
+      [9092, 9093, 9094],
+    );
   });
 
   test('a missing or unknown SERVICE, or a bad --timeout, is a usage error (exit 2)', { timeout: 60_000 }, async () => {
@@ -85,7 +101,12 @@ describe('stack restart: argument handling', () => {
     const stateDir = join(root, 'empty');
     const r = await cli(['stack', 'restart', 'kafka', '--kill'], { ...process.env, ULBRIDGE_STACK_DIR: stateDir });
     assert.equal(r.code, 2);
-    assert.match(r.stderr, new RegExp(`ulbridge: STACK_NOT_RUNNING: no stack running \\(no ${join(stateDir, 'state.json').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\)`));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `ulbridge: STACK_NOT_RUNNING: no stack running \\(no ${join(stateDir, 'state.json').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\)`,
+      ),
+    );
     assert.equal(r.stdout, '');
   });
 

@@ -18,7 +18,12 @@ import { postgresSettings } from '../../src/stack/postgres.js';
 import { isAlive, serviceProcesses, spawnLogged, stopGroup } from '../../src/stack/process.js';
 import { resolveServices } from '../../src/stack/stack.js';
 
-const pgSpec: ConnectorSpec = { name: 'src-pg', kind: 'postgres', url: 'postgres://postgres:s%40cret@db.internal:5433/opensips', table: 'location' };
+const pgSpec: ConnectorSpec = {
+  name: 'src-pg',
+  kind: 'postgres',
+  url: 'postgres://postgres:s%40cret@db.internal:5433/opensips',
+  table: 'location',
+};
 const mariaSpec: ConnectorSpec = {
   name: 'src-maria',
   kind: 'mariadb',
@@ -56,7 +61,13 @@ describe('connector configuration', () => {
 
   test('PostgreSQL options: schema-qualified table, schemas, no replica identity change, overrides, notifications', () => {
     const c = connectorConfig(
-      { ...pgSpec, table: 'usrloc.location', schemas: { key: true, value: false }, replicaIdentityFull: false, config: { 'snapshot.mode': 'no_data' } },
+      {
+        ...pgSpec,
+        table: 'usrloc.location',
+        schemas: { key: true, value: false },
+        replicaIdentityFull: false,
+        config: { 'snapshot.mode': 'no_data' },
+      },
       { notifications: true },
     );
     assert.equal(c['table.include.list'], 'usrloc.location');
@@ -93,7 +104,10 @@ describe('connector configuration', () => {
 
   test('invalid specs are refused with STACK_CONNECTOR_FAILED', () => {
     assert.throws(() => connectorConfig({ ...pgSpec, name: 'bad name' }), { code: 'STACK_CONNECTOR_FAILED' });
-    assert.throws(() => connectorConfig({ ...mariaSpec, url: 'mysql://root@h:3306/' }), { code: 'STACK_CONNECTOR_FAILED', message: /must name the database/ });
+    assert.throws(() => connectorConfig({ ...mariaSpec, url: 'mysql://root@h:3306/' }), {
+      code: 'STACK_CONNECTOR_FAILED',
+      message: /must name the database/,
+    });
     assert.throws(() => connectorConfig({ ...mariaSpec, kafkaBrokers: [] }), { code: 'STACK_CONNECTOR_FAILED', message: /kafkaBrokers/ });
   });
 
@@ -125,7 +139,15 @@ describe('service configuration', () => {
 
   test('MariaDB: ROW binlog with FULL row images and a server id, 127.0.0.1 only', () => {
     const a = mariadbArgs('/tmp/m', 3310);
-    for (const f of ['--binlog-format=ROW', '--binlog-row-image=FULL', '--server-id=1', '--bind-address=127.0.0.1', '--port=3310', '--no-defaults']) assert.ok(a.includes(f), f);
+    for (const f of [
+      '--binlog-format=ROW',
+      '--binlog-row-image=FULL',
+      '--server-id=1',
+      '--bind-address=127.0.0.1',
+      '--port=3310',
+      '--no-defaults',
+    ])
+      assert.ok(a.includes(f), f);
     assert.ok(a.some((x) => x.startsWith('--log-bin=')));
   });
 
@@ -135,14 +157,21 @@ describe('service configuration', () => {
     assert.equal(p['controller.quorum.voters'], '1@127.0.0.1:9093');
     assert.equal(p['advertised.listeners'], 'PLAINTEXT://127.0.0.1:9092');
     assert.equal(p['auto.create.topics.enable'], true);
-    for (const k of ['default.replication.factor', 'offsets.topic.replication.factor', 'transaction.state.log.replication.factor', 'transaction.state.log.min.isr']) assert.equal(p[k], 1, k);
+    for (const k of [
+      'default.replication.factor',
+      'offsets.topic.replication.factor',
+      'transaction.state.log.replication.factor',
+      'transaction.state.log.min.isr',
+    ])
+      assert.equal(p[k], 1, k);
     const id = newClusterId();
     assert.match(id, /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
   });
 
   test('Connect: distributed worker, internal topics with replication factor 1, REST on 127.0.0.1', () => {
     const p = connectWorkerProperties(['127.0.0.1:9092'], 8083, '/jars/plugins');
-    for (const k of ['config.storage.replication.factor', 'offset.storage.replication.factor', 'status.storage.replication.factor']) assert.equal(p[k], 1, k);
+    for (const k of ['config.storage.replication.factor', 'offset.storage.replication.factor', 'status.storage.replication.factor'])
+      assert.equal(p[k], 1, k);
     assert.equal(p.listeners, 'http://127.0.0.1:8083');
     assert.equal(p['plugin.path'], '/jars/plugins');
     assert.equal(p['group.id'], 'ulbridge-connect');
@@ -182,7 +211,10 @@ describe('ports and processes', () => {
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const busy = (srv.address() as { port: number }).port;
     try {
-      await assert.rejects(allocatePorts([{ name: 'kafka', port: busy }]), { code: 'STACK_PORT_IN_USE', message: new RegExp(`port ${busy}`) });
+      await assert.rejects(allocatePorts([{ name: 'kafka', port: busy }]), {
+        code: 'STACK_PORT_IN_USE',
+        message: new RegExp(`port ${busy}`),
+      });
       const got = await allocatePorts([
         { name: 'a', port: undefined },
         { name: 'b', port: undefined },
@@ -197,7 +229,12 @@ describe('ports and processes', () => {
   test('spawned services run in their own process group and stopGroup ends them with their children', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ulbridge-proc-'));
     try {
-      const p = await spawnLogged({ name: 'sh', command: 'sh', args: ['-c', 'sleep 60 & setsid sleep 61 & echo started; wait'], logFile: join(dir, 'sh.log') });
+      const p = await spawnLogged({
+        name: 'sh',
+        command: 'sh',
+        args: ['-c', 'sleep 60 & setsid sleep 61 & echo started; wait'],
+        logFile: join(dir, 'sh.log'),
+      });
       let all: number[] = [];
       for (let i = 0; i < 50 && all.length < 3; i++) {
         await new Promise((r) => setTimeout(r, 50));

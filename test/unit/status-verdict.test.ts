@@ -1,6 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideReadiness, partitionLag, renderStatusHuman, type DeadLetterStatus, type IngestStatus, type ProjectStatus, type ReverseStatus, type StatusReport } from '../../src/service/statusVerdict.js';
+import {
+  decideReadiness,
+  partitionLag,
+  renderStatusHuman,
+  type DeadLetterStatus,
+  type IngestStatus,
+  type ProjectStatus,
+  type ReverseStatus,
+  type StatusReport,
+} from '../../src/service/statusVerdict.js';
 import { parseSince } from '../../src/cli/status.js';
 
 const ingest = (lags: number[]): IngestStatus => ({
@@ -11,7 +20,16 @@ const ingest = (lags: number[]): IngestStatus => ({
   partitions: lags.map((lag, partition) => ({ partition, low: '0', high: String(100 + lag), committed: '100', lag })),
 });
 
-const cleanVerify = { clean: true, findings: 0, rowsRead: 10, rejected: 0, ambiguousRecordLabels: 0, duplicateContactIds: 0, tableVersionOk: true, expired: 0 };
+const cleanVerify = {
+  clean: true,
+  findings: 0,
+  rowsRead: 10,
+  rejected: 0,
+  ambiguousRecordLabels: 0,
+  duplicateContactIds: 0,
+  tableVersionOk: true,
+  expired: 0,
+};
 
 const project = (lags: number[], extra: Partial<ProjectStatus> = {}): ProjectStatus => ({
   target: 'main',
@@ -44,7 +62,14 @@ test('partitionLag: high - max(next, low); never negative; a group that never co
 
 function reverse(lags: number[]): ReverseStatus {
   const partitions = lags.map((lag, partition) => ({ partition, low: '0', high: '10', committed: String(10 - lag), lag }));
-  return { reverse: 'rollback', target: 'main', topic: 'new.public.location', groupId: 'ulbridge-reverse-rollback', lag: lags.reduce((a, b) => a + b, 0), partitions };
+  return {
+    reverse: 'rollback',
+    target: 'main',
+    topic: 'new.public.location',
+    groupId: 'ulbridge-reverse-rollback',
+    lag: lags.reduce((a, b) => a + b, 0),
+    partitions,
+  };
 }
 
 test('ready only when every stage has lag 0, no dead letters count and every target verifies clean', () => {
@@ -52,8 +77,14 @@ test('ready only when every stage has lag 0, no dead letters count and every tar
   assert.deepEqual(decideReadiness([], [], noLetters), []);
 
   const r = decideReadiness([ingest([0, 3])], [project([2, 0, 1, 0])], { ...noLetters, total: 2, counted: 2 });
-  assert.deepEqual(r.map((x) => x.code), ['INGEST_LAG', 'PROJECT_LAG', 'DEAD_LETTERS']);
-  assert.equal(r[0]!.message, 'source legacy: 3 change events of cdc.public.location not yet ingested by group ulbridge-ingest-legacy (partition 1: 3)');
+  assert.deepEqual(
+    r.map((x) => x.code),
+    ['INGEST_LAG', 'PROJECT_LAG', 'DEAD_LETTERS'],
+  );
+  assert.equal(
+    r[0]!.message,
+    'source legacy: 3 change events of cdc.public.location not yet ingested by group ulbridge-ingest-legacy (partition 1: 3)',
+  );
   assert.equal(r[1]!.message, 'target main: 3 log events of ulbridge.registrations not yet applied (partition 0: 2, partition 2: 1)');
   assert.match(r[2]!.message, /^2 dead letters in ulbridge\.dead-letters: review them/);
 
@@ -64,13 +95,31 @@ test('ready only when every stage has lag 0, no dead letters count and every tar
 });
 
 test('a projection that never ran and a target that does not verify clean are reasons of their own', () => {
-  const r = decideReadiness([], [project([5], { started: false, partitions: [], lastAppliedAt: null, lastAppliedAgeSeconds: null })], noLetters);
-  assert.deepEqual(r.map((x) => x.code), ['PROJECT_NOT_STARTED'], 'not also PROJECT_LAG');
+  const r = decideReadiness(
+    [],
+    [project([5], { started: false, partitions: [], lastAppliedAt: null, lastAppliedAgeSeconds: null })],
+    noLetters,
+  );
+  assert.deepEqual(
+    r.map((x) => x.code),
+    ['PROJECT_NOT_STARTED'],
+    'not also PROJECT_LAG',
+  );
   const dirty = { ...cleanVerify, clean: false, findings: 5, rejected: 3, ambiguousRecordLabels: 2 };
   const v = decideReadiness([], [project([0], { verify: dirty })], noLetters);
-  assert.deepEqual(v.map((x) => x.code), ['VERIFY_FINDINGS']);
-  assert.equal(v[0]!.message, 'target main: verify of location as OpenSIPS 4.0 with hash_size 9 is not clean: 3 rows rejected by preload, 2 ambiguous record labels (run ulbridge verify --details 10 for the rows)');
-  const version = decideReadiness([], [project([0], { verify: { ...cleanVerify, clean: false, findings: 1, tableVersionOk: false } })], noLetters);
+  assert.deepEqual(
+    v.map((x) => x.code),
+    ['VERIFY_FINDINGS'],
+  );
+  assert.equal(
+    v[0]!.message,
+    'target main: verify of location as OpenSIPS 4.0 with hash_size 9 is not clean: 3 rows rejected by preload, 2 ambiguous record labels (run ulbridge verify --details 10 for the rows)',
+  );
+  const version = decideReadiness(
+    [],
+    [project([0], { verify: { ...cleanVerify, clean: false, findings: 1, tableVersionOk: false } })],
+    noLetters,
+  );
   assert.match(version[0]!.message, /is not clean: wrong table version/);
 });
 
@@ -87,20 +136,48 @@ test('the JSON document and the human summary', () => {
   };
   const doc = JSON.parse(JSON.stringify(report));
   assert.deepEqual(Object.keys(doc), ['ready', 'reasons', 'notes', 'checkedAt', 'ingest', 'project', 'reverse', 'deadLetters']);
-  assert.deepEqual(Object.keys(doc.project[0]), ['target', 'db', 'table', 'release', 'hashSize', 'topic', 'stateSchema', 'started', 'lag', 'partitions', 'lastAppliedAt', 'lastAppliedAgeSeconds', 'verify']);
+  assert.deepEqual(Object.keys(doc.project[0]), [
+    'target',
+    'db',
+    'table',
+    'release',
+    'hashSize',
+    'topic',
+    'stateSchema',
+    'started',
+    'lag',
+    'partitions',
+    'lastAppliedAt',
+    'lastAppliedAgeSeconds',
+    'verify',
+  ]);
   assert.equal(typeof doc.ingest[0].partitions[0].high, 'string');
   assert.equal(typeof doc.ingest[0].partitions[0].lag, 'number');
   const text = renderStatusHuman(report);
-  assert.match(text, /^ulbridge status: NOT READY for cut-over \(checked 2026-11-29T15:00:12\.000Z\)\n  - PROJECT_LAG: target main: 1 log event of/);
-  assert.match(text, /\n  main    1          51    50    1    12s ago\n/);
-  assert.match(text, /\nreverse \(target table CDC topic -> legacy table\)\n  REVERSE   TOPIC                PARTITION  HIGH  COMMITTED  LAG\n  rollback  new\.public\.location  0          10    8          2\n/);
+  assert.match(
+    text,
+    /^ulbridge status: NOT READY for cut-over \(checked 2026-11-29T15:00:12\.000Z\)\n {2}- PROJECT_LAG: target main: 1 log event of/,
+  );
+  assert.match(text, /\n {2}main {4}1 {10}51 {4}50 {4}1 {4}12s ago\n/);
+  assert.ok(
+    text.includes(
+      '\nreverse (target table CDC topic -> legacy table)\n  REVERSE   TOPIC                PARTITION  HIGH  COMMITTED  LAG\n  rollback  new.public.location  0          10    8          2\n',
+    ),
+    text,
+  );
   assert.match(text, /dead letters: 0 in ulbridge\.dead-letters$/);
 });
 
 test('reverse sync lag is a reason of its own', () => {
   assert.deepEqual(decideReadiness([], [], noLetters, [reverse([0])]), []);
   const r = decideReadiness([], [], noLetters, [reverse([2])]);
-  assert.deepEqual(r, [{ code: 'REVERSE_LAG', message: "reverse rollback: 2 change events of target main's new.public.location not yet copied to the legacy table by group ulbridge-reverse-rollback (partition 0: 2)" }]);
+  assert.deepEqual(r, [
+    {
+      code: 'REVERSE_LAG',
+      message:
+        "reverse rollback: 2 change events of target main's new.public.location not yet copied to the legacy table by group ulbridge-reverse-rollback (partition 0: 2)",
+    },
+  ]);
 });
 
 test('--dead-letters-since takes ISO 8601 or unix seconds', () => {
@@ -118,14 +195,20 @@ test('a target whose stored offset lies below the log start is not ready: the ev
     lag: 10,
   });
   const r = decideReadiness([], [gone], noLetters);
-  assert.deepEqual(r.map((x) => x.code), ['PROJECT_LOG_GAP', 'PROJECT_LAG']);
+  assert.deepEqual(
+    r.map((x) => x.code),
+    ['PROJECT_LOG_GAP', 'PROJECT_LAG'],
+  );
   assert.equal(
     r[0]!.message,
     'target main: the log no longer holds what this target has not applied (partition 1: stored 30, log starts at 40); it cannot be proven complete: rebuild it from a complete log',
   );
   // Never applied, and the log's start is gone: lag 0 is not enough.
   const never = project([0], { partitions: [{ partition: 0, low: '7', high: '7', next: null, lag: 0 }], lag: 0 });
-  assert.deepEqual(decideReadiness([], [never], noLetters).map((x) => x.message), [
-    'target main: the log no longer holds what this target has not applied (partition 0: stored nothing, log starts at 7); it cannot be proven complete: rebuild it from a complete log',
-  ]);
+  assert.deepEqual(
+    decideReadiness([], [never], noLetters).map((x) => x.message),
+    [
+      'target main: the log no longer holds what this target has not applied (partition 0: stored nothing, log starts at 7); it cannot be proven complete: rebuild it from a complete log',
+    ],
+  );
 });

@@ -8,8 +8,6 @@ import { cli } from '../support/cli.js';
  * the unreachable cases point at port 1 on loopback, where nothing listens.
  */
 
-
-
 const DB = 'postgres://postgres@127.0.0.1:1/ul';
 const ok = ['--db', DB, '--release', '4.0', '--hash-size', '9'];
 
@@ -29,12 +27,14 @@ const cases: Array<{ name: string; args: string[]; stderr: string }> = [
   {
     name: '--hash-size out of range',
     args: ['verify', '--db', DB, '--release', '4.0', '--hash-size', '17'],
-    stderr: 'ulbridge: BAD_HASH_SIZE: --hash-size must be an integer from 0 to 16 (OpenSIPS refuses larger values; 0 and 1 mean 512 slots), got "17"\n',
+    stderr:
+      'ulbridge: BAD_HASH_SIZE: --hash-size must be an integer from 0 to 16 (OpenSIPS refuses larger values; 0 and 1 mean 512 slots), got "17"\n',
   },
   {
     name: '--hash-size not a number',
     args: ['verify', '--db', DB, '--release', '4.0', '--hash-size', 'nine'],
-    stderr: 'ulbridge: BAD_HASH_SIZE: --hash-size must be an integer from 0 to 16 (OpenSIPS refuses larger values; 0 and 1 mean 512 slots), got "nine"\n',
+    stderr:
+      'ulbridge: BAD_HASH_SIZE: --hash-size must be an integer from 0 to 16 (OpenSIPS refuses larger values; 0 and 1 mean 512 slots), got "nine"\n',
   },
   {
     name: 'missing --db',
@@ -44,22 +44,26 @@ const cases: Array<{ name: string; args: string[]; stderr: string }> = [
   {
     name: 'not a URL',
     args: ['verify', '--db', 'location', '--release', '4.0', '--hash-size', '9'],
-    stderr: 'ulbridge: BAD_DB_URL: --db "location" is not a database URL: give postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE or mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE\n',
+    stderr:
+      'ulbridge: BAD_DB_URL: --db "location" is not a database URL: give postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE or mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE\n',
   },
   {
     name: 'unsupported scheme, password not echoed',
     args: ['verify', '--db', 'oracle://scott:tiger@db/ul', '--release', '4.0', '--hash-size', '9'],
-    stderr: 'ulbridge: BAD_DB_URL: --db scheme "oracle:" is not supported: give postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE or mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE\n',
+    stderr:
+      'ulbridge: BAD_DB_URL: --db scheme "oracle:" is not supported: give postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE or mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE\n',
   },
   {
     name: 'URL without a database',
     args: ['verify', '--db', 'postgres://scott:tiger@db', '--release', '4.0', '--hash-size', '9'],
-    stderr: 'ulbridge: BAD_DB_URL: --db "postgres://scott:***@db" names no database: give postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE or mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE\n',
+    stderr:
+      'ulbridge: BAD_DB_URL: --db "postgres://scott:***@db" names no database: give postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE or mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE\n',
   },
   {
     name: 'bad table name',
     args: ['verify', ...ok, '--table', 'loc-ation'],
-    stderr: 'ulbridge: BAD_TABLE_NAME: --table "loc-ation" is not a plain table name: use letters, digits and _ (at most 63 each), optionally schema.table\n',
+    stderr:
+      'ulbridge: BAD_TABLE_NAME: --table "loc-ation" is not a plain table name: use letters, digits and _ (at most 63 each), optionally schema.table\n',
   },
   {
     name: 'bad time zone',
@@ -105,15 +109,30 @@ test('verify: --debug adds the stack trace after the one-line error', async () =
   const r = await cli(['--debug', 'verify', ...ok, '--hash-size', '17']);
   assert.equal(r.code, 2);
   const [first, ...rest] = r.stderr.split('\n');
-  assert.equal(first, 'ulbridge: BAD_HASH_SIZE: --hash-size must be an integer from 0 to 16 (OpenSIPS refuses larger values; 0 and 1 mean 512 slots), got "17"');
+  assert.equal(
+    first,
+    'ulbridge: BAD_HASH_SIZE: --hash-size must be an integer from 0 to 16 (OpenSIPS refuses larger values; 0 and 1 mean 512 slots), got "17"',
+  );
   assert.match(rest.join('\n'), /^UlbridgeError: --hash-size must be/);
-  assert.match(rest.join('\n'), /\n    at /);
+  assert.match(rest.join('\n'), /\n {4}at /);
 });
 
 test('verify: --help lists every option', async () => {
   const r = await cli(['verify', '--help']);
   assert.equal(r.code, 0);
-  for (const opt of ['--db <url>', '--table <name>', '--release <release>', '--hash-size <n>', '--use-domain', '--unsigned-char', '--timezone <tz>', '--now <unix-seconds>', '--details <n>', '--batch-size <n>', '--json']) {
+  for (const opt of [
+    '--db <url>',
+    '--table <name>',
+    '--release <release>',
+    '--hash-size <n>',
+    '--use-domain',
+    '--unsigned-char',
+    '--timezone <tz>',
+    '--now <unix-seconds>',
+    '--details <n>',
+    '--batch-size <n>',
+    '--json',
+  ]) {
     assert.ok(r.stdout.includes(opt), opt);
   }
 });

@@ -39,7 +39,15 @@ function row(over: Partial<LocationRow> = {}): LocationRow {
 }
 
 function sim(over: Partial<SimulatorOptions> = {}): PreloadSimulator {
-  return new PreloadSimulator({ profile: P40, hashSize: 9, slots: 512, useDomain: false, signedness: 'signed', tableName: 'location', ...over });
+  return new PreloadSimulator({
+    profile: P40,
+    hashSize: 9,
+    slots: 512,
+    useDomain: false,
+    signedness: 'signed',
+    tableName: 'location',
+    ...over,
+  });
 }
 
 test('isSipUri accepts what parse_uri accepts', () => {
@@ -93,7 +101,16 @@ test('firstPathUri takes the URI of the first Path element', () => {
 });
 
 test('isValidSocket follows parse_phostport', () => {
-  for (const ok of ['udp:192.0.2.10:5060', 'tcp:[2001:db8::1]:5060', 'TLS:sip.example.net:5061', '192.0.2.10:5060', 'udp:192.0.2.10', 'host', 'ws:[::1]', 'hep_udp:h:9']) {
+  for (const ok of [
+    'udp:192.0.2.10:5060',
+    'tcp:[2001:db8::1]:5060',
+    'TLS:sip.example.net:5061',
+    '192.0.2.10:5060',
+    'udp:192.0.2.10',
+    'host',
+    'ws:[::1]',
+    'hep_udp:h:9',
+  ]) {
     assert.equal(isValidSocket(ok), true, ok);
   }
   for (const bad of ['foo:h:1', 'udp:h:x', 'udp:h:1:2', 'udp:h:', 'udp:[[::1]]:5060', 'udp:]h[:5060', 'foo:bar', ':5060x']) {
@@ -156,7 +173,10 @@ test('verifyProfile refuses unknown releases and 2.1', () => {
 test('a well-formed row is loadable', () => {
   const s = sim();
   assert.equal(s.check(row()), LOADABLE);
-  assert.equal(s.check(row({ socket: 'udp:192.0.2.10:5060', received: 'sip:203.0.113.7:5062', path: '<sip:edge.example.net;lr>' })), LOADABLE);
+  assert.equal(
+    s.check(row({ socket: 'udp:192.0.2.10:5060', received: 'sip:203.0.113.7:5062', path: '<sip:edge.example.net;lr>' })),
+    LOADABLE,
+  );
   assert.equal(s.kvStoreWarning(row({ kvStore: '{"a":1}' })), null);
   assert.equal(s.kvStoreWarning(row({ kvStore: '{' })), 'bad JSON input or oom');
   assert.equal(sim({ profile: P22 }).kvStoreWarning(row({ kvStore: '{' })), null, '2.2 has no kv_store');
@@ -192,7 +212,23 @@ test('each reject reason, with the line OpenSIPS logs', () => {
   }
   assert.deepEqual(
     REJECT_REASONS.map((r) => r.key),
-    ['emptyUsername', 'nullContactId', 'emptyContact', 'nullExpires', 'nullQ', 'nullCseq', 'emptyCallid', 'nullFlags', 'badSocket', 'emptyDomain', 'aorTooLong', 'aorhashMismatch', 'badContactUri', 'badPath', 'badReceived'],
+    [
+      'emptyUsername',
+      'nullContactId',
+      'emptyContact',
+      'nullExpires',
+      'nullQ',
+      'nullCseq',
+      'emptyCallid',
+      'nullFlags',
+      'badSocket',
+      'emptyDomain',
+      'aorTooLong',
+      'aorhashMismatch',
+      'badContactUri',
+      'badPath',
+      'badReceived',
+    ],
   );
 });
 
@@ -234,7 +270,7 @@ test('char signedness decides the aorhash of non-ASCII AORs', () => {
   assert.equal(unsigned.check(r), R.aorhashMismatch);
   assert.equal(
     unsigned.explain(r, R.aorhashMismatch),
-    `failed to match aorhashes for user ${aor},db aorhash [65481] new aorhash [${(coreHash(Buffer.from(aor, 'utf8'), 'unsigned') & 511)}],db contactid [${idFor(aor, 3, 3)}]`,
+    `failed to match aorhashes for user ${aor},db aorhash [65481] new aorhash [${coreHash(Buffer.from(aor, 'utf8'), 'unsigned') & 511}],db contactid [${idFor(aor, 3, 3)}]`,
   );
 });
 
