@@ -58,6 +58,33 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly captureRunning = new Gauge({
+    name: 'ulbridge_capture_running',
+    help: 'Debezium connector and all its tasks RUNNING (PostgreSQL: its slot in use): 1, else 0; per capture stage, pipeline and connector',
+    labelNames: ['stage', 'pipeline', 'connector'] as const,
+    registers: [this.registry],
+  });
+
+  readonly captureLagBytes = new Gauge({
+    name: 'ulbridge_capture_lag_bytes',
+    help: 'WAL or binlog bytes the Debezium connector is behind its database at the last check (absent when unknown)',
+    labelNames: ['stage', 'pipeline', 'connector'] as const,
+    registers: [this.registry],
+  });
+
+  readonly captureBehindSeconds = new Gauge({
+    name: 'ulbridge_capture_behind_seconds',
+    help: 'Seconds since the last check that found the connector running and within capture.maxLagBytes (0: it is now)',
+    labelNames: ['stage', 'pipeline', 'connector'] as const,
+    registers: [this.registry],
+  });
+
+  readonly captureLastCheck = new Gauge({
+    name: 'ulbridge_capture_last_check_timestamp_seconds',
+    help: 'Unix time of the last completed check of the Debezium connectors',
+    registers: [this.registry],
+  });
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'ulbridge_' });
   }

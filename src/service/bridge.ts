@@ -12,6 +12,7 @@ import { compileTarget, type Target } from '../project/target.js';
 import { createReverse } from '../reverse/reverse.js';
 import { createKafka } from './kafka.js';
 import { startHttpServer } from './http.js';
+import { createCaptureMonitor } from './captureMonitor.js';
 import { isUlbridgeError, UlbridgeError, wrapError } from '../ops/errors.js';
 
 export type BridgeState = LifecycleState;
@@ -222,6 +223,10 @@ export function createBridge(cfg: Config, logger: Logger, opts: BridgeOptions = 
       });
       add(`reverse:${r.name}`, reverse);
     }
+    // The capture stage's figures as metrics (the check `ulbridge status` makes), when the config
+    // names connectors and Kafka Connect.
+    const capture = createCaptureMonitor({ cfg, metrics, logger });
+    if (capture) add('capture', capture);
   }
 
   /** A component is stopped (drained) before the pools and stores it uses, which were held before it. */

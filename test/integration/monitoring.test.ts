@@ -188,11 +188,20 @@ after(async () => {
 });
 
 test('every metric name in the dashboard and the alerting rules is exported by ulbridge run', async () => {
-  const exported = exportedNames(await getText(`http://127.0.0.1:${httpPort}/metrics`));
+  const text = await getText(`http://127.0.0.1:${httpPort}/metrics`);
+  const exported = exportedNames(text);
+  // The capture stage, checked by the bridge itself against the real connector.
+  const labels = `stage="source",pipeline="legacy",connector="${cfg.sources[0]!.capture!.connector}"`;
+  assert.match(text, new RegExp(`^ulbridge_capture_running\\{${labels}\\} 1$`, 'm'));
+  assert.match(text, new RegExp(`^ulbridge_capture_lag_bytes\\{${labels}\\} \\d+$`, 'm'));
   const used = new Set([...dashboardExprs(), ...ruleExprs()].flatMap(metricNames));
   assert.deepEqual([...used].sort(), [
     'ulbridge_apply_latency_seconds_bucket',
     'ulbridge_batch_seconds_bucket',
+    'ulbridge_capture_behind_seconds',
+    'ulbridge_capture_lag_bytes',
+    'ulbridge_capture_last_check_timestamp_seconds',
+    'ulbridge_capture_running',
     'ulbridge_consumer_lag',
     'ulbridge_dead_letters_total',
     'ulbridge_events_in_total',
@@ -206,8 +215,8 @@ test('every metric name in the dashboard and the alerting rules is exported by u
   // `up` is Prometheus's own series for every scrape target.
   const missing = [...used].filter((n) => n !== 'up' && !exported.has(n));
   assert.deepEqual(missing, []);
-  assert.equal(ruleExprs().length, 9);
-  assert.equal(dashboardExprs().length, 15);
+  assert.equal(ruleExprs().length, 12);
+  assert.equal(dashboardExprs().length, 18);
 });
 
 const promtool = spawnSync('promtool', ['--version']).status === 0;
@@ -217,7 +226,7 @@ const noProm = 'Prometheus is not installed (Debian: apt-get install -y promethe
 test('promtool check rules accepts the alerting rules', { skip: promtool ? false : noProm }, () => {
   const r = spawnSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /SUCCESS: 9 rules found/);
+  assert.match(r.stdout, /SUCCESS: 12 rules found/);
 });
 
 test(
@@ -286,7 +295,7 @@ test(
     const rules = await waitFor(
       'every rule evaluated',
       async () => ((await (await fetch(`${api}/rules`)).json()) as Rules).data.groups.flatMap((g) => g.rules),
-      (rs) => rs.length === 9 && rs.every((r) => !r.lastEvaluation.startsWith('0001-')),
+      (rs) => rs.length === 12 && rs.every((r) => !r.lastEvaluation.startsWith('0001-')),
     );
     assert.deepEqual(
       rules.map((r) => [r.name, r.health, r.lastError ?? '', r.state]),
@@ -300,6 +309,9 @@ test(
         'UlbridgeNoRecentEvents',
         'UlbridgeEventLoopBlocked',
         'UlbridgeMemoryHigh',
+        'UlbridgeCaptureNotRunning',
+        'UlbridgeCaptureBehind',
+        'UlbridgeCaptureCheckStale',
       ].map((n) => [n, 'ok', '', 'inactive']),
     );
     const alerts = (await (await fetch(`${api}/alerts`)).json()) as { data: { alerts: unknown[] } };
@@ -333,5 +345,10 @@ test(
       ['ingest', 'legacy', '0'],
       ['project', 'main', '0'],
     ]);
+    const capture = await query('ulbridge_capture_running{job="ulbridge"}');
+    assert.deepEqual(
+      capture.data.result.map((x) => [x.metric.stage, x.metric.pipeline, x.metric.connector, x.value[1]]),
+      [['source', 'legacy', cfg.sources[0]!.capture!.connector, '1']],
+    );
   },
 );
