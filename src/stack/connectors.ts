@@ -6,6 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
+import { ConnectClient } from '../connect/rest.js';
+import { isUlbridgeError } from '../ops/errors.js';
 import { StackError } from './errors.js';
 import { sleep } from './process.js';
 import {
@@ -45,26 +47,14 @@ export function connectorConfig(spec: ConnectorSpec, opts: { notifications?: boo
   }
 }
 
-async function rest(
-  connectUrl: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; json: unknown; text: string }> {
-  const r = await fetch(`${connectUrl}${path}`, {
-    method,
-    headers: body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json', accept: 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await r.text();
-  let json: unknown;
+/** Connect's coded errors (CONNECTOR_REJECTED, CONNECT_UNREACHABLE) as the stack's own code. */
+async function asStackError<T>(call: () => Promise<T>): Promise<T> {
   try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
+    return await call();
+  } catch (e) {
+    if (isUlbridgeError(e)) throw new StackError('STACK_CONNECTOR_FAILED', e.message);
+    throw e;
   }
-  return { status: r.status, json, text };
 }
 
 interface ConnectorStatus {
@@ -110,19 +100,7 @@ export async function registerConnector(connectUrl: string, spec: ConnectorSpec,
   // Start listening for the snapshot notification before the connector can emit it.
   const snapshotDone = opts.waitForSnapshot ? await watchSnapshot(brokers!, notificationTopic(spec), spec.name, deadline) : undefined;
   try {
-    for (;;) {
-      const r = await rest(connectUrl, 'PUT', `/connectors/${encodeURIComponent(spec.name)}/config`, config);
-      if (r.status === 200 || r.status === 201) break;
-      // 409: the worker is rebalancing; retry.
-      if (r.status !== 409 || Date.now() > deadline) {
-        const why = await validationErrors(connectUrl, config);
-        throw new StackError(
-          'STACK_CONNECTOR_FAILED',
-          `connector ${spec.name}: PUT ${connectUrl}/connectors/${spec.name}/config answered ${r.status}: ${r.text}${why ? `\nvalidation: ${why}` : ''}`,
-        );
-      }
-      await sleep(500);
-    }
+    await asStackError(() => new ConnectClient(connectUrl, 30_000).putConfig(spec.name, config, deadline));
     await waitRunning(connectUrl, spec.name, deadline);
     if (snapshotDone) await snapshotDone.done;
   } finally {
@@ -131,23 +109,11 @@ export async function registerConnector(connectUrl: string, spec: ConnectorSpec,
   return { name: spec.name, topic, config };
 }
 
-/** The error messages of Connect's config validation, '' if none or unavailable. */
-async function validationErrors(connectUrl: string, config: Record<string, string>): Promise<string> {
-  try {
-    const cls = config['connector.class']!.split('.').pop()!;
-    const r = await rest(connectUrl, 'PUT', `/connector-plugins/${cls}/config/validate`, config);
-    const body = r.json as { configs?: Array<{ value?: { name: string; errors?: string[] } }> } | undefined;
-    const errs = (body?.configs ?? []).flatMap((c) => (c.value?.errors ?? []).map((e) => `${c.value!.name}: ${e}`));
-    return errs.join('; ');
-  } catch {
-    return '';
-  }
-}
-
 async function waitRunning(connectUrl: string, name: string, deadline: number): Promise<void> {
+  const client = new ConnectClient(connectUrl, 30_000);
   let last = 'no status yet';
   for (;;) {
-    const r = await rest(connectUrl, 'GET', `/connectors/${encodeURIComponent(name)}/status`);
+    const r = await client.call('GET', `/connectors/${encodeURIComponent(name)}/status`);
     if (r.status === 200) {
       const s = r.json as ConnectorStatus;
       last = `connector ${s.connector.state}, tasks ${s.tasks.map((t) => `${t.id}:${t.state}`).join(',') || 'none'}`;
@@ -229,15 +195,16 @@ export interface DeleteOptions {
 /** Deletes a connector (absent is fine) and waits until Connect no longer lists it. */
 export async function deleteConnector(connectUrl: string, name: string, opts: DeleteOptions = {}): Promise<void> {
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  const client = new ConnectClient(connectUrl, 30_000);
   for (;;) {
-    const r = await rest(connectUrl, 'DELETE', `/connectors/${encodeURIComponent(name)}`);
+    const r = await client.call('DELETE', `/connectors/${encodeURIComponent(name)}`);
     if (r.status === 204 || r.status === 200 || r.status === 404) break;
     if (r.status !== 409 || Date.now() > deadline)
       throw new StackError('STACK_CONNECTOR_FAILED', `DELETE connector ${name} answered ${r.status}: ${r.text}`);
     await sleep(500);
   }
   for (;;) {
-    const r = await rest(connectUrl, 'GET', `/connectors/${encodeURIComponent(name)}`);
+    const r = await client.call('GET', `/connectors/${encodeURIComponent(name)}`);
     if (r.status === 404) break;
     if (Date.now() > deadline) throw new StackError('STACK_CONNECTOR_FAILED', `connector ${name} still listed after DELETE`);
     await sleep(300);
