@@ -158,7 +158,7 @@ export const section: BenchSection = {
            SELECT 'legacy:' || i, 'legacy', i, 0, 1099511627776 + i, true, 1, 1, 0 FROM generate_series(1, $1) AS i`,
           [m],
         );
-        const legacy = new LegacyTable(legacyDb, 'legacy.location', releaseProfile('2.1'), 'UTC');
+        const legacy = new LegacyTable(legacyDb, 'legacy.location', { release: '2.1', timeZone: 'UTC' });
         const change = (i: number, cseq: number): Registration => ({
           username: `u${i}`,
           domain: 'example.com',
@@ -205,7 +205,9 @@ export const section: BenchSection = {
         started = process.hrtime.bigint();
         for (let i = 1; i <= m; i += REVERSE_BATCH) {
           await legacy.begin();
-          for (let j = i; j < Math.min(m + 1, i + REVERSE_BATCH); j++) await legacy.update(BigInt(j), change(j, 3));
+          const rows = [];
+          for (let j = i; j < Math.min(m + 1, i + REVERSE_BATCH); j++) rows.push({ id: BigInt(j), reg: change(j, 3) });
+          await legacy.updateRows(rows);
           await legacy.commit();
         }
         floorRate = m / (Number(process.hrtime.bigint() - started) / 1e9);

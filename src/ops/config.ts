@@ -123,6 +123,13 @@ export const reverseSchema = z.strictObject({
   legacy: z.strictObject({
     db: z.string().regex(/^(postgres(ql)?|mysql|mariadb):\/\//, 'must be a postgres://, mysql:// or mariadb:// URL'),
     table: z.string().min(1).default('location'),
+    /** The legacy registrar, like a target's keys; release and timeZone default to the source's. */
+    release: release.optional(),
+    /** Required for a 2.2+ legacy table (the contact ids written back are allocated for it). */
+    hashSize: z.number().int().min(0).max(MAX_HASH_SIZE).optional(),
+    useDomain: z.boolean().default(false),
+    unsignedChar: z.boolean().default(false),
+    timeZone: timeZone.optional(),
   }),
   groupId: z.string().min(1).optional(),
 });
@@ -184,11 +191,23 @@ export type SourceConfig = Omit<z.infer<typeof sourceSchema>, 'topic' | 'capture
 };
 /** A targets[] entry with its derived values. */
 export type TargetConfig = z.infer<typeof targetSchema> & { groupId: string; stateSchema: string };
+/** The legacy table of a reverse[] entry, compiled: release and time zone filled in from its source. */
+export interface ReverseLegacyConfig {
+  db: string;
+  table: string;
+  release: (typeof RELEASE_NAMES)[number];
+  /** Present for 2.2+ legacy tables (required there), absent for 2.1. */
+  hashSize?: number;
+  useDomain: boolean;
+  unsignedChar: boolean;
+  timeZone: string;
+}
 /** A reverse[] entry with its derived values. */
-export type ReverseConfig = Omit<z.infer<typeof reverseSchema>, 'topic' | 'capture'> & {
+export type ReverseConfig = Omit<z.infer<typeof reverseSchema>, 'topic' | 'capture' | 'legacy'> & {
   groupId: string;
   topic: string;
   capture?: CaptureConfig;
+  legacy: ReverseLegacyConfig;
 };
 
 /**
@@ -274,16 +293,16 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
         `config reverse[${i}].target: target "${r.target}" is not PostgreSQL; reverse sync reads PostgreSQL targets only (it tells its own writes by transaction id)`,
       );
     }
-    const source = cfg.sources.find((s) => s.name === r.source);
-    if (!source) throw new UlbridgeError('CONFIG_INVALID', `config reverse[${i}].source: no sources[] entry is named "${r.source}"`);
-    if (source.release !== '2.1') {
-      throw new UlbridgeError(
-        'CONFIG_INVALID',
-        `config reverse[${i}].source: source "${r.source}" is release ${source.release}; reverse sync writes 2.1 legacy tables (id key) only`,
-      );
-    }
     if (cfg.reverse.findIndex((o) => o.target === r.target) !== i) {
       throw new UlbridgeError('CONFIG_INVALID', `config reverse[${i}].target: target "${r.target}" already has a reverse sync`);
+    }
+    const where = legacyTableKey(r.legacy);
+    const other = cfg.reverse.findIndex((o) => legacyTableKey(o.legacy) === where);
+    if (other !== i) {
+      throw new UlbridgeError(
+        'CONFIG_INVALID',
+        `config reverse[${i}].legacy: reverse[${other}] writes the same legacy table; two reverse syncs would hand out the same record labels in it`,
+      );
     }
   });
   if (cfg.sources.length === 0 && cfg.targets.length === 0) {
@@ -360,12 +379,68 @@ function compile(parsed: ParsedConfig): Config {
       }
       return {
         ...rest,
+        legacy: compileLegacy(i, r, parsed.sources),
         topic: compileTopic(`reverse[${i}]`, topic, capture),
         ...(capture ? { capture } : {}),
         groupId: r.groupId ?? `ulbridge-reverse-${r.name}`,
       };
     }),
   };
+}
+
+/**
+ * A reverse[] entry's legacy table: the legacy registrar's release and time zone are the source's
+ * (the source captures this very table; stating other values is refused), and a 2.2+ table needs
+ * the registrar's hash_size, use_domain and char signedness, like a target's, because the contact
+ * ids written back are allocated for it.
+ */
+function compileLegacy(
+  i: number,
+  r: z.infer<typeof reverseSchema>,
+  sources: ReadonlyArray<z.infer<typeof sourceSchema>>,
+): ReverseLegacyConfig {
+  const key = `config reverse[${i}]`;
+  const source = sources.find((s) => s.name === r.source);
+  if (!source) throw new UlbridgeError('CONFIG_INVALID', `${key}.source: no sources[] entry is named "${r.source}"`);
+  const { hashSize, ...legacy } = r.legacy;
+  const release = legacy.release ?? source.release;
+  if (release !== source.release) {
+    throw new UlbridgeError(
+      'CONFIG_INVALID',
+      `${key}.legacy.release: is ${release} but source "${source.name}", which captures this table, is release ${source.release}; they must agree`,
+    );
+  }
+  const timeZone = legacy.timeZone ?? source.timeZone;
+  if (timeZone !== source.timeZone) {
+    throw new UlbridgeError(
+      'CONFIG_INVALID',
+      `${key}.legacy.timeZone: is ${timeZone} but source "${source.name}", which captures this table, has timeZone ${source.timeZone}; they must agree`,
+    );
+  }
+  if (release === '2.1') {
+    if (hashSize !== undefined) {
+      throw new UlbridgeError('CONFIG_INVALID', `${key}.legacy.hashSize: a 2.1 legacy table has no contact ids; drop hashSize`);
+    }
+    return { ...legacy, release, timeZone };
+  }
+  if (hashSize === undefined) {
+    throw new UlbridgeError(
+      'CONFIG_INVALID',
+      `${key}.legacy.hashSize: is missing: the legacy table is release ${release}; give its registrar's usrloc hash_size (contact ids written back are allocated for it)`,
+    );
+  }
+  return { ...legacy, release, hashSize, timeZone };
+}
+
+/** Where a legacy table is: server, database and table (two reverse syncs must not write one). */
+function legacyTableKey(l: ReverseLegacyConfig): string {
+  try {
+    const db = parseDbUrl(l.db);
+    const table = l.table.includes('.') || db.dialect !== 'postgres' ? l.table : `public.${l.table}`;
+    return `${db.dialect} ${db.host}:${db.port}/${db.database}/${table}`;
+  } catch {
+    return `${l.db} ${l.table}`;
+  }
 }
 
 /**

@@ -1,7 +1,9 @@
 import type pg from 'pg';
 import type { RegistrationEvent } from '../log/event.js';
-import { isNewer, versionOf } from '../log/version.js';
+import { isNewer, versionOf, type BindingVersion } from '../log/version.js';
+import type { AorState } from '../project/planner.js';
 import { ident } from '../project/stateSchema.js';
+import { insertAllocated, saveLabels } from './labels.js';
 import type { LegacyTable } from './legacyTable.js';
 
 /** One decoded change of the target table, with the source transaction id Debezium reported. */
@@ -27,21 +29,40 @@ export interface ReverseApplyOptions {
   stateSchema: string;
   /** The forward source whose bindings are the legacy table's rows. */
   sourceName: string;
+  /** Unix seconds for "expired" (2.2+ legacy tables get no row for an expired new binding); default now. */
+  now?: number;
+}
+
+/** What one batch does to one legacy row, simulated in event order before anything is written. */
+interface RowState {
+  /** The legacy key of a row that exists; null for a row this batch inserts. */
+  id: bigint | null;
+  /** The target row this state follows (the change that created a new row). */
+  targetId: bigint;
+  version: BindingVersion;
+  /** The change to write: the newest registration copied (update or insert), or null (unchanged). */
+  event: RegistrationEvent | null;
+  deleted: boolean;
 }
 
 /**
- * Copies one batch of the target registrar's changes into the legacy table.
+ * Copies one batch of the target registrar's changes into the legacy table, set-based: the batch
+ * is first decided in memory, in event order, against the legacy rows read (and locked) once;
+ * then written with one statement per kind of write (DELETE, UPDATE, INSERT; cut at 1,000 rows),
+ * in one legacy transaction.
  *
  * - Loops: a change whose transaction id is in the target's own_tx table was written by the
  *   projection and is skipped, exactly (the id commits with the projection's rows).
  * - Which legacy row: the forward binding that holds the contact id (a row ulbridge projected
  *   from the legacy table), else the link reverse sync made when it copied a registrar's row,
  *   else none: the binding is new and gets a new legacy row.
+ * - New rows of a 2.1 table take the database's ids; those of a 2.2+ table get contact ids
+ *   allocated for the legacy registrar (src/reverse/labels.ts, the projection's planner).
  * - Conflicts: an upsert is written only if newer than the legacy row (log/version.ts); a delete
  *   removes the legacy row only if that row is not newer than the deleted state.
- * - Links of new rows are committed in the target database BEFORE the legacy transaction commits,
- *   so the projection, which sees the legacy insert only after that commit, always finds the link
- *   and adopts the registrar's row instead of inserting a duplicate.
+ * - Links of new rows (and label state) are committed in the target database BEFORE the legacy
+ *   transaction commits, so the projection, which sees the legacy insert only after that commit,
+ *   always finds the link and adopts the registrar's row instead of inserting a duplicate.
  * - Every step is idempotent (conflict rule, links), so a batch redelivered after a crash changes
  *   nothing twice; offsets can be committed to Kafka after this returns.
  */
@@ -53,76 +74,100 @@ export async function applyReverseBatch(
 ): Promise<ReverseResult> {
   const result: ReverseResult = { ownWrites: 0, inserted: 0, updated: 0, deleted: 0, keptLegacy: 0, ignored: 0 };
   const s = ident(opts.stateSchema);
-  const txIds = [...new Set(changes.map((c) => c.txId).filter((t): t is bigint => t !== null))];
-  const own = new Set<bigint>();
-  if (txIds.length > 0) {
-    const { rows } = await target.query(`SELECT xid::text AS x FROM ${s}.own_tx WHERE xid = ANY($1::bigint[])`, [txIds.map(String)]);
-    for (const r of rows) own.add(BigInt(r.x as string));
-  }
+  const own = await ownTransactions(target, s, changes);
   const theirs: RegistrationEvent[] = [];
   for (const c of changes) {
-    if (c.txId !== null && own.has(c.txId)) result.ownWrites++;
+    if (isOwnWrite(c, own)) result.ownWrites++;
     else if (c.event.op === 'TRUNCATE' || !c.event.registration) result.ignored++;
     else theirs.push(c.event);
   }
   if (theirs.length === 0) return result;
 
-  // contact id -> legacy id, from the projection's bindings, then from reverse sync's links.
+  // contact id -> legacy key, from the projection's bindings, then from reverse sync's links.
   const ids = [...new Set(theirs.map((e) => e.source.rowKey.toString()))];
   const legacyOf = new Map<bigint, bigint>();
-  const bound = await target.query(
-    `SELECT contact_id::text AS c, source_row_key::text AS l FROM ${s}.bindings WHERE contact_id = ANY($1::bigint[]) AND source_name = $2`,
+  const { rows: known } = await target.query(
+    `SELECT contact_id::text AS c, source_row_key::text AS l, 0 AS o FROM ${s}.bindings WHERE contact_id = ANY($1::bigint[]) AND source_name = $2
+     UNION ALL
+     SELECT contact_id::text, legacy_id::text, 1 FROM ${s}.links WHERE contact_id = ANY($1::bigint[])
+     ORDER BY o`,
     [ids, opts.sourceName],
   );
-  for (const r of bound.rows) legacyOf.set(BigInt(r.c as string), BigInt(r.l as string));
-  const linked = await target.query(
-    `SELECT contact_id::text AS c, legacy_id::text AS l FROM ${s}.links WHERE contact_id = ANY($1::bigint[])`,
-    [ids],
-  );
-  for (const r of linked.rows) if (!legacyOf.has(BigInt(r.c as string))) legacyOf.set(BigInt(r.c as string), BigInt(r.l as string));
+  for (const r of known) if (!legacyOf.has(BigInt(r.c as string))) legacyOf.set(BigInt(r.c as string), BigInt(r.l as string));
 
-  const newLinks = new Map<bigint, bigint>(); // contact id -> legacy id
-  const goneLinks = new Set<bigint>();
   await legacy.begin();
   try {
     const versions = await legacy.lockVersions([...new Set(legacyOf.values())]);
+    // 1. Decide, in event order: the state each legacy row ends the batch in.
+    const existing = new Map<bigint, RowState>(); // by legacy key
+    for (const [id, version] of versions) existing.set(id, { id, targetId: 0n, version, event: null, deleted: false });
+    const current = new Map<bigint, RowState>(); // by target contact id: the row its changes go to
+    const created: RowState[] = [];
+    const goneLinks = new Set<bigint>();
     for (const e of theirs) {
       const contactId = e.source.rowKey;
-      const reg = e.registration!;
-      const version = versionOf(reg);
-      const id = legacyOf.get(contactId);
-      const current = id === undefined ? undefined : versions.get(id);
+      const version = versionOf(e.registration!);
+      let row = current.get(contactId);
+      if (!row) {
+        const id = legacyOf.get(contactId);
+        row = id === undefined ? undefined : existing.get(id);
+        if (row) current.set(contactId, row);
+      }
+      const live = row && !row.deleted ? row : undefined;
       if (e.op === 'DELETE') {
         goneLinks.add(contactId);
-        newLinks.delete(contactId);
-        if (id === undefined || current === undefined) result.ignored++;
-        else if (isNewer(current, version)) result.keptLegacy++;
+        if (!live) result.ignored++;
+        else if (isNewer(live.version, version)) result.keptLegacy++;
         else {
-          await legacy.delete(id);
-          versions.delete(id);
+          live.deleted = true;
           result.deleted++;
         }
         continue;
       }
-      if (id !== undefined && current !== undefined) {
-        if (!isNewer(version, current)) {
+      if (live) {
+        if (!isNewer(version, live.version)) {
           result.keptLegacy++;
           continue;
         }
-        await legacy.update(id, reg);
-        versions.set(id, version);
+        live.version = version;
+        live.event = e;
         result.updated++;
         continue;
       }
       // New to the legacy table (or it deleted its row, e.g. its registrar expired the contact).
-      const created = await legacy.insert(reg);
-      legacyOf.set(contactId, created);
-      versions.set(created, version);
-      newLinks.set(contactId, created);
+      const fresh: RowState = { id: null, targetId: contactId, version, event: e, deleted: false };
+      created.push(fresh);
+      current.set(contactId, fresh);
       goneLinks.delete(contactId);
       result.inserted++;
     }
-    await writeLinks(target, s, opts.sourceName, newLinks, goneLinks);
+
+    // 2. Write it: deletes, updates, inserts; one statement per kind (per 1,000 rows).
+    const rows = [...existing.values()];
+    await legacy.deleteRows(rows.filter((r) => r.deleted).map((r) => r.id!));
+    await legacy.updateRows(rows.filter((r) => !r.deleted && r.event).map((r) => ({ id: r.id!, reg: r.event!.registration! })));
+    const inserts = created.filter((r) => !r.deleted);
+    const newLinks = new Map<bigint, bigint>(); // target contact id -> legacy key
+    let labels: AorState[] = [];
+    if (legacy.hasContactIds) {
+      const now = opts.now ?? Math.floor(Date.now() / 1000);
+      const allocated = await insertAllocated(
+        target,
+        opts.stateSchema,
+        legacy,
+        inserts.map((r) => ({ targetId: r.targetId, event: r.event! })),
+        now,
+      );
+      for (const [t, l] of allocated.inserted) newLinks.set(t, l);
+      // Expired, or an AOR the legacy registrar cannot load: no row (as the projection decides).
+      result.inserted -= allocated.skipped.length;
+      result.ignored += allocated.skipped.length;
+      labels = allocated.aors;
+    } else {
+      const created = await legacy.insertAutoIds(inserts.map((r) => r.event!.registration!));
+      inserts.forEach((r, i) => newLinks.set(r.targetId, created[i]!));
+    }
+    await writeLinks(target, s, opts, newLinks, goneLinks, labels);
     await legacy.commit();
   } catch (e) {
     await legacy.rollback().catch(() => undefined);
@@ -131,17 +176,42 @@ export async function applyReverseBatch(
   return result;
 }
 
-/** Upserts the links of rows just inserted and drops those of rows the registrar deleted. */
+/** The transaction ids of this batch that the projection recorded as its own (one query). */
+async function ownTransactions(target: pg.ClientBase, s: string, changes: readonly TargetChange[]): Promise<Set<bigint>> {
+  const txIds = [...new Set(changes.map((c) => c.txId).filter((t): t is bigint => t !== null))];
+  const own = new Set<bigint>();
+  if (txIds.length > 0) {
+    const { rows } = await target.query(`SELECT xid::text AS x FROM ${s}.own_tx WHERE xid = ANY($1::bigint[])`, [txIds.map(String)]);
+    for (const r of rows) own.add(BigInt(r.x as string));
+  }
+  return own;
+}
+
+/**
+ * The one place that tells a change the projection wrote itself (never copied back): its
+ * transaction id is recorded in own_tx. A MySQL/MariaDB target's check (ownWrites.ts) belongs here.
+ */
+function isOwnWrite(c: TargetChange, own: ReadonlySet<bigint>): boolean {
+  return c.txId !== null && own.has(c.txId);
+}
+
+/**
+ * Upserts the links of rows just inserted, drops those of rows the registrar deleted, and saves
+ * the legacy label state, in one target transaction.
+ */
 async function writeLinks(
   target: pg.ClientBase,
   s: string,
-  sourceName: string,
+  opts: ReverseApplyOptions,
   add: Map<bigint, bigint>,
   drop: Set<bigint>,
+  labels: readonly AorState[],
 ): Promise<void> {
-  if (add.size === 0 && drop.size === 0) return;
+  if (add.size === 0 && drop.size === 0 && labels.length === 0) return;
+  const sourceName = opts.sourceName;
   await target.query('BEGIN');
   try {
+    await saveLabels(target, opts.stateSchema, labels);
     if (drop.size > 0) await target.query(`DELETE FROM ${s}.links WHERE contact_id = ANY($1::bigint[])`, [[...drop].map(String)]);
     if (add.size > 0) {
       const contactIds = [...add.keys()].map(String);

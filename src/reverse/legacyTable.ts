@@ -3,29 +3,96 @@ import { parseTableName, type TableName } from '../db/table.js';
 import type { Registration } from '../log/event.js';
 import type { BindingVersion } from '../log/version.js';
 import { localDatetimeToUnix } from '../opensips/localTime.js';
-import type { ReleaseProfile } from '../opensips/releases.js';
-import { locationRowValues } from '../project/targetRow.js';
+import { releaseProfile, type ReleaseName, type ReleaseProfile } from '../opensips/releases.js';
+import type { Target } from '../project/target.js';
+import { locationRowValues, targetColumnPgTypes, type CellValue } from '../project/targetRow.js';
+
+/** The legacy registrar whose table reverse sync writes (reverse[].legacy, compiled). */
+export interface LegacyRegistrar {
+  release: ReleaseName;
+  /** IANA zone of the legacy registrar: DATETIME columns hold its local time. */
+  timeZone: string;
+  /** 2.2+ only: the registrar's usrloc hash_size, use_domain and char signedness. */
+  hashSize?: number;
+  useDomain?: boolean;
+  unsignedChar?: boolean;
+}
+
+/** Most rows per multi-row statement. */
+const ROWS_PER_STATEMENT = 1000;
+const ER_DUP_ENTRY = 1062;
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** A 64-bit key as a bare SQL integer literal (MySQL compares a quoted number with a BIGINT as a double). */
+function intLiteral(v: bigint): string {
+  return BigInt.asIntN(64, v).toString();
+}
 
 /**
- * Writes of reverse sync into a legacy `location` table keyed by an auto-increment `id` (2.1), on
- * PostgreSQL or MySQL/MariaDB, through one session. The caller brackets them in begin()/commit().
+ * Reverse sync's writes into a legacy `location` table, on PostgreSQL or MySQL/MariaDB, through one
+ * session, set-based: one statement per kind of write per batch (cut at 1,000 rows). The caller
+ * brackets them in begin()/commit().
+ *
+ * - 2.1 tables (`id` key): new rows take the ids the database hands out (PostgreSQL: drawn from the
+ *   table's own sequence first, so each row's id is known; MySQL/MariaDB: a multi-row INSERT's
+ *   consecutive AUTO_INCREMENT values, or one INSERT per row when innodb_autoinc_lock_mode=2 makes
+ *   them non-consecutive).
+ * - 2.2+ tables (`contact_id` key): new rows carry the ids reverse sync allocated for the legacy
+ *   registrar (src/reverse/labels.ts); insertWithIds() reports the ids some other writer already
+ *   holds instead of overwriting them.
  */
 export class LegacyTable {
+  readonly profile: ReleaseProfile;
+  /**
+   * The legacy registrar described as a projection target (its release profile, hash_size,
+   * use_domain, signedness, zone), so the projection's row conversion and label planner serve
+   * for it unchanged.
+   */
+  readonly target: Target;
+  private readonly tableName: TableName;
   private readonly table: string;
-  /** The quoted key column (`id`: the database assigns it). */
+  /** The quoted key column (`id` or `contact_id`). */
   private readonly key: string;
+  /** Columns written, key included (2.1 inserts leave it to the database). */
   private readonly columns: string[];
+  private autoinc: { consecutive: boolean; step: bigint } | null = null;
 
   constructor(
     private readonly db: DbConnection,
     table: string,
-    private readonly profile: ReleaseProfile,
-    private readonly timeZone: string,
+    registrar: LegacyRegistrar,
   ) {
-    const t: TableName = parseTableName(table);
-    this.table = db.dialect.table(t);
-    this.key = db.dialect.quoteIdent(profile.keyColumn);
-    this.columns = profile.columns.map((c) => c.name).filter((c) => c !== profile.keyColumn);
+    this.profile = releaseProfile(registrar.release);
+    this.target = {
+      name: 'legacy',
+      db: db.target.url,
+      table,
+      release: registrar.release,
+      hashSize: registrar.hashSize ?? 0,
+      useDomain: registrar.useDomain ?? false,
+      signedness: registrar.unsignedChar ? 'unsigned' : 'signed',
+      timeZone: registrar.timeZone,
+      stateSchema: '',
+      profile: this.profile,
+    };
+    this.tableName = parseTableName(table);
+    this.table = db.dialect.table(this.tableName);
+    this.key = db.dialect.quoteIdent(this.profile.keyColumn);
+    this.columns = this.profile.columns.map((c) => c.name);
+  }
+
+  /** Whether rows carry contact ids reverse sync allocates (2.2+), not ids the database assigns (2.1). */
+  get hasContactIds(): boolean {
+    return this.profile.keyColumn === 'contact_id';
+  }
+
+  get dialect(): 'postgres' | 'mysql' {
+    return this.db.dialect.name;
   }
 
   begin(): Promise<unknown> {
@@ -40,60 +107,218 @@ export class LegacyTable {
     return this.db.query('ROLLBACK');
   }
 
-  /** Current versions of the rows with these ids, locked until commit. */
+  /** Current versions of the rows with these keys, locked until commit (one statement per 1,000 keys). */
   async lockVersions(ids: readonly bigint[]): Promise<Map<bigint, BindingVersion>> {
     const map = new Map<bigint, BindingVersion>();
-    if (ids.length === 0) return map;
     const d = this.db.dialect;
-    const list = ids.map((_, i) => d.param(i + 1)).join(', ');
-    const rows = await this.db.query<{ id: string | number | bigint; callid: string; cseq: number; lm: string }>(
-      `SELECT ${this.key} AS id, callid, cseq, ${d.datetimeText('last_modified')} AS lm FROM ${this.table} WHERE ${this.key} IN (${list}) ORDER BY ${this.key} FOR UPDATE`,
-      ids.map(String),
-    );
-    for (const r of rows)
-      map.set(BigInt(r.id), { callid: r.callid, cseq: Number(r.cseq), lastModified: localDatetimeToUnix(r.lm, this.timeZone) });
+    for (const part of chunk(
+      [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
+      ROWS_PER_STATEMENT,
+    )) {
+      const cols = `${this.keyText()} AS id, callid, cseq, ${d.datetimeText('last_modified')} AS lm`;
+      const rows = await this.db.query<{ id: string | number | bigint; callid: string; cseq: number; lm: string }>(
+        d.name === 'postgres'
+          ? `SELECT ${cols} FROM ${this.table} WHERE ${this.key} = ANY($1::bigint[]) ORDER BY ${this.key} FOR UPDATE`
+          : `SELECT ${cols} FROM ${this.table} WHERE ${this.key} IN (${part.map(intLiteral).join(', ')}) ORDER BY ${this.key} FOR UPDATE`,
+        d.name === 'postgres' ? [part.map(intLiteral)] : [],
+      );
+      for (const r of rows)
+        map.set(BigInt(r.id), { callid: r.callid, cseq: Number(r.cseq), lastModified: localDatetimeToUnix(r.lm, this.target.timeZone) });
+    }
     return map;
   }
 
-  /** Inserts the binding as a new row and returns the id the database gave it. */
-  async insert(reg: Registration): Promise<bigint> {
-    const d = this.db.dialect;
-    const cols = this.columns.map((c) => d.quoteIdent(c)).join(', ');
-    const params = this.columns.map((_, i) => d.param(i + 1)).join(', ');
-    if (d.name === 'postgres') {
+  /** Of these keys, the ones a row of the table holds (no lock). */
+  async existingIds(ids: readonly bigint[]): Promise<Set<bigint>> {
+    const out = new Set<bigint>();
+    for (const part of chunk(ids, ROWS_PER_STATEMENT)) {
       const rows = await this.db.query<{ id: string | bigint }>(
-        `INSERT INTO ${this.table} (${cols}) VALUES (${params}) RETURNING ${this.key} AS id`,
-        this.values(reg),
+        this.dialect === 'postgres'
+          ? `SELECT ${this.keyText()} AS id FROM ${this.table} WHERE ${this.key} = ANY($1::bigint[])`
+          : `SELECT ${this.keyText()} AS id FROM ${this.table} WHERE ${this.key} IN (${part.map(intLiteral).join(', ')})`,
+        this.dialect === 'postgres' ? [part.map(intLiteral)] : [],
       );
-      return BigInt(rows[0]!.id);
+      for (const r of rows) out.add(BigInt(r.id));
     }
-    const result = (await this.db.query(`INSERT INTO ${this.table} (${cols}) VALUES (${params})`, this.values(reg))) as unknown as {
-      insertId: number | string;
-    };
-    return BigInt(result.insertId);
+    return out;
   }
 
-  async update(id: bigint, reg: Registration): Promise<void> {
-    const d = this.db.dialect;
-    const sets = this.columns.map((c, i) => `${d.quoteIdent(c)} = ${d.param(i + 1)}`).join(', ');
-    await this.db.query(`UPDATE ${this.table} SET ${sets} WHERE ${this.key} = ${d.param(this.columns.length + 1)}`, [
-      ...this.values(reg),
-      id.toString(),
-    ]);
+  /** Keys held by rows in the inclusive ranges (the contact ids of one AOR's record label are one range). */
+  async idsInRanges(ranges: ReadonlyArray<readonly [bigint, bigint]>): Promise<bigint[]> {
+    const out: bigint[] = [];
+    for (const part of chunk(ranges, 200)) {
+      const where = part.map(([lo, hi]) => `${this.key} BETWEEN ${intLiteral(lo)} AND ${intLiteral(hi)}`).join(' OR ');
+      const rows = await this.db.query<{ id: string | bigint }>(`SELECT ${this.keyText()} AS id FROM ${this.table} WHERE ${where}`);
+      for (const r of rows) out.push(BigInt(r.id));
+    }
+    return out;
   }
 
-  async delete(id: bigint): Promise<void> {
-    await this.db.query(`DELETE FROM ${this.table} WHERE ${this.key} = ${this.db.dialect.param(1)}`, [id.toString()]);
+  async deleteRows(ids: readonly bigint[]): Promise<void> {
+    for (const part of chunk(ids, ROWS_PER_STATEMENT)) {
+      if (this.dialect === 'postgres') {
+        await this.db.query(`DELETE FROM ${this.table} WHERE ${this.key} = ANY($1::bigint[])`, [part.map(intLiteral)]);
+      } else {
+        await this.db.query(`DELETE FROM ${this.table} WHERE ${this.key} IN (${part.map(intLiteral).join(', ')})`);
+      }
+    }
   }
 
-  /** Column values (key column excluded) in the legacy release's format: DATETIMEs in its zone. */
-  private values(reg: Registration): unknown[] {
+  /** Rewrites these rows whole (key kept) from the registrations, in the legacy release's format. */
+  async updateRows(rows: ReadonlyArray<{ id: bigint; reg: Registration }>): Promise<void> {
+    const cols = this.columns.slice(1);
+    for (const part of chunk(rows, ROWS_PER_STATEMENT)) {
+      const values = part.map((r) => this.values(r.reg, r.id));
+      if (this.dialect === 'postgres') {
+        const sets = cols.map((c) => `${this.q(c)} = u.${this.q(c)}`).join(', ');
+        await this.db.query(
+          `UPDATE ${this.table} AS l SET ${sets} FROM ${this.unnest()} AS u(${this.columns.map((c) => this.q(c)).join(', ')})
+            WHERE l.${this.key} = u.${this.key}`,
+          this.columnArrays(values),
+        );
+      } else {
+        const sets = cols.map((c) => `l.${this.q(c)} = u.${this.q(c)}`).join(', ');
+        const derived = values
+          .map(
+            (v, i) =>
+              `SELECT ${v.map((_, j) => (j === 0 ? `${intLiteral(v[0] as bigint)}` : '?') + (i === 0 ? ` AS ${this.q(this.columns[j]!)}` : '')).join(', ')}`,
+          )
+          .join(' UNION ALL ');
+        await this.db.query(
+          `UPDATE ${this.table} AS l JOIN (${derived}) AS u ON l.${this.key} = u.${this.key} SET ${sets}`,
+          values.flatMap((v) => v.slice(1)),
+        );
+      }
+    }
+  }
+
+  /**
+   * 2.2+: inserts rows whose contact ids were allocated by reverse sync; a row whose id is already
+   * held (a registrar's row, or one that appeared meanwhile) is not written and its id is returned,
+   * for the caller to relabel. Nothing is ever overwritten.
+   */
+  async insertWithIds(rows: ReadonlyArray<{ contactId: bigint; values: readonly CellValue[] }>): Promise<Set<bigint>> {
+    const clashed = new Set<bigint>();
+    for (const part of chunk(rows, ROWS_PER_STATEMENT)) {
+      const values = part.map((r) => this.cells(r.values));
+      if (this.dialect === 'postgres') {
+        const inserted = await this.db.query<{ id: string | bigint }>(
+          `INSERT INTO ${this.table} (${this.columns.map((c) => this.q(c)).join(', ')}) SELECT * FROM ${this.unnest()}
+           ON CONFLICT (${this.key}) DO NOTHING RETURNING ${this.key}::text AS id`,
+          this.columnArrays(values),
+        );
+        const ok = new Set(inserted.map((r) => BigInt(r.id)));
+        for (const r of part) if (!ok.has(r.contactId)) clashed.add(r.contactId);
+        continue;
+      }
+      // MySQL: no ON CONFLICT ... RETURNING (and INSERT IGNORE hides every other error): look the
+      // ids up, insert the rest; a row that appears in between fails the statement (only it).
+      for (let attempt = 0; ; attempt++) {
+        const held = await this.existingIds(part.map((r) => r.contactId));
+        const free = part.filter((r) => !held.has(r.contactId));
+        for (const id of held) clashed.add(id);
+        if (free.length === 0) break;
+        try {
+          await this.db.query(
+            `INSERT INTO ${this.table} (${this.columns.map((c) => this.q(c)).join(', ')}) VALUES ${free
+              .map(
+                (r) =>
+                  `(${intLiteral(r.contactId)}, ${this.columns
+                    .slice(1)
+                    .map(() => '?')
+                    .join(', ')})`,
+              )
+              .join(', ')}`,
+            free.flatMap((r) => this.cells(r.values).slice(1)),
+          );
+          break;
+        } catch (e) {
+          if ((e as { cause?: { errno?: number } }).cause?.errno !== ER_DUP_ENTRY || attempt >= 3) throw e;
+        }
+      }
+    }
+    return clashed;
+  }
+
+  /** 2.1: inserts the bindings as new rows and returns the ids the database gave them, in order. */
+  async insertAutoIds(regs: readonly Registration[]): Promise<bigint[]> {
+    const out: bigint[] = [];
+    for (const part of chunk(regs, ROWS_PER_STATEMENT)) {
+      if (this.dialect === 'postgres') {
+        // Ids from the table's own sequence (the one the database would use), so each row's is known.
+        const got = await this.db.query<{ id: string | null }>(
+          `SELECT nextval(pg_get_serial_sequence($1, $2))::text AS id FROM generate_series(1, $3)`,
+          [this.table, this.profile.keyColumn, part.length],
+        );
+        if (got.some((g) => g.id === null)) throw new Error(`legacy table ${this.table}: its ${this.key} column has no sequence`);
+        const ids = got.map((g) => BigInt(g.id!));
+        const values = part.map((reg, i) => this.values(reg, ids[i]!));
+        await this.db.query(
+          `INSERT INTO ${this.table} (${this.columns.map((c) => this.q(c)).join(', ')}) SELECT * FROM ${this.unnest()}`,
+          this.columnArrays(values),
+        );
+        out.push(...ids);
+        continue;
+      }
+      const auto = await this.autoIncrement();
+      const cols = this.columns.slice(1);
+      const insert = (rows: readonly Registration[]) =>
+        this.db.query(
+          `INSERT INTO ${this.table} (${cols.map((c) => this.q(c)).join(', ')}) VALUES ${rows.map(() => `(${cols.map(() => '?').join(', ')})`).join(', ')}`,
+          rows.flatMap((reg) => this.values(reg, 0n).slice(1)),
+        ) as unknown as Promise<{ insertId: number | string; affectedRows: number }>;
+      if (auto.consecutive) {
+        const res = await insert(part);
+        const first = BigInt(res.insertId);
+        for (let i = 0; i < part.length; i++) out.push(first + BigInt(i) * auto.step);
+      } else {
+        for (const reg of part) out.push(BigInt((await insert([reg])).insertId));
+      }
+    }
+    return out;
+  }
+
+  /** MySQL: whether one multi-row INSERT gets consecutive AUTO_INCREMENT values (lock mode 0 or 1), and their step. */
+  private async autoIncrement(): Promise<{ consecutive: boolean; step: bigint }> {
+    if (!this.autoinc) {
+      const [v] = await this.db.query<{ mode: string | number; step: string | number }>(
+        'SELECT @@innodb_autoinc_lock_mode AS mode, @@auto_increment_increment AS step',
+      );
+      this.autoinc = { consecutive: Number(v!.mode) < 2, step: BigInt(v!.step) };
+    }
+    return this.autoinc;
+  }
+
+  private q(c: string): string {
+    return this.db.dialect.quoteIdent(c);
+  }
+
+  /** The key as text (MySQL BIGINT UNSIGNED and PostgreSQL BIGINT alike, never through a JS number). */
+  private keyText(): string {
+    return this.dialect === 'postgres' ? `${this.key}::text` : `CAST(${this.key} AS CHAR)`;
+  }
+
+  /** PostgreSQL: `unnest($1::t1[], ...)`, one array parameter per column. */
+  private unnest(): string {
+    const types = targetColumnPgTypes(this.target);
+    return `unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})`;
+  }
+
+  private columnArrays(rows: ReadonlyArray<readonly unknown[]>): unknown[][] {
+    return this.columns.map((_, j) => rows.map((r) => r[j]));
+  }
+
+  /** Column values, key first, in the legacy release's format: DATETIMEs in its zone, FL_MEM cleared. */
+  values(reg: Registration, key: bigint): unknown[] {
     // A 2.1 table has NOT NULL '' defaults where the log has null (domain without use_domain).
-    const all = locationRowValues(this.profile, this.timeZone, { ...reg, domain: reg.domain ?? '' });
-    const byName = new Map(this.profile.columns.map((c, i) => [c.name, all[i]]));
-    return this.columns.map((c) => {
-      const v = byName.get(c);
-      return typeof v === 'bigint' ? v.toString() : (v ?? null);
-    });
+    const r = this.hasContactIds ? reg : { ...reg, domain: reg.domain ?? '' };
+    const all = locationRowValues(this.profile, this.target.timeZone, r, { contact_id: key });
+    all[0] = key;
+    return this.cells(all);
+  }
+
+  /** Driver values: 64-bit as decimal strings for PostgreSQL (MySQL keys go in as literals). */
+  private cells(values: readonly CellValue[]): unknown[] {
+    return values.map((v, j) => (typeof v === 'bigint' ? (j === 0 && this.dialect === 'mysql' ? v : v.toString()) : (v ?? null)));
   }
 }

@@ -10,11 +10,12 @@ import { stageConsumerRetry } from '../ops/consumerRetry.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
-import { releaseProfile, type ReleaseName } from '../opensips/releases.js';
+import type { ReleaseName } from '../opensips/releases.js';
 import { ensureStateSchema } from '../project/stateSchema.js';
 import type { Target } from '../project/target.js';
 import { applyReverseBatch, pruneOwnTransactions, type ReverseResult, type TargetChange } from './apply.js';
-import { LegacyTable } from './legacyTable.js';
+import { ensureReverseState } from './labels.js';
+import { LegacyTable, type LegacyRegistrar } from './legacyTable.js';
 
 export interface ReverseOptions {
   name: string;
@@ -26,7 +27,8 @@ export interface ReverseOptions {
   targetPool: pg.Pool;
   /** The forward source whose rows the legacy table holds (log keys `<sourceName>:<id>`). */
   sourceName: string;
-  legacy: { db: string; table: string; release: ReleaseName; timeZone: string };
+  /** The legacy table and its registrar (reverse[].legacy, compiled: 2.2+ tables need hashSize). */
+  legacy: LegacyRegistrar & { db: string; table: string };
   groupId: string;
   deadLetterTopic: string;
   logger: Logger;
@@ -68,7 +70,7 @@ export function createReverse(opts: ReverseOptions): Reverse {
   async function legacyTable(): Promise<LegacyTable> {
     if (!legacy) {
       legacyDb = await openDb(opts.legacy.db);
-      legacy = new LegacyTable(legacyDb, opts.legacy.table, releaseProfile(opts.legacy.release), opts.legacy.timeZone);
+      legacy = new LegacyTable(legacyDb, opts.legacy.table, opts.legacy);
     }
     return legacy;
   }
@@ -165,7 +167,10 @@ export function createReverse(opts: ReverseOptions): Reverse {
   }
 
   async function start(): Promise<void> {
-    await withPoolClient(opts.targetPool, (client) => ensureStateSchema(client, opts.target.stateSchema));
+    await withPoolClient(opts.targetPool, async (client) => {
+      await ensureStateSchema(client, opts.target.stateSchema);
+      await ensureReverseState(client, opts.target.stateSchema);
+    });
     lifecycle.hold('legacy session', () => closeLegacy());
     await legacyTable(); // an unreachable legacy database fails the start, with the database's error
     lifecycle.checkpoint();

@@ -215,7 +215,7 @@ export function createBridge(cfg: Config, logger: Logger, opts: BridgeOptions = 
         target,
         targetPool: pool,
         sourceName: source.name,
-        legacy: { db: r.legacy.db, table: r.legacy.table, release: source.release, timeZone: source.timeZone },
+        legacy: r.legacy,
         groupId: r.groupId,
         deadLetterTopic: cfg.log.deadLetterTopic,
         logger,

@@ -4,7 +4,6 @@ import pg from 'pg';
 import { openDb } from '../../src/db/open.js';
 import type { DbConnection } from '../../src/db/connection.js';
 import type { RegistrationEvent } from '../../src/log/event.js';
-import { releaseProfile } from '../../src/opensips/releases.js';
 import { ensureStateSchema } from '../../src/project/stateSchema.js';
 import { createLocationTable } from '../../src/demo/tables.js';
 import { applyReverseBatch, pruneOwnTransactions, type TargetChange } from '../../src/reverse/apply.js';
@@ -100,7 +99,7 @@ function scenario(kind: 'postgres' | 'mysql'): void {
       legacyDb = kind === 'postgres' ? await freshPostgresDb('reverse_legacy') : await freshMariaDb('reverse_legacy');
       await loadDdl(legacyDb.url, kind, '2.1');
       legacyConn = await openDb(legacyDb.url);
-      legacy = new LegacyTable(legacyConn, 'location', releaseProfile('2.1'), TZ);
+      legacy = new LegacyTable(legacyConn, 'location', { release: '2.1', timeZone: TZ });
       // Legacy row 1 ('bob'), projected by ulbridge as contact id Y (a forward binding).
       await legacyConn.query(
         `INSERT INTO location (username, domain, contact, expires, callid, cseq, last_modified, user_agent) VALUES ('bob', 'example.com', 'sip:bob@192.0.2.1', '2025-11-24 18:00:00', 'cid-bob', 5, '2025-11-24 17:00:00', 'Yealink')`,

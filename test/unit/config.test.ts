@@ -47,7 +47,12 @@ const rev = { name: 'rollback', target: 'main', topic: 'new.public.location', so
 test('a reverse sync entry gets its defaults', () => {
   const cfg = parseConfig({ ...base, sources: [src], reverse: [rev] }, {});
   assert.deepEqual(cfg.reverse, [
-    { ...rev, legacy: { db: 'mysql://root@h/opensips', table: 'location' }, groupId: 'ulbridge-reverse-rollback' },
+    {
+      ...rev,
+      // The legacy registrar's release and zone are the source's (it captures this very table).
+      legacy: { db: 'mysql://root@h/opensips', table: 'location', release: '2.1', useDomain: false, unsignedChar: false, timeZone: 'UTC' },
+      groupId: 'ulbridge-reverse-rollback',
+    },
   ]);
   assert.deepEqual(
     cfg.sources.map((s) => s.groupId),
@@ -123,9 +128,9 @@ const errors: Array<[string, unknown, string]> = [
     'config reverse[0].source: no sources[] entry is named "old"',
   ],
   [
-    'reverse into a 2.2+ legacy table',
+    'reverse into a 2.2+ legacy table without its hash_size',
     { ...base, sources: [{ ...src, release: '2.3' }], reverse: [rev] },
-    'config reverse[0].source: source "legacy" is release 2.3; reverse sync writes 2.1 legacy tables (id key) only',
+    "config reverse[0].legacy.hashSize: is missing: the legacy table is release 2.3; give its registrar's usrloc hash_size (contact ids written back are allocated for it)",
   ],
   [
     'two reverse syncs of one target',

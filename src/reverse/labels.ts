@@ -1,0 +1,188 @@
+import type pg from 'pg';
+import type { RegistrationEvent } from '../log/event.js';
+import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
+import { Planner, type AorState } from '../project/planner.js';
+import { FIRST_RLABEL, ident } from '../project/stateSchema.js';
+import { aorIdentityCache } from '../project/target.js';
+import type { LegacyTable } from './legacyTable.js';
+
+/**
+ * Contact ids for the rows reverse sync inserts into a 2.2+ legacy table, by the projection's own
+ * allocator (src/project/planner.ts) with the legacy registrar as its "target":
+ *
+ * - one record label per AOR, from a sequence of its own starting at 131072, never reused, so
+ *   unique across the whole legacy table (for every hash_size) and every id is above the 2^31-1
+ *   MAXVALUE of OpenSIPS's PostgreSQL contact_id sequence: a DB-only legacy registrar can never
+ *   take one of them;
+ * - contact labels counting up per AOR, skipping the AOR's live ones once its counter wrapped;
+ * - an id some other writer holds (the legacy registrar's own row, or a MySQL AUTO_INCREMENT that
+ *   followed one of ours) is never overwritten: the binding takes the AOR's next free label.
+ *
+ * The label state lives beside the projection's, in the target's state schema (`legacy_aors`,
+ * `legacy_rlabel_seq`), and commits with reverse sync's links, before the legacy transaction:
+ * a crash in between wastes labels, never hands one out twice.
+ */
+
+export function reverseStateSql(schema: string): string[] {
+  const s = ident(schema);
+  return [
+    `CREATE SEQUENCE IF NOT EXISTS ${s}.legacy_rlabel_seq AS bigint START ${FIRST_RLABEL} MINVALUE ${FIRST_RLABEL} MAXVALUE 4294967295 NO CYCLE`,
+    `CREATE TABLE IF NOT EXISTS ${s}.legacy_aors (
+       aor text PRIMARY KEY,
+       aorhash integer NOT NULL,
+       slot integer NOT NULL,
+       rlabel bigint NOT NULL UNIQUE,
+       next_clabel integer NOT NULL,
+       wrapped boolean NOT NULL DEFAULT false
+     )`,
+  ];
+}
+
+/** Creates reverse sync's label state in the target's state schema (after ensureStateSchema). */
+export async function ensureReverseState(client: pg.ClientBase, schema: string): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`ulbridge-state:${schema}`]);
+    for (const sql of reverseStateSql(schema)) await client.query(sql);
+    await client.query('COMMIT');
+  } catch (e) {
+    await client.query('ROLLBACK');
+    throw e;
+  }
+}
+
+/** A legacy row to insert: the target registrar's change that creates it. */
+export interface NewLegacyRow {
+  /** The target row's contact id (the link's key). */
+  targetId: bigint;
+  event: RegistrationEvent;
+}
+
+export interface AllocatedRows {
+  /** Inserted rows: target contact id -> legacy contact id. */
+  inserted: Map<bigint, bigint>;
+  /** Target contact ids not written: expired, or an AOR the legacy registrar cannot load. */
+  skipped: bigint[];
+  /** The AORs whose label state changed, to save with the links (saveLabels). */
+  aors: AorState[];
+}
+
+/**
+ * Allocates contact ids for new legacy rows and inserts them (in the legacy transaction the caller
+ * opened). Label state is read from the target's state schema and returned, not saved.
+ */
+export async function insertAllocated(
+  target: pg.ClientBase,
+  schema: string,
+  legacy: LegacyTable,
+  rows: readonly NewLegacyRow[],
+  now: number,
+): Promise<AllocatedRows> {
+  const s = ident(schema);
+  const registrar = legacy.target;
+  const identity = aorIdentityCache(registrar);
+  const perAor = new Map<string, number>();
+  for (const r of rows) {
+    const reg = r.event.registration!;
+    if (reg.username === '' || (registrar.useDomain && !reg.domain)) continue;
+    const key = identity(reg.username, reg.domain).key;
+    perAor.set(key, (perAor.get(key) ?? 0) + 1);
+  }
+  const aors = new Map<string, AorState>();
+  if (perAor.size > 0) {
+    const { rows: loaded } = await target.query(
+      `SELECT aor, aorhash, slot, rlabel::text AS rlabel, next_clabel, wrapped FROM ${s}.legacy_aors WHERE aor = ANY($1::text[])`,
+      [[...perAor.keys()]],
+    );
+    for (const a of loaded)
+      aors.set(a.aor as string, {
+        aor: a.aor as string,
+        aorhash: a.aorhash as number,
+        slot: a.slot as number,
+        rlabel: Number(a.rlabel),
+        nextClabel: a.next_clabel as number,
+        wrapped: a.wrapped as boolean,
+      });
+  }
+  const missing = [...perAor.keys()].filter((k) => !aors.has(k)).length;
+  const fresh: number[] = [];
+  if (missing > 0) {
+    const { rows: got } = await target.query(`SELECT nextval($2::regclass)::text AS r FROM generate_series(1, $1)`, [
+      missing,
+      `${s}.legacy_rlabel_seq`,
+    ]);
+    for (const g of got) fresh.push(Number(g.r));
+  }
+  // Live contact labels matter only once an AOR's counter can wrap: load them from the legacy table
+  // (an AOR's ids with one record label are one contiguous range).
+  const liveClabels = new Map<string, Set<number>>();
+  const mayWrap = [...aors.values()].filter((a) => a.wrapped || a.nextClabel + (perAor.get(a.aor) ?? 0) > CLABEL_MASK);
+  if (mayWrap.length > 0) {
+    const ranges = mayWrap.map((a) => {
+      const lo = packContactId({ aorhash: a.aorhash, rlabel: a.rlabel, clabel: 0 });
+      return [lo, lo + BigInt(CLABEL_MASK)] as const;
+    });
+    const byBase = new Map(mayWrap.map((a, i) => [ranges[i]![0], a.aor]));
+    for (const a of mayWrap) liveClabels.set(a.aor, new Set());
+    for (const id of await legacy.idsInRanges(ranges)) {
+      const base = id - (id & BigInt(CLABEL_MASK));
+      const aor = byBase.get(base);
+      if (aor !== undefined) liveClabels.get(aor)!.add(Number(id & BigInt(CLABEL_MASK)));
+    }
+  }
+  const planner = new Planner({
+    target: registrar,
+    now,
+    bindings: new Map(),
+    aors,
+    liveClabels,
+    takeRlabel: () => {
+      const r = fresh.shift();
+      if (r === undefined) throw new Error('reverse sync: record labels drawn for this batch ran out');
+      return r;
+    },
+    aorIdentity: identity,
+  });
+  const bindingOf = (r: NewLegacyRow): string => `reverse:${r.targetId}`;
+  for (const r of rows) planner.apply(r.event, 0, bindingOf(r));
+  const out: AllocatedRows = { inserted: new Map(), skipped: [], aors: [] };
+  let pending = rows.filter((r) => planner.plan.inserts.has(bindingOf(r)));
+  for (const r of rows) if (!planner.plan.inserts.has(bindingOf(r))) out.skipped.push(r.targetId);
+  for (let attempt = 0; pending.length > 0; attempt++) {
+    if (attempt > 64) throw new Error('reverse sync: contact ids kept clashing with rows of the legacy table');
+    const planned = pending.map((r) => ({ r, row: planner.plan.inserts.get(bindingOf(r))! }));
+    const clashed = await legacy.insertWithIds(planned.map((p) => ({ contactId: p.row.contactId, values: p.row.values })));
+    const retry: NewLegacyRow[] = [];
+    for (const { r, row } of planned) {
+      if (clashed.has(row.contactId)) {
+        planner.relabel(bindingOf(r)); // the clashing label stays taken
+        retry.push(r);
+      } else {
+        out.inserted.set(r.targetId, row.contactId);
+      }
+    }
+    pending = retry;
+  }
+  out.aors = [...planner.plan.aors.values()];
+  return out;
+}
+
+/** Saves label state (in the caller's target transaction, with the links). */
+export async function saveLabels(target: pg.ClientBase, schema: string, aors: readonly AorState[]): Promise<void> {
+  if (aors.length === 0) return;
+  const s = ident(schema);
+  await target.query(
+    `INSERT INTO ${s}.legacy_aors (aor, aorhash, slot, rlabel, next_clabel, wrapped)
+     SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::bigint[], $5::int[], $6::boolean[])
+     ON CONFLICT (aor) DO UPDATE SET next_clabel = EXCLUDED.next_clabel, wrapped = EXCLUDED.wrapped
+       WHERE legacy_aors.rlabel = EXCLUDED.rlabel`,
+    [
+      aors.map((a) => a.aor),
+      aors.map((a) => a.aorhash),
+      aors.map((a) => a.slot),
+      aors.map((a) => String(a.rlabel)),
+      aors.map((a) => a.nextClabel),
+      aors.map((a) => a.wrapped),
+    ],
+  );
+}
