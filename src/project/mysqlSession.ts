@@ -1,9 +1,11 @@
 import mysql from 'mysql2';
 import type { Connection } from 'mysql2/promise';
 import type { RegistrationEvent, SourcePosition } from '../log/event.js';
+import type { BindingVersion } from '../log/version.js';
 import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
+import { localDatetimeToUnix } from '../opensips/localTime.js';
 import type { ApplySession, PlanContext } from './apply.js';
-import { myIdent, myTable } from './mysqlState.js';
+import { gtidPositionSql, myIdent, myTable, type MysqlFlavor } from './mysqlState.js';
 import type { AorState, BindingState, Plan, Planner } from './planner.js';
 import { FIRST_RLABEL } from './stateSchema.js';
 import { aorIdentityCache, type AorIdentity, type Target } from './target.js';
@@ -42,6 +44,11 @@ export interface MysqlSessionOptions {
    * the registrar hashes the AOR without them (default true: OpenSIPS's MySQL schema).
    */
   charAorColumns?: { username: boolean; domain: boolean };
+  /**
+   * The server kind (default MariaDB), which says how a shared target's transaction learns its
+   * GTID after COMMIT: MariaDB's @@last_gtid in the same round trip, MySQL's session tracker.
+   */
+  flavor?: MysqlFlavor;
 }
 
 type Row = Record<string, unknown>;
@@ -54,37 +61,36 @@ const ER_DUP_ENTRY = 1062;
 export function mysqlSession(conn: Connection, target: Target, opts: MysqlSessionOptions = {}): ApplySession {
   const s = myIdent(target.stateSchema);
   const maxRows = opts.rowsPerStatement ?? 1000;
+  const flavor = opts.flavor ?? 'mariadb';
   const where = (topic: string, partition: number): string => `topic = ${mysql.escape(topic)} AND \`partition\` = ${partition}`;
   return {
     target,
     async begin(topic, partition) {
       // Isolation, BEGIN and the offsets lock in one round trip. The no-op ON DUPLICATE KEY UPDATE
       // takes the row's exclusive lock, so does the FOR UPDATE that reads it.
+      // MySQL reports a transaction's GTID only through the session tracker of its COMMIT reply.
+      const track = target.shared && flavor === 'mysql' ? 'SET @@SESSION.session_track_gtids = OWN_GTID; ' : '';
       const [sets] = await conn.query(
-        `SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION;
+        `${track}SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION;
          INSERT INTO ${s}.offsets (topic, \`partition\`, next_offset, updated_at) VALUES (${mysql.escape(topic)}, ${partition}, 0, UTC_TIMESTAMP(3))
            ON DUPLICATE KEY UPDATE next_offset = next_offset;
          SELECT CAST(next_offset AS CHAR) AS n FROM ${s}.offsets WHERE ${where(topic, partition)} FOR UPDATE`,
       );
-      return BigInt(((sets as unknown[])[3] as Row[])[0]!.n as string);
+      return BigInt(((sets as unknown[]).at(-1) as Row[])[0]!.n as string);
     },
     async commit(topic, partition, next) {
-      if (target.shared) throw new Error(`target "${target.name}": shared MySQL/MariaDB targets are not supported yet`);
       // The next offset and COMMIT in one round trip (COMMIT does not run if the UPDATE fails).
+      const offset = `UPDATE ${s}.offsets SET next_offset = ${next}, updated_at = UTC_TIMESTAMP(3) WHERE ${where(topic, partition)}; COMMIT`;
       if (next === null) await conn.query('COMMIT');
-      else
-        await conn.query(
-          `UPDATE ${s}.offsets SET next_offset = ${next}, updated_at = UTC_TIMESTAMP(3) WHERE ${where(topic, partition)}; COMMIT`,
-        );
+      else if (!target.shared) await conn.query(offset);
+      else await commitOwnTx(conn, s, flavor, offset);
     },
     async rollback() {
       await conn.query('ROLLBACK');
     },
     aorIdentity: () => mysqlAorIdentity(target, opts.charAorColumns ?? { username: true, domain: true }),
     loadBindings: (keys) => loadBindings(conn, s, keys),
-    async loadLinks() {
-      throw new Error(`target "${target.name}": shared MySQL/MariaDB targets are not supported yet`);
-    },
+    loadLinks: (keys) => loadLinks(conn, s, keys),
     lockAors: (keys) => lockAors(conn, s, keys),
     async prepareNewAors(wanted, aors) {
       await createAors(conn, s, wanted, aors, maxRows);
@@ -94,12 +100,67 @@ export function mysqlSession(conn: Connection, target: Target, opts: MysqlSessio
       };
     },
     loadLiveClabels: (aors) => loadLiveClabels(conn, s, aors),
-    async lockedVersions() {
-      throw new Error(`target "${target.name}": shared MySQL/MariaDB targets are not supported yet`);
-    },
+    lockedVersions: (ids) => lockedVersions(conn, target, ids),
     writePlan: (plan, planner, ctx) => writePlan(conn, target, maxRows, plan, planner, ctx),
     truncate: (event, partition) => truncate(conn, target, event, partition),
   };
+}
+
+/**
+ * COMMIT of a shared target's transaction, recorded in own_tx so reverse sync never copies its
+ * change events back (docs/decisions.md, "Own writes on MySQL/MariaDB targets"). The server gives
+ * a transaction its GTID at COMMIT, so no statement inside it can name it: the transaction writes
+ * a marker row (the server, and the GTID position after its writes, which covers every transaction
+ * committed before it and never itself), and the statement right after COMMIT sets the marker's
+ * GTID. On MariaDB that statement reads @@last_gtid and travels in the same round trip as COMMIT,
+ * so only a server crash between the two leaves a marker without GTID; MySQL reports the GTID in
+ * COMMIT's reply (session_track_gtids), and the client writes it in the next round trip. A marker
+ * left without GTID gets a ceiling from the next session (boundUnresolvedOwnTx).
+ */
+async function commitOwnTx(conn: Connection, s: string, flavor: MysqlFlavor, offsetAndCommit: string): Promise<void> {
+  const marker = `INSERT INTO ${s}.own_tx (server_id, fence, committed_at) VALUES (@@server_id, ${gtidPositionSql(flavor)}, UTC_TIMESTAMP(3))`;
+  if (flavor === 'mariadb') {
+    // LAST_INSERT_ID() is the marker's seq: the last AUTO_INCREMENT insert of this session.
+    await conn.query(`${marker}; ${offsetAndCommit}; UPDATE ${s}.own_tx SET gtid = NULLIF(@@last_gtid, '') WHERE seq = LAST_INSERT_ID()`);
+    return;
+  }
+  const [results] = await conn.query(`${marker}; ${offsetAndCommit}`);
+  const list = results as unknown as Array<{ insertId?: number | string; stateChanges?: { gtids?: string[] } }>;
+  const seq = String(list[0]!.insertId);
+  const gtid = list.at(-1)?.stateChanges?.gtids?.find((g) => g !== '') ?? null;
+  if (gtid !== null) await conn.query(`UPDATE ${s}.own_tx SET gtid = ${mysql.escape(gtid)} WHERE seq = ${BigInt(seq)}`);
+}
+
+/** Reverse-sync links of bindings not yet in state: the registrar's row each legacy row copies. */
+async function loadLinks(conn: Connection, s: string, keys: string[]): Promise<Map<string, bigint>> {
+  const map = new Map<string, bigint>();
+  for (const part of chunk(keys, KEYS_PER_LOOKUP)) {
+    const rows = await query(
+      conn,
+      `SELECT binding, CAST(contact_id AS CHAR) AS id FROM ${s}.links WHERE binding IN (${part.map(bin).join(', ')})`,
+    );
+    for (const r of rows) map.set(text(r.binding), BigInt(text(r.id)));
+  }
+  return map;
+}
+
+/** The current version of these target rows, locked (the conflict rule of shared targets). */
+async function lockedVersions(conn: Connection, target: Target, ids: bigint[]): Promise<Map<bigint, BindingVersion>> {
+  const map = new Map<bigint, BindingVersion>();
+  for (const part of chunk(ids, KEYS_PER_LOOKUP)) {
+    const rows = await query(
+      conn,
+      `SELECT CAST(contact_id AS CHAR) AS id, callid, cseq, last_modified FROM ${myTable(target)} WHERE contact_id IN (${part.join(', ')}) FOR UPDATE`,
+    );
+    for (const r of rows) {
+      map.set(BigInt(text(r.id)), {
+        callid: text(r.callid),
+        cseq: Number(r.cseq),
+        lastModified: localDatetimeToUnix(text(r.last_modified), target.timeZone),
+      });
+    }
+  }
+  return map;
 }
 
 /**

@@ -74,6 +74,36 @@ export function mysqlStateSql(schema: string): string[] {
        updated_at DATETIME(3) NOT NULL,
        UNIQUE KEY bindings_contact_id (contact_id)
      ) ENGINE=InnoDB`,
+    // Shared targets (a reverse sync reads the table): the projection's own transactions, so
+    // reverse sync never copies their change events back, and the registrar rows reverse sync
+    // copied into the legacy table, so the projection adopts them. own_tx cannot hold PostgreSQL's
+    // xid: a MySQL/MariaDB change event names its transaction by GTID, which the server assigns at
+    // COMMIT. So each apply transaction writes a marker row (its server, the GTID position before
+    // it: the fence), and the statement after COMMIT, in the same round trip, fills in the GTID
+    // (docs/decisions.md, "Own writes on MySQL/MariaDB targets"; src/reverse/ownWrites.ts).
+    `CREATE TABLE IF NOT EXISTS ${s}.own_tx (
+       seq BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+       server_id BIGINT UNSIGNED NOT NULL,
+       -- the server's GTID position read inside the transaction after its writes (MariaDB
+       -- @@gtid_binlog_pos, MySQL @@GLOBAL.gtid_executed): it covers every transaction that
+       -- committed before, never this one
+       fence TEXT NOT NULL,
+       -- the transaction's own GTID (MariaDB d-s-n, MySQL uuid:n), set by the statement after
+       -- COMMIT; NULL only if the server crashed in between
+       gtid VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NULL,
+       -- for a marker left without its GTID: a GTID position read later, which covers it
+       ceiling TEXT NULL,
+       committed_at DATETIME(3) NOT NULL,
+       UNIQUE KEY own_tx_gtid (gtid),
+       KEY own_tx_committed_at (committed_at)
+     ) ENGINE=InnoDB`,
+    `CREATE TABLE IF NOT EXISTS ${s}.links (
+       contact_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+       binding VARBINARY(255) NOT NULL,
+       legacy_id BIGINT NOT NULL,
+       created_at DATETIME(3) NOT NULL,
+       UNIQUE KEY links_binding (binding)
+     ) ENGINE=InnoDB`,
     `CREATE TABLE IF NOT EXISTS ${s}.offsets (
        topic VARCHAR(249) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
        \`partition\` INT NOT NULL,
@@ -112,6 +142,28 @@ async function rows(conn: Connection, sql: string, params: unknown[] = []): Prom
 export interface MysqlTargetShape {
   /** username / domain are CHAR (OpenSIPS's schema): MySQL returns them without trailing spaces. */
   charAorColumns: { username: boolean; domain: boolean };
+  /** MariaDB or MySQL: how a shared target's apply transaction learns its own GTID (mysqlSession.ts). */
+  flavor: MysqlFlavor;
+}
+
+export type MysqlFlavor = 'mariadb' | 'mysql';
+
+/** The server's GTID position as SQL: everything committed so far (see own_tx.fence). */
+export function gtidPositionSql(flavor: MysqlFlavor): string {
+  return flavor === 'mariadb' ? '@@GLOBAL.gtid_binlog_pos' : '@@GLOBAL.gtid_executed';
+}
+
+/**
+ * Gives every own_tx marker left without its GTID (the server crashed between the COMMIT and the
+ * statement after it, or that statement failed) a ceiling: the server's GTID position now. The
+ * marker is visible, so its transaction committed and is covered by it (src/reverse/ownWrites.ts
+ * uses fence and ceiling to bound which change events it can be). Run on every new session of a
+ * shared target, before its first apply; harmless for a marker whose GTID is about to be set.
+ */
+export async function boundUnresolvedOwnTx(conn: Connection, target: Target, flavor: MysqlFlavor): Promise<void> {
+  await conn.query(
+    `UPDATE ${myIdent(target.stateSchema)}.own_tx SET ceiling = ${gtidPositionSql(flavor)} WHERE gtid IS NULL AND ceiling IS NULL`,
+  );
 }
 
 /**
@@ -153,15 +205,34 @@ export async function ensureMysqlState(conn: Connection, target: Target): Promis
       )
     ).map((r) => [String(r.c).toLowerCase(), String(r.t).toLowerCase()]),
   );
+  const [binlog] = await rows(conn, 'SELECT @@log_bin AS on_, @@SESSION.binlog_format AS fmt, VERSION() AS v');
   const shape: MysqlTargetShape = {
     charAorColumns: { username: types.get('username') === 'char', domain: types.get('domain') === 'char' },
+    flavor: /mariadb/i.test(String(binlog?.v)) ? 'mariadb' : 'mysql',
   };
-  const [binlog] = await rows(conn, 'SELECT @@log_bin AS on_, @@SESSION.binlog_format AS fmt');
   if (Number(binlog?.on_) === 1 && String(binlog?.fmt).toUpperCase() === 'STATEMENT') {
     throw new UlbridgeError(
       'TARGET_UNSUPPORTED',
       `target "${target.name}": the server logs binlog_format=STATEMENT, under which InnoDB refuses writes at READ COMMITTED (ulbridge's isolation level): set binlog_format=ROW or MIXED`,
     );
+  }
+  if (target.shared) {
+    // Reverse sync reads the table's binlog, and tells ulbridge's own transactions by their GTID.
+    if (Number(binlog?.on_) !== 1) {
+      throw new UlbridgeError(
+        'TARGET_UNSUPPORTED',
+        `target "${target.name}": a reverse sync reads this table, but the server writes no binlog: start it with log_bin (and binlog_format=ROW)`,
+      );
+    }
+    if (shape.flavor === 'mysql') {
+      const [g] = await rows(conn, 'SELECT @@GLOBAL.gtid_mode AS m');
+      if (String(g?.m).toUpperCase() !== 'ON') {
+        throw new UlbridgeError(
+          'TARGET_UNSUPPORTED',
+          `target "${target.name}": a reverse sync reads this table and tells ulbridge's own transactions by GTID, but the server runs gtid_mode=${String(g?.m)}: set gtid_mode=ON and enforce_gtid_consistency=ON`,
+        );
+      }
+    }
   }
   // GET_LOCK names are at most 64 characters: hash the schema name.
   const lockName = `ulbridge-state:${createHash('sha1').update(schema).digest('hex')}`;

@@ -1,11 +1,11 @@
 import mysql from 'mysql2/promise';
 import { connectError, queryError } from '../db/errors.js';
 import type { DbTarget } from '../db/url.js';
-import { isUlbridgeError, UlbridgeError } from '../ops/errors.js';
+import { isUlbridgeError } from '../ops/errors.js';
 import { applyBatch } from './apply.js';
 import type { BatchInput, BatchResult } from './batch.js';
 import { mysqlSession } from './mysqlSession.js';
-import { ensureMysqlState, myIdent, MYSQL_SESSION_SETUP, type MysqlTargetShape } from './mysqlState.js';
+import { boundUnresolvedOwnTx, ensureMysqlState, myIdent, MYSQL_SESSION_SETUP, type MysqlTargetShape } from './mysqlState.js';
 import type { Target } from './target.js';
 import { targetError, type TargetStore, type TargetStoreOptions } from './targetStore.js';
 
@@ -43,6 +43,8 @@ export function createMysqlTargetStore(target: Target, db: DbTarget, opts: Targe
   const pool = mysql.createPool({ ...mysqlSessionOptions(db.url), connectionLimit: opts.poolSize, enableKeepAlive: true });
   // Sessions that ran MYSQL_SESSION_SETUP (keyed by the pooled connection, not its promise wrapper).
   const prepared = new WeakSet<object>();
+  // Sessions of a shared target that gave markers left without GTID their ceiling (mysqlState.ts).
+  const bounded = new WeakSet<object>();
   let shape: MysqlTargetShape | null = null;
 
   async function acquire(): Promise<mysql.PoolConnection> {
@@ -69,12 +71,6 @@ export function createMysqlTargetStore(target: Target, db: DbTarget, opts: Targe
     dialect: 'mysql',
     pool,
     async ensureState() {
-      if (target.shared) {
-        throw new UlbridgeError(
-          'CONFIG_INVALID',
-          `target "${target.name}": reverse sync (a shared target) needs a PostgreSQL target; MySQL/MariaDB targets are written by the projection only`,
-        );
-      }
       const conn = await acquire();
       try {
         shape = await ensureMysqlState(conn, target);
@@ -105,7 +101,14 @@ export function createMysqlTargetStore(target: Target, db: DbTarget, opts: Targe
       const conn = await acquire();
       let ok = false;
       try {
-        const result = await applyBatch(mysqlSession(conn, target, shape ? { charAorColumns: shape.charAorColumns } : {}), batch);
+        if (target.shared && shape && !bounded.has(conn.connection)) {
+          await boundUnresolvedOwnTx(conn, target, shape.flavor);
+          bounded.add(conn.connection);
+        }
+        const result = await applyBatch(
+          mysqlSession(conn, target, shape ? { charAorColumns: shape.charAorColumns, flavor: shape.flavor } : {}),
+          batch,
+        );
         ok = true;
         return result;
       } finally {
