@@ -10,12 +10,19 @@ import { registerDiffCommand } from './diff.js';
 import { registerStatusCommand } from './status.js';
 import { registerConnectCommands } from './connect.js';
 
+/** commander's `error: unknown option '--x'` as `ulbridge: USAGE: unknown option '--x' (see ...)`. */
+export function usageLine(commanderMessage: string): string {
+  const what = commanderMessage.trim().replace(/^error: /, '');
+  return `ulbridge: USAGE: ${what} (see ulbridge --help, or ulbridge COMMAND --help)\n`;
+}
+
 function buildProgram(): Command {
   const program = new Command('ulbridge')
     .description('Move OpenSIPS usrloc registrations between registrar generations with valid contact ids')
     .option('--debug', 'print stack traces on errors')
     .exitOverride()
-    .configureOutput({ outputError: (str, write) => write(str) });
+    // A usage error is one coded line like every other error: `ulbridge: USAGE: ...`, exit 2.
+    .configureOutput({ outputError: (str, write) => write(usageLine(str)) });
   registerHashCommand(program);
   registerIdCommands(program);
   registerRunCommand(program);

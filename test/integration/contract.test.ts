@@ -700,6 +700,11 @@ function withUser(url: string, user: string): string {
 const pgHost = (): string => hostPort(postgresUrl());
 const CASES: ErrorCase[] = [
   {
+    code: 'USAGE',
+    args: ['hash', '--bogus', 'x'],
+    line: "ulbridge: USAGE: unknown option '--bogus' (see ulbridge --help, or ulbridge COMMAND --help)",
+  },
+  {
     code: 'BAD_CONTACT_ID',
     args: ['id', 'decode', '-5'],
     line: 'ulbridge: BAD_CONTACT_ID: contact id -5 is negative: contact ids are 0 to 4611686018427387903',

@@ -39,7 +39,7 @@ const cases: Array<{ name: string; args: string[]; stderr: string }> = [
   {
     name: 'missing --db',
     args: ['verify', '--release', '4.0', '--hash-size', '9'],
-    stderr: "error: required option '--db <url>' not specified\n",
+    stderr: "ulbridge: USAGE: required option '--db <url>' not specified (see ulbridge --help, or ulbridge COMMAND --help)\n",
   },
   {
     name: 'not a URL',
