@@ -1,0 +1,467 @@
+/**
+ * Captures real OpenSIPS cluster traffic as fixtures (test/fixtures/opensips-bin/<release>/).
+ *
+ *   npx tsx test/support/opensipsCapture.ts --home /opt/opensips/3.6 --out test/fixtures/opensips-bin/3.6
+ *
+ * Needs an OpenSIPS installed under --home (sbin/opensips, its modules: clusterer, proto_bin,
+ * usrloc, registrar, db_postgres, mi_fifo) and Debian's PostgreSQL (run as root: PostgreSQL runs as
+ * the postgres user). Everything listens on 127.0.0.1, on free ports, under one temporary directory
+ * that is removed at the end (--keep leaves it).
+ *
+ * Topology: node 1 and node 2 are caching registrars (usrloc cluster_mode "full-sharing",
+ * restart_persistency "load-from-sql", sql_write_mode "write-through", each on its own database of
+ * one private PostgreSQL) in cluster 1, with clusterer in DB-less mode. Each node is told that the
+ * other lives at a BinTap port, so every BIN packet between them passes a recording proxy. The
+ * scenario REGISTERs, refreshes and removes contacts at node 1; then node 3 (restart_persistency
+ * "sync-from-cluster") starts and pulls the whole usrloc state from node 1 (sync packets).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { decodeBinPacket } from '../../src/cluster/bin.js';
+import { CL_EXTRA_CAP, CL_INTERNAL_CAP, decodeClusterPacket, messageName } from '../../src/cluster/clusterer.js';
+import { decodeUsrlocPacket, decodeUsrlocSyncChunks, USRLOC_CAPABILITY } from '../../src/cluster/usrloc/index.js';
+import { BinTap } from './binTap.js';
+import { SipClient } from './sipClient.js';
+
+function arg(name: string, def?: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? process.argv[i + 1] : def;
+  if (v === undefined) throw new Error(`--${name} is required`);
+  return v;
+}
+const HOME = arg('home');
+const OUT = arg('out');
+const KEEP = process.argv.includes('--keep');
+
+function say(s: string): void {
+  process.stderr.write(`capture: ${s}\n`);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const a = s.address();
+      const p = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function modulesDir(home: string): string {
+  for (const d of ['lib64/opensips/modules', 'lib/opensips/modules', 'lib/x86_64-linux-gnu/opensips/modules']) {
+    if (existsSync(join(home, d, 'usrloc.so'))) return join(home, d);
+  }
+  throw new Error(`no usrloc.so under ${home}/lib*/opensips/modules`);
+}
+
+function pgBin(): string {
+  const root = '/usr/lib/postgresql';
+  const v = readdirSync(root).sort((a, b) => Number(b) - Number(a))[0];
+  if (!v) throw new Error('no PostgreSQL under /usr/lib/postgresql (apt-get install postgresql)');
+  return join(root, v, 'bin');
+}
+
+const procs: ChildProcess[] = [];
+
+interface Node {
+  id: number;
+  sipPort: number;
+  binPort: number;
+  fifo: string;
+  cfg: string;
+  log: string;
+  proc?: ChildProcess;
+}
+
+function nodeCfg(o: {
+  dir: string;
+  node: Node;
+  mods: string;
+  db: string | undefined;
+  persistency: 'load-from-sql' | 'sync-from-cluster';
+  neighbours: Array<{ id: number; port: number }>;
+}): string {
+  const n = o.node;
+  const lines = [
+    'log_level=3',
+    'stderror_enabled=yes',
+    'syslog_enabled=no',
+    'udp_workers=1',
+    `socket=udp:127.0.0.1:${n.sipPort}`,
+    `socket=bin:127.0.0.1:${n.binPort}`,
+    `mpath="${o.mods}"`,
+    'loadmodule "proto_udp.so"',
+    'loadmodule "proto_bin.so"',
+    'loadmodule "sl.so"',
+    'loadmodule "tm.so"',
+    'loadmodule "signaling.so"',
+    'loadmodule "mi_fifo.so"',
+    ...(o.db ? ['loadmodule "db_postgres.so"'] : []),
+    'loadmodule "clusterer.so"',
+    'loadmodule "usrloc.so"',
+    'loadmodule "registrar.so"',
+    `modparam("mi_fifo", "fifo_name", "${n.fifo}")`,
+    `modparam("mi_fifo", "reply_dir", "${o.dir}/")`,
+    'modparam("clusterer", "db_mode", 0)',
+    'modparam("clusterer", "ping_interval", 1)',
+    'modparam("clusterer", "ping_timeout", 500)',
+    `modparam("clusterer", "my_node_id", ${n.id})`,
+    `modparam("clusterer", "my_node_info", "cluster_id=1,node_id=${n.id},url=bin:127.0.0.1:${n.binPort}")`,
+    ...o.neighbours.map((x) => `modparam("clusterer", "neighbor_node_info", "cluster_id=1,node_id=${x.id},url=bin:127.0.0.1:${x.port}")`),
+    'modparam("usrloc", "location_cluster", 1)',
+    'modparam("usrloc", "cluster_mode", "full-sharing")',
+    `modparam("usrloc", "restart_persistency", "${o.persistency}")`,
+    ...(o.db ? ['modparam("usrloc", "sql_write_mode", "write-through")', `modparam("usrloc", "db_url", "${o.db}")`] : []),
+    'modparam("registrar", "received_avp", "$avp(rcv)")',
+    'modparam("registrar", "attr_avp", "$avp(attr)")',
+    'route {',
+    '  if (is_method("REGISTER")) {',
+    '    if (is_present_hf("X-Received")) $avp(rcv) = $hdr(X-Received);',
+    '    if (is_present_hf("X-Attr")) $avp(attr) = $hdr(X-Attr);',
+    '    if (is_present_hf("X-Bflag")) setbflag("NAT");',
+    '    if (!save("location", "path-off")) sl_reply_error();',
+    '    exit;',
+    '  }',
+    '  sl_send_reply(404, "Not here");',
+    '  exit;',
+    '}',
+  ];
+  return lines.join('\n') + '\n';
+}
+
+function startOpensips(node: Node): void {
+  const out = [] as Buffer[];
+  const p = spawn(join(HOME, 'sbin/opensips'), ['-F', '-f', node.cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+  p.stdout.on('data', (b: Buffer) => out.push(b));
+  p.stderr.on('data', (b: Buffer) => out.push(b));
+  p.on('exit', () => writeFileSync(node.log, Buffer.concat(out)));
+  const flush = setInterval(() => writeFileSync(node.log, Buffer.concat(out)), 500);
+  p.on('exit', () => clearInterval(flush));
+  node.proc = p;
+  procs.push(p);
+}
+
+async function mi(node: Node, dir: string, method: string, params?: unknown): Promise<unknown> {
+  const name = `reply_${node.id}_${Date.now()}`;
+  const replyPath = join(dir, name);
+  execFileSync('mkfifo', [replyPath]);
+  chmodSync(replyPath, 0o666);
+  const req = JSON.stringify({ jsonrpc: '2.0', method, id: 1, ...(params === undefined ? {} : { params }) });
+  writeFileSync(node.fifo, `:${name}:${req}\n`);
+  const text = readFileSync(replyPath, 'utf8');
+  rmSync(replyPath, { force: true });
+  return JSON.parse(text) as unknown;
+}
+
+async function waitFor(what: string, ms: number, fn: () => boolean | Promise<boolean>): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await fn()) return;
+    await sleep(200);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function toJson(v: unknown): unknown {
+  return JSON.parse(JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)));
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'ulbridge-opensips-capture-'));
+  chmodSync(dir, 0o777);
+  say(`work dir ${dir}`);
+  const mods = modulesDir(HOME);
+  const version = execFileSync(join(HOME, 'sbin/opensips'), ['-V'], { encoding: 'utf8' });
+
+  // A private PostgreSQL, as the postgres user.
+  const bin = pgBin();
+  const pgData = join(dir, 'pg');
+  const pgPort = await freePort();
+  mkdirSync(pgData);
+  execFileSync('chown', ['postgres:postgres', pgData]);
+  const asPg = (cmd: string, args: string[]): string =>
+    execFileSync('runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args], { encoding: 'utf8', cwd: '/tmp' });
+  asPg('initdb', ['-D', pgData, '-A', 'trust', '-U', 'postgres']);
+  asPg('pg_ctl', ['-D', pgData, '-l', join(pgData, 'log'), '-o', `-p ${pgPort} -k ${pgData} -c listen_addresses=127.0.0.1`, '-w', 'start']);
+  const psql = (db: string, sql: string): string =>
+    asPg('psql', ['-h', '127.0.0.1', '-p', String(pgPort), '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', sql]);
+  const schemaDir = join(HOME, 'share/opensips/postgres');
+  for (const db of ['node1', 'node2']) {
+    psql('postgres', `CREATE DATABASE ${db}`);
+    for (const f of ['standard-create.sql', 'usrloc-create.sql']) {
+      asPg('psql', ['-h', '127.0.0.1', '-p', String(pgPort), '-d', db, '-v', 'ON_ERROR_STOP=1', '-q', '-f', join(schemaDir, f)]);
+    }
+  }
+  say(`PostgreSQL on 127.0.0.1:${pgPort}`);
+
+  const nodes: Node[] = [];
+  for (const id of [1, 2, 3]) {
+    nodes.push({
+      id,
+      sipPort: await freePort(),
+      binPort: await freePort(),
+      fifo: join(dir, `fifo${id}`),
+      cfg: join(dir, `node${id}.cfg`),
+      log: join(dir, `node${id}.log`),
+    });
+  }
+  const [n1, n2, n3] = nodes as [Node, Node, Node];
+  // tap "a->b": b's listener seen by a.
+  const taps = new Map<string, BinTap>();
+  for (const a of nodes)
+    for (const b of nodes) if (a !== b) taps.set(`${a.id}->${b.id}`, await BinTap.start(`node${a.id}->node${b.id}`, b.binPort));
+  const tapPort = (a: Node, b: Node): number => taps.get(`${a.id}->${b.id}`)!.port;
+  const dbUrl = (db: string): string => `postgres://postgres@127.0.0.1:${pgPort}/${db}`;
+  writeFileSync(
+    n1.cfg,
+    nodeCfg({
+      dir,
+      node: n1,
+      mods,
+      db: dbUrl('node1'),
+      persistency: 'load-from-sql',
+      neighbours: [
+        { id: 2, port: tapPort(n1, n2) },
+        { id: 3, port: tapPort(n1, n3) },
+      ],
+    }),
+  );
+  writeFileSync(
+    n2.cfg,
+    nodeCfg({
+      dir,
+      node: n2,
+      mods,
+      db: dbUrl('node2'),
+      persistency: 'load-from-sql',
+      neighbours: [
+        { id: 1, port: tapPort(n2, n1) },
+        { id: 3, port: tapPort(n2, n3) },
+      ],
+    }),
+  );
+  writeFileSync(
+    n3.cfg,
+    nodeCfg({
+      dir,
+      node: n3,
+      mods,
+      db: undefined,
+      persistency: 'sync-from-cluster',
+      neighbours: [
+        { id: 1, port: tapPort(n3, n1) },
+        { id: 2, port: tapPort(n3, n2) },
+      ],
+    }),
+  );
+  for (const n of [n1, n2]) {
+    execFileSync(join(HOME, 'sbin/opensips'), ['-c', '-f', n.cfg], { stdio: 'inherit' });
+    startOpensips(n);
+  }
+  const sawUsrlocCapOk = (): boolean =>
+    [...taps.values()].some((t) =>
+      t.packets.some((p) => {
+        try {
+          const d = decodeClusterPacket(p.bytes);
+          return (
+            d.kind === 'internal' &&
+            d.message.type === 'CAP_UPDATE' &&
+            d.sourceId === 2 &&
+            JSON.stringify(d.message.nodes).includes('"usrloc-contact-repl","state":1')
+          );
+        } catch {
+          return false;
+        }
+      }),
+    );
+  await waitFor('nodes 1 and 2 up, usrloc capability Ok', 30000, sawUsrlocCapOk);
+  await sleep(1500);
+  say('cluster up');
+
+  const markers: Array<{ at: string; step: string }> = [];
+  const step = (s: string): void => {
+    markers.push({ at: new Date().toISOString(), step: s });
+    say(s);
+  };
+  const sip = await SipClient.open({ port: n1.sipPort });
+  const ok = async (p: Promise<{ status: number; reason: string }>): Promise<void> => {
+    const r = await p;
+    if (r.status !== 200) throw new Error(`REGISTER answered ${r.status} ${r.reason}`);
+    await sleep(700);
+  };
+  const inst = ';+sip.instance="<urn:uuid:00000000-0000-1000-8000-00aabbccddee>";reg-id=1';
+  step('1 REGISTER alice contact A (Call-ID ca, CSeq 1, expires 3600, q 0.5, path, received, attr, NAT bflag, instance, reg-id)');
+  await ok(
+    sip.register({
+      user: 'alice',
+      domain: 'example.com',
+      contact: 'sip:alice@192.0.2.10:5062;transport=udp',
+      contactParams: inst,
+      q: '0.5',
+      expires: 3600,
+      callId: 'ca',
+      cseq: 1,
+      userAgent: 'ulbridge-capture/1.0',
+      headers: ['Path: <sip:edge.example.com;lr>', 'X-Received: sip:198.51.100.7:40000', 'X-Attr: attr-a', 'X-Bflag: 1'],
+    }),
+  );
+  step('2 refresh alice contact A (CSeq 2, expires 1800)');
+  await ok(
+    sip.register({
+      user: 'alice',
+      domain: 'example.com',
+      contact: 'sip:alice@192.0.2.10:5062;transport=udp',
+      contactParams: inst,
+      q: '0.5',
+      expires: 1800,
+      callId: 'ca',
+      cseq: 2,
+      userAgent: 'ulbridge-capture/1.0',
+      headers: ['Path: <sip:edge.example.com;lr>', 'X-Received: sip:198.51.100.7:40000', 'X-Attr: attr-a', 'X-Bflag: 1'],
+    }),
+  );
+  step('3 REGISTER alice contact B (Call-ID cb, CSeq 7, expires 600, no extras)');
+  await ok(
+    sip.register({ user: 'alice', domain: 'example.com', contact: 'sip:alice@192.0.2.11:5060', expires: 600, callId: 'cb', cseq: 7 }),
+  );
+  step('4 unREGISTER alice contact A (CSeq 3, expires 0)');
+  await ok(
+    sip.register({
+      user: 'alice',
+      domain: 'example.com',
+      contact: 'sip:alice@192.0.2.10:5062;transport=udp',
+      contactParams: inst,
+      expires: 0,
+      callId: 'ca',
+      cseq: 3,
+    }),
+  );
+  step('5 unREGISTER alice contact B (CSeq 8, expires 0): the record empties');
+  await ok(sip.register({ user: 'alice', domain: 'example.com', contact: 'sip:alice@192.0.2.11:5060', expires: 0, callId: 'cb', cseq: 8 }));
+  step('6 REGISTER bob (Call-ID cc, CSeq 1, expires 3600, user agent)');
+  await ok(
+    sip.register({
+      user: 'bob',
+      domain: 'example.com',
+      contact: 'sip:bob@192.0.2.20:5060',
+      expires: 3600,
+      callId: 'cc',
+      cseq: 1,
+      userAgent: 'ulbridge-capture/1.0',
+    }),
+  );
+  await sleep(1000);
+  const dump2 = await mi(n2, dir, 'ul_dump');
+  step('7 node 3 starts with restart_persistency sync-from-cluster and pulls the state');
+  execFileSync(join(HOME, 'sbin/opensips'), ['-c', '-f', n3.cfg], { stdio: 'inherit' });
+  startOpensips(n3);
+  await waitFor('sync end to node 3', 30000, () =>
+    [...taps.values()].some((t) =>
+      t.packets.some((p) => {
+        try {
+          const d = decodeClusterPacket(p.bytes);
+          return d.kind === 'extra' && d.message.type === 'SYNC_END';
+        } catch {
+          return false;
+        }
+      }),
+    ),
+  );
+  await sleep(1500);
+  const dump3 = await mi(n3, dir, 'ul_dump');
+  const dump1 = await mi(n1, dir, 'ul_dump');
+  const rows = psql(
+    'node2',
+    'SELECT contact_id, username, contact, callid, cseq, expires, q, received, path, user_agent, socket, cflags, attr FROM location ORDER BY contact_id',
+  );
+  await sip.close();
+
+  for (const p of procs) p.kill('SIGTERM');
+  await sleep(1500);
+  for (const t of taps.values()) await t.stop();
+  asPg('pg_ctl', ['-D', pgData, '-m', 'fast', '-w', 'stop']);
+
+  // Write the fixtures: every module / clusterer-extra packet, and the first two of each node
+  // protocol message per direction (pings repeat every second).
+  const all = [...taps.values()].flatMap((t) => t.packets).sort((a, b) => a.at - b.at);
+  rmSync(OUT, { recursive: true, force: true });
+  mkdirSync(OUT, { recursive: true });
+  const seen = new Map<string, number>();
+  const index: unknown[] = [];
+  let i = 0;
+  for (const p of all) {
+    const bp = decodeBinPacket(p.bytes);
+    const name = messageName(bp.capability, bp.type);
+    if (bp.capability === CL_INTERNAL_CAP) {
+      const k = `${p.via}|${name}`;
+      const c = (seen.get(k) ?? 0) + 1;
+      seen.set(k, c);
+      if (c > 2) continue;
+    }
+    let decoded: unknown;
+    if (bp.capability === USRLOC_CAPABILITY) decoded = decodeUsrlocPacket(p.bytes);
+    else {
+      const d = decodeClusterPacket(p.bytes);
+      if (d.kind === 'extra' && d.message.type === 'SYNC' && d.message.capability === USRLOC_CAPABILITY) {
+        decoded = { ...d, usrlocChunks: decodeUsrlocSyncChunks(d.message.dataVersion, d.message.chunks) };
+      } else decoded = d;
+    }
+    const kind =
+      bp.capability === USRLOC_CAPABILITY
+        ? 'usrloc'
+        : bp.capability === CL_EXTRA_CAP
+          ? 'extra'
+          : bp.capability === CL_INTERNAL_CAP
+            ? 'internal'
+            : 'module';
+    const label = bp.capability === USRLOC_CAPABILITY ? (decoded as { message: { type: string } }).message.type : name;
+    const file = `${String(++i).padStart(3, '0')}-${kind}-${label}.json`;
+    writeFileSync(
+      join(OUT, file),
+      JSON.stringify(
+        toJson({
+          via: p.via,
+          atMs: p.at,
+          capability: bp.capability,
+          version: bp.version,
+          type: bp.type,
+          hex: p.bytes.toString('hex'),
+          decoded,
+        }),
+        null,
+        2,
+      ) + '\n',
+    );
+    index.push({ file, via: p.via, atMs: p.at, capability: bp.capability, version: bp.version, type: bp.type, name: label });
+  }
+  writeFileSync(
+    join(OUT, 'capture.json'),
+    JSON.stringify(
+      toJson({
+        opensips: version.trim(),
+        capturedAt: new Date().toISOString(),
+        steps: markers,
+        packets: index,
+        node2LocationTable: rows.trim().split('\n'),
+        ulDump: { node1: dump1, node2: dump2, node3: dump3 },
+      }),
+      null,
+      2,
+    ) + '\n',
+  );
+  say(`wrote ${index.length} packets to ${OUT}`);
+  if (!KEEP) rmSync(dir, { recursive: true, force: true });
+  else say(`kept ${dir}`);
+}
+
+main().catch((e: unknown) => {
+  for (const p of procs) p.kill('SIGKILL');
+  say(`failed: ${(e as Error).stack ?? String(e)}`);
+  process.exit(1);
+});
