@@ -6,7 +6,12 @@ import type { DbConnection } from '../../src/db/connection.js';
 import type { RegistrationEvent } from '../../src/log/event.js';
 import { ensureStateSchema } from '../../src/project/stateSchema.js';
 import { createLocationTable } from '../../src/demo/tables.js';
+import { aorBytes } from '../../src/opensips/aor.js';
+import { packContactId } from '../../src/opensips/contactId.js';
+import { coreHash } from '../../src/opensips/coreHash.js';
 import { applyReverseBatch, pruneOwnTransactions, type TargetChange } from '../../src/reverse/apply.js';
+import { ensureReverseState } from '../../src/reverse/labels.js';
+import { runVerify } from '../../src/verify/verify.js';
 import { LegacyTable } from '../../src/reverse/legacyTable.js';
 import { freshMariaDb, freshPostgresDb, loadDdl, type FreshDb } from '../support/services.js';
 
@@ -65,6 +70,22 @@ function change(
           },
   };
   return { event, txId };
+}
+
+/** A legacy session that counts the statements sent through it. */
+function countingConnection(db: DbConnection): { db: DbConnection; statements(): number } {
+  let n = 0;
+  const wrapped: DbConnection = {
+    target: db.target,
+    dialect: db.dialect,
+    query: (sql, params) => {
+      n++;
+      return db.query(sql, params);
+    },
+    stream: (sql, params, size) => db.stream(sql, params, size),
+    close: () => db.close(),
+  };
+  return { db: wrapped, statements: () => n };
 }
 
 function scenario(kind: 'postgres' | 'mysql'): void {
@@ -206,6 +227,34 @@ function scenario(kind: 'postgres' | 'mysql'): void {
       assert.deepEqual(await links(), []);
     });
 
+    test('a batch is applied set-based: 1,200 new rows, then 1,200 refreshes, in a handful of statements each', async () => {
+      const counting = countingConnection(legacyConn);
+      const setBased = new LegacyTable(counting.db, 'location', { release: '2.1', timeZone: TZ });
+      const many = (cseq: number) =>
+        Array.from({ length: 1200 }, (_, i) => {
+          const c = change('UPSERT', 10_000n + BigInt(i), 6000n + BigInt(i), cseq, NOW + cseq);
+          c.event.registration = { ...c.event.registration!, username: `u${i}`, contact: `sip:u${i}@192.0.2.9` };
+          return c;
+        });
+      const r1 = await applyReverseBatch(t, setBased, { stateSchema: S, sourceName: 'legacy' }, many(1));
+      assert.deepEqual(r1, { ownWrites: 0, inserted: 1200, updated: 0, deleted: 0, keptLegacy: 0, ignored: 0 });
+      assert.ok(counting.statements() <= 8, `${counting.statements()} statements for 1,200 inserts`);
+      const r2 = await applyReverseBatch(t, setBased, { stateSchema: S, sourceName: 'legacy' }, many(2));
+      assert.deepEqual(r2, { ownWrites: 0, inserted: 0, updated: 1200, deleted: 0, keptLegacy: 0, ignored: 0 });
+      assert.ok(counting.statements() <= 8 + 7, `${counting.statements()} statements for 1,200 inserts and 1,200 updates`);
+      // Each row got its own id and link, and holds its refresh.
+      const rows = await legacyConn.query<{ n: number | string; c: number | string }>(
+        `SELECT count(*) AS n, count(DISTINCT contact) AS c FROM location WHERE cseq = 2 AND username LIKE 'u%'`,
+      );
+      assert.deepEqual([Number(rows[0]!.n), Number(rows[0]!.c)], [1200, 1200]);
+      const { rows: l } = await t.query(
+        `SELECT count(*)::int AS n FROM ${S}.links WHERE contact_id >= 10000 AND binding = 'legacy:' || legacy_id::text`,
+      );
+      assert.equal(l[0].n, 1200);
+      await legacyConn.query(`DELETE FROM location WHERE username LIKE 'u%'`);
+      await t.query(`DELETE FROM ${S}.links WHERE contact_id >= 10000`);
+    });
+
     test('own_tx entries are pruned by age', async () => {
       await t.query(`UPDATE ${S}.own_tx SET committed_at = now() - interval '2 days' WHERE xid = 4242`);
       assert.equal(await pruneOwnTransactions(t, S, 86_400), 1);
@@ -217,3 +266,243 @@ function scenario(kind: 'postgres' | 'mysql'): void {
 
 scenario('postgres');
 scenario('mysql');
+
+// --- 2.2+ legacy tables: contact ids allocated for the legacy registrar -------------------------
+
+interface Binding {
+  username: string;
+  contact: string;
+  cseq?: number;
+  lm?: number;
+  callid?: string;
+  expires?: number;
+}
+
+function change22(op: 'UPSERT' | 'DELETE', contactId: bigint, txId: bigint, b: Binding): TargetChange {
+  const c = change(op, contactId, txId, b.cseq ?? 1, b.lm ?? NOW, b.callid ?? `cid-${b.username}`);
+  c.event.registration = {
+    ...c.event.registration!,
+    username: b.username,
+    domain: 'example.com',
+    contact: b.contact,
+    expires: BigInt(b.expires ?? NOW + 3600),
+  };
+  return c;
+}
+
+function scenario22(kind: 'postgres' | 'mysql', release: '2.2' | '3.x' | '4.0', hashSize: number, useDomain: boolean): void {
+  describe(`reverse apply into a ${kind} ${release} legacy table (hash_size ${hashSize}, use_domain ${useDomain ? 1 : 0})`, () => {
+    let targetDb: FreshDb;
+    let legacyDb: FreshDb;
+    let t: pg.Client;
+    let legacyConn: DbConnection;
+    let legacy: LegacyTable;
+    const registrar = { release, hashSize, useDomain, unsignedChar: false, timeZone: TZ } as const;
+    const apply = (changes: TargetChange[]) => applyReverseBatch(t, legacy, { stateSchema: S, sourceName: 'legacy', now: NOW }, changes);
+
+    /** The aorhash the legacy registrar computes (use_domain decides what is hashed). */
+    const aorhash = (user: string): number => coreHash(aorBytes(user, 'example.com', { useDomain }), 'signed') & 0xffff;
+    const id = (user: string, rlabel: number, clabel: number): bigint => packContactId({ aorhash: aorhash(user), rlabel, clabel });
+
+    // The legacy registrar's own rows: bob (its labels, seeded by rand()), projected forward as Y;
+    // and a row holding the first id reverse sync would allocate for callee (a DB-only MySQL
+    // registrar takes max(contact_id)+1, which can be exactly that).
+    const B = id('bob', 168218419, 767);
+    const F = id('callee', 131072, 0);
+    // The registrar's new contacts on the target side.
+    const X1 = 200_001n;
+    const X2 = 200_002n;
+    const X3 = 200_003n;
+    const A1 = 200_011n;
+
+    const expiresText = (unix: number): string =>
+      release === '2.2' ? new Date((unix + 3600) * 1000).toISOString().slice(0, 19).replace('T', ' ') : String(unix); // Berlin = UTC+1 in November
+    const ROW = (cid: bigint, b: Binding) =>
+      `${cid}|${b.username}|example.com|${b.contact}|${expiresText(b.expires ?? NOW + 3600)}|${b.callid ?? `cid-${b.username}`}|${b.cseq ?? 1}|${new Date(((b.lm ?? NOW) + 3600) * 1000).toISOString().slice(0, 19).replace('T', ' ')}|2`;
+
+    async function legacyRows(): Promise<string[]> {
+      const d = legacyConn.dialect;
+      const expires = release === '2.2' ? d.datetimeText('expires') : 'expires';
+      const key = kind === 'postgres' ? 'contact_id::text' : 'CAST(contact_id AS CHAR)';
+      const rows = await legacyConn.query<Record<string, unknown>>(
+        `SELECT ${key} AS id, username, domain, contact, ${expires} AS expires, callid, cseq, ${d.datetimeText('last_modified')} AS lm, flags FROM location ORDER BY contact_id`,
+      );
+      return rows.map((r) => Object.values(r).map(String).join('|'));
+    }
+
+    async function links(): Promise<string[]> {
+      const { rows } = await t.query(`SELECT contact_id::text, binding, legacy_id::text FROM ${S}.links ORDER BY contact_id`);
+      return rows.map((r) => Object.values(r).join('|'));
+    }
+
+    async function verifyLegacy() {
+      return runVerify({
+        db: legacyDb.url,
+        table: 'location',
+        release,
+        hashSize,
+        useDomain,
+        signedness: 'signed',
+        timezone: TZ,
+        now: NOW,
+        details: 5,
+        batchSize: 500,
+      });
+    }
+
+    const bob: Binding = { username: 'bob', contact: 'sip:bob@192.0.2.1', callid: 'cid-bob', cseq: 5 };
+    const x1: Binding = { username: 'callee', contact: 'sip:callee@192.0.2.11' };
+    const x2: Binding = { username: 'callee', contact: 'sip:callee@192.0.2.12' };
+    const a1: Binding = { username: 'alice', contact: 'sip:alice@192.0.2.21' };
+    const f: Binding = { username: 'callee', contact: 'sip:callee@192.0.2.250', callid: 'cid-f' };
+
+    before(async () => {
+      targetDb = await freshPostgresDb('reverse22_target');
+      await createLocationTable(targetDb.url, '4.0');
+      t = new pg.Client({ connectionString: targetDb.url });
+      await t.connect();
+      await ensureStateSchema(t, S);
+      await ensureReverseState(t, S);
+      legacyDb = kind === 'postgres' ? await freshPostgresDb('reverse22_legacy') : await freshMariaDb('reverse22_legacy');
+      await createLocationTable(legacyDb.url, release);
+      legacyConn = await openDb(legacyDb.url);
+      legacy = new LegacyTable(legacyConn, 'location', registrar);
+      // The registrar's rows, written as OpenSIPS writes them (through the same row conversion).
+      await legacy.begin();
+      assert.deepEqual(
+        await legacy.insertWithIds([
+          { contactId: B, values: legacy.values(change22('UPSERT', 0n, 0n, bob).event.registration!, B) as never },
+          { contactId: F, values: legacy.values(change22('UPSERT', 0n, 0n, f).event.registration!, F) as never },
+        ]),
+        new Set(),
+      );
+      await legacy.commit();
+      await t.query(
+        `INSERT INTO ${S}.bindings (binding, source_name, source_row_key, log_partition, contact_id, in_target, pos_major, pos_minor, pos_seq) VALUES ('legacy:${B}', 'legacy', ${B}, 0, ${Y}, true, 1, 1, 0)`,
+      );
+    });
+
+    after(async () => {
+      await legacyConn?.close();
+      await t?.end();
+    });
+
+    test("the registrar's new contacts get contact ids for the legacy registrar: its aorhash, record labels from 131072, a held id skipped", async () => {
+      const r = await apply([change22('UPSERT', X1, 7001n, x1), change22('UPSERT', X2, 7001n, x2), change22('UPSERT', A1, 7001n, a1)]);
+      assert.deepEqual(r, { ownWrites: 0, inserted: 3, updated: 0, deleted: 0, keptLegacy: 0, ignored: 0 });
+      // callee takes record label 131072 (clabel 0 is F's, so X1 is relabelled to 2), alice 131073.
+      if (!useDomain) {
+        assert.equal(id('callee', 131072, 2), 120049079714578434n);
+        assert.equal(id('callee', 131072, 1), 120049079714578433n);
+      }
+      const X1ID = id('callee', 131072, 2);
+      const X2ID = id('callee', 131072, 1);
+      const A1ID = id('alice', 131073, 0);
+      assert.deepEqual(
+        await legacyRows(),
+        [
+          [B, bob],
+          [F, f],
+          [X1ID, x1],
+          [X2ID, x2],
+          [A1ID, a1],
+        ]
+          .sort((p, q) => (p[0]! < q[0]! ? -1 : 1))
+          .map(([cid, b]) => ROW(cid as bigint, b as Binding)),
+      );
+      assert.deepEqual(await links(), [`${X1}|legacy:${X1ID}|${X1ID}`, `${X2}|legacy:${X2ID}|${X2ID}`, `${A1}|legacy:${A1ID}|${A1ID}`]);
+      const { rows } = await t.query(`SELECT aor, rlabel::int, next_clabel, wrapped FROM ${S}.legacy_aors ORDER BY rlabel`);
+      const key = (u: string) => (useDomain ? `${u}@example.com` : u);
+      assert.deepEqual(
+        rows.map((x) => `${x.aor} ${x.rlabel} ${x.next_clabel} ${x.wrapped}`),
+        [`${key('callee')} 131072 3 false`, `${key('alice')} 131073 1 false`],
+      );
+    });
+
+    test('redelivered, the batch changes nothing', async () => {
+      const before = await legacyRows();
+      const r = await apply([change22('UPSERT', X1, 7001n, x1), change22('UPSERT', X2, 7001n, x2), change22('UPSERT', A1, 7001n, a1)]);
+      assert.deepEqual(r, { ownWrites: 0, inserted: 0, updated: 0, deleted: 0, keptLegacy: 3, ignored: 0 });
+      assert.deepEqual(await legacyRows(), before);
+    });
+
+    test("updates keep the legacy row's contact id: a refresh of a linked row, and of the registrar's own row by the forward binding", async () => {
+      const before = await legacyRows();
+      const r = await apply([
+        change22('UPSERT', X1, 7002n, { ...x1, cseq: 2, lm: NOW + 60 }),
+        change22('UPSERT', Y, 7002n, { ...bob, cseq: 6, lm: NOW + 300 }),
+      ]);
+      assert.deepEqual(r, { ownWrites: 0, inserted: 0, updated: 2, deleted: 0, keptLegacy: 0, ignored: 0 });
+      const after = await legacyRows();
+      assert.deepEqual(
+        after.map((row) => row.split('|')[0]),
+        before.map((row) => row.split('|')[0]),
+      );
+      assert.ok(after.includes(ROW(id('callee', 131072, 2), { ...x1, cseq: 2, lm: NOW + 60 })));
+      assert.ok(after.includes(ROW(B, { ...bob, cseq: 6, lm: NOW + 300 })));
+    });
+
+    test('deletes delete (link dropped); a label once handed out is not handed out again', async () => {
+      const r = await apply([change22('DELETE', X2, 7003n, { ...x2, cseq: 2, lm: NOW + 90 })]);
+      assert.deepEqual(r, { ownWrites: 0, inserted: 0, updated: 0, deleted: 1, keptLegacy: 0, ignored: 0 });
+      assert.equal((await legacyRows()).filter((row) => row.startsWith(`${id('callee', 131072, 1)}|`)).length, 0);
+      assert.deepEqual(
+        (await links()).map((l) => l.split('|')[0]),
+        [`${X1}`, `${A1}`],
+      );
+      // callee's next contact takes clabel 3 (its counter is kept), not the freed 1.
+      const r2 = await apply([change22('UPSERT', X3, 7004n, { username: 'callee', contact: 'sip:callee@192.0.2.13' })]);
+      assert.equal(r2.inserted, 1);
+      assert.ok((await legacyRows()).some((row) => row.startsWith(`${id('callee', 131072, 3)}|callee|`)));
+      assert.ok((await links()).includes(`${X3}|legacy:${id('callee', 131072, 3)}|${id('callee', 131072, 3)}`));
+    });
+
+    test('a new binding already expired, or that the legacy registrar could not load, gets no row', async () => {
+      const before = await legacyRows();
+      const r = await apply([
+        change22('UPSERT', 200_100n, 7005n, { username: 'carol', contact: 'sip:carol@192.0.2.30', expires: NOW - 10 }),
+        change22('UPSERT', 200_101n, 7005n, { username: '', contact: 'sip:192.0.2.31' }),
+      ]);
+      assert.deepEqual(r, { ownWrites: 0, inserted: 0, updated: 0, deleted: 0, keptLegacy: 0, ignored: 2 });
+      assert.deepEqual(await legacyRows(), before);
+    });
+
+    test('a failed batch leaves the legacy table, the links and the label state as they were', async () => {
+      const rows = await legacyRows();
+      const l = await links();
+      const { rows: aors } = await t.query(`SELECT * FROM ${S}.legacy_aors ORDER BY aor`);
+      const bad = change22('UPSERT', 200_201n, 7006n, { username: 'dave', contact: 'sip:dave@192.0.2.40' });
+      bad.event.registration = { ...bad.event.registration!, callid: 'x'.repeat(300) }; // too long for callid
+      await assert.rejects(apply([change22('UPSERT', 200_200n, 7006n, { username: 'erin', contact: 'sip:erin@192.0.2.41' }), bad]));
+      assert.deepEqual(await legacyRows(), rows);
+      assert.deepEqual(await links(), l);
+      assert.deepEqual((await t.query(`SELECT * FROM ${S}.legacy_aors ORDER BY aor`)).rows, aors);
+    });
+
+    test('1,500 new contacts in one batch: a handful of statements, and every row loads', async () => {
+      const counting = countingConnection(legacyConn);
+      const setBased = new LegacyTable(counting.db, 'location', registrar);
+      const changes = Array.from({ length: 1500 }, (_, i) =>
+        change22('UPSERT', 300_000n + BigInt(i), 7100n, { username: `user${i % 700}`, contact: `sip:user${i}@192.0.2.50` }),
+      );
+      const r = await applyReverseBatch(t, setBased, { stateSchema: S, sourceName: 'legacy', now: NOW }, changes);
+      assert.deepEqual(r, { ownWrites: 0, inserted: 1500, updated: 0, deleted: 0, keptLegacy: 0, ignored: 0 });
+      assert.ok(counting.statements() <= 8, `${counting.statements()} legacy statements for 1,500 inserts`);
+      const { rows } = await t.query(`SELECT count(*)::int AS n, count(DISTINCT legacy_id)::int AS d FROM ${S}.links`);
+      assert.deepEqual(rows[0], { n: 1503, d: 1503 });
+    });
+
+    test('ulbridge verify on the legacy table is clean: every row loads, no duplicate id, no ambiguous record label', async () => {
+      const report = await verifyLegacy();
+      assert.equal(report.rowsRead, 1505);
+      assert.equal(report.loadable, 1505);
+      assert.equal(report.findings, 0, JSON.stringify(report));
+      assert.equal(report.clean, true);
+    });
+  });
+}
+
+scenario22('postgres', '2.2', 9, false);
+scenario22('postgres', '4.0', 16, true);
+scenario22('mysql', '2.2', 9, false);
+scenario22('mysql', '3.x', 12, true);
