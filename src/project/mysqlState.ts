@@ -101,7 +101,8 @@ export function mysqlStateSql(schema: string): string[] {
        contact_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
        binding VARBINARY(255) NOT NULL,
        legacy_id BIGINT NOT NULL,
-       created_at DATETIME(3) NOT NULL,
+       -- the session's time (UTC in ulbridge's sessions); informational
+       created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
        UNIQUE KEY links_binding (binding)
      ) ENGINE=InnoDB`,
     `CREATE TABLE IF NOT EXISTS ${s}.offsets (

@@ -1,0 +1,4 @@
+import { mariadb } from './project-apply-dialect.js';
+import { projectSharedSuite } from './project-shared-suite.js';
+
+projectSharedSuite(mariadb);
