@@ -21,6 +21,11 @@ import { targetColumns, type CellValue } from './targetRow.js';
  *   INSERT of target rows, UPDATE ... JOIN of aors, INSERT ... ON DUPLICATE KEY UPDATE of bindings
  *   dead letters sent; next offset and COMMIT (one round trip)
  *
+ * On a shared target (a reverse sync reads it) the same steps also read the reverse-sync links of
+ * new bindings and lock the current version of every row a plan updates or deletes (the conflict
+ * rule, in apply.ts), and the COMMIT round trip records the transaction in own_tx: a marker
+ * written before COMMIT and its GTID right after (commitOwnTx).
+ *
  * Clashes with rows ulbridge did not write: MySQL has no INSERT ... ON CONFLICT DO NOTHING
  * RETURNING (INSERT IGNORE would also turn every other error into a silently truncated value), so
  * the planned ids are first looked up in the table; a binding whose id is held takes the AOR's
