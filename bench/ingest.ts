@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { createIngest } from '../src/ingest/index.js';
+import { ensureTopics } from '../src/log/topics.js';
 import { Metrics } from '../src/ops/metrics.js';
 import { silentLogger } from '../src/ops/logger.js';
 import type { BenchContext, BenchFigure, BenchSection } from './section.js';
@@ -70,10 +71,14 @@ async function floor(kafka: Kafka, topic: string, n: number): Promise<number> {
 
 async function ingest(kafka: Kafka, admin: Admin, topic: string, n: number): Promise<number> {
   const groupId = `${topic}.ingest`;
+  const log = { topic: `${topic}.log`, partitions: 6, deadLetterTopic: `${topic}.dlq` };
+  // The log topics exist before the clock starts, as they do after a bridge's first start (the
+  // floor's clock likewise starts after its consumer connected).
+  await ensureTopics(admin, log);
   const stage = createIngest({
     kafka,
     source: { name: 'legacy', release: '2.1', topic },
-    log: { topic: `${topic}.log`, partitions: 6, deadLetterTopic: `${topic}.dlq` },
+    log,
     groupId,
     logger: silentLogger,
     metrics: new Metrics(),

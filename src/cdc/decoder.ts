@@ -1,9 +1,9 @@
 import type { EventSource, RegistrationEvent } from '../log/event.js';
 import { UlbridgeError } from '../ops/errors.js';
 import { RELEASE_NAMES, releaseProfile, type ReleaseName } from '../opensips/releases.js';
-import { readEnvelope, readOp } from './envelope.js';
+import { EnvelopeReader, readOp, type EnvelopeRead } from './envelope.js';
 import { DecodeError } from './errors.js';
-import { describeJson, field, isJsonObject, parseJsonBytes, type JsonObject } from './json.js';
+import { describeJson, field, isJsonObject, type JsonObject } from './json.js';
 import { release21 } from './release21.js';
 import { release22 } from './release22.js';
 import { release24 } from './release24.js';
@@ -85,10 +85,12 @@ export function createDecoder(config: DecoderConfig): Decoder {
   const profile = releaseProfile(config.release);
   const family = releaseFamily(config.release);
   const settings: DecodeSettings = { ...config, profile };
+  // Per decoder: the value schemas of this source's messages, parsed once (envelope.ts).
+  const envelopes = new EnvelopeReader();
   const decodeChange = (value: Buffer | null): DecodedChange => {
     if (value === null) return { decoded: { kind: 'tombstone' }, txId: null };
     try {
-      return decodeValue(value, family, settings);
+      return decodeValue(envelopes.read(value), family, settings);
     } catch (e) {
       if (e instanceof DecodeError) throw e;
       throw new DecodeError('INTERNAL', `decoder failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
@@ -102,8 +104,7 @@ export function createDecoder(config: DecoderConfig): Decoder {
   };
 }
 
-function decodeValue(value: Buffer, family: ReleaseFamily, settings: DecodeSettings): DecodedChange {
-  const read = readEnvelope(parseJsonBytes(value, 'value'));
+function decodeValue(read: EnvelopeRead, family: ReleaseFamily, settings: DecodeSettings): DecodedChange {
   if (read.kind === 'tombstone') return { decoded: read, txId: null };
   const { payload, schemas } = read.envelope;
   const op = readOp(payload);

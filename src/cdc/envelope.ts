@@ -1,5 +1,15 @@
 import { DecodeError } from './errors.js';
-import { describeJson, field, isJsonObject, type JsonObject, type JsonValue } from './json.js';
+import {
+  decodeUtf8,
+  describeJson,
+  field,
+  hasMarkEscape,
+  isJsonObject,
+  parseJsonPart,
+  parseJsonText,
+  type JsonObject,
+  type JsonValue,
+} from './json.js';
 
 /**
  * Debezium change events as the Kafka Connect JSON converter writes them (Debezium 3.x,
@@ -155,6 +165,86 @@ export function readEnvelope(value: JsonValue): EnvelopeRead {
   }
   requireEnvelopeFields(value);
   return { kind: 'envelope', envelope: { payload: value, schemas: null } };
+}
+
+/**
+ * readEnvelope(parseJsonBytes(value, 'value')) without decoding, parsing and walking the same
+ * value schema for every message. With value schemas, Debezium's JSON converter writes
+ * `{"schema":S,"payload":P}`, and S (~80% of the bytes) changes only with the table's DDL. After a
+ * message whose S parsed and read cleanly, its bytes are kept with the schemas read from it; a
+ * later message whose bytes are exactly `{"schema":` S `,"payload":` P `}` has only P decoded and
+ * parsed (at the depth it has in the whole text). The result and every error are the same as the
+ * full read's: a message that does not match, or whose P alone cannot be decoded or parsed exactly
+ * (see parseJsonPart) or is not an object, takes the full read. Holds the schemas of at most
+ * `size` shapes (most recent first).
+ */
+export class EnvelopeReader {
+  private entries: Array<{ prefix: Buffer; schemas: EnvelopeSchemas }> = [];
+  constructor(private readonly size = 4) {}
+
+  read(value: Buffer): EnvelopeRead {
+    const n = value.length;
+    if (n > 0 && value[n - 1] === 0x7d) {
+      for (let i = 0; i < this.entries.length; i++) {
+        const e = this.entries[i]!;
+        const len = e.prefix.length;
+        if (n > len + 1 && value[len] === 0x7b && value.compare(e.prefix, 0, len, 0, len) === 0) {
+          const part = this.payload(value.subarray(len, n - 1));
+          if (part === null) break;
+          requireEnvelopeFields(part);
+          if (i > 0) this.entries.unshift(...this.entries.splice(i, 1));
+          return { kind: 'envelope', envelope: { payload: part, schemas: e.schemas } };
+        }
+      }
+    }
+    const text = decodeUtf8(value, 'value');
+    const read = readEnvelope(parseJsonText(text, 'value'));
+    if (read.kind === 'envelope' && read.envelope.schemas !== null) this.learn(text, read.envelope.schemas);
+    return read;
+  }
+
+  private payload(bytes: Buffer): JsonObject | null {
+    let text: string;
+    try {
+      text = decodeUtf8(bytes, 'value');
+    } catch {
+      return null;
+    }
+    const part = parseJsonPart(text, 1);
+    return isJsonObject(part) ? part : null;
+  }
+
+  private learn(text: string, schemas: EnvelopeSchemas): void {
+    const head = '{"schema":';
+    if (!text.startsWith(head) || text.charCodeAt(head.length) !== 0x7b) return;
+    const end = objectEnd(text, head.length);
+    if (end < 0 || !text.startsWith(',"payload":', end)) return;
+    const schema = text.slice(head.length, end);
+    // Only a schema text that cannot change which path the whole message takes.
+    if (hasMarkEscape(schema) || parseJsonPart(schema, 1) === null) return;
+    this.entries.unshift({ prefix: Buffer.from(text.slice(0, end + ',"payload":'.length), 'utf8'), schemas });
+    if (this.entries.length > this.size) this.entries.pop();
+  }
+}
+
+/** Index just past the JSON object (or array) that starts at `start`, or -1. */
+function objectEnd(text: string, start: number): number {
+  let depth = 0;
+  for (let i = start; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // a string: skip to its closing quote
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) {
+      if (--depth === 0) return i + 1;
+    }
+  }
+  return -1;
 }
 
 function requireEnvelopeFields(payload: JsonObject): void {

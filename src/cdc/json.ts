@@ -32,13 +32,16 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Parses a Kafka message part; `what` names it in error messages ("value", "key"). */
 export function parseJsonBytes(bytes: Buffer | Uint8Array, what: string): JsonValue {
-  let text: string;
+  return parseJsonText(decodeUtf8(bytes, what), what);
+}
+
+/** A Kafka message part as text; `what` names it in the error ("value", "key"). */
+export function decodeUtf8(bytes: Buffer | Uint8Array, what: string): string {
   try {
-    text = utf8.decode(bytes);
+    return utf8.decode(bytes);
   } catch {
     throw new DecodeError('MALFORMED_JSON', `${what} is not valid UTF-8`);
   }
-  return parseJsonText(text, what);
 }
 
 export function parseJsonText(text: string, what: string): JsonValue {
@@ -98,7 +101,7 @@ const MAX_DEPTH = 64;
 const MARK_ESCAPE = '\\u0001';
 const LONG_INTEGER = /([:,[]\s*)(-?\d{16,})(?=\s*[,}\]])/g;
 
-function parseFast(text: string): JsonValue | typeof INEXACT | typeof TOO_DEEP {
+function parseFast(text: string, depth = 0): JsonValue | typeof INEXACT | typeof TOO_DEEP {
   if (text.includes(MARK_ESCAPE)) return INEXACT;
   let parsed: unknown;
   try {
@@ -106,7 +109,25 @@ function parseFast(text: string): JsonValue | typeof INEXACT | typeof TOO_DEEP {
   } catch {
     return INEXACT;
   }
-  return exactNumbers(parsed, 0);
+  return exactNumbers(parsed, depth);
+}
+
+/**
+ * One member value of a JSON object text, parsed as parseJsonText would parse it in place, at
+ * nesting depth `depth` of the whole text: the value, or null when only the whole text can tell
+ * (the fast path does not apply to the part: the whole text would take lossless-json's path, or is
+ * too deep, or is not JSON). Exact only for a part that cannot touch its neighbours' text: a
+ * value that starts with `{` or `[` and ends with `}` or `]`, between `:` and `,` / `}` of a
+ * compact object (the callers check that). Used by the envelope schema cache (envelope.ts).
+ */
+export function parseJsonPart(text: string, depth: number): JsonValue | null {
+  const fast = parseFast(text, depth);
+  return fast === INEXACT || fast === TOO_DEEP ? null : fast;
+}
+
+/** The text `\u0001` that sends a whole message to lossless-json's path. */
+export function hasMarkEscape(text: string): boolean {
+  return text.includes(MARK_ESCAPE);
 }
 
 /**

@@ -179,6 +179,8 @@ export function readDatetimeExpires(img: RowImage, ctx: RowContext, newerFamily:
   return datetimeToUnix(readDatetime(img, 'expires', ctx.connector), ctx.timeZone);
 }
 
+const UINT32_MAX = 2n ** 32n - 1n;
+
 /** `expires` stored as INTEGER unix seconds (2.4+): PostgreSQL INTEGER or MySQL INT UNSIGNED. */
 export function readUnixExpires(img: RowImage, ctx: RowContext, olderFamily: string): bigint {
   const c = column(img, 'expires', false)!;
@@ -188,5 +190,5 @@ export function readUnixExpires(img: RowImage, ctx: RowContext, olderFamily: str
       `${c.path} is a timestamp (${c.schema.name}), but ${img.tableLabel} stores expires as INTEGER unix time: ${ctx.table} looks like a ${olderFamily} table; check the release configured for source "${ctx.name}"`,
     );
   }
-  return readInteger(img, 'expires', { nullable: false, min: INT32_MIN, max: 2n ** 32n - 1n, range: 'INTEGER / INT UNSIGNED' })!;
+  return readInteger(img, 'expires', { nullable: false, min: INT32_MIN, max: UINT32_MAX, range: 'INTEGER / INT UNSIGNED' })!;
 }

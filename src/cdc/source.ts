@@ -135,6 +135,9 @@ function reqInt(src: JsonObject, name: string): bigint {
   return v;
 }
 
+const INT64_LOW = -(2n ** 63n);
+const INT64_HIGH = 2n ** 63n - 1n;
+
 function optInt(src: JsonObject, name: string): bigint | null {
   const v: JsonValue | undefined = field(src, name);
   if (v === undefined || v === null) return null;
@@ -142,6 +145,6 @@ function optInt(src: JsonObject, name: string): bigint | null {
     throw new DecodeError('WRONG_TYPE', `source.${name} is ${describeJson(v)}, expected an integer`);
   }
   const n = BigInt(v.value);
-  if (n < -(2n ** 63n) || n >= 2n ** 63n) throw new DecodeError('OUT_OF_RANGE', `source.${name} = ${n} is outside int64`);
+  if (n < INT64_LOW || n > INT64_HIGH) throw new DecodeError('OUT_OF_RANGE', `source.${name} = ${n} is outside int64`);
   return n;
 }

@@ -24,6 +24,9 @@ import { translate, type Outcome, type Translation } from './translate.js';
 
 export type IngestState = LifecycleState;
 
+/** Bytes per partition and fetch: ~1,600 Debezium values with schemas, ~8,000 without. */
+export const FETCH_BYTES_PER_PARTITION = 8 * 1024 * 1024;
+
 export interface IngestStatus {
   state: IngestState;
   /** Set when state is 'failed'. */
@@ -64,7 +67,15 @@ export function createIngest(options: IngestOptions): Ingest {
     lifecycle.hold('log producer', () => producer.disconnect());
     await producer.connect();
     lifecycle.checkpoint();
-    const consumer = opts.kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false, retry: stageConsumerRetry(lifecycle) });
+    const consumer = opts.kafka.consumer({
+      groupId: opts.groupId,
+      allowAutoTopicCreation: false,
+      // Fetches of many chunks, so that decoding and produce overlap (see handleBatch): kafkajs's
+      // default of 1 MiB per partition is ~200 Debezium values with schemas, one chunk.
+      maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
+      maxBytes: FETCH_BYTES_PER_PARTITION * 4,
+      retry: stageConsumerRetry(lifecycle),
+    });
     // The consumer first on stop (held last): its disconnect waits for the batch in flight.
     lifecycle.hold('consumer', () => consumer.disconnect());
     consumer.on(consumer.events.CRASH, ({ payload }) => {
@@ -111,13 +122,39 @@ export function createIngest(options: IngestOptions): Ingest {
     status: () => ({ state: lifecycle.state, error: lifecycle.failure }),
   };
 
+  /**
+   * One fetched batch, in chunks of maxRecordsPerSend, pipelined without giving up the order of
+   * anything that matters: chunk i+1 is decoded while chunk i's produce is in flight; chunk i+1 is
+   * produced only after chunk i was acknowledged (one produce at a time, so the idempotent
+   * producer's sequence numbers never race and the log keeps the topic's order); chunk i's offset
+   * commit is issued once chunk i is acknowledged and travels beside chunk i+1's produce, and
+   * commits are issued in offset order, each only after the previous one completed. The batch
+   * returns (and kafkajs fetches the next one) only when every chunk is acknowledged and every
+   * commit completed, so a failure anywhere fails the batch and kafkajs retries it from the last
+   * resolved offset, which is never past an unacknowledged record.
+   */
   async function handleBatch(o: CompiledIngestOptions, d: Decoder, p: Producer, payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isStale, commitOffsetsIfNecessary } = payload;
     const timer = metrics.batchSeconds.startTimer(labels);
     const partitionLabels = { ...labels, topic: batch.topic, partition: String(batch.partition) };
+    const commits = new CommitChain((next) =>
+      // The batch's own commit: consumer.commitOffsets() is a silent no-op once stop() has begun,
+      // which would lose the commits of the batch being drained.
+      commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] }),
+    );
+    let inFlight: { send: Promise<void>; last: string; t: Translation } | null = null;
+    const acknowledged = async (f: { send: Promise<void>; last: string; t: Translation }): Promise<void> => {
+      await f.send;
+      const next = (BigInt(f.last) + 1n).toString();
+      commits.commit(next);
+      resolveOffset(f.last);
+      record(f.t);
+      metrics.lag.set(partitionLabels, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next))));
+      await heartbeat();
+    };
     try {
       for (let i = 0; i < batch.messages.length; i += o.maxRecordsPerSend) {
-        if (isStale()) return; // partition revoked in a rebalance: its new owner resumes from the last commit
+        if (isStale()) break; // partition revoked in a rebalance: its new owner resumes from the last commit
         const chunk = batch.messages.slice(i, i + o.maxRecordsPerSend);
         const records: RawRecord[] = chunk.map((m) => ({
           topic: batch.topic,
@@ -128,20 +165,27 @@ export function createIngest(options: IngestOptions): Ingest {
         }));
         metrics.eventsIn.inc(labels, records.length);
         const t = translate(d, o.log.partitions, records);
-        await sendAcknowledged(p, [
-          { topic: o.log.topic, messages: t.log },
-          { topic: o.log.deadLetterTopic, messages: t.deadLetters },
-        ]);
-        const last = chunk[chunk.length - 1]!.offset;
-        const next = (BigInt(last) + 1n).toString();
-        // The batch's own commit: consumer.commitOffsets() is a silent no-op once stop() has begun,
-        // which would lose the commits of the batch being drained.
-        await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] });
-        resolveOffset(last);
-        record(t);
-        metrics.lag.set(partitionLabels, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next))));
-        await heartbeat();
+        if (inFlight) {
+          const previous = inFlight;
+          inFlight = null;
+          await acknowledged(previous);
+          if (isStale()) break;
+        }
+        inFlight = {
+          send: sendAcknowledged(p, [
+            { topic: o.log.topic, messages: t.log },
+            { topic: o.log.deadLetterTopic, messages: t.deadLetters },
+          ]),
+          last: chunk[chunk.length - 1]!.offset,
+          t,
+        };
       }
+      if (inFlight) await acknowledged(inFlight);
+      await commits.drain();
+    } catch (e) {
+      // Nothing of this batch may be left running behind kafkajs's retry: let the commits settle.
+      await commits.drain().catch(() => undefined);
+      throw e;
     } finally {
       timer();
     }
@@ -159,5 +203,39 @@ export function createIngest(options: IngestOptions): Ingest {
       );
     }
     if (t.lastTsMs !== null) metrics.lastEventAge.set(labels, Number(t.lastTsMs) / 1000);
+  }
+}
+
+/**
+ * Offset commits of one partition, issued in the order given, each after the previous one
+ * completed (a commit asked for while another is in flight waits for it). The first failure is
+ * kept and thrown by drain(); commits after a failure are not issued.
+ */
+export class CommitChain {
+  private tail: Promise<void> = Promise.resolve();
+  private pending = 0;
+  private failure: { error: unknown } | null = null;
+
+  constructor(private readonly send: (next: string) => Promise<void>) {}
+
+  commit(next: string): void {
+    if (this.failure) return;
+    const run = async (): Promise<void> => {
+      try {
+        if (!this.failure) await this.send(next);
+      } catch (error) {
+        this.failure ??= { error };
+      } finally {
+        this.pending--;
+      }
+    };
+    // Issued at once when no commit is pending (the usual case), else after the last one asked for.
+    this.tail = this.pending++ === 0 ? run() : this.tail.then(run);
+  }
+
+  /** Waits for every commit asked for; throws the first failure. */
+  async drain(): Promise<void> {
+    await this.tail;
+    if (this.failure) throw this.failure.error;
   }
 }

@@ -148,7 +148,7 @@ test('start: topics, idempotent producer, manual-commit consumer from the beginn
     'createTopics ulbridge.log,ulbridge.dlq',
     'admin.disconnect',
     'producer.connect',
-    'consumer {"groupId":"ulbridge-ingest-legacy","allowAutoTopicCreation":false,"retry":{"retries":5}}',
+    'consumer {"groupId":"ulbridge-ingest-legacy","allowAutoTopicCreation":false,"maxBytesPerPartition":8388608,"maxBytes":33554432,"retry":{"retries":5}}',
     'consumer.connect',
     'subscribe {"topics":["legacy_pg.public.location"],"fromBeginning":true}',
     'run',
