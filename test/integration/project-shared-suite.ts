@@ -179,6 +179,16 @@ export function projectSharedSuite(d: Dialect): void {
       assert.deepEqual(await c.lines(`SELECT ${d.text('contact_id')}, cseq FROM location WHERE callid = 'cid-40'`), [`${held}|6`]);
     });
 
+    test('a batch below the stored offset changes nothing and records no own transaction', async () => {
+      const before = [await rows(), await c.lines(`SELECT COUNT(*) FROM ${st('own_tx')}`)];
+      const again = await apply([msg(25, ev('UPSERT', 40n, 99n, 'erin', 9, NOW + 90))]);
+      assert.deepEqual(
+        { alreadyApplied: again.alreadyApplied, applied: again.applied, nextOffset: again.nextOffset },
+        { alreadyApplied: 1, applied: 0, nextOffset: null },
+      );
+      assert.deepEqual([await rows(), await c.lines(`SELECT COUNT(*) FROM ${st('own_tx')}`)], before);
+    });
+
     if (d.name === 'postgres') {
       test('every apply transaction of a shared target records its xid (mod 2^32) for reverse sync', async () => {
         const xid = async (): Promise<bigint> => BigInt((await c.lines(`SELECT txid_current()::text`))[0]!);
