@@ -102,6 +102,7 @@ function nodeCfg(o: {
     'loadmodule "tm.so"',
     'loadmodule "signaling.so"',
     'loadmodule "mi_fifo.so"',
+    'loadmodule "sipmsgops.so"',
     ...(o.db ? ['loadmodule "db_postgres.so"'] : []),
     'loadmodule "clusterer.so"',
     'loadmodule "usrloc.so"',
@@ -168,8 +169,17 @@ async function waitFor(what: string, ms: number, fn: () => boolean | Promise<boo
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** JSON with bigints as decimal strings and Buffers as hex (what the fixture test compares with). */
 function toJson(v: unknown): unknown {
-  return JSON.parse(JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)));
+  return JSON.parse(
+    JSON.stringify(v, (_k, x: unknown) => {
+      if (typeof x === 'bigint') return x.toString();
+      const b = x as { type?: unknown; data?: unknown } | null;
+      if (b && typeof b === 'object' && b.type === 'Buffer' && Array.isArray(b.data))
+        return Buffer.from(b.data as number[]).toString('hex');
+      return x;
+    }),
+  ) as unknown;
 }
 
 async function main(): Promise<void> {
