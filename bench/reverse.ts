@@ -1,4 +1,9 @@
+import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { createLocationTable } from '../src/demo/tables.js';
+import { packContactId } from '../src/opensips/contactId.js';
+import type { CellValue } from '../src/project/targetRow.js';
+import { ensureReverseState } from '../src/reverse/labels.js';
 import { Workload } from '../src/demo/workload.js';
 import { createLocationTableSql } from '../src/db/ddl.js';
 import { postgresDialect } from '../src/db/dialect.js';
@@ -9,20 +14,24 @@ import { releaseProfile } from '../src/opensips/releases.js';
 import { applyBatch } from '../src/project/apply.js';
 import type { LogMessage } from '../src/project/batch.js';
 import { pgSession } from '../src/project/pgSession.js';
-import { ensureStateSchema } from '../src/project/stateSchema.js';
+import { ensureStateSchema, FIRST_RLABEL } from '../src/project/stateSchema.js';
 import { compileTarget } from '../src/project/target.js';
 import { applyReverseBatch, type TargetChange } from '../src/reverse/apply.js';
 import { LegacyTable } from '../src/reverse/legacyTable.js';
 import type { BenchContext, BenchFigure, BenchSection } from './section.js';
 
 /**
- * What reverse sync costs, measured in-process against the same PostgreSQL, side by side:
+ * What reverse sync costs, measured in-process, side by side in one run:
  *   1. the projection's apply transaction into a plain target and into a shared one (the target
  *      of a reverse sync: own-transaction record, link lookup, conflict-rule reads), for N first
  *      registrations then N refreshes (N = 100k at --scale 1), in batches of 1,000 events;
- *   2. reverse sync's apply of M registrar refreshes into a 2.1 legacy table (M = 20k), in batches
- *      of 500, against a floor: the same per-row UPDATEs of the legacy table in one transaction
- *      per batch, without finding the rows or reading their versions.
+ *   2. reverse sync's apply (applyReverseBatch) of M registrar first registrations then M refreshes
+ *      (M = 20k) into a 2.1 and a 4.0 legacy table, in PostgreSQL and in MariaDB, in batches of
+ *      500, against the floor of the bare writes it makes: the same set-based INSERTs/UPDATEs of
+ *      the legacy table and INSERTs of links, one legacy transaction per batch, without the
+ *      own-transaction check, the lookups, the version read, the decisions or label allocation.
+ * The target database is PostgreSQL (reverse sync reads PostgreSQL targets). MariaDB:
+ * $ULBRIDGE_BENCH_MYSQL_URL (a root URL), else a throwaway server (src/stack).
  */
 
 const BATCH = 1000;
@@ -116,6 +125,163 @@ async function scratchDb(admin: pg.Client, adminUrl: string, name: string): Prom
   return u.toString();
 }
 
+/** A registrar change of binding i (user u<i>): first registration at cseq 1, refreshes above. */
+function registrarChange(i: number, cseq: number, now: number): Registration {
+  return {
+    username: `u${i}`,
+    domain: 'example.com',
+    contact: `sip:u${i}@192.0.2.1`,
+    received: null,
+    path: null,
+    expires: BigInt(now + 3600),
+    q: 1,
+    callid: `bench-${i}`,
+    cseq,
+    lastModified: BigInt(now + cseq),
+    flags: 0,
+    cflags: null,
+    userAgent: 'ua',
+    socket: null,
+    methods: null,
+    sipInstance: null,
+    kvStore: null,
+    attr: null,
+  };
+}
+
+function registrarEvents(m: number, cseq: number, now: number): TargetChange[] {
+  const out: TargetChange[] = [];
+  for (let i = 1; i <= m; i++) {
+    const event: RegistrationEvent = {
+      op: 'UPSERT',
+      source: {
+        name: 'rollback',
+        release: '4.0',
+        connector: 'POSTGRESQL',
+        table: 'public.location',
+        rowKey: 1099511627776n + BigInt(i),
+        position: { major: BigInt(cseq * m + i), minor: 1n, seq: 0n },
+        snapshot: false,
+        tsMs: 0n,
+      },
+      registration: registrarChange(i, cseq, now),
+    };
+    out.push({ event, txId: BigInt(cseq * m + i) });
+  }
+  return out;
+}
+
+type LegacyKind = 'postgres' | 'mariadb';
+
+interface ReverseFigures {
+  reverse: number;
+  floor: number;
+}
+
+/**
+ * Reverse sync into one legacy table: M registrar first registrations (new legacy rows, links;
+ * 2.2+: contact ids allocated) then M refreshes of them (updates by link), in batches of
+ * REVERSE_BATCH, against the floor: the same set-based INSERTs and UPDATEs (LegacyTable's), one
+ * transaction per batch, into a twin table, with no own_tx check, no lookups, no locking read, no
+ * conflict rule, no links and no label allocation.
+ */
+async function reverseRates(targetUrl: string, legacyUrl: string, release: '2.1' | '4.0', m: number, now: number): Promise<ReverseFigures> {
+  const t = new pg.Client({ connectionString: targetUrl });
+  await t.connect();
+  const legacyDb = await openDb(legacyUrl);
+  try {
+    await t.query('SET jit = off');
+    await ensureStateSchema(t, 'ulbridge_r');
+    await ensureReverseState(t, 'ulbridge_r');
+    await createLocationTable(legacyUrl, release, 'location');
+    await createLocationTable(legacyUrl, release, 'floor_location');
+    const registrar = { release, hashSize: 9, useDomain: false, unsignedChar: false, timeZone: 'UTC' } as const;
+    const legacy = new LegacyTable(legacyDb, 'location', registrar);
+    const rounds = [registrarEvents(m, 1, now), registrarEvents(m, 2, now)];
+    let started = process.hrtime.bigint();
+    for (const changes of rounds) {
+      for (let i = 0; i < changes.length; i += REVERSE_BATCH) {
+        await applyReverseBatch(t, legacy, { stateSchema: 'ulbridge_r', sourceName: 'legacy', now }, changes.slice(i, i + REVERSE_BATCH));
+      }
+    }
+    const reverse = (2 * m) / (Number(process.hrtime.bigint() - started) / 1e9);
+    const { rows } = await t.query('SELECT count(*)::int AS n FROM ulbridge_r.links');
+    if (rows[0].n !== m) throw new Error(`reverse bench: ${rows[0].n} links, expected ${m}`);
+
+    const floor = new LegacyTable(legacyDb, 'floor_location', registrar);
+    await t.query('CREATE TABLE ulbridge_r.floor_links (LIKE ulbridge_r.links INCLUDING ALL)');
+    const ids: bigint[] = [];
+    started = process.hrtime.bigint();
+    for (const [round, changes] of rounds.entries()) {
+      for (let i = 0; i < changes.length; i += REVERSE_BATCH) {
+        const part = changes.slice(i, i + REVERSE_BATCH).map((c) => c.event.registration!);
+        await floor.begin();
+        if (round === 1) await floor.updateRows(part.map((reg, j) => ({ id: ids[i + j]!, reg })));
+        else {
+          if (release === '2.1') ids.push(...(await floor.insertAutoIds(part)));
+          else {
+            const rows = part.map((reg, j) => {
+              const id = packContactId({ aorhash: 1, rlabel: FIRST_RLABEL + i + j, clabel: 0 });
+              ids.push(id);
+              return { contactId: id, values: floor.values(reg, id) as CellValue[] };
+            });
+            await floor.insertWithIds(rows);
+          }
+          // The links of the new rows, as reverse sync writes them (one statement, before the legacy commit).
+          const batch = changes.slice(i, i + REVERSE_BATCH);
+          await t.query(
+            `INSERT INTO ulbridge_r.floor_links (contact_id, binding, legacy_id)
+             SELECT c, 'legacy:' || l, l FROM unnest($1::bigint[], $2::bigint[]) AS u(c, l)
+             ON CONFLICT (contact_id) DO UPDATE SET binding = EXCLUDED.binding, legacy_id = EXCLUDED.legacy_id, created_at = now()`,
+            [batch.map((c) => String(c.event.source.rowKey)), ids.slice(i, i + batch.length).map(String)],
+          );
+        }
+        await floor.commit();
+      }
+    }
+    return { reverse, floor: (2 * m) / (Number(process.hrtime.bigint() - started) / 1e9) };
+  } finally {
+    await legacyDb.close();
+    await t.end();
+  }
+}
+
+/** A MariaDB server: $ULBRIDGE_BENCH_MYSQL_URL (a root URL), else a throwaway one (src/stack). */
+async function mariaDbServer(ctx: BenchContext): Promise<{ url: string; stop(): Promise<void> }> {
+  const given = process.env.ULBRIDGE_BENCH_MYSQL_URL;
+  if (given) return { url: given, stop: async () => undefined };
+  ctx.log('starting a throwaway MariaDB (src/stack); set ULBRIDGE_BENCH_MYSQL_URL to use an existing server');
+  const stackModule = '../src/stack/index.js';
+  const { startStack } = (await import(stackModule)) as {
+    startStack: (o: { services: string[]; log?: (l: string) => void }) => Promise<{ mariadb?: { url: string }; stop(): Promise<void> }>;
+  };
+  const stack = await startStack({ services: ['mariadb'], log: ctx.log });
+  if (!stack.mariadb) throw new Error('the stack started no MariaDB');
+  return { url: stack.mariadb.url, stop: () => stack.stop() };
+}
+
+async function mysqlScratch(adminUrl: string, name: string): Promise<string> {
+  const c = await mysql.createConnection({ uri: adminUrl });
+  try {
+    await c.query(`DROP DATABASE IF EXISTS \`${name}\``);
+    await c.query(`CREATE DATABASE \`${name}\``);
+  } finally {
+    await c.end();
+  }
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function mysqlDrop(adminUrl: string, name: string): Promise<void> {
+  const c = await mysql.createConnection({ uri: adminUrl });
+  try {
+    await c.query(`DROP DATABASE IF EXISTS \`${name}\``);
+  } finally {
+    await c.end();
+  }
+}
+
 export const section: BenchSection = {
   name: 'reverse',
   async run(ctx: BenchContext): Promise<BenchFigure[]> {
@@ -125,7 +291,10 @@ export const section: BenchSection = {
     const n = Math.round(100_000 * ctx.scale);
     const m = Math.round(20_000 * ctx.scale);
     const now = Math.floor(Date.now() / 1000);
-    const names = ['ulbridge_bench_plain', 'ulbridge_bench_shared', 'ulbridge_bench_reverse'];
+    const names = ['ulbridge_bench_plain', 'ulbridge_bench_shared'];
+    const mariadb = await mariaDbServer(ctx);
+    const mysqlNames: string[] = [];
+    const figures: BenchFigure[] = [];
     try {
       ctx.log(
         `reverse: ${n.toLocaleString('en-US')} first registrations + ${n.toLocaleString('en-US')} refreshes through the apply transaction, plain then shared target`,
@@ -133,89 +302,7 @@ export const section: BenchSection = {
       const rounds = [logMessages(n, 0, now), logMessages(n, 1, now)];
       const plain = await projectRate(await scratchDb(admin, adminUrl, names[0]!), false, rounds, now);
       const shared = await projectRate(await scratchDb(admin, adminUrl, names[1]!), true, rounds, now);
-
-      ctx.log(`reverse: ${m.toLocaleString('en-US')} registrar refreshes copied into a 2.1 legacy table, and the UPDATE floor`);
-      const url = await scratchDb(admin, adminUrl, names[2]!);
-      const t = new pg.Client({ connectionString: url });
-      await t.connect();
-      const legacyDb = await openDb(url);
-      let reverseRate: number;
-      let floorRate: number;
-      try {
-        await t.query('SET jit = off');
-        await t.query('CREATE SCHEMA legacy');
-        for (const sql of createLocationTableSql(releaseProfile('2.1'), postgresDialect, 'legacy.location')) await t.query(sql);
-        await ensureStateSchema(t, 'ulbridge_r');
-        // m legacy rows, each projected as a target binding (contact id 2^40 + i).
-        await t.query(
-          `INSERT INTO legacy.location (id, username, domain, contact, expires, callid, cseq, last_modified, user_agent)
-           SELECT i, 'u' || i, 'example.com', 'sip:u' || i || '@192.0.2.1', '2030-01-01 00:00:00', 'bench-' || i, 1, '2025-01-01 00:00:00', 'ua'
-             FROM generate_series(1, $1) AS i`,
-          [m],
-        );
-        await t.query(
-          `INSERT INTO ulbridge_r.bindings (binding, source_name, source_row_key, log_partition, contact_id, in_target, pos_major, pos_minor, pos_seq)
-           SELECT 'legacy:' || i, 'legacy', i, 0, 1099511627776 + i, true, 1, 1, 0 FROM generate_series(1, $1) AS i`,
-          [m],
-        );
-        const legacy = new LegacyTable(legacyDb, 'legacy.location', { release: '2.1', timeZone: 'UTC' });
-        const change = (i: number, cseq: number): Registration => ({
-          username: `u${i}`,
-          domain: 'example.com',
-          contact: `sip:u${i}@192.0.2.1`,
-          received: null,
-          path: null,
-          expires: 1893456000n,
-          q: 1,
-          callid: `bench-${i}`,
-          cseq,
-          lastModified: BigInt(now),
-          flags: 0,
-          cflags: null,
-          userAgent: 'ua',
-          socket: null,
-          methods: null,
-          sipInstance: null,
-          kvStore: null,
-          attr: null,
-        });
-        const changes: TargetChange[] = [];
-        for (let i = 1; i <= m; i++) {
-          const event: RegistrationEvent = {
-            op: 'UPSERT',
-            source: {
-              name: 'rollback',
-              release: '4.0',
-              connector: 'POSTGRESQL',
-              table: 'public.location',
-              rowKey: 1099511627776n + BigInt(i),
-              position: { major: BigInt(i), minor: 1n, seq: 0n },
-              snapshot: false,
-              tsMs: 0n,
-            },
-            registration: change(i, 2),
-          };
-          changes.push({ event, txId: BigInt(i) });
-        }
-        let started = process.hrtime.bigint();
-        for (let i = 0; i < changes.length; i += REVERSE_BATCH) {
-          await applyReverseBatch(t, legacy, { stateSchema: 'ulbridge_r', sourceName: 'legacy' }, changes.slice(i, i + REVERSE_BATCH));
-        }
-        reverseRate = m / (Number(process.hrtime.bigint() - started) / 1e9);
-        started = process.hrtime.bigint();
-        for (let i = 1; i <= m; i += REVERSE_BATCH) {
-          await legacy.begin();
-          const rows = [];
-          for (let j = i; j < Math.min(m + 1, i + REVERSE_BATCH); j++) rows.push({ id: BigInt(j), reg: change(j, 3) });
-          await legacy.updateRows(rows);
-          await legacy.commit();
-        }
-        floorRate = m / (Number(process.hrtime.bigint() - started) / 1e9);
-      } finally {
-        await legacyDb.close();
-        await t.end();
-      }
-      return [
+      figures.push(
         {
           figure: 'projection apply, plain target',
           value: plain,
@@ -229,23 +316,52 @@ export const section: BenchSection = {
           note: 'same events: own_tx row, link lookup, conflict-rule reads',
         },
         { figure: 'shared / plain', value: shared / plain, unit: 'ratio', note: 'cost of making a target shared, same run' },
-        {
-          figure: 'reverse sync apply (registrar refreshes -> 2.1 legacy)',
-          value: reverseRate,
-          unit: 'changes/s',
-          note: `applyReverseBatch, ${m} changes, batches of ${REVERSE_BATCH}`,
-        },
-        {
-          figure: 'floor: the same UPDATEs, one transaction per batch',
-          value: floorRate,
-          unit: 'changes/s',
-          note: 'LegacyTable.update only: no own_tx check, no lookup, no version read',
-        },
-        { figure: 'reverse / floor', value: reverseRate / floorRate, unit: 'ratio', note: 'same run' },
-      ];
+      );
+      const side: Array<{ kind: LegacyKind; release: '2.1' | '4.0'; f: ReverseFigures }> = [];
+      for (const kind of ['postgres', 'mariadb'] as const) {
+        for (const release of ['2.1', '4.0'] as const) {
+          ctx.log(
+            `reverse: ${m.toLocaleString('en-US')} registrar registrations + ${m.toLocaleString('en-US')} refreshes into a ${release} legacy table in ${kind}, and the bare writes`,
+          );
+          const tag = `${kind === 'postgres' ? 'pg' : 'my'}_${release.replace('.', '')}`;
+          const targetName = `ulbridge_bench_rev_target_${tag}`;
+          names.push(targetName);
+          const targetUrl = await scratchDb(admin, adminUrl, targetName);
+          let legacyUrl: string;
+          if (kind === 'postgres') {
+            names.push(`ulbridge_bench_rev_legacy_${tag}`);
+            legacyUrl = await scratchDb(admin, adminUrl, names.at(-1)!);
+          } else {
+            mysqlNames.push(`ulbridge_bench_rev_legacy_${tag}`);
+            legacyUrl = await mysqlScratch(mariadb.url, mysqlNames.at(-1)!);
+          }
+          side.push({ kind, release, f: await reverseRates(targetUrl, legacyUrl, release, m, now) });
+        }
+      }
+      const label = (kind: LegacyKind) => (kind === 'postgres' ? 'PostgreSQL' : 'MariaDB');
+      for (const { kind, release, f } of side) {
+        figures.push(
+          {
+            figure: `reverse sync -> ${release} legacy, ${label(kind)}`,
+            value: f.reverse,
+            unit: 'changes/s',
+            note: `applyReverseBatch, ${m} new + ${m} refreshes, batches of ${REVERSE_BATCH}${release === '4.0' ? ', contact ids allocated' : ''}`,
+          },
+          {
+            figure: `floor: its bare writes, ${label(kind)}`,
+            value: f.floor,
+            unit: 'changes/s',
+            note: `same legacy INSERTs/UPDATEs + link INSERTs, 1 tx per batch${kind === 'mariadb' && release === '4.0' ? ' (MySQL INSERT includes its id lookup)' : ''}`,
+          },
+          { figure: `reverse / floor, ${release} ${label(kind)}`, value: f.reverse / f.floor, unit: 'ratio', note: 'same run' },
+        );
+      }
+      return figures;
     } finally {
       for (const name of names) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
       await admin.end();
+      for (const name of mysqlNames) await mysqlDrop(mariadb.url, name).catch(() => undefined);
+      await mariadb.stop();
     }
   },
 };

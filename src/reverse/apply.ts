@@ -3,8 +3,8 @@ import type { RegistrationEvent } from '../log/event.js';
 import { isNewer, versionOf, type BindingVersion } from '../log/version.js';
 import type { AorState } from '../project/planner.js';
 import { ident } from '../project/stateSchema.js';
-import { insertAllocated, saveLabels } from './labels.js';
-import type { LegacyTable } from './legacyTable.js';
+import { insertAllocated, saveLabelsParams, saveLabelsSql } from './labels.js';
+import type { LegacyTable, LegacyVersion } from './legacyTable.js';
 
 /** One decoded change of the target table, with the source transaction id Debezium reported. */
 export interface TargetChange {
@@ -39,6 +39,8 @@ interface RowState {
   id: bigint | null;
   /** The target row this state follows (the change that created a new row). */
   targetId: bigint;
+  /** The version read from the legacy table (null: a new row); writes are conditional on it. */
+  read: LegacyVersion | null;
   version: BindingVersion;
   /** The change to write: the newest registration copied (update or insert), or null (unchanged). */
   event: RegistrationEvent | null;
@@ -72,35 +74,44 @@ export async function applyReverseBatch(
   opts: ReverseApplyOptions,
   changes: TargetChange[],
 ): Promise<ReverseResult> {
-  const result: ReverseResult = { ownWrites: 0, inserted: 0, updated: 0, deleted: 0, keptLegacy: 0, ignored: 0 };
+  const base: ReverseResult = { ownWrites: 0, inserted: 0, updated: 0, deleted: 0, keptLegacy: 0, ignored: 0 };
   const s = ident(opts.stateSchema);
-  const own = await ownTransactions(target, s, changes);
+  const { own, legacyOf } = await lookUp(target, s, opts.sourceName, changes);
   const theirs: RegistrationEvent[] = [];
   for (const c of changes) {
-    if (isOwnWrite(c, own)) result.ownWrites++;
-    else if (c.event.op === 'TRUNCATE' || !c.event.registration) result.ignored++;
+    if (isOwnWrite(c, own)) base.ownWrites++;
+    else if (c.event.op === 'TRUNCATE' || !c.event.registration) base.ignored++;
     else theirs.push(c.event);
   }
-  if (theirs.length === 0) return result;
+  if (theirs.length === 0) return base;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await applyOnce(target, legacy, opts, theirs, legacyOf, { ...base });
+    } catch (e) {
+      // The legacy registrar wrote a row between our read and our write: read again.
+      if (!(e instanceof LegacyRowMoved) || attempt >= 5) throw e;
+    }
+  }
+}
 
-  // contact id -> legacy key, from the projection's bindings, then from reverse sync's links.
-  const ids = [...new Set(theirs.map((e) => e.source.rowKey.toString()))];
-  const legacyOf = new Map<bigint, bigint>();
-  const { rows: known } = await target.query(
-    `SELECT contact_id::text AS c, source_row_key::text AS l, 0 AS o FROM ${s}.bindings WHERE contact_id = ANY($1::bigint[]) AND source_name = $2
-     UNION ALL
-     SELECT contact_id::text, legacy_id::text, 1 FROM ${s}.links WHERE contact_id = ANY($1::bigint[])
-     ORDER BY o`,
-    [ids, opts.sourceName],
-  );
-  for (const r of known) if (!legacyOf.has(BigInt(r.c as string))) legacyOf.set(BigInt(r.c as string), BigInt(r.l as string));
+/** A conditional write found a legacy row no longer at the version read (the batch is decided again). */
+class LegacyRowMoved extends Error {}
 
+async function applyOnce(
+  target: pg.ClientBase,
+  legacy: LegacyTable,
+  opts: ReverseApplyOptions,
+  theirs: readonly RegistrationEvent[],
+  legacyOf: ReadonlyMap<bigint, bigint>,
+  result: ReverseResult,
+): Promise<ReverseResult> {
+  const s = ident(opts.stateSchema);
   await legacy.begin();
   try {
-    const versions = await legacy.lockVersions([...new Set(legacyOf.values())]);
+    const versions = await legacy.readVersions([...new Set(legacyOf.values())]);
     // 1. Decide, in event order: the state each legacy row ends the batch in.
     const existing = new Map<bigint, RowState>(); // by legacy key
-    for (const [id, version] of versions) existing.set(id, { id, targetId: 0n, version, event: null, deleted: false });
+    for (const [id, version] of versions) existing.set(id, { id, targetId: 0n, read: version, version, event: null, deleted: false });
     const current = new Map<bigint, RowState>(); // by target contact id: the row its changes go to
     const created: RowState[] = [];
     const goneLinks = new Set<bigint>();
@@ -135,17 +146,20 @@ export async function applyReverseBatch(
         continue;
       }
       // New to the legacy table (or it deleted its row, e.g. its registrar expired the contact).
-      const fresh: RowState = { id: null, targetId: contactId, version, event: e, deleted: false };
+      const fresh: RowState = { id: null, targetId: contactId, read: null, version, event: e, deleted: false };
       created.push(fresh);
       current.set(contactId, fresh);
       goneLinks.delete(contactId);
       result.inserted++;
     }
 
-    // 2. Write it: deletes, updates, inserts; one statement per kind (per 1,000 rows).
+    // 2. Write it: deletes, updates, inserts; one statement per kind (per 1,000 rows). Deletes and
+    // updates apply only to rows still at the version read; any other makes the batch start over.
     const rows = [...existing.values()];
-    await legacy.deleteRows(rows.filter((r) => r.deleted).map((r) => r.id!));
-    await legacy.updateRows(rows.filter((r) => !r.deleted && r.event).map((r) => ({ id: r.id!, reg: r.event!.registration! })));
+    const deletes = rows.filter((r) => r.deleted).map((r) => ({ id: r.id!, expect: r.read! }));
+    const updates = rows.filter((r) => !r.deleted && r.event).map((r) => ({ id: r.id!, reg: r.event!.registration!, expect: r.read! }));
+    if ((await legacy.deleteRows(deletes)) !== deletes.length) throw new LegacyRowMoved();
+    if ((await legacy.updateRows(updates)) !== updates.length) throw new LegacyRowMoved();
     const inserts = created.filter((r) => !r.deleted);
     const newLinks = new Map<bigint, bigint>(); // target contact id -> legacy key
     let labels: AorState[] = [];
@@ -167,6 +181,7 @@ export async function applyReverseBatch(
       const created = await legacy.insertAutoIds(inserts.map((r) => r.event!.registration!));
       inserts.forEach((r, i) => newLinks.set(r.targetId, created[i]!));
     }
+    for (const c of newLinks.keys()) goneLinks.delete(c);
     await writeLinks(target, s, opts, newLinks, goneLinks, labels);
     await legacy.commit();
   } catch (e) {
@@ -176,15 +191,36 @@ export async function applyReverseBatch(
   return result;
 }
 
-/** The transaction ids of this batch that the projection recorded as its own (one query). */
-async function ownTransactions(target: pg.ClientBase, s: string, changes: readonly TargetChange[]): Promise<Set<bigint>> {
-  const txIds = [...new Set(changes.map((c) => c.txId).filter((t): t is bigint => t !== null))];
+/**
+ * One round trip to the target: which of the batch's transactions the projection recorded as its
+ * own, and the legacy key of each contact id (the projection's forward binding first, then
+ * reverse sync's link).
+ */
+async function lookUp(
+  target: pg.ClientBase,
+  s: string,
+  sourceName: string,
+  changes: readonly TargetChange[],
+): Promise<{ own: Set<bigint>; legacyOf: Map<bigint, bigint> }> {
+  const txIds = [...new Set(changes.map((c) => c.txId).filter((t): t is bigint => t !== null))].map(String);
+  const ids = [...new Set(changes.filter((c) => c.event.registration).map((c) => c.event.source.rowKey.toString()))];
+  const { rows } = await target.query(
+    `SELECT 0 AS o, xid::text AS c, NULL AS l FROM ${s}.own_tx WHERE xid = ANY($1::bigint[])
+     UNION ALL
+     SELECT 1, contact_id::text, source_row_key::text FROM ${s}.bindings WHERE contact_id = ANY($2::bigint[]) AND source_name = $3
+     UNION ALL
+     SELECT 2, contact_id::text, legacy_id::text FROM ${s}.links WHERE contact_id = ANY($2::bigint[])
+     ORDER BY o`,
+    [txIds, ids, sourceName],
+  );
   const own = new Set<bigint>();
-  if (txIds.length > 0) {
-    const { rows } = await target.query(`SELECT xid::text AS x FROM ${s}.own_tx WHERE xid = ANY($1::bigint[])`, [txIds.map(String)]);
-    for (const r of rows) own.add(BigInt(r.x as string));
+  const legacyOf = new Map<bigint, bigint>();
+  for (const r of rows) {
+    const c = BigInt(r.c as string);
+    if (r.o === 0) own.add(c);
+    else if (!legacyOf.has(c)) legacyOf.set(c, BigInt(r.l as string));
   }
-  return own;
+  return { own, legacyOf };
 }
 
 /**
@@ -197,7 +233,7 @@ function isOwnWrite(c: TargetChange, own: ReadonlySet<bigint>): boolean {
 
 /**
  * Upserts the links of rows just inserted, drops those of rows the registrar deleted, and saves
- * the legacy label state, in one target transaction.
+ * the legacy label state: one statement, so one target transaction (and one round trip).
  */
 async function writeLinks(
   target: pg.ClientBase,
@@ -208,26 +244,14 @@ async function writeLinks(
   labels: readonly AorState[],
 ): Promise<void> {
   if (add.size === 0 && drop.size === 0 && labels.length === 0) return;
-  const sourceName = opts.sourceName;
-  await target.query('BEGIN');
-  try {
-    await saveLabels(target, opts.stateSchema, labels);
-    if (drop.size > 0) await target.query(`DELETE FROM ${s}.links WHERE contact_id = ANY($1::bigint[])`, [[...drop].map(String)]);
-    if (add.size > 0) {
-      const contactIds = [...add.keys()].map(String);
-      const legacyIds = [...add.values()].map(String);
-      await target.query(
-        `INSERT INTO ${s}.links (contact_id, binding, legacy_id)
-         SELECT c, $3 || ':' || l, l FROM unnest($1::bigint[], $2::bigint[]) AS u(c, l)
-         ON CONFLICT (contact_id) DO UPDATE SET binding = EXCLUDED.binding, legacy_id = EXCLUDED.legacy_id, created_at = now()`,
-        [contactIds, legacyIds, sourceName],
-      );
-    }
-    await target.query('COMMIT');
-  } catch (e) {
-    await target.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  }
+  await target.query(
+    `WITH dropped AS (DELETE FROM ${s}.links WHERE contact_id = ANY($1::bigint[])),
+     labels AS (${saveLabelsSql(s, 5)})
+     INSERT INTO ${s}.links (contact_id, binding, legacy_id)
+     SELECT c, $4 || ':' || l, l FROM unnest($2::bigint[], $3::bigint[]) AS u(c, l)
+     ON CONFLICT (contact_id) DO UPDATE SET binding = EXCLUDED.binding, legacy_id = EXCLUDED.legacy_id, created_at = now()`,
+    [[...drop].map(String), [...add.keys()].map(String), [...add.values()].map(String), opts.sourceName, ...saveLabelsParams(labels)],
+  );
 }
 
 /** Drops own_tx entries older than the given age (the reverse consumer is expected to be far ahead). */

@@ -167,22 +167,25 @@ export async function insertAllocated(
   return out;
 }
 
-/** Saves label state (in the caller's target transaction, with the links). */
-export async function saveLabels(target: pg.ClientBase, schema: string, aors: readonly AorState[]): Promise<void> {
-  if (aors.length === 0) return;
-  const s = ident(schema);
-  await target.query(
-    `INSERT INTO ${s}.legacy_aors (aor, aorhash, slot, rlabel, next_clabel, wrapped)
-     SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::bigint[], $5::int[], $6::boolean[])
+/**
+ * The statement that saves label state, with its parameters from $first on (saveLabelsParams); a
+ * data-modifying CTE of the links statement, so both commit together.
+ */
+export function saveLabelsSql(s: string, first: number): string {
+  const p = (i: number): string => `$${first + i}`;
+  return `INSERT INTO ${s}.legacy_aors (aor, aorhash, slot, rlabel, next_clabel, wrapped)
+     SELECT * FROM unnest(${p(0)}::text[], ${p(1)}::int[], ${p(2)}::int[], ${p(3)}::bigint[], ${p(4)}::int[], ${p(5)}::boolean[])
      ON CONFLICT (aor) DO UPDATE SET next_clabel = EXCLUDED.next_clabel, wrapped = EXCLUDED.wrapped
-       WHERE legacy_aors.rlabel = EXCLUDED.rlabel`,
-    [
-      aors.map((a) => a.aor),
-      aors.map((a) => a.aorhash),
-      aors.map((a) => a.slot),
-      aors.map((a) => String(a.rlabel)),
-      aors.map((a) => a.nextClabel),
-      aors.map((a) => a.wrapped),
-    ],
-  );
+       WHERE legacy_aors.rlabel = EXCLUDED.rlabel`;
+}
+
+export function saveLabelsParams(aors: readonly AorState[]): unknown[] {
+  return [
+    aors.map((a) => a.aor),
+    aors.map((a) => a.aorhash),
+    aors.map((a) => a.slot),
+    aors.map((a) => String(a.rlabel)),
+    aors.map((a) => a.nextClabel),
+    aors.map((a) => a.wrapped),
+  ];
 }

@@ -18,6 +18,11 @@ export interface LegacyRegistrar {
   unsignedChar?: boolean;
 }
 
+/** A legacy row's version as read, with its last_modified as stored (conditional writes compare it). */
+export interface LegacyVersion extends BindingVersion {
+  lastModifiedText: string;
+}
+
 /** Most rows per multi-row statement. */
 const ROWS_PER_STATEMENT = 1000;
 const ER_DUP_ENTRY = 1062;
@@ -61,6 +66,7 @@ export class LegacyTable {
   /** Columns written, key included (2.1 inserts leave it to the database). */
   private readonly columns: string[];
   private autoinc: { consecutive: boolean; step: bigint } | null = null;
+  private readonly recent = new Map<string, bigint>();
 
   constructor(
     private readonly db: DbConnection,
@@ -107,23 +113,23 @@ export class LegacyTable {
     return this.db.query('ROLLBACK');
   }
 
-  /** Current versions of the rows with these keys, locked until commit (one statement per 1,000 keys). */
-  async lockVersions(ids: readonly bigint[]): Promise<Map<bigint, BindingVersion>> {
-    const map = new Map<bigint, BindingVersion>();
+  /**
+   * Current versions of the rows with these keys (a plain read: writes made on them are
+   * conditional on the version read, see updateRows/deleteRows). One statement per 1,000 keys.
+   */
+  async readVersions(ids: readonly bigint[]): Promise<Map<bigint, LegacyVersion>> {
+    const map = new Map<bigint, LegacyVersion>();
     const d = this.db.dialect;
-    for (const part of chunk(
-      [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
-      ROWS_PER_STATEMENT,
-    )) {
+    for (const part of chunk(ids, ROWS_PER_STATEMENT)) {
       const cols = `${this.keyText()} AS id, callid, cseq, ${d.datetimeText('last_modified')} AS lm`;
       const rows = await this.db.query<{ id: string | number | bigint; callid: string; cseq: number; lm: string }>(
         d.name === 'postgres'
-          ? `SELECT ${cols} FROM ${this.table} WHERE ${this.key} = ANY($1::bigint[]) ORDER BY ${this.key} FOR UPDATE`
-          : `SELECT ${cols} FROM ${this.table} WHERE ${this.key} IN (${part.map(intLiteral).join(', ')}) ORDER BY ${this.key} FOR UPDATE`,
+          ? `SELECT ${cols} FROM ${this.table} WHERE ${this.key} = ANY($1::bigint[])`
+          : `SELECT ${cols} FROM ${this.table} WHERE ${this.key} IN (${part.map(intLiteral).join(', ')})`,
         d.name === 'postgres' ? [part.map(intLiteral)] : [],
       );
       for (const r of rows)
-        map.set(BigInt(r.id), { callid: r.callid, cseq: Number(r.cseq), lastModified: localDatetimeToUnix(r.lm, this.target.timeZone) });
+        map.set(BigInt(r.id), { callid: r.callid, cseq: Number(r.cseq), lastModified: this.unixOf(r.lm), lastModifiedText: r.lm });
     }
     return map;
   }
@@ -154,42 +160,95 @@ export class LegacyTable {
     return out;
   }
 
-  async deleteRows(ids: readonly bigint[]): Promise<void> {
-    for (const part of chunk(ids, ROWS_PER_STATEMENT)) {
+  /**
+   * Deletes these rows; with `expect`, only a row still at the version read (the legacy registrar
+   * may have written it since). Returns how many rows were deleted.
+   */
+  async deleteRows(rows: ReadonlyArray<{ id: bigint; expect?: LegacyVersion }>): Promise<number> {
+    let n = 0;
+    for (const part of chunk(rows, ROWS_PER_STATEMENT)) {
+      const cond = part.some((r) => r.expect);
       if (this.dialect === 'postgres') {
-        await this.db.query(`DELETE FROM ${this.table} WHERE ${this.key} = ANY($1::bigint[])`, [part.map(intLiteral)]);
+        const res = await this.db.query(
+          cond
+            ? `DELETE FROM ${this.table} AS l USING unnest($1::bigint[], $2::text[], $3::integer[], $4::timestamp[]) AS u(k, callid, cseq, lm)
+                WHERE l.${this.key} = u.k AND l.callid = u.callid AND l.cseq = u.cseq AND l.last_modified = u.lm RETURNING 1`
+            : `DELETE FROM ${this.table} WHERE ${this.key} = ANY($1::bigint[]) RETURNING 1`,
+          cond
+            ? [
+                part.map((r) => intLiteral(r.id)),
+                part.map((r) => r.expect!.callid),
+                part.map((r) => r.expect!.cseq),
+                part.map((r) => r.expect!.lastModifiedText),
+              ]
+            : [part.map((r) => intLiteral(r.id))],
+        );
+        n += res.length;
       } else {
-        await this.db.query(`DELETE FROM ${this.table} WHERE ${this.key} IN (${part.map(intLiteral).join(', ')})`);
+        const where = part
+          .map((r) =>
+            r.expect
+              ? `(${this.key} = ${intLiteral(r.id)} AND callid = ? AND cseq = ? AND last_modified = ?)`
+              : `${this.key} = ${intLiteral(r.id)}`,
+          )
+          .join(' OR ');
+        const res = (await this.db.query(
+          `DELETE FROM ${this.table} WHERE ${where}`,
+          part.flatMap((r) => (r.expect ? [r.expect.callid, r.expect.cseq, r.expect.lastModifiedText] : [])),
+        )) as unknown as { affectedRows: number };
+        n += res.affectedRows;
       }
     }
+    return n;
   }
 
-  /** Rewrites these rows whole (key kept) from the registrations, in the legacy release's format. */
-  async updateRows(rows: ReadonlyArray<{ id: bigint; reg: Registration }>): Promise<void> {
+  /**
+   * Rewrites these rows whole (key kept) from the registrations, in the legacy release's format;
+   * with `expect`, only a row still at the version read. Returns how many rows were updated.
+   */
+  async updateRows(rows: ReadonlyArray<{ id: bigint; reg: Registration; expect?: LegacyVersion }>): Promise<number> {
     const cols = this.columns.slice(1);
+    let n = 0;
     for (const part of chunk(rows, ROWS_PER_STATEMENT)) {
       const values = part.map((r) => this.values(r.reg, r.id));
+      const cond = part.some((r) => r.expect);
+      // The version the row must still have (nulls: no condition for that row).
+      const expect = [
+        part.map((r) => r.expect?.callid ?? null),
+        part.map((r) => r.expect?.cseq ?? null),
+        part.map((r) => r.expect?.lastModifiedText ?? null),
+      ];
       if (this.dialect === 'postgres') {
         const sets = cols.map((c) => `${this.q(c)} = u.${this.q(c)}`).join(', ');
-        await this.db.query(
-          `UPDATE ${this.table} AS l SET ${sets} FROM ${this.unnest()} AS u(${this.columns.map((c) => this.q(c)).join(', ')})
-            WHERE l.${this.key} = u.${this.key}`,
-          this.columnArrays(values),
+        const types = targetColumnPgTypes(this.target);
+        const res = await this.db.query(
+          `UPDATE ${this.table} AS l SET ${sets}
+             FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}, $${types.length + 1}::text[], $${types.length + 2}::integer[], $${types.length + 3}::timestamp[])
+               AS u(${this.columns.map((c) => this.q(c)).join(', ')}, x_callid, x_cseq, x_lm)
+            WHERE l.${this.key} = u.${this.key}${cond ? ' AND (u.x_cseq IS NULL OR (l.callid = u.x_callid AND l.cseq = u.x_cseq AND l.last_modified = u.x_lm))' : ''}
+            RETURNING 1`,
+          [...this.columnArrays(values), ...expect],
         );
+        n += res.length;
       } else {
         const sets = cols.map((c) => `l.${this.q(c)} = u.${this.q(c)}`).join(', ');
+        const names = [...this.columns, 'x_callid', 'x_cseq', 'x_lm'];
         const derived = values
           .map(
             (v, i) =>
-              `SELECT ${v.map((_, j) => (j === 0 ? `${intLiteral(v[0] as bigint)}` : '?') + (i === 0 ? ` AS ${this.q(this.columns[j]!)}` : '')).join(', ')}`,
+              `SELECT ${[...v, null, null, null]
+                .map((_, j) => (j === 0 ? intLiteral(v[0] as bigint) : '?') + (i === 0 ? ` AS ${this.q(names[j]!)}` : ''))
+                .join(', ')}`,
           )
           .join(' UNION ALL ');
-        await this.db.query(
-          `UPDATE ${this.table} AS l JOIN (${derived}) AS u ON l.${this.key} = u.${this.key} SET ${sets}`,
-          values.flatMap((v) => v.slice(1)),
-        );
+        const res = (await this.db.query(
+          `UPDATE ${this.table} AS l JOIN (${derived}) AS u ON l.${this.key} = u.${this.key}${cond ? ' AND (u.x_cseq IS NULL OR (l.callid = u.x_callid AND l.cseq = u.x_cseq AND l.last_modified = u.x_lm))' : ''} SET ${sets}`,
+          values.flatMap((v, i) => [...v.slice(1), expect[0]![i], expect[1]![i], expect[2]![i]]),
+        )) as unknown as { affectedRows: number };
+        n += res.affectedRows;
       }
     }
+    return n;
   }
 
   /**
@@ -245,18 +304,27 @@ export class LegacyTable {
     const out: bigint[] = [];
     for (const part of chunk(regs, ROWS_PER_STATEMENT)) {
       if (this.dialect === 'postgres') {
-        // Ids from the table's own sequence (the one the database would use), so each row's is known.
-        const got = await this.db.query<{ id: string | null }>(
-          `SELECT nextval(pg_get_serial_sequence($1, $2))::text AS id FROM generate_series(1, $3)`,
-          [this.table, this.profile.keyColumn, part.length],
+        // Ids from the table's own sequence (the one the database would use), drawn in the same
+        // statement, so each row's id is known.
+        const types = targetColumnPgTypes(this.target).slice(1);
+        const values = part.map((reg) => this.values(reg, 0n).slice(1));
+        const got = await this.db.query<{ id: string }>(
+          `WITH ids AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence($1, $2)) AS id, o FROM generate_series(1, $3::int) AS o),
+           ins AS (INSERT INTO ${this.table} (${this.columns.map((c) => this.q(c)).join(', ')})
+                   SELECT ids.id, ${this.columns
+                     .slice(1)
+                     .map((c) => `u.${this.q(c)}`)
+                     .join(', ')}
+                     FROM unnest(${types.map((t, i) => `$${i + 4}::${t}[]`).join(', ')}) WITH ORDINALITY
+                          AS u(${this.columns
+                            .slice(1)
+                            .map((c) => this.q(c))
+                            .join(', ')}, o)
+                     JOIN ids USING (o))
+           SELECT id::text AS id FROM ids ORDER BY o`,
+          [this.table, this.profile.keyColumn, part.length, ...this.columns.slice(1).map((_, j) => values.map((v) => v[j]))],
         );
-        if (got.some((g) => g.id === null)) throw new Error(`legacy table ${this.table}: its ${this.key} column has no sequence`);
-        const ids = got.map((g) => BigInt(g.id!));
-        const values = part.map((reg, i) => this.values(reg, ids[i]!));
-        await this.db.query(
-          `INSERT INTO ${this.table} (${this.columns.map((c) => this.q(c)).join(', ')}) SELECT * FROM ${this.unnest()}`,
-          this.columnArrays(values),
-        );
+        const ids = got.map((g) => BigInt(g.id));
         out.push(...ids);
         continue;
       }
@@ -287,6 +355,20 @@ export class LegacyTable {
       this.autoinc = { consecutive: Number(v!.mode) < 2, step: BigInt(v!.step) };
     }
     return this.autoinc;
+  }
+
+  /**
+   * A DATETIME read back as unix seconds in the registrar's zone, memoised: a batch's last_modified
+   * values cluster on a few seconds, and the zone conversion costs more than the row's SQL.
+   */
+  private unixOf(text: string): bigint {
+    let v = this.recent.get(text);
+    if (v === undefined) {
+      v = localDatetimeToUnix(text, this.target.timeZone);
+      if (this.recent.size >= 4096) this.recent.clear();
+      this.recent.set(text, v);
+    }
+    return v;
   }
 
   private q(c: string): string {

@@ -117,6 +117,7 @@ function scenario(kind: 'postgres' | 'mysql'): void {
       t = new pg.Client({ connectionString: targetDb.url });
       await t.connect();
       await ensureStateSchema(t, S);
+      await ensureReverseState(t, S);
       legacyDb = kind === 'postgres' ? await freshPostgresDb('reverse_legacy') : await freshMariaDb('reverse_legacy');
       await loadDdl(legacyDb.url, kind, '2.1');
       legacyConn = await openDb(legacyDb.url);
@@ -253,6 +254,35 @@ function scenario(kind: 'postgres' | 'mysql'): void {
       assert.equal(l[0].n, 1200);
       await legacyConn.query(`DELETE FROM location WHERE username LIKE 'u%'`);
       await t.query(`DELETE FROM ${S}.links WHERE contact_id >= 10000`);
+    });
+
+    test("a legacy row the legacy registrar writes between reverse sync's read and its write is not overwritten: the batch is decided again", async () => {
+      const registrar = await openDb(legacyDb.url);
+      let reads = 0;
+      const racing: DbConnection = {
+        ...legacyConn,
+        query: async (sql, params) => {
+          const rows = await legacyConn.query(sql, params);
+          if (/^SELECT .*callid, cseq/.test(sql) && ++reads === 1) {
+            // The legacy registrar refreshes bob (committed) right after reverse sync read the row.
+            await registrar.query(`UPDATE location SET cseq = 100, last_modified = '2025-11-24 18:00:00' WHERE id = 1`);
+          }
+          return rows as never;
+        },
+      };
+      try {
+        const racy = new LegacyTable(racing, 'location', { release: '2.1', timeZone: TZ });
+        const bob = change('UPSERT', Y, 5010n, 2, NOW + 500, 'cid-bob-rebooted');
+        bob.event.registration = { ...bob.event.registration!, username: 'bob', domain: 'example.com', contact: 'sip:bob@192.0.2.1' };
+        const r = await applyReverseBatch(t, racy, { stateSchema: S, sourceName: 'legacy' }, [bob]);
+        // First decision (update) found the row moved; decided again on the registrar's newer row.
+        assert.equal(reads, 2);
+        assert.deepEqual(r, { ownWrites: 0, inserted: 0, updated: 0, deleted: 0, keptLegacy: 1, ignored: 0 });
+        const rows = await legacyConn.query<{ cseq: number }>(`SELECT cseq FROM location WHERE id = 1`);
+        assert.equal(Number(rows[0]!.cseq), 100);
+      } finally {
+        await registrar.close();
+      }
     });
 
     test('own_tx entries are pruned by age', async () => {
