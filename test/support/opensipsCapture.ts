@@ -15,9 +15,8 @@
  * scenario REGISTERs, refreshes and removes contacts at node 1; then node 3 (restart_persistency
  * "sync-from-cluster") starts and pulls the whole usrloc state from node 1 (sync packets).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,6 +24,7 @@ import { decodeBinPacket } from '../../src/cluster/bin.js';
 import { CL_EXTRA_CAP, CL_INTERNAL_CAP, decodeClusterPacket, messageName } from '../../src/cluster/clusterer.js';
 import { decodeUsrlocPacket, decodeUsrlocSyncChunks, USRLOC_CAPABILITY } from '../../src/cluster/usrloc/index.js';
 import { BinTap } from './binTap.js';
+import { freePort, mi, modulesDir, nodeCfg, procs, startOpensips, startPrivatePostgres, waitFor, type Node } from './opensipsNode.js';
 import { SipClient } from './sipClient.js';
 
 function arg(name: string, def?: string): string {
@@ -39,134 +39,6 @@ const KEEP = process.argv.includes('--keep');
 
 function say(s: string): void {
   process.stderr.write(`capture: ${s}\n`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const a = s.address();
-      const p = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-function modulesDir(home: string): string {
-  for (const d of ['lib64/opensips/modules', 'lib/opensips/modules', 'lib/x86_64-linux-gnu/opensips/modules']) {
-    if (existsSync(join(home, d, 'usrloc.so'))) return join(home, d);
-  }
-  throw new Error(`no usrloc.so under ${home}/lib*/opensips/modules`);
-}
-
-function pgBin(): string {
-  const root = '/usr/lib/postgresql';
-  const v = readdirSync(root).sort((a, b) => Number(b) - Number(a))[0];
-  if (!v) throw new Error('no PostgreSQL under /usr/lib/postgresql (apt-get install postgresql)');
-  return join(root, v, 'bin');
-}
-
-const procs: ChildProcess[] = [];
-
-interface Node {
-  id: number;
-  sipPort: number;
-  binPort: number;
-  fifo: string;
-  cfg: string;
-  log: string;
-  proc?: ChildProcess;
-}
-
-function nodeCfg(o: {
-  dir: string;
-  node: Node;
-  mods: string;
-  db: string | undefined;
-  persistency: 'load-from-sql' | 'sync-from-cluster';
-  neighbours: Array<{ id: number; port: number }>;
-}): string {
-  const n = o.node;
-  const lines = [
-    'log_level=3',
-    'stderror_enabled=yes',
-    'syslog_enabled=no',
-    'udp_workers=1',
-    `socket=udp:127.0.0.1:${n.sipPort}`,
-    `socket=bin:127.0.0.1:${n.binPort}`,
-    `mpath="${o.mods}"`,
-    'loadmodule "proto_udp.so"',
-    'loadmodule "proto_bin.so"',
-    'loadmodule "sl.so"',
-    'loadmodule "tm.so"',
-    'loadmodule "signaling.so"',
-    'loadmodule "mi_fifo.so"',
-    'loadmodule "sipmsgops.so"',
-    ...(o.db ? ['loadmodule "db_postgres.so"'] : []),
-    'loadmodule "clusterer.so"',
-    'loadmodule "usrloc.so"',
-    'loadmodule "registrar.so"',
-    `modparam("mi_fifo", "fifo_name", "${n.fifo}")`,
-    `modparam("mi_fifo", "reply_dir", "${o.dir}/")`,
-    'modparam("clusterer", "db_mode", 0)',
-    'modparam("clusterer", "ping_interval", 1)',
-    'modparam("clusterer", "ping_timeout", 500)',
-    `modparam("clusterer", "my_node_id", ${n.id})`,
-    `modparam("clusterer", "my_node_info", "cluster_id=1,node_id=${n.id},url=bin:127.0.0.1:${n.binPort}")`,
-    ...o.neighbours.map((x) => `modparam("clusterer", "neighbor_node_info", "cluster_id=1,node_id=${x.id},url=bin:127.0.0.1:${x.port}")`),
-    'modparam("usrloc", "location_cluster", 1)',
-    'modparam("usrloc", "cluster_mode", "full-sharing")',
-    `modparam("usrloc", "restart_persistency", "${o.persistency}")`,
-    ...(o.db ? ['modparam("usrloc", "sql_write_mode", "write-through")', `modparam("usrloc", "db_url", "${o.db}")`] : []),
-    'modparam("registrar", "received_avp", "$avp(rcv)")',
-    'modparam("registrar", "attr_avp", "$avp(attr)")',
-    'route {',
-    '  if (is_method("REGISTER")) {',
-    '    if (is_present_hf("X-Received")) $avp(rcv) = $hdr(X-Received);',
-    '    if (is_present_hf("X-Attr")) $avp(attr) = $hdr(X-Attr);',
-    '    if (is_present_hf("X-Bflag")) setbflag("NAT");',
-    '    if (!save("location", "path-off")) sl_reply_error();',
-    '    exit;',
-    '  }',
-    '  sl_send_reply(404, "Not here");',
-    '  exit;',
-    '}',
-  ];
-  return lines.join('\n') + '\n';
-}
-
-function startOpensips(node: Node): void {
-  const out = [] as Buffer[];
-  const p = spawn(join(HOME, 'sbin/opensips'), ['-F', '-f', node.cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
-  p.stdout.on('data', (b: Buffer) => out.push(b));
-  p.stderr.on('data', (b: Buffer) => out.push(b));
-  p.on('exit', () => writeFileSync(node.log, Buffer.concat(out)));
-  const flush = setInterval(() => writeFileSync(node.log, Buffer.concat(out)), 500);
-  p.on('exit', () => clearInterval(flush));
-  node.proc = p;
-  procs.push(p);
-}
-
-async function mi(node: Node, dir: string, method: string, params?: unknown): Promise<unknown> {
-  const name = `reply_${node.id}_${Date.now()}`;
-  const replyPath = join(dir, name);
-  execFileSync('mkfifo', [replyPath]);
-  chmodSync(replyPath, 0o666);
-  const req = JSON.stringify({ jsonrpc: '2.0', method, id: 1, ...(params === undefined ? {} : { params }) });
-  writeFileSync(node.fifo, `:${name}:${req}\n`);
-  const text = readFileSync(replyPath, 'utf8');
-  rmSync(replyPath, { force: true });
-  return JSON.parse(text) as unknown;
-}
-
-async function waitFor(what: string, ms: number, fn: () => boolean | Promise<boolean>): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 /** JSON with bigints as decimal strings and Buffers as hex (what the fixture test compares with). */
@@ -190,24 +62,10 @@ async function main(): Promise<void> {
   const version = execFileSync(join(HOME, 'sbin/opensips'), ['-V'], { encoding: 'utf8' });
 
   // A private PostgreSQL, as the postgres user.
-  const bin = pgBin();
-  const pgData = join(dir, 'pg');
-  const pgPort = await freePort();
-  mkdirSync(pgData);
-  execFileSync('chown', ['postgres:postgres', pgData]);
-  const asPg = (cmd: string, args: string[]): string =>
-    execFileSync('runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args], { encoding: 'utf8', cwd: '/tmp' });
-  asPg('initdb', ['-D', pgData, '-A', 'trust', '-U', 'postgres']);
-  asPg('pg_ctl', ['-D', pgData, '-l', join(pgData, 'log'), '-o', `-p ${pgPort} -k ${pgData} -c listen_addresses=127.0.0.1`, '-w', 'start']);
-  const psql = (db: string, sql: string): string =>
-    asPg('psql', ['-h', '127.0.0.1', '-p', String(pgPort), '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', sql]);
-  const schemaDir = join(HOME, 'share/opensips/postgres');
-  for (const db of ['node1', 'node2']) {
-    psql('postgres', `CREATE DATABASE ${db}`);
-    for (const f of ['standard-create.sql', 'usrloc-create.sql']) {
-      asPg('psql', ['-h', '127.0.0.1', '-p', String(pgPort), '-d', db, '-v', 'ON_ERROR_STOP=1', '-q', '-f', join(schemaDir, f)]);
-    }
-  }
+  const pg = await startPrivatePostgres(dir);
+  const pgPort = pg.port;
+  const psql = pg.psql;
+  for (const db of ['node1', 'node2']) pg.createOpensipsDb(db, HOME);
   say(`PostgreSQL on 127.0.0.1:${pgPort}`);
 
   const nodes: Node[] = [];
@@ -272,7 +130,7 @@ async function main(): Promise<void> {
   );
   for (const n of [n1, n2]) {
     execFileSync(join(HOME, 'sbin/opensips'), ['-c', '-f', n.cfg], { stdio: 'inherit' });
-    startOpensips(n);
+    startOpensips(HOME, n);
   }
   const sawUsrlocCapOk = (): boolean =>
     [...taps.values()].some((t) =>
@@ -370,7 +228,7 @@ async function main(): Promise<void> {
   const dump2 = await mi(n2, dir, 'ul_dump');
   step('7 node 3 starts with restart_persistency sync-from-cluster and pulls the state');
   execFileSync(join(HOME, 'sbin/opensips'), ['-c', '-f', n3.cfg], { stdio: 'inherit' });
-  startOpensips(n3);
+  startOpensips(HOME, n3);
   await waitFor('sync end to node 3', 30000, () =>
     [...taps.values()].some((t) =>
       t.packets.some((p) => {
@@ -395,7 +253,7 @@ async function main(): Promise<void> {
   for (const p of procs) p.kill('SIGTERM');
   await sleep(1500);
   for (const t of taps.values()) await t.stop();
-  asPg('pg_ctl', ['-D', pgData, '-m', 'fast', '-w', 'stop']);
+  pg.stop();
 
   // Write the fixtures: every module / clusterer-extra packet, and the first two of each node
   // protocol message per direction (pings repeat every second).

@@ -1,0 +1,126 @@
+/**
+ * Replays the captured usrloc packets (test/fixtures/opensips-bin/3.6) from a scripted node into a
+ * real running caching registrar and reports what the registrar then holds in memory (MI ul_dump)
+ * and in its table. Each packet is decoded and re-encoded by src/cluster with its expiry moved to
+ * "now + the captured interval" and the trailer rewritten to the scripted node's ids.
+ *
+ *   npx tsx test/support/peerReplay.ts --home /opt/opensips/3.6 [--fixtures test/fixtures/opensips-bin/3.6]
+ */
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { decodeUsrlocPacket, encodeUsrlocPacket, USRLOC_CAPABILITY, type UsrlocMessage } from '../../src/cluster/usrloc/index.js';
+import { ScriptedPeer } from './clusterPeer.js';
+import { freePort, mi, modulesDir, nodeCfg, procs, startOpensips, startPrivatePostgres, waitFor, type Node } from './opensipsNode.js';
+
+function arg(name: string, def?: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? process.argv[i + 1] : def;
+  if (v === undefined) throw new Error(`--${name} is required`);
+  return v;
+}
+const HOME = arg('home');
+const FIXTURES = arg('fixtures', 'test/fixtures/opensips-bin/3.6');
+const say = (s: string): void => void process.stderr.write(`replay: ${s}\n`);
+
+function shiftTimes(m: UsrlocMessage, now: bigint): UsrlocMessage {
+  if (m.type !== 'UCONTACT_INSERT' && m.type !== 'UCONTACT_UPDATE') return m;
+  const c = m.contact;
+  return { ...m, contact: { ...c, expires: now + (c.expires - c.lastModified), lastModified: now } };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'ulbridge-peer-replay-'));
+  chmodSync(dir, 0o777);
+  const pg = await startPrivatePostgres(dir);
+  pg.createOpensipsDb('node1', HOME);
+  const peerPort = await freePort();
+  const n1: Node = {
+    id: 1,
+    sipPort: await freePort(),
+    binPort: await freePort(),
+    fifo: join(dir, 'fifo1'),
+    cfg: join(dir, 'node1.cfg'),
+    log: join(dir, 'node1.log'),
+  };
+  writeFileSync(
+    n1.cfg,
+    nodeCfg({
+      dir,
+      node: n1,
+      mods: modulesDir(HOME),
+      db: pg.url('node1'),
+      persistency: 'load-from-sql',
+      neighbours: [{ id: 2, port: peerPort }],
+    }),
+  );
+  startOpensips(HOME, n1);
+  const peer = await ScriptedPeer.start({
+    clusterId: 1,
+    nodeId: 2,
+    port: peerPort,
+    neighbours: [{ nodeId: 1, port: n1.binPort }],
+    capabilities: [USRLOC_CAPABILITY],
+  });
+  await sleep(1000);
+  peer.begin();
+  await waitFor('the registrar to see node 2 up with usrloc Ok', 20000, async () => {
+    const r = (await mi(n1, dir, 'clusterer_list_cap')) as { result?: unknown };
+    return (
+      JSON.stringify(r).includes('"Ok"') && peer.received.some((p) => p.packet.kind === 'internal' && p.packet.message.type === 'PONG')
+    );
+  });
+  const caps = await mi(n1, dir, 'clusterer_list_cap');
+  const list = await mi(n1, dir, 'clusterer_list');
+
+  const files = readdirSync(FIXTURES)
+    .filter((f) => /^\d{3}-usrloc-/.test(f))
+    .sort();
+  const packets = files.map((f) => Buffer.from((JSON.parse(readFileSync(join(FIXTURES, f), 'utf8')) as { hex: string }).hex, 'hex'));
+  const now = BigInt(Math.floor(Date.now() / 1000));
+  const sent: Array<{ file: string; type: string }> = [];
+  const snapshots: Record<string, unknown> = {};
+  for (const [i, raw] of packets.entries()) {
+    const d = decodeUsrlocPacket(raw);
+    const bytes = encodeUsrlocPacket({
+      version: d.version,
+      message: shiftTimes(d.message, now),
+      trailer: { clusterId: 1, sourceId: 2, destId: 1 },
+    });
+    peer.sendTo(1, bytes);
+    sent.push({ file: files[i]!, type: d.message.type });
+    await sleep(300);
+    if (files[i]!.includes('UCONTACT_INSERT') && i === 3) {
+      snapshots.afterAliceTwoContacts = {
+        ulDump: await mi(n1, dir, 'ul_dump'),
+        table: pg.psql('node1', 'SELECT contact_id, username, contact, callid, cseq, expires FROM location ORDER BY contact_id'),
+      };
+    }
+  }
+  await sleep(500);
+  snapshots.end = {
+    ulDump: await mi(n1, dir, 'ul_dump'),
+    table: pg.psql('node1', 'SELECT contact_id, username, contact, callid, cseq, expires FROM location ORDER BY contact_id'),
+  };
+  const report = {
+    opensipsHome: HOME,
+    caps,
+    clusterList: list,
+    sent,
+    snapshots,
+    undecodable: peer.received.filter((p) => p.packet.kind === 'undecodable').length,
+  };
+  process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  await peer.stop();
+  for (const p of procs) p.kill('SIGTERM');
+  await sleep(1000);
+  pg.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch((e: unknown) => {
+  for (const p of procs) p.kill('SIGKILL');
+  say(`failed: ${(e as Error).stack ?? String(e)}`);
+  process.exit(1);
+});
