@@ -8,7 +8,8 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'docker/', 'ops/'] },
+  // The .gitignore'd scratch directories too (.dev/, .stack/): ESLint does not read .gitignore.
+  { ignores: ['dist/', 'node_modules/', 'docker/', 'ops/', '.dev/', '.stack/'] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {
