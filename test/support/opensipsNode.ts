@@ -55,6 +55,10 @@ export function nodeCfg(o: {
   db: string | undefined;
   persistency: 'load-from-sql' | 'sync-from-cluster';
   neighbours: Array<{ id: number; port: number }>;
+  /** usrloc sql_write_mode with a db (default write-through). */
+  sqlWriteMode?: 'write-through' | 'write-back';
+  /** Extra modparam lines (or any global config lines), placed before the routes. */
+  extra?: string[];
 }): string {
   const n = o.node;
   const lines = [
@@ -87,7 +91,10 @@ export function nodeCfg(o: {
     'modparam("usrloc", "location_cluster", 1)',
     'modparam("usrloc", "cluster_mode", "full-sharing")',
     `modparam("usrloc", "restart_persistency", "${o.persistency}")`,
-    ...(o.db ? ['modparam("usrloc", "sql_write_mode", "write-through")', `modparam("usrloc", "db_url", "${o.db}")`] : []),
+    ...(o.db
+      ? [`modparam("usrloc", "sql_write_mode", "${o.sqlWriteMode ?? 'write-through'}")`, `modparam("usrloc", "db_url", "${o.db}")`]
+      : []),
+    ...(o.extra ?? []),
     'modparam("registrar", "received_avp", "$avp(rcv)")',
     'modparam("registrar", "attr_avp", "$avp(attr)")',
     'route {',

@@ -5,6 +5,11 @@
  * "now + the captured interval" and the trailer rewritten to the scripted node's ids.
  *
  *   npx tsx test/support/peerReplay.ts --home /opt/opensips/3.6 [--fixtures test/fixtures/opensips-bin/3.6]
+ *       [--sql-write-mode write-through|write-back] [--skip-replicated-db-ops] [--prewrite]
+ *
+ * --prewrite plays ulbridge's part: each contact's row is written to the registrar's table (upsert
+ * by contact_id, or deleted) before its packet is sent, so the report shows whether the registrar
+ * then also writes the row (duplicates, key conflicts in its log) or leaves the table alone.
  */
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +27,50 @@ function arg(name: string, def?: string): string {
 }
 const HOME = arg('home');
 const FIXTURES = arg('fixtures', 'test/fixtures/opensips-bin/3.6');
+const WRITE_MODE = arg('sql-write-mode', 'write-through') as 'write-through' | 'write-back';
+const SKIP_DB = process.argv.includes('--skip-replicated-db-ops');
+const PREWRITE = process.argv.includes('--prewrite');
+
+function sqlStr(s: string): string {
+  return s === '' ? 'NULL' : `'${s.replace(/'/g, "''")}'`;
+}
+
+/** The row ulbridge would have committed for this packet (upsert by contact_id), or its delete. */
+function rowSql(m: UsrlocMessage): string | undefined {
+  if (m.type === 'UCONTACT_INSERT' || m.type === 'UCONTACT_UPDATE') {
+    const c = m.contact;
+    const cols = {
+      contact_id: c.contactId.toString(),
+      username: `'${c.aor}'`,
+      contact: sqlStr(c.contact),
+      received: sqlStr(c.received),
+      path: sqlStr(c.path),
+      expires: c.expires.toString(),
+      q: c.q < 0 ? '-1' : String(c.q / 1000),
+      callid: sqlStr(c.callid),
+      cseq: String(c.cseq),
+      last_modified: `to_timestamp(${c.lastModified})::timestamp`,
+      flags: String(c.flags),
+      cflags: sqlStr(String(c.cflags)),
+      user_agent: `'${c.userAgent.replace(/'/g, "''")}'`,
+      socket: 'NULL',
+      methods: String(c.methods | 0),
+      sip_instance: sqlStr(c.instance),
+      kv_store: sqlStr(c.kvStore),
+      attr: sqlStr(c.attr),
+    };
+    const names = Object.keys(cols);
+    return (
+      `INSERT INTO location (${names.join(', ')}) VALUES (${Object.values(cols).join(', ')}) ` +
+      `ON CONFLICT (contact_id) DO UPDATE SET ${names.map((n) => `${n} = EXCLUDED.${n}`).join(', ')}`
+    );
+  }
+  if (m.type === 'UCONTACT_DELETE') {
+    const d = m.delete;
+    return `DELETE FROM location WHERE username = '${d.aor}' AND contact = ${sqlStr(d.contact)} AND callid = ${sqlStr(d.callid)}`;
+  }
+  return undefined;
+}
 const say = (s: string): void => void process.stderr.write(`replay: ${s}\n`);
 
 function shiftTimes(m: UsrlocMessage, now: bigint): UsrlocMessage {
@@ -52,6 +101,8 @@ async function main(): Promise<void> {
       mods: modulesDir(HOME),
       db: pg.url('node1'),
       persistency: 'load-from-sql',
+      sqlWriteMode: WRITE_MODE,
+      extra: SKIP_DB ? ['modparam("usrloc", "skip_replicated_db_ops", 1)'] : [],
       neighbours: [{ id: 2, port: peerPort }],
     }),
   );
@@ -83,11 +134,10 @@ async function main(): Promise<void> {
   const snapshots: Record<string, unknown> = {};
   for (const [i, raw] of packets.entries()) {
     const d = decodeUsrlocPacket(raw);
-    const bytes = encodeUsrlocPacket({
-      version: d.version,
-      message: shiftTimes(d.message, now),
-      trailer: { clusterId: 1, sourceId: 2, destId: 1 },
-    });
+    const message = shiftTimes(d.message, now);
+    const sql = PREWRITE ? rowSql(message) : undefined;
+    if (sql) pg.psql('node1', sql);
+    const bytes = encodeUsrlocPacket({ version: d.version, message, trailer: { clusterId: 1, sourceId: 2, destId: 1 } });
     peer.sendTo(1, bytes);
     sent.push({ file: files[i]!, type: d.message.type });
     await sleep(300);
@@ -98,13 +148,22 @@ async function main(): Promise<void> {
       };
     }
   }
-  await sleep(500);
+  // write-back flushes on its timer (timer_interval, 60 s by default): wait for one round
+  await sleep(WRITE_MODE === 'write-back' ? 62000 : 500);
   snapshots.end = {
     ulDump: await mi(n1, dir, 'ul_dump'),
     table: pg.psql('node1', 'SELECT contact_id, username, contact, callid, cseq, expires FROM location ORDER BY contact_id'),
   };
+  await peer.stop();
+  for (const p of procs) p.kill('SIGTERM');
+  await sleep(1500);
+  const logErrors = readFileSync(n1.log, 'utf8')
+    .split('\n')
+    .filter((l) => /ERROR|CRITICAL/.test(l));
   const report = {
     opensipsHome: HOME,
+    mode: { sqlWriteMode: WRITE_MODE, skipReplicatedDbOps: SKIP_DB, prewrite: PREWRITE },
+    logErrors,
     caps,
     clusterList: list,
     sent,
@@ -112,9 +171,6 @@ async function main(): Promise<void> {
     undecodable: peer.received.filter((p) => p.packet.kind === 'undecodable').length,
   };
   process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-  await peer.stop();
-  for (const p of procs) p.kill('SIGTERM');
-  await sleep(1000);
   pg.stop();
   rmSync(dir, { recursive: true, force: true });
 }
