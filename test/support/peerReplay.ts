@@ -5,7 +5,7 @@
  * "now + the captured interval" and the trailer rewritten to the scripted node's ids.
  *
  *   npx tsx test/support/peerReplay.ts --home /opt/opensips/3.6 [--fixtures test/fixtures/opensips-bin/3.6]
- *       [--sql-write-mode write-through|write-back] [--skip-replicated-db-ops] [--prewrite]
+ *       [--sql-write-mode write-through|write-back] [--skip-replicated-db-ops] [--prewrite] [--kv-object]
  *
  * --prewrite plays ulbridge's part: each contact's row is written to the registrar's table (upsert
  * by contact_id, or deleted) before its packet is sent, so the report shows whether the registrar
@@ -30,6 +30,8 @@ const FIXTURES = arg('fixtures', 'test/fixtures/opensips-bin/3.6');
 const WRITE_MODE = arg('sql-write-mode', 'write-through') as 'write-through' | 'write-back';
 const SKIP_DB = process.argv.includes('--skip-replicated-db-ops');
 const PREWRITE = process.argv.includes('--prewrite');
+/** Send "{}" instead of an empty record kv-store in URECORD_INSERT. */
+const KV_OBJECT = process.argv.includes('--kv-object');
 
 function sqlStr(s: string): string {
   return s === '' ? 'NULL' : `'${s.replace(/'/g, "''")}'`;
@@ -74,6 +76,7 @@ function rowSql(m: UsrlocMessage): string | undefined {
 const say = (s: string): void => void process.stderr.write(`replay: ${s}\n`);
 
 function shiftTimes(m: UsrlocMessage, now: bigint): UsrlocMessage {
+  if (m.type === 'URECORD_INSERT' && KV_OBJECT && !m.record.kvStore) return { ...m, record: { ...m.record, kvStore: '{}' } };
   if (m.type !== 'UCONTACT_INSERT' && m.type !== 'UCONTACT_UPDATE') return m;
   const c = m.contact;
   return { ...m, contact: { ...c, expires: now + (c.expires - c.lastModified), lastModified: now } };
@@ -162,7 +165,7 @@ async function main(): Promise<void> {
     .filter((l) => /ERROR|CRITICAL/.test(l));
   const report = {
     opensipsHome: HOME,
-    mode: { sqlWriteMode: WRITE_MODE, skipReplicatedDbOps: SKIP_DB, prewrite: PREWRITE },
+    mode: { sqlWriteMode: WRITE_MODE, skipReplicatedDbOps: SKIP_DB, prewrite: PREWRITE, kvObject: KV_OBJECT },
     logErrors,
     caps,
     clusterList: list,
