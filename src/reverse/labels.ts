@@ -89,12 +89,22 @@ export async function insertAllocated(
     perAor.set(key, (perAor.get(key) ?? 0) + 1);
   }
   const aors = new Map<string, AorState>();
+  const fresh: number[] = [];
   if (perAor.size > 0) {
+    // One round trip: the known AORs' state, and a fresh record label for each of the others.
     const { rows: loaded } = await target.query(
-      `SELECT aor, aorhash, slot, rlabel::text AS rlabel, next_clabel, wrapped FROM ${s}.legacy_aors WHERE aor = ANY($1::text[])`,
-      [[...perAor.keys()]],
+      `WITH known AS (SELECT aor, aorhash, slot, rlabel, next_clabel, wrapped FROM ${s}.legacy_aors WHERE aor = ANY($1::text[]))
+       SELECT aor, aorhash, slot, rlabel::text AS rlabel, next_clabel, wrapped FROM known
+       UNION ALL
+       SELECT NULL, NULL, NULL, nextval($2::regclass)::text, NULL, NULL
+         FROM generate_series(1, cardinality($1::text[]) - (SELECT count(*) FROM known)::int)`,
+      [[...perAor.keys()], `${s}.legacy_rlabel_seq`],
     );
-    for (const a of loaded)
+    for (const a of loaded) {
+      if (a.aor === null) {
+        fresh.push(Number(a.rlabel));
+        continue;
+      }
       aors.set(a.aor as string, {
         aor: a.aor as string,
         aorhash: a.aorhash as number,
@@ -103,15 +113,7 @@ export async function insertAllocated(
         nextClabel: a.next_clabel as number,
         wrapped: a.wrapped as boolean,
       });
-  }
-  const missing = [...perAor.keys()].filter((k) => !aors.has(k)).length;
-  const fresh: number[] = [];
-  if (missing > 0) {
-    const { rows: got } = await target.query(`SELECT nextval($2::regclass)::text AS r FROM generate_series(1, $1)`, [
-      missing,
-      `${s}.legacy_rlabel_seq`,
-    ]);
-    for (const g of got) fresh.push(Number(g.r));
+    }
   }
   // Live contact labels matter only once an AOR's counter can wrap: load them from the legacy table
   // (an AOR's ids with one record label are one contiguous range).
