@@ -1,8 +1,10 @@
 /**
- * The cut-over rig of the reverse-sync end-to-end tests: a Debezium-captured 2.1 legacy table and
- * 4.0 target table, a registrar on each (test/e2e/registrars.ts), `ulbridge run` as a child
- * process with a reverse sync, and the runbook's proofs (`ulbridge status`, `diff`, `verify`) run
- * through the real CLI. Everything runs against the suite's stack; nothing is mocked.
+ * The cut-over rig of the reverse-sync end-to-end tests: a Debezium-captured legacy table and
+ * target table, each of any release on PostgreSQL or MariaDB (default: 2.1 legacy, 4.0 target on
+ * PostgreSQL), a registrar on each that assigns ids the way its release does
+ * (test/e2e/registrars.ts), `ulbridge run` as a child process with a reverse sync, and the
+ * runbook's proofs (`ulbridge status`, `diff`, `verify`) run through the real CLI. Everything runs
+ * against the suite's stack; nothing is mocked.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -16,29 +18,66 @@ import { createLocationTable } from '../../src/demo/tables.js';
 import { Workload } from '../../src/demo/workload.js';
 import { parseConfig } from '../../src/ops/config.js';
 import { unixToLocalDatetime } from '../../src/opensips/localTime.js';
+import { releaseProfile, type ReleaseName } from '../../src/opensips/releases.js';
 import { cli } from '../support/cli.js';
 import { connectUrl, freshMariaDb, freshPostgresDb, kafkaBrokers, withMysql, type FreshDb } from '../support/services.js';
 import { spawnBridge } from './harness.js';
-import { LegacyRegistrar, mariaLegacySql, pgLegacySql, TargetRegistrar, type LegacySql } from './registrars.js';
+import { AutoIdRegistrar, ContactIdRegistrar, mariaSql, pgSql, type Registrar, type SqlSession } from './registrars.js';
 
 const TZ = 'UTC';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export type LegacyKind = 'postgres' | 'mariadb';
 
+/** One table of the rig: its database kind, the release of its registrar and that registrar's hash_size. */
+export interface RigTable {
+  kind: LegacyKind;
+  release: ReleaseName;
+  hashSize: number;
+}
+
+export interface RigOptions {
+  /** The legacy table's database (2.1 unless legacyRelease says otherwise). */
+  legacy: LegacyKind;
+  legacyRelease?: ReleaseName;
+  /** hash_size of the legacy registrar (2.2+; default the target's). */
+  legacyHashSize?: number;
+  /** The target table (default PostgreSQL, 4.0). */
+  target?: { kind: LegacyKind; release: ReleaseName };
+  rows: number;
+  aors: number;
+  seed: number;
+  /** hash_size of the target registrar. */
+  hashSize: number;
+}
+
+async function openSession(db: FreshDb, kind: LegacyKind): Promise<SqlSession> {
+  if (kind === 'mariadb') return mariaSql(db.url);
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  return pgSql(client);
+}
+
+function registrarFor(t: RigTable, db: SqlSession, seed: number, nextAor: () => number): Registrar {
+  return t.release === '2.1'
+    ? new AutoIdRegistrar(db, new Workload(seed), TZ, nextAor)
+    : new ContactIdRegistrar(db, releaseProfile(t.release), t.hashSize, new Workload(seed), TZ, nextAor);
+}
+
 export class CutoverRig {
   legacy!: FreshDb;
   /** The legacy registrar's session (also for the tests' own queries, `?` placeholders). */
-  legacySql!: LegacySql;
+  legacySql!: SqlSession;
   /** URL reverse sync writes the legacy table with (MariaDB: a user of its own, so tests can cut its sessions). */
   reverseLegacyUrl = '';
   cdcTopic = '';
   target!: FreshDb;
-  targetClient!: pg.Client;
+  /** The new registrar's session (also for the tests' own queries, `?` placeholders). */
+  targetSql!: SqlSession;
   targetTopic = '';
   configFile = '';
-  legacyRegistrar!: LegacyRegistrar;
-  newRegistrar!: TargetRegistrar;
+  legacyRegistrar!: Registrar;
+  newRegistrar!: Registrar;
   private targetConnector = '';
   private legacyConnector = '';
   private config: Record<string, unknown> = {};
@@ -48,30 +87,43 @@ export class CutoverRig {
   /** http.port of the bridge (0: any; set a free port to read /metrics). */
   httpPort = 0;
 
+  readonly legacyTable: RigTable;
+  readonly targetTable: RigTable;
+
   private constructor(
     readonly name: string,
-    readonly hashSize: number,
-    readonly legacyKind: LegacyKind,
-  ) {}
+    opts: RigOptions,
+  ) {
+    this.legacyTable = { kind: opts.legacy, release: opts.legacyRelease ?? '2.1', hashSize: opts.legacyHashSize ?? opts.hashSize };
+    this.targetTable = { kind: opts.target?.kind ?? 'postgres', release: opts.target?.release ?? '4.0', hashSize: opts.hashSize };
+  }
+
+  get hashSize(): number {
+    return this.targetTable.hashSize;
+  }
+
+  get legacyKind(): LegacyKind {
+    return this.legacyTable.kind;
+  }
+
+  /** The target's state schema (MariaDB: a database of its own on the shared server). */
+  get stateSchema(): string {
+    return this.targetTable.kind === 'postgres' ? 'ulbridge_main' : `${this.tag}_state`;
+  }
 
   /**
-   * Seeds a 2.1 legacy table (PostgreSQL or MariaDB) the way its registrar would, creates the 4.0
-   * target, registers a Debezium connector on each, and gives every AOR to the legacy registrar.
+   * Seeds the legacy table (PostgreSQL or MariaDB, its release) the way its registrar would,
+   * creates the target, registers a Debezium connector on each, and gives every AOR to the legacy
+   * registrar.
    */
-  static async create(
-    name: string,
-    opts: { legacy: LegacyKind; rows: number; aors: number; seed: number; hashSize: number },
-  ): Promise<CutoverRig> {
-    const rig = new CutoverRig(name, opts.hashSize, opts.legacy);
+  static async create(name: string, opts: RigOptions): Promise<CutoverRig> {
+    const rig = new CutoverRig(name, opts);
     rig.legacy = opts.legacy === 'postgres' ? await freshPostgresDb(`${name}_legacy`) : await freshMariaDb(`${name}_legacy`);
-    await createLocationTable(rig.legacy.url, '2.1');
+    await createLocationTable(rig.legacy.url, rig.legacyTable.release);
+    rig.legacySql = await openSession(rig.legacy, opts.legacy);
     if (opts.legacy === 'postgres') {
-      const client = new pg.Client({ connectionString: rig.legacy.url });
-      await client.connect();
-      rig.legacySql = pgLegacySql(client);
       rig.reverseLegacyUrl = rig.legacy.url;
     } else {
-      rig.legacySql = await mariaLegacySql(rig.legacy.url);
       const user = `rev_${process.pid}`;
       await withMysql(rig.legacy.url, async (c) => {
         for (const host of ['%', 'localhost', '127.0.0.1']) {
@@ -85,16 +137,16 @@ export class CutoverRig {
       rig.reverseLegacyUrl = u.toString();
     }
     const nextAor = (): number => rig.aorNumber++;
-    rig.legacyRegistrar = new LegacyRegistrar(rig.legacySql, new Workload(opts.seed + 1), TZ, nextAor);
+    rig.legacyRegistrar = registrarFor(rig.legacyTable, rig.legacySql, opts.seed + 1, nextAor);
     await rig.legacyRegistrar.seed(opts.rows, opts.aors);
     const rows = await rig.legacySql.query('SELECT DISTINCT lower(username) AS u FROM location');
     await rig.legacyRegistrar.take(rows.map((r) => r.u as string));
 
-    rig.target = await freshPostgresDb(`${name}_target`);
-    await createLocationTable(rig.target.url, '4.0');
-    rig.targetClient = new pg.Client({ connectionString: rig.target.url });
-    await rig.targetClient.connect();
-    rig.newRegistrar = new TargetRegistrar(rig.targetClient, new Workload(opts.seed + 2), TZ, nextAor, opts.hashSize);
+    const tk = rig.targetTable.kind;
+    rig.target = tk === 'postgres' ? await freshPostgresDb(`${name}_target`) : await freshMariaDb(`${name}_target`);
+    await createLocationTable(rig.target.url, rig.targetTable.release);
+    rig.targetSql = await openSession(rig.target, tk);
+    rig.newRegistrar = registrarFor(rig.targetTable, rig.targetSql, opts.seed + 2, nextAor);
 
     const legacyConnector = await registerConnector(connectUrl(), rig.legacySpec());
     rig.legacyConnector = legacyConnector.name;
@@ -116,7 +168,9 @@ export class CutoverRig {
   }
 
   private targetSpec(): Parameters<typeof registerConnector>[1] {
-    return { name: `${this.tag}_target`, kind: 'postgres', url: this.target.url, table: 'public.location', kafkaBrokers: kafkaBrokers() };
+    return this.targetTable.kind === 'postgres'
+      ? { name: `${this.tag}_target`, kind: 'postgres', url: this.target.url, table: 'public.location', kafkaBrokers: kafkaBrokers() }
+      : { name: `${this.tag}_target`, kind: 'mariadb', url: this.target.url, table: 'location', kafkaBrokers: kafkaBrokers() };
   }
 
   /** Cuts every session reverse sync holds on the legacy database; returns how many it cut. */
@@ -135,9 +189,24 @@ export class CutoverRig {
 
   /** Rows not yet expired at `now` (unix seconds) in the legacy and the target table. */
   async liveRowCounts(now: number): Promise<{ legacy: number; target: number }> {
-    const legacy = await this.legacySql.query('SELECT count(*) AS n FROM location WHERE expires > ?', [unixToLocalDatetime(now, TZ)]);
-    const target = await this.targetClient.query('SELECT count(*)::int AS n FROM location WHERE expires = 0 OR expires > $1', [now]);
-    return { legacy: Number(legacy[0]!.n), target: target.rows[0].n as number };
+    const live = async (db: SqlSession, t: RigTable): Promise<number> => {
+      const unix = releaseProfile(t.release).expires === 'unix';
+      const rows = await db.query(`SELECT count(*) AS n FROM location WHERE ${unix ? 'expires = 0 OR ' : ''}expires > ?`, [
+        unix ? now : unixToLocalDatetime(now, TZ),
+      ]);
+      return Number(rows[0]!.n);
+    };
+    return { legacy: await live(this.legacySql, this.legacyTable), target: await live(this.targetSql, this.targetTable) };
+  }
+
+  /** Which of these user names have a row in the target table. */
+  async targetUsernames(names: string[]): Promise<string[]> {
+    if (names.length === 0) return [];
+    const rows = await this.targetSql.query(
+      `SELECT DISTINCT username FROM location WHERE username IN (${names.map(() => '?').join(', ')})`,
+      names,
+    );
+    return rows.map((r) => r.username as string);
   }
 
   async cleanup(): Promise<void> {
@@ -146,7 +215,7 @@ export class CutoverRig {
       await deleteConnector(connectUrl(), this.targetConnector, { cleanup: this.targetSpec() }).catch(() => undefined);
     if (this.legacyConnector)
       await deleteConnector(connectUrl(), this.legacyConnector, { cleanup: this.legacySpec() }).catch(() => undefined);
-    await this.targetClient?.end().catch(() => undefined);
+    await this.targetSql?.close().catch(() => undefined);
     await this.legacySql?.close().catch(() => undefined);
   }
 
@@ -155,25 +224,27 @@ export class CutoverRig {
     this.config = {
       kafka: { brokers: kafkaBrokers() },
       log: { topic: `${this.tag}.registrations`, partitions: 4, deadLetterTopic: `${this.tag}.dead-letters` },
-      sources: [{ name: 'legacy', release: '2.1', topic: this.cdcTopic, timeZone: TZ, groupId: `${this.tag}-ingest` }],
+      sources: [{ name: 'legacy', release: this.legacyTable.release, topic: this.cdcTopic, timeZone: TZ, groupId: `${this.tag}-ingest` }],
       targets: [
         {
           name: 'main',
           db: this.target.url,
           table: 'location',
-          release: '4.0',
+          release: this.targetTable.release,
           hashSize: this.hashSize,
           timeZone: TZ,
           groupId: `${this.tag}-main`,
+          ...(this.targetTable.kind === 'postgres' ? {} : { stateSchema: this.stateSchema }),
         },
         ...extraTargets.map((t) => ({
           name: t.name,
           db: this.target.url,
           table: t.table,
-          release: '4.0',
+          release: this.targetTable.release,
           hashSize: t.hashSize,
           timeZone: TZ,
           groupId: `${this.tag}-${t.name}`,
+          ...(this.targetTable.kind === 'postgres' ? {} : { stateSchema: `${this.tag}_${t.name}` }),
         })),
       ],
       reverse: [
@@ -182,7 +253,14 @@ export class CutoverRig {
           target: 'main',
           topic: this.targetTopic,
           source: 'legacy',
-          legacy: { db: this.reverseLegacyUrl, table: 'location' },
+          legacy: {
+            db: this.reverseLegacyUrl,
+            table: 'location',
+            // A 2.2+ legacy table: ids its registrar accepts at preload.
+            ...(this.legacyTable.release === '2.1'
+              ? {}
+              : { release: this.legacyTable.release, hashSize: this.legacyTable.hashSize, timeZone: TZ }),
+          },
           groupId: `${this.tag}-reverse`,
         },
       ],
@@ -244,13 +322,13 @@ export class CutoverRig {
       '--source',
       this.legacy.url,
       '--source-release',
-      '2.1',
+      this.legacyTable.release,
       '--target',
       this.target.url,
       '--target-table',
       targetTable,
       '--target-release',
-      '4.0',
+      this.targetTable.release,
       '--hash-size',
       String(hashSize),
     ];
@@ -264,10 +342,28 @@ export class CutoverRig {
     return out.stdout;
   }
 
-  /** Runbook: "`ulbridge verify --db TARGET --release 4.0 --hash-size N` exits 0". */
+  /** Runbook: "`ulbridge verify --db TARGET --release R --hash-size N` exits 0". */
   async verifyClean(table = 'location', hashSize = this.hashSize): Promise<string> {
-    const out = await cli(['verify', '--db', this.target.url, '--table', table, '--release', '4.0', '--hash-size', String(hashSize)]);
+    const out = await cli([
+      'verify',
+      '--db',
+      this.target.url,
+      '--table',
+      table,
+      '--release',
+      this.targetTable.release,
+      '--hash-size',
+      String(hashSize),
+    ]);
     assert.equal(out.code, 0, `verify must be clean:\n${out.stdout}${out.stderr}`);
+    return out.stdout;
+  }
+
+  /** Runbook §3: the legacy table (2.2+) verifies clean for its own registrar, which a rollback restarts. */
+  async verifyLegacyClean(): Promise<string> {
+    const t = this.legacyTable;
+    const out = await cli(['verify', '--db', this.legacy.url, '--release', t.release, '--hash-size', String(t.hashSize)]);
+    assert.equal(out.code, 0, `verify of the legacy table must be clean:\n${out.stdout}${out.stderr}`);
     return out.stdout;
   }
 
@@ -311,6 +407,26 @@ export class CutoverRig {
     await into.take(aors);
   }
 
+  /**
+   * Runbook §3: every AOR goes back to the legacy registrar, and every AOR with a contact at the
+   * new registrar (those it created included) has its rows in the legacy table when the legacy
+   * registrar takes it back: nothing is missing.
+   */
+  async rollbackAll(): Promise<void> {
+    const back = this.newRegistrar.aors;
+    const withContacts = await this.targetUsernames(back);
+    await this.move(back, 'legacy');
+    assert.equal(this.newRegistrar.aors.length, 0);
+    assert.ok(
+      this.newRegistrar.created.some((a) => withContacts.includes(a)),
+      'some AORs created at the new registrar are still registered',
+    );
+    assert.deepEqual(
+      withContacts.filter((a) => !this.legacyRegistrar.aors.includes(a)),
+      [],
+    );
+  }
+
   /** The reverse sync's committed Kafka offsets on the target table's topic, as one comparable string. */
   async reverseCommitted(): Promise<string> {
     const admin = new Kafka({ brokers: kafkaBrokers(), logLevel: logLevel.NOTHING }).admin();
@@ -331,9 +447,9 @@ export class CutoverRig {
 
   /** Target rows that no forward binding holds: registrar rows whose legacy copy was not adopted. */
   async unlinkedTargetRows(): Promise<number> {
-    const { rows } = await this.targetClient.query(
-      'SELECT count(*)::int AS n FROM location t WHERE NOT EXISTS (SELECT 1 FROM ulbridge_main.bindings b WHERE b.contact_id = t.contact_id)',
+    const rows = await this.targetSql.query(
+      `SELECT count(*) AS n FROM location t WHERE NOT EXISTS (SELECT 1 FROM ${this.stateSchema}.bindings b WHERE b.contact_id = t.contact_id)`,
     );
-    return rows[0].n as number;
+    return Number(rows[0]!.n);
   }
 }

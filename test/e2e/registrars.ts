@@ -1,9 +1,11 @@
 /**
- * Two registrars for the cut-over rehearsal, writing real tables the way OpenSIPS does:
- * - the legacy one (2.1, PostgreSQL or MariaDB): auto-increment ids, DATETIME times, refresh in place;
- * - the new one (4.0, caching mode): ids packed from the AOR's hash, its record label and the next
- *   contact label (as usrloc does once it preloaded the table), INTEGER expires.
- * Every AOR is owned by one of them at a time; the rehearsal moves AORs between them.
+ * Registrars for the cut-over rehearsals, writing real tables (PostgreSQL or MariaDB) the way
+ * OpenSIPS does:
+ * - 2.1 (AutoIdRegistrar): auto-increment ids, DATETIME times, refresh in place;
+ * - 2.2 and later (ContactIdRegistrar, caching mode): ids packed from the AOR's hash, its record
+ *   label and the next contact label (as usrloc does once it preloaded the table), with that
+ *   release's contact-label packing and `expires` type.
+ * Every AOR is owned by one registrar at a time; the rehearsals move AORs between them.
  */
 import type pg from 'pg';
 import mysql from 'mysql2/promise';
@@ -11,6 +13,7 @@ import { aorBytes } from '../../src/opensips/aor.js';
 import { coreHash } from '../../src/opensips/coreHash.js';
 import { CLABEL_MASK, packContactId, unpackContactId } from '../../src/opensips/contactId.js';
 import { localDatetimeToUnix, unixToLocalDatetime } from '../../src/opensips/localTime.js';
+import type { ReleaseProfile } from '../../src/opensips/releases.js';
 import type { LegacyRow, Workload } from '../../src/demo/workload.js';
 
 export type Side = 'legacy' | 'target';
@@ -78,8 +81,8 @@ interface Record {
   nextClabel?: number;
 }
 
-/** The legacy table's session: PostgreSQL or MariaDB, with `?` placeholders on both. */
-export interface LegacySql {
+/** A registrar's session: PostgreSQL or MariaDB, with `?` placeholders on both. */
+export interface SqlSession {
   readonly kind: 'postgres' | 'mariadb';
   query(sql: string, params?: unknown[]): Promise<Array<{ [k: string]: unknown }>>;
   /** Runs an INSERT and returns the auto-increment id it took. */
@@ -87,7 +90,7 @@ export interface LegacySql {
   close(): Promise<void>;
 }
 
-export function pgLegacySql(client: pg.Client): LegacySql {
+export function pgSql(client: pg.Client): SqlSession {
   const numbered = (sql: string): string => {
     let i = 0;
     return sql.replace(/\?/g, () => `$${++i}`);
@@ -100,7 +103,7 @@ export function pgLegacySql(client: pg.Client): LegacySql {
   };
 }
 
-export async function mariaLegacySql(url: string): Promise<LegacySql> {
+export async function mariaSql(url: string): Promise<SqlSession> {
   const conn = await mysql.createConnection({ uri: url, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true });
   return {
     kind: 'mariadb',
@@ -110,7 +113,7 @@ export async function mariaLegacySql(url: string): Promise<LegacySql> {
   };
 }
 
-abstract class Registrar {
+export abstract class Registrar {
   readonly counts: ChurnCounts = { refreshes: 0, newContacts: 0, newAors: 0, deregistrations: 0, expiries: 0 };
   /** Short-lived contacts: key -> (AOR, unix expiry), for the registrar's expiry timer. */
   private readonly expiring = new Map<bigint, { aor: string; at: number }>();
@@ -155,6 +158,21 @@ abstract class Registrar {
       await this.remove(key);
       rec.keys.splice(i, 1);
       this.counts.expiries++;
+    }
+  }
+
+  /**
+   * Seeds the table as registrations arrive: `count` contacts of AORs 0..aors-1 (the rest extra
+   * contacts). The registrar serves none of them until it takes them (as after a restart).
+   */
+  async seed(count: number, aors: number): Promise<void> {
+    const seeded = new Map<string, Record>();
+    for (let i = 0; i < count; i++) {
+      const row = this.workload.registration(i < aors ? i : i % aors);
+      const key = row.username.toLowerCase();
+      let rec = seeded.get(key);
+      if (!rec) seeded.set(key, (rec = this.newRecord(row)));
+      await this.insert(rec, row);
     }
   }
 
@@ -207,10 +225,10 @@ abstract class Registrar {
   }
 }
 
-/** The 2.1 registrar on the legacy table (PostgreSQL or MariaDB). */
-export class LegacyRegistrar extends Registrar {
+/** A 2.1 registrar (PostgreSQL or MariaDB): auto-increment `id`, DATETIME `expires`. */
+export class AutoIdRegistrar extends Registrar {
   constructor(
-    private readonly db: LegacySql,
+    private readonly db: SqlSession,
     workload: Workload,
     tz: string,
     nextAor: () => number,
@@ -239,14 +257,6 @@ export class LegacyRegistrar extends Registrar {
     for (const a of aors) if (this.records.get(a)!.keys.length === 0) this.records.delete(a);
   }
 
-  /** Seeds the table as registrations arrive: `count` contacts of AORs 0..aors-1 (the rest extra contacts). */
-  async seed(count: number, aors: number): Promise<void> {
-    for (let i = 0; i < count; i++) {
-      const row = this.workload.registration(i < aors ? i : i % aors);
-      await this.insert({ username: row.username, domain: row.domain, keys: [] }, row);
-    }
-  }
-
   protected newRecord(row: LegacyRow): Record {
     return { username: row.username, domain: row.domain, keys: [] };
   }
@@ -273,38 +283,55 @@ export class LegacyRegistrar extends Registrar {
 }
 
 /**
- * The new registrar (4.0, caching mode) on the target table. Its record labels for AORs it creates
- * count per hash slot from 1000, below the 131072 where ulbridge's start, as usrloc's per-slot
- * counters would.
+ * A 2.2+ registrar in caching mode (PostgreSQL or MariaDB). Its record labels for AORs it creates
+ * count per hash slot of its own hash_size from 1000, below the 131072 where ulbridge's start, as
+ * usrloc's per-slot counters would; AORs it takes over keep the record label of their rows.
  */
-export class TargetRegistrar extends Registrar {
+export class ContactIdRegistrar extends Registrar {
   private readonly slotLabels = new Map<number, number>();
 
   constructor(
-    private readonly client: pg.ClientBase,
+    private readonly db: SqlSession,
+    private readonly profile: ReleaseProfile,
+    private readonly hashSize: number,
     workload: Workload,
     tz: string,
     nextAor: () => number,
-    private readonly hashSize: number,
   ) {
     super(workload, tz, nextAor);
+    if (profile.clabelPacking === null) throw new Error(`release ${profile.name} has no contact_id`);
   }
 
   private hash(username: string): number {
     return coreHash(aorBytes(username, null, { useDomain: false }), 'signed');
   }
 
+  private expiresValue(unix: number): string | number {
+    return this.profile.expires === 'unix' ? unix : unixToLocalDatetime(unix, this.tz);
+  }
+
   async take(aors: string[]): Promise<void> {
-    const { rows } = await this.client.query(
-      `SELECT contact_id::text AS id, username, domain, expires FROM location WHERE username = ANY($1::text[]) ORDER BY contact_id`,
-      [aors],
+    if (aors.length === 0) return;
+    const pg = this.db.kind === 'postgres';
+    const expires =
+      this.profile.expires === 'unix'
+        ? 'expires'
+        : pg
+          ? "to_char(expires, 'YYYY-MM-DD HH24:MI:SS')"
+          : "DATE_FORMAT(expires, '%Y-%m-%d %H:%i:%s')";
+    const rows = await this.db.query(
+      `SELECT ${pg ? 'contact_id::text' : 'CAST(contact_id AS CHAR)'} AS id, username, domain, ${expires} AS expires FROM location WHERE lower(username) IN (${aors.map(() => '?').join(', ')}) ORDER BY contact_id`,
+      aors,
     );
     for (const r of rows) {
-      this.track(r.username as string, BigInt(r.id), r.expires as number);
-      const id = BigInt(r.id);
+      const aor = (r.username as string).toLowerCase();
+      const id = BigInt(r.id as string);
+      const unix = this.profile.expires === 'unix' ? Number(r.expires) : Number(localDatetimeToUnix(r.expires as string, this.tz));
+      this.track(aor, id, unix);
       const { rlabel, clabel } = unpackContactId(id);
-      let rec = this.records.get(r.username);
-      if (!rec) this.records.set(r.username, (rec = { username: r.username, domain: r.domain, keys: [], rlabel, nextClabel: 0 }));
+      let rec = this.records.get(aor);
+      if (!rec)
+        this.records.set(aor, (rec = { username: r.username as string, domain: r.domain as string, keys: [], rlabel, nextClabel: 0 }));
       rec.keys.push(id);
       rec.nextClabel = Math.max(rec.nextClabel!, clabel + 1) & CLABEL_MASK;
     }
@@ -320,25 +347,28 @@ export class TargetRegistrar extends Registrar {
 
   protected async refresh(_rec: Record, id: bigint): Promise<void> {
     const now = Math.floor(Date.now() / 1000);
-    await this.client.query(`UPDATE location SET expires = $2, cseq = cseq + 1, last_modified = $3::timestamp WHERE contact_id = $1`, [
-      id.toString(),
-      now + 600 + Math.floor(this.workload.next() * 3000),
+    await this.db.query(`UPDATE location SET expires = ?, cseq = cseq + 1, last_modified = ? WHERE contact_id = ?`, [
+      this.expiresValue(now + 600 + Math.floor(this.workload.next() * 3000)),
       unixToLocalDatetime(now, this.tz),
+      id.toString(),
     ]);
   }
 
   protected async insert(rec: Record, row: LegacyRow): Promise<bigint> {
-    const id = packContactId({ aorhash: this.hash(rec.username) & 0xffff, rlabel: rec.rlabel!, clabel: rec.nextClabel! });
+    const id = packContactId(
+      { aorhash: this.hash(rec.username) & 0xffff, rlabel: rec.rlabel!, clabel: rec.nextClabel! },
+      this.profile.clabelPacking!,
+    );
     rec.nextClabel = (rec.nextClabel! + 1) & CLABEL_MASK;
     const cols = ['contact_id', ...LEGACY_COLUMNS];
-    await this.client.query(`INSERT INTO location (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, [
+    await this.db.query(`INSERT INTO location (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`, [
       id.toString(),
-      ...rowValues({ ...row, username: rec.username }, row.expires, this.tz),
+      ...rowValues({ ...row, username: rec.username }, this.expiresValue(row.expires), this.tz),
     ]);
     return id;
   }
 
   protected async remove(id: bigint): Promise<void> {
-    await this.client.query('DELETE FROM location WHERE contact_id = $1', [id.toString()]);
+    await this.db.query('DELETE FROM location WHERE contact_id = ?', [id.toString()]);
   }
 }
