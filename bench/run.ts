@@ -14,9 +14,10 @@ import { section as verify } from './verify.js';
 import { section as bridge } from './bridge.js';
 import { section as reverse } from './reverse.js';
 import { section as ingest } from './ingest.js';
+import { section as e2e } from './e2e.js';
 
 /** Every section, in run order. Add new ones here (e.g. bench/bridge.ts). */
-const SECTIONS: BenchSection[] = [coreHash, verify, ingest, bridge, reverse];
+const SECTIONS: BenchSection[] = [coreHash, verify, ingest, bridge, reverse, e2e];
 
 interface StackHandle {
   postgres?: { url: string };
@@ -40,6 +41,8 @@ function parseArgs(argv: string[]): { names: string[]; scale: number } {
     if (a === '--scale') {
       scale = Number(argv[++i]);
       if (!(scale > 0)) throw new Error('--scale takes a positive number');
+    } else if (a === '--rows') {
+      i++; // the e2e section's table size (bench/e2e.ts reads it)
     } else if (a.startsWith('-')) {
       throw new Error(`unknown option ${a}: npm run bench [-- SECTION...] [--scale N]`);
     } else {

@@ -35,7 +35,7 @@ function renderDemo(r: DemoReport): string {
     '== ulbridge demo report ==',
     `source  2.1 table: ${r.source.rowsSeeded.toLocaleString('en')} seeded; churn ${r.source.churn.refreshes} refreshes, ${r.source.churn.newContacts} new contacts, ${r.source.churn.newAors} new AORs, ${r.source.churn.deregistrations} de-registrations; ${c.source.rows.toLocaleString('en')} rows now (${c.source.live.toLocaleString('en')} live bindings, ${c.source.expired} expired)`,
     `target  ${r.target.release} table: ${c.target.rows.toLocaleString('en')} rows (${c.target.live.toLocaleString('en')} live bindings), hash_size ${r.target.hashSize}`,
-    `bridge  ${c.equal ? 'target equals source' : `DIFFERENT: ${c.onlyInSource} bindings only in source, ${c.onlyInTarget} only in target`} (caught up ${(r.bridge.caughtUpMs / 1000).toFixed(1)} s after churn stopped), ${r.bridge.deadLetters} dead letters`,
+    `bridge  ${c.equal ? 'target equals source' : `DIFFERENT: ${c.onlyInSource} bindings only in source, ${c.onlyInTarget} only in target`} (caught up ${(r.bridge.caughtUpMs / 1000).toFixed(1)} s after churn stopped, ${(r.bridge.convergedMs / 1000).toFixed(1)} s after the connector started), ${r.bridge.deadLetters} dead letters`,
     '',
     renderHuman(r.verify),
   ];

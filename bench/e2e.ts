@@ -1,0 +1,463 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { applyConnectors } from '../src/connect/connect.js';
+import { configCaptures } from '../src/connect/fromConfig.js';
+import { ConnectClient } from '../src/connect/rest.js';
+import { slotName } from '../src/connect/derive.js';
+import { openDb } from '../src/db/open.js';
+import { LegacyTableWriter } from '../src/demo/legacyTable.js';
+import { createLocationTable } from '../src/demo/tables.js';
+import { Workload, type LegacyRow } from '../src/demo/workload.js';
+import { unixToLocalDatetime } from '../src/opensips/localTime.js';
+import { parseConfig } from '../src/ops/config.js';
+import { runStatus } from '../src/service/status.js';
+import type { BenchContext, BenchFigure, BenchSection } from './section.js';
+
+/**
+ * End to end, what users wait for (issue 10), for a PostgreSQL and a MariaDB legacy 2.1 table of N
+ * rows (default 200,000; `--rows 1000000`), measured side by side in one run on one stack:
+ *   Debezium alone: a connector snapshots table A (N rows) into its topic; connector start ->
+ *                   the topic holds N records;
+ *   ulbridge:       `ulbridge run` (bin/ulbridge.js, a child process) is running when a connector
+ *                   starts on table B (the same N rows); connector start -> the 4.0 target
+ *                   (PostgreSQL) holds N rows, then `ulbridge status` (runStatus, in process)
+ *                   READY; ratio ulbridge / Debezium alone (goal <= 1.2);
+ *   peak RSS of the `ulbridge run` process over the whole run (VmHWM);
+ *   apply latency while streaming UPDATEs at a fixed 500/s and 5,000/s: each UPDATE writes its
+ *                   send time into the row's user_agent; a trigger on the target table records
+ *                   clock_timestamp() when the projection writes the row (same machine clock).
+ * Needs `npm run build` (spawns bin/ulbridge.js). Services: a throwaway stack (src/stack) with
+ * PostgreSQL, MariaDB, Kafka and Connect, or existing ones when ULBRIDGE_BENCH_PG_URL,
+ * ULBRIDGE_BENCH_MYSQL_URL, ULBRIDGE_BENCH_KAFKA_BROKERS and ULBRIDGE_BENCH_CONNECT_URL are all set.
+ */
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const STREAM_SECONDS = Number(process.env.ULBRIDGE_BENCH_STREAM_SECONDS ?? 15);
+
+interface Services {
+  pgUrl: string;
+  mysqlUrl: string;
+  brokers: string[];
+  connectUrl: string;
+  stop(): Promise<void>;
+}
+
+async function services(ctx: BenchContext): Promise<Services> {
+  const env = process.env;
+  if (env.ULBRIDGE_BENCH_PG_URL && env.ULBRIDGE_BENCH_MYSQL_URL && env.ULBRIDGE_BENCH_KAFKA_BROKERS && env.ULBRIDGE_BENCH_CONNECT_URL) {
+    return {
+      pgUrl: env.ULBRIDGE_BENCH_PG_URL,
+      mysqlUrl: env.ULBRIDGE_BENCH_MYSQL_URL,
+      brokers: env.ULBRIDGE_BENCH_KAFKA_BROKERS.split(',').map((b) => b.trim()),
+      connectUrl: env.ULBRIDGE_BENCH_CONNECT_URL,
+      stop: async () => undefined,
+    };
+  }
+  ctx.log(
+    'e2e: starting a throwaway stack (PostgreSQL, MariaDB, Kafka, Connect); set ULBRIDGE_BENCH_{PG,MYSQL}_URL, _KAFKA_BROKERS, _CONNECT_URL to reuse one',
+  );
+  const { startStack } = await import('../src/stack/index.js');
+  const stack = await startStack({ services: ['postgres', 'mariadb', 'kafka', 'connect'], log: (l: string) => ctx.log(l) });
+  return {
+    pgUrl: stack.postgres!.url,
+    mysqlUrl: stack.mariadb!.url,
+    brokers: stack.kafka!.brokers,
+    connectUrl: stack.connect!.url,
+    stop: () => stack.stop(),
+  };
+}
+
+function withDatabase(url: string, db: string): string {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+async function createPgDatabase(adminUrl: string, name: string): Promise<string> {
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  try {
+    await c.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await c.end();
+  }
+  return withDatabase(adminUrl, name);
+}
+
+async function createMysqlDatabase(adminUrl: string, name: string): Promise<string> {
+  const c = await mysql.createConnection(adminUrl);
+  try {
+    await c.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await c.end();
+  }
+  return withDatabase(adminUrl, name);
+}
+
+/** The legacy 2.1 table with n registrations (the demo's workload, same seed for every table). */
+async function seedLegacy(kind: 'postgres' | 'mariadb', url: string, n: number): Promise<void> {
+  await createLocationTable(url, '2.1');
+  const workload = new Workload(42);
+  const aors = Math.round(n * 0.7);
+  if (kind === 'postgres') {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      await new LegacyTableWriter(c, 'location', workload, 'UTC', aors).seed(n, aors, 2000);
+    } finally {
+      await c.end();
+    }
+    return;
+  }
+  const c = await mysql.createConnection(url);
+  try {
+    const cols =
+      '(username, domain, contact, received, path, expires, q, callid, cseq, last_modified, flags, cflags, user_agent, socket, methods, sip_instance, attr)';
+    const row = (r: LegacyRow): unknown[] => [
+      r.username,
+      r.domain,
+      r.contact,
+      r.received,
+      r.path,
+      unixToLocalDatetime(r.expires, 'UTC'),
+      r.q,
+      r.callid,
+      r.cseq,
+      unixToLocalDatetime(r.lastModified, 'UTC'),
+      r.flags,
+      r.cflags,
+      r.userAgent,
+      r.socket,
+      r.methods,
+      r.sipInstance,
+      r.attr,
+    ];
+    for (let start = 0; start < n; start += 2000) {
+      const rows: unknown[][] = [];
+      for (let i = start; i < Math.min(n, start + 2000); i++) rows.push(row(workload.registration(i < aors ? i : i % aors)));
+      await c.query(`INSERT INTO location ${cols} VALUES ?`, [rows]);
+    }
+  } finally {
+    await c.end();
+  }
+}
+
+async function topicRecords(admin: Admin, topic: string): Promise<number> {
+  const topics = await admin.listTopics();
+  if (!topics.includes(topic)) return 0;
+  const offsets = await admin.fetchTopicOffsets(topic);
+  return offsets.reduce((s, o) => s + Number(o.high) - Number(o.low), 0);
+}
+
+async function targetRows(c: pg.Client): Promise<number> {
+  const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM location');
+  return rows[0]!.n;
+}
+
+/** VmHWM (peak resident set) of a process, MiB; null once it is gone. */
+function peakRssMiB(pid: number): number | null {
+  const file = `/proc/${pid}/status`;
+  if (!existsSync(file)) return null;
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(file, 'utf8'));
+  return m ? Number(m[1]) / 1024 : null;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function dropConnector(connectUrl: string, name: string, pgSlot?: { url: string; slot: string }): Promise<void> {
+  await new ConnectClient(connectUrl).call('DELETE', `/connectors/${encodeURIComponent(name)}`).catch(() => undefined);
+  if (pgSlot) {
+    const c = new pg.Client({ connectionString: pgSlot.url });
+    await c.connect();
+    try {
+      for (let i = 0; i < 20; i++) {
+        const { rows } = await c.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [pgSlot.slot]);
+        if (rows.length === 0) break;
+        if (!rows[0]!.active) {
+          await c.query('SELECT pg_drop_replication_slot($1)', [pgSlot.slot]).catch(() => undefined);
+          break;
+        }
+        await sleep(500);
+      }
+    } finally {
+      await c.end();
+    }
+  }
+}
+
+interface DbRun {
+  label: string;
+  debeziumSeconds: number;
+  bridgeSeconds: number;
+  readySeconds: number;
+  ready: boolean;
+  peakRssMiB: number;
+  latency: Array<{ rate: number; sent: number; seen: number; p50: number; p99: number; cdcP50: number; cdcP99: number }>;
+}
+
+async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariadb', n: number, tag: string): Promise<DbRun> {
+  const label = kind === 'postgres' ? 'PostgreSQL' : 'MariaDB';
+  const say = (l: string): void => ctx.log(`e2e ${label}: ${l}`);
+  const kafka = new Kafka({ clientId: 'bench-e2e', brokers: s.brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const create = kind === 'postgres' ? createPgDatabase : createMysqlDatabase;
+  const adminUrl = kind === 'postgres' ? s.pgUrl : s.mysqlUrl;
+  const aloneUrl = await create(adminUrl, `${tag}_alone`);
+  const bridgedUrl = await create(adminUrl, `${tag}_bridged`);
+  const targetUrl = await createPgDatabase(s.pgUrl, `${tag}_target`);
+  say(`seeding two 2.1 tables of ${n.toLocaleString('en-US')} rows`);
+  await seedLegacy(kind, aloneUrl, n);
+  await seedLegacy(kind, bridgedUrl, n);
+  await createLocationTable(targetUrl, '4.0');
+  const table = kind === 'postgres' ? 'public.location' : 'location';
+  const raw = (name: string, db: string) => ({
+    kafka: { brokers: s.brokers },
+    connect: { url: s.connectUrl },
+    http: { port: 0 },
+    log: { topic: `${tag}.log`, partitions: 6, deadLetterTopic: `${tag}.dlq` },
+    sources: [{ name, release: '2.1', timeZone: 'UTC', capture: { db, kind, table, connector: `${tag}-${name}` } }],
+    targets: [{ name: 'main', db: targetUrl, table: 'location', release: '4.0', hashSize: 12 }],
+  });
+  const pgSlot = (url: string, cfg: ReturnType<typeof parseConfig>) =>
+    kind === 'postgres' ? { url, slot: slotName(configCaptures(cfg)[0]!.spec) } : undefined;
+
+  // Debezium alone.
+  const aloneCfg = parseConfig(raw('alone', aloneUrl), {});
+  const aloneTopic = configCaptures(aloneCfg)[0]!.topic;
+  say('Debezium alone: snapshot of table A into its topic');
+  const t0 = process.hrtime.bigint();
+  await applyConnectors(aloneCfg, s.connectUrl);
+  while ((await topicRecords(admin, aloneTopic)) < n) await sleep(200);
+  const debeziumSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  say(`Debezium alone: ${debeziumSeconds.toFixed(1)} s`);
+  await dropConnector(s.connectUrl, `${tag}-alone`, pgSlot(aloneUrl, aloneCfg));
+
+  // ulbridge run, then the connector on table B.
+  const dir = mkdtempSync(join(tmpdir(), 'ulbridge-bench-e2e-'));
+  const configFile = join(dir, 'bridge.json');
+  const bridgedRaw = raw('bridged', bridgedUrl);
+  writeFileSync(configFile, `${JSON.stringify(bridgedRaw, null, 2)}\n`);
+  const cfg = parseConfig(bridgedRaw, {});
+  const logFd = openSync(join(dir, 'run.log'), 'a');
+  const child: ChildProcess = spawn(process.execPath, [join(root, 'bin/ulbridge.js'), 'run', '--config', configFile], {
+    stdio: ['ignore', logFd, logFd],
+  });
+  closeSync(logFd);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  let peak = 0;
+  const sampler = setInterval(() => {
+    const v = child.pid ? peakRssMiB(child.pid) : null;
+    if (v !== null) peak = Math.max(peak, v);
+  }, 500);
+  const target = new pg.Client({ connectionString: targetUrl });
+  await target.connect();
+  try {
+    await sleep(3000); // the bridge process starts and waits for the change topic
+    say(`ulbridge: connector on table B with \`ulbridge run\` (pid ${child.pid}) running; log ${join(dir, 'run.log')}`);
+    const t1 = process.hrtime.bigint();
+    await applyConnectors(cfg, s.connectUrl);
+    let last = 0;
+    for (;;) {
+      const rows = await targetRows(target);
+      if (rows >= n) break;
+      if (child.exitCode !== null) throw new Error(`ulbridge run exited with ${child.exitCode}; see ${join(dir, 'run.log')}`);
+      if (Date.now() - last > 10_000) {
+        last = Date.now();
+        say(
+          `target ${rows.toLocaleString('en-US')} of ${n.toLocaleString('en-US')} rows after ${(Number(process.hrtime.bigint() - t1) / 1e9).toFixed(0)} s`,
+        );
+      }
+      await sleep(250);
+    }
+    const bridgeSeconds = Number(process.hrtime.bigint() - t1) / 1e9;
+    const status = await runStatus({ config: cfg, deadLettersSinceMs: null, captureWaitMs: 30_000 });
+    const readySeconds = Number(process.hrtime.bigint() - t1) / 1e9;
+    say(
+      `ulbridge: target complete after ${bridgeSeconds.toFixed(1)} s, status ${status.ready ? 'READY' : 'NOT READY'} after ${readySeconds.toFixed(1)} s`,
+    );
+
+    // Apply latency at fixed rates.
+    await target.query('CREATE TABLE bench_latency (ua text, at timestamptz)');
+    await target.query(`CREATE FUNCTION bench_latency_note() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.user_agent LIKE 'lat:%' THEN INSERT INTO bench_latency VALUES (NEW.user_agent, clock_timestamp()); END IF; RETURN NEW; END $$`);
+    await target.query(
+      'CREATE TRIGGER bench_latency AFTER INSERT OR UPDATE ON location FOR EACH ROW EXECUTE FUNCTION bench_latency_note()',
+    );
+    const latency: DbRun['latency'] = [];
+    const src = await openDb(bridgedUrl);
+    try {
+      // Debezium's share: the CDC record's timestamp (set when Connect produced it) - send time.
+      const cdcTopic = configCaptures(cfg)[0]!.topic;
+      const cdcSeen: number[] = [];
+      const cdc = kafka.consumer({ groupId: `${tag}.latency` });
+      await cdc.connect();
+      await cdc.subscribe({ topic: cdcTopic, fromBeginning: false });
+      const joined = new Promise<void>((r) => cdc.on(cdc.events.GROUP_JOIN, () => r()));
+      await cdc.run({
+        eachMessage: async ({ message }) => {
+          const m = message.value ? /"user_agent":"lat:(\d+):/.exec(message.value.toString('utf8')) : null;
+          if (m) cdcSeen.push(Number(message.timestamp) - Number(m[1]));
+        },
+      });
+      await joined;
+      await sleep(2000);
+      for (const rate of [500, 5000]) {
+        await target.query('TRUNCATE bench_latency');
+        cdcSeen.length = 0;
+        const perTick = rate / 100; // one multi-row UPDATE every 10 ms
+        let sent = 0;
+        let id = 1;
+        const start = Date.now();
+        for (let tick = 0; tick < STREAM_SECONDS * 100; tick++) {
+          const due = start + tick * 10;
+          const wait = due - Date.now();
+          if (wait > 0) await sleep(wait);
+          const ids: number[] = [];
+          for (let i = 0; i < perTick; i++) {
+            ids.push(id);
+            id = (id % n) + 1;
+          }
+          const now = String(Date.now());
+          if (kind === 'postgres') {
+            await src.query(`UPDATE location SET user_agent = 'lat:' || $1 || ':' || id, cseq = cseq + 1 WHERE id = ANY($2::int[])`, [
+              now,
+              ids,
+            ]);
+          } else {
+            await src.query(`UPDATE location SET user_agent = CONCAT('lat:', ?, ':', id), cseq = cseq + 1 WHERE id IN (${ids.join(',')})`, [
+              now,
+            ]);
+          }
+          sent += ids.length;
+        }
+        const behind = (Date.now() - start) / 1000 - STREAM_SECONDS;
+        if (behind > 1) say(`the writer fell ${behind.toFixed(1)} s behind ${rate}/s`);
+        // Until every sent change arrived (or 60 s).
+        const deadline = Date.now() + 60_000;
+        let seen = 0;
+        while (Date.now() < deadline) {
+          seen = (await target.query<{ n: number }>('SELECT count(*)::int AS n FROM bench_latency')).rows[0]!.n;
+          if (seen >= sent) break;
+          await sleep(250);
+        }
+        const { rows } = await target.query<{ ms: number }>(
+          `SELECT (extract(epoch FROM at) * 1000 - split_part(ua, ':', 2)::bigint)::float8 AS ms FROM bench_latency`,
+        );
+        const ms = rows.map((r) => r.ms).sort((a, b) => a - b);
+        const dbz = [...cdcSeen].sort((a, b) => a - b);
+        latency.push({
+          rate,
+          sent,
+          seen,
+          p50: percentile(ms, 50),
+          p99: percentile(ms, 99),
+          cdcP50: percentile(dbz, 50),
+          cdcP99: percentile(dbz, 99),
+        });
+        say(
+          `latency at ${rate}/s: ${seen} of ${sent} seen, p50 ${percentile(ms, 50).toFixed(0)} ms, p99 ${percentile(ms, 99).toFixed(0)} ms (of which Debezium to its topic: p50 ${percentile(dbz, 50).toFixed(0)} ms, p99 ${percentile(dbz, 99).toFixed(0)} ms)`,
+        );
+      }
+      await cdc.disconnect();
+    } finally {
+      await src.close();
+    }
+    const v = child.pid ? peakRssMiB(child.pid) : null;
+    if (v !== null) peak = Math.max(peak, v);
+    return { label, debeziumSeconds, bridgeSeconds, readySeconds, ready: status.ready, peakRssMiB: peak, latency };
+  } finally {
+    clearInterval(sampler);
+    child.kill('SIGTERM');
+    await Promise.race([exited, sleep(30_000)]);
+    await target.end();
+    await dropConnector(s.connectUrl, `${tag}-bridged`, pgSlot(bridgedUrl, cfg));
+    await admin.disconnect();
+  }
+}
+
+function rowsOption(ctx: BenchContext): number {
+  const i = process.argv.indexOf('--rows');
+  const base = i >= 0 ? Number(process.argv[i + 1]) : 200_000;
+  if (!(base > 0)) throw new Error('--rows takes a positive number');
+  return Math.max(1000, Math.round(base * ctx.scale));
+}
+
+export const section: BenchSection = {
+  name: 'e2e',
+  async run(ctx: BenchContext): Promise<BenchFigure[]> {
+    const n = rowsOption(ctx);
+    if (!existsSync(join(root, 'dist'))) throw new Error('e2e spawns bin/ulbridge.js: run `npm run build` first');
+    const s = await services(ctx);
+    const figures: BenchFigure[] = [];
+    try {
+      for (const kind of ['postgres', 'mariadb'] as const) {
+        const tag = `e2e_${kind === 'postgres' ? 'pg' : 'my'}_${process.pid}_${Date.now() % 1_000_000}`;
+        const r = await runOne(ctx, s, kind, n, tag);
+        const rows = `${n.toLocaleString('en-US')} rows`;
+        figures.push(
+          {
+            figure: `Debezium alone: snapshot to topic (${r.label})`,
+            value: r.debeziumSeconds,
+            unit: 's',
+            note: `${rows}, connector start -> topic holds every row`,
+          },
+          {
+            figure: `ulbridge: connector start -> target complete (${r.label})`,
+            value: r.bridgeSeconds,
+            unit: 's',
+            note: `${rows} into a 4.0 PostgreSQL table`,
+          },
+          {
+            figure: `ulbridge / Debezium alone (${r.label})`,
+            value: r.bridgeSeconds / r.debeziumSeconds,
+            unit: 'ratio',
+            note: 'goal <= 1.2',
+          },
+          {
+            figure: `ulbridge: connector start -> status ${r.ready ? 'READY' : 'NOT READY'} (${r.label})`,
+            value: r.readySeconds,
+            unit: 's',
+            note: 'runStatus after the target is complete (includes its verify)',
+          },
+          { figure: `ulbridge run peak RSS (${r.label})`, value: r.peakRssMiB, unit: 'MiB', note: 'VmHWM of the process over the run' },
+        );
+        for (const l of r.latency) {
+          figures.push(
+            {
+              figure: `apply latency p50 at ${l.rate}/s (${r.label})`,
+              value: l.p50,
+              unit: 'ms',
+              note: `source UPDATE -> target row written, ${l.seen}/${l.sent} changes`,
+            },
+            {
+              figure: `apply latency p99 at ${l.rate}/s (${r.label})`,
+              value: l.p99,
+              unit: 'ms',
+              note: `goal < ${l.rate >= 5000 ? 100 : 50} ms`,
+            },
+            {
+              figure: `  of which Debezium p50/p99 at ${l.rate}/s (${r.label})`,
+              value: l.cdcP50,
+              unit: 'ms',
+              note: `p99 ${Math.round(l.cdcP99)} ms: source UPDATE -> CDC record timestamp`,
+            },
+          );
+        }
+      }
+    } finally {
+      await s.stop();
+    }
+    return figures;
+  },
+};
