@@ -171,8 +171,8 @@ export class LegacyTable {
       if (this.dialect === 'postgres') {
         const res = await this.db.query(
           cond
-            ? `DELETE FROM ${this.table} AS l USING unnest($1::bigint[], $2::text[], $3::integer[], $4::timestamp[]) AS u(k, callid, cseq, lm)
-                WHERE l.${this.key} = u.k AND l.callid = u.callid AND l.cseq = u.cseq AND l.last_modified = u.lm RETURNING 1`
+            ? `DELETE FROM ${this.table} AS l USING unnest($1::bigint[], $2::text[], $3::integer[], $4::text[]) AS u(k, callid, cseq, lm)
+                WHERE l.${this.key} = u.k AND l.callid = u.callid AND l.cseq = u.cseq AND ${this.db.dialect.datetimeText('l.last_modified')} = u.lm RETURNING 1`
             : `DELETE FROM ${this.table} WHERE ${this.key} = ANY($1::bigint[]) RETURNING 1`,
           cond
             ? [
@@ -188,7 +188,7 @@ export class LegacyTable {
         const where = part
           .map((r) =>
             r.expect
-              ? `(${this.key} = ${intLiteral(r.id)} AND callid = ? AND cseq = ? AND last_modified = ?)`
+              ? `(${this.key} = ${intLiteral(r.id)} AND callid = ? AND cseq = ? AND ${this.db.dialect.datetimeText('last_modified')} = ?)`
               : `${this.key} = ${intLiteral(r.id)}`,
           )
           .join(' OR ');
@@ -223,9 +223,9 @@ export class LegacyTable {
         const types = targetColumnPgTypes(this.target);
         const res = await this.db.query(
           `UPDATE ${this.table} AS l SET ${sets}
-             FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}, $${types.length + 1}::text[], $${types.length + 2}::integer[], $${types.length + 3}::timestamp[])
+             FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}, $${types.length + 1}::text[], $${types.length + 2}::integer[], $${types.length + 3}::text[])
                AS u(${this.columns.map((c) => this.q(c)).join(', ')}, x_callid, x_cseq, x_lm)
-            WHERE l.${this.key} = u.${this.key}${cond ? ' AND (u.x_cseq IS NULL OR (l.callid = u.x_callid AND l.cseq = u.x_cseq AND l.last_modified = u.x_lm))' : ''}
+            WHERE l.${this.key} = u.${this.key}${cond ? this.versionCondition() : ''}
             RETURNING 1`,
           [...this.columnArrays(values), ...expect],
         );
@@ -242,7 +242,7 @@ export class LegacyTable {
           )
           .join(' UNION ALL ');
         const res = (await this.db.query(
-          `UPDATE ${this.table} AS l JOIN (${derived}) AS u ON l.${this.key} = u.${this.key}${cond ? ' AND (u.x_cseq IS NULL OR (l.callid = u.x_callid AND l.cseq = u.x_cseq AND l.last_modified = u.x_lm))' : ''} SET ${sets}`,
+          `UPDATE ${this.table} AS l JOIN (${derived}) AS u ON l.${this.key} = u.${this.key}${cond ? this.versionCondition() : ''} SET ${sets}`,
           values.flatMap((v, i) => [...v.slice(1), expect[0]![i], expect[1]![i], expect[2]![i]]),
         )) as unknown as { affectedRows: number };
         n += res.affectedRows;
@@ -355,6 +355,16 @@ export class LegacyTable {
       this.autoinc = { consecutive: Number(v!.mode) < 2, step: BigInt(v!.step) };
     }
     return this.autoinc;
+  }
+
+  /**
+   * The row is still at the version read (x_ columns; none: no condition). last_modified is
+   * compared as the same text it was read as, so sub-second digits a writer may have stored
+   * cannot make it differ.
+   */
+  private versionCondition(): string {
+    const lm = this.db.dialect.datetimeText('l.last_modified');
+    return ` AND (u.x_cseq IS NULL OR (l.callid = u.x_callid AND l.cseq = u.x_cseq AND ${lm} = u.x_lm))`;
   }
 
   /**

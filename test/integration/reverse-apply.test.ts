@@ -285,6 +285,16 @@ function scenario(kind: 'postgres' | 'mysql'): void {
       }
     });
 
+    test('a legacy last_modified with sub-second digits (a writer other than OpenSIPS) still takes the update', async () => {
+      await legacyConn.query(`UPDATE location SET last_modified = '2025-11-24 18:00:00.4' WHERE id = 1`);
+      const bob = change('UPSERT', Y, 5011n, 101, NOW + 7200, 'cid-bob-rebooted');
+      bob.event.registration = { ...bob.event.registration!, username: 'bob', domain: 'example.com', contact: 'sip:bob@192.0.2.1' };
+      const r = await apply([bob]);
+      assert.deepEqual(r, { ownWrites: 0, inserted: 0, updated: 1, deleted: 0, keptLegacy: 0, ignored: 0 });
+      const rows = await legacyConn.query<{ cseq: number }>(`SELECT cseq FROM location WHERE id = 1`);
+      assert.equal(Number(rows[0]!.cseq), 101);
+    });
+
     test('own_tx entries are pruned by age', async () => {
       await t.query(`UPDATE ${S}.own_tx SET committed_at = now() - interval '2 days' WHERE xid = 4242`);
       assert.equal(await pruneOwnTransactions(t, S, 86_400), 1);
