@@ -1,4 +1,5 @@
 import type { EventSource, RegistrationEvent } from '../log/event.js';
+import type { MysqlSource } from './envelope.js';
 import { UlbridgeError } from '../ops/errors.js';
 import { RELEASE_NAMES, releaseProfile, type ReleaseName } from '../opensips/releases.js';
 import { EnvelopeReader, readOp, type EnvelopeRead } from './envelope.js';
@@ -43,10 +44,16 @@ export interface DecoderConfig {
 
 export type Decoded = { kind: 'event'; event: RegistrationEvent } | { kind: 'tombstone' };
 
-/** A decoded change with the id of the source transaction that made it (PostgreSQL xid, else null). */
+/** What a MySQL/MariaDB change event says of its transaction (reverse sync's own-write check, src/reverse/ownWrites.ts). */
+export type BinlogTransaction = Pick<MysqlSource, 'gtid' | 'server_id' | 'snapshot'>;
+
+/** A decoded change with the source transaction that made it: PostgreSQL xid, or the MySQL/MariaDB binlog's GTID and server. */
 export interface DecodedChange {
   decoded: Decoded;
+  /** PostgreSQL: source.txId; null for MySQL/MariaDB. */
   txId: bigint | null;
+  /** MySQL/MariaDB: source.gtid, server_id and snapshot; null for PostgreSQL (and tombstones). */
+  binlog: BinlogTransaction | null;
 }
 
 export interface Decoder {
@@ -54,7 +61,7 @@ export interface Decoder {
   readonly family: ReleaseFamily;
   /** Decodes one message value (null = Debezium tombstone). Throws DecodeError. */
   decode(value: Buffer | null): Decoded;
-  /** decode(), plus the source transaction id (reverse sync tells ulbridge's own writes by it). */
+  /** decode(), plus the source transaction (reverse sync tells ulbridge's own writes by it). */
   decodeChange(value: Buffer | null): DecodedChange;
 }
 
@@ -88,7 +95,7 @@ export function createDecoder(config: DecoderConfig): Decoder {
   // Per decoder: the value schemas of this source's messages, parsed once (envelope.ts).
   const envelopes = new EnvelopeReader();
   const decodeChange = (value: Buffer | null): DecodedChange => {
-    if (value === null) return { decoded: { kind: 'tombstone' }, txId: null };
+    if (value === null) return { decoded: { kind: 'tombstone' }, txId: null, binlog: null };
     try {
       return decodeValue(envelopes.read(value), family, settings);
     } catch (e) {
@@ -105,12 +112,15 @@ export function createDecoder(config: DecoderConfig): Decoder {
 }
 
 function decodeValue(read: EnvelopeRead, family: ReleaseFamily, settings: DecodeSettings): DecodedChange {
-  if (read.kind === 'tombstone') return { decoded: read, txId: null };
+  if (read.kind === 'tombstone') return { decoded: read, txId: null, binlog: null };
   const { payload, schemas } = read.envelope;
   const op = readOp(payload);
-  const facts = sourceFacts(readSource(payload), op);
+  const src = readSource(payload);
+  const facts = sourceFacts(src, op);
   const ctx: RowContext = { ...settings, connector: facts.connector, table: facts.table };
-  const change = (decoded: Decoded): DecodedChange => ({ decoded, txId: facts.txId });
+  const binlog: BinlogTransaction | null =
+    src.connector === 'postgresql' ? null : { gtid: src.gtid, server_id: src.server_id, snapshot: src.snapshot };
+  const change = (decoded: Decoded): DecodedChange => ({ decoded, txId: facts.txId, binlog });
   const source = (rowKey: bigint): EventSource => ({
     name: settings.name,
     release: settings.release,

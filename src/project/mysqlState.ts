@@ -105,6 +105,17 @@ export function mysqlStateSql(schema: string): string[] {
        created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
        UNIQUE KEY links_binding (binding)
      ) ENGINE=InnoDB`,
+    // Reverse sync into a 2.2+ legacy table: the legacy registrar's record labels (src/reverse/labels.ts),
+    // AUTO_INCREMENT from FIRST_RLABEL like aors.rlabel (src/reverse/mysqlTarget.ts).
+    `CREATE TABLE IF NOT EXISTS ${s}.legacy_aors (
+       aor VARBINARY(767) NOT NULL PRIMARY KEY,
+       aorhash INT NOT NULL,
+       slot INT NOT NULL,
+       rlabel INT UNSIGNED NOT NULL AUTO_INCREMENT,
+       next_clabel INT NOT NULL,
+       wrapped BOOLEAN NOT NULL DEFAULT FALSE,
+       UNIQUE KEY legacy_aors_rlabel (rlabel)
+     ) ENGINE=InnoDB AUTO_INCREMENT=${FIRST_RLABEL}`,
     `CREATE TABLE IF NOT EXISTS ${s}.offsets (
        topic VARCHAR(249) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
        \`partition\` INT NOT NULL,
@@ -246,6 +257,8 @@ export async function ensureMysqlState(conn: Connection, target: Target): Promis
     // restart; while aors is empty, put it back (a no-op otherwise, never below MAX+1).
     const [any] = await rows(conn, `SELECT 1 AS x FROM ${myIdent(schema)}.aors LIMIT 1`);
     if (!any) await conn.query(`ALTER TABLE ${myIdent(schema)}.aors AUTO_INCREMENT = ${FIRST_RLABEL}`);
+    const [anyLegacy] = await rows(conn, `SELECT 1 AS x FROM ${myIdent(schema)}.legacy_aors LIMIT 1`);
+    if (!anyLegacy) await conn.query(`ALTER TABLE ${myIdent(schema)}.legacy_aors AUTO_INCREMENT = ${FIRST_RLABEL}`);
   } finally {
     await conn.query('SELECT RELEASE_LOCK(?)', [lockName]).catch(() => undefined);
   }

@@ -2,15 +2,13 @@ import type pg from 'pg';
 import type { RegistrationEvent } from '../log/event.js';
 import { isNewer, versionOf, type BindingVersion } from '../log/version.js';
 import type { AorState } from '../project/planner.js';
-import { ident } from '../project/stateSchema.js';
-import { insertAllocated, saveLabelsParams, saveLabelsSql } from './labels.js';
+import { insertAllocated } from './labels.js';
 import type { LegacyTable, LegacyVersion } from './legacyTable.js';
+import type { OwnWriteVerdict } from './ownWrites.js';
+import { pgReverseSession } from './pgTarget.js';
+import type { ReverseTargetSession, TargetChange, TargetLookup } from './target.js';
 
-/** One decoded change of the target table, with the source transaction id Debezium reported. */
-export interface TargetChange {
-  event: RegistrationEvent;
-  txId: bigint | null;
-}
+export type { TargetChange } from './target.js';
 
 export interface ReverseResult {
   /** Changes the projection made itself (their transaction is in own_tx): never copied back. */
@@ -22,6 +20,12 @@ export interface ReverseResult {
   keptLegacy: number;
   /** Changes with nothing to do (TRUNCATE, a delete of a row the legacy table no longer has). */
   ignored: number;
+  /**
+   * MySQL/MariaDB targets, present only when > 0: changes that may be the projection's own (a
+   * marker whose GTID a server crash lost covers them), applied under the conflict rule. Each is
+   * also counted in the outcome it got (inserted, updated, kept_legacy, ...).
+   */
+  ambiguous?: number;
 }
 
 export interface ReverseApplyOptions {
@@ -31,6 +35,11 @@ export interface ReverseApplyOptions {
   sourceName: string;
   /** Unix seconds for "expired" (2.2+ legacy tables get no row for an expired new binding); default now. */
   now?: number;
+  /**
+   * MySQL/MariaDB: how long own_tx is re-read while a change is `pending` (a marker whose GTID is
+   * not written yet may be its transaction) before the batch fails, to be redelivered (default 10 s).
+   */
+  pendingTimeoutMs?: number;
 }
 
 /** What one batch does to one legacy row, simulated in event order before anything is written. */
@@ -53,8 +62,11 @@ interface RowState {
  * then written with one statement per kind of write (DELETE, UPDATE, INSERT; cut at 1,000 rows),
  * in one legacy transaction.
  *
- * - Loops: a change whose transaction id is in the target's own_tx table was written by the
- *   projection and is skipped, exactly (the id commits with the projection's rows).
+ * - Loops: a change the projection wrote is skipped, exactly: PostgreSQL, its transaction id is in
+ *   the target's own_tx (the id commits with the projection's rows); MySQL/MariaDB, an own_tx
+ *   marker holds its GTID (src/reverse/ownWrites.ts; `pending` is decided again shortly,
+ *   `ambiguous` is copied under the conflict rule and counted). The target's dialect is behind
+ *   ReverseTargetSession (src/reverse/target.ts): one algorithm, two databases.
  * - Which legacy row: the forward binding that holds the contact id (a row ulbridge projected
  *   from the legacy table), else the link reverse sync made when it copied a registrar's row,
  *   else none: the binding is new and gets a new legacy row.
@@ -69,20 +81,29 @@ interface RowState {
  *   nothing twice; offsets can be committed to Kafka after this returns.
  */
 export async function applyReverseBatch(
-  target: pg.ClientBase,
+  targetSession: ReverseTargetSession | pg.ClientBase,
   legacy: LegacyTable,
   opts: ReverseApplyOptions,
   changes: TargetChange[],
 ): Promise<ReverseResult> {
+  // A PostgreSQL client is the PostgreSQL target session of opts.stateSchema.
+  const target = 'lookUp' in targetSession ? targetSession : pgReverseSession(targetSession, opts.stateSchema);
   const base: ReverseResult = { ownWrites: 0, inserted: 0, updated: 0, deleted: 0, keptLegacy: 0, ignored: 0 };
-  const s = ident(opts.stateSchema);
-  const { own, legacyOf } = await lookUp(target, s, opts.sourceName, changes);
+  const { verdicts, legacyOf } = await decideOwnWrites(target, opts, changes);
   const theirs: RegistrationEvent[] = [];
-  for (const c of changes) {
-    if (isOwnWrite(c, own)) base.ownWrites++;
+  let ambiguous = 0;
+  changes.forEach((c, i) => {
+    const verdict = verdicts[i]!;
+    if (verdict === 'own') base.ownWrites++;
     else if (c.event.op === 'TRUNCATE' || !c.event.registration) base.ignored++;
-    else theirs.push(c.event);
-  }
+    else {
+      // foreign, or ambiguous: copied under the conflict rule (an echo of the projection's own
+      // write carries the version the legacy row already has and changes nothing).
+      if (verdict === 'ambiguous') ambiguous++;
+      theirs.push(c.event);
+    }
+  });
+  if (ambiguous > 0) base.ambiguous = ambiguous;
   if (theirs.length === 0) return base;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -97,15 +118,39 @@ export async function applyReverseBatch(
 /** A conditional write found a legacy row no longer at the version read (the batch is decided again). */
 class LegacyRowMoved extends Error {}
 
+/** A change stayed `pending` longer than the bound: the batch fails and is redelivered, never copied blindly. */
+export class OwnWritePending extends Error {}
+
+/**
+ * The own-write verdicts and legacy keys of a batch. A `pending` change (a MySQL/MariaDB own_tx
+ * marker whose GTID is about to be written may be its transaction) is decided again on fresh
+ * own_tx rows, a few milliseconds later, then less often; still pending after pendingTimeoutMs
+ * (the projection's next session bounds a marker a server crash left without GTID), the batch
+ * fails with OwnWritePending and is redelivered.
+ */
+async function decideOwnWrites(target: ReverseTargetSession, opts: ReverseApplyOptions, changes: TargetChange[]): Promise<TargetLookup> {
+  const deadline = Date.now() + (opts.pendingTimeoutMs ?? 10_000);
+  for (let wait = 10; ; wait = Math.min(wait * 2, 500)) {
+    const looked = await target.lookUp(opts.sourceName, changes);
+    const pending = looked.verdicts.filter((v: OwnWriteVerdict) => v === 'pending').length;
+    if (pending === 0) return looked;
+    if (Date.now() >= deadline) {
+      throw new OwnWritePending(
+        `reverse sync: ${pending} change(s) may be the projection's own (an own_tx marker without its GTID) after ${opts.pendingTimeoutMs ?? 10_000} ms; the batch is retried`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, Math.min(wait, Math.max(1, deadline - Date.now()))));
+  }
+}
+
 async function applyOnce(
-  target: pg.ClientBase,
+  target: ReverseTargetSession,
   legacy: LegacyTable,
   opts: ReverseApplyOptions,
   theirs: readonly RegistrationEvent[],
   legacyOf: ReadonlyMap<bigint, bigint>,
   result: ReverseResult,
 ): Promise<ReverseResult> {
-  const s = ident(opts.stateSchema);
   await legacy.begin();
   try {
     const versions = await legacy.readVersions([...new Set(legacyOf.values())]);
@@ -167,7 +212,6 @@ async function applyOnce(
       const now = opts.now ?? Math.floor(Date.now() / 1000);
       const allocated = await insertAllocated(
         target,
-        opts.stateSchema,
         legacy,
         inserts.map((r) => ({ targetId: r.targetId, event: r.event! })),
         now,
@@ -182,7 +226,8 @@ async function applyOnce(
       inserts.forEach((r, i) => newLinks.set(r.targetId, created[i]!));
     }
     for (const c of newLinks.keys()) goneLinks.delete(c);
-    await writeLinks(target, s, opts, newLinks, goneLinks, labels);
+    // Links and label state commit in the target database BEFORE the legacy transaction does.
+    await target.writeLinks(opts.sourceName, newLinks, goneLinks, labels);
     await legacy.commit();
   } catch (e) {
     await legacy.rollback().catch(() => undefined);
@@ -191,73 +236,11 @@ async function applyOnce(
   return result;
 }
 
-/**
- * One round trip to the target: which of the batch's transactions the projection recorded as its
- * own, and the legacy key of each contact id (the projection's forward binding first, then
- * reverse sync's link).
- */
-async function lookUp(
-  target: pg.ClientBase,
-  s: string,
-  sourceName: string,
-  changes: readonly TargetChange[],
-): Promise<{ own: Set<bigint>; legacyOf: Map<bigint, bigint> }> {
-  const txIds = [...new Set(changes.map((c) => c.txId).filter((t): t is bigint => t !== null))].map(String);
-  const ids = [...new Set(changes.filter((c) => c.event.registration).map((c) => c.event.source.rowKey.toString()))];
-  const { rows } = await target.query(
-    `SELECT 0 AS o, xid::text AS c, NULL AS l FROM ${s}.own_tx WHERE xid = ANY($1::bigint[])
-     UNION ALL
-     SELECT 1, contact_id::text, source_row_key::text FROM ${s}.bindings WHERE contact_id = ANY($2::bigint[]) AND source_name = $3
-     UNION ALL
-     SELECT 2, contact_id::text, legacy_id::text FROM ${s}.links WHERE contact_id = ANY($2::bigint[])
-     ORDER BY o`,
-    [txIds, ids, sourceName],
-  );
-  const own = new Set<bigint>();
-  const legacyOf = new Map<bigint, bigint>();
-  for (const r of rows) {
-    const c = BigInt(r.c as string);
-    if (r.o === 0) own.add(c);
-    else if (!legacyOf.has(c)) legacyOf.set(c, BigInt(r.l as string));
-  }
-  return { own, legacyOf };
-}
-
-/**
- * The one place that tells a change the projection wrote itself (never copied back): its
- * transaction id is recorded in own_tx. A MySQL/MariaDB target's check (ownWrites.ts) belongs here.
- */
-function isOwnWrite(c: TargetChange, own: ReadonlySet<bigint>): boolean {
-  return c.txId !== null && own.has(c.txId);
-}
-
-/**
- * Upserts the links of rows just inserted, drops those of rows the registrar deleted, and saves
- * the legacy label state: one statement, so one target transaction (and one round trip).
- */
-async function writeLinks(
-  target: pg.ClientBase,
-  s: string,
-  opts: ReverseApplyOptions,
-  add: Map<bigint, bigint>,
-  drop: Set<bigint>,
-  labels: readonly AorState[],
-): Promise<void> {
-  if (add.size === 0 && drop.size === 0 && labels.length === 0) return;
-  await target.query(
-    `WITH dropped AS (DELETE FROM ${s}.links WHERE contact_id = ANY($1::bigint[])),
-     labels AS (${saveLabelsSql(s, 5)})
-     INSERT INTO ${s}.links (contact_id, binding, legacy_id)
-     SELECT c, $4 || ':' || l, l FROM unnest($2::bigint[], $3::bigint[]) AS u(c, l)
-     ON CONFLICT (contact_id) DO UPDATE SET binding = EXCLUDED.binding, legacy_id = EXCLUDED.legacy_id, created_at = now()`,
-    [[...drop].map(String), [...add.keys()].map(String), [...add.values()].map(String), opts.sourceName, ...saveLabelsParams(labels)],
-  );
-}
-
 /** Drops own_tx entries older than the given age (the reverse consumer is expected to be far ahead). */
-export async function pruneOwnTransactions(target: pg.ClientBase, stateSchema: string, olderThanSeconds: number): Promise<number> {
-  const res = await target.query(`DELETE FROM ${ident(stateSchema)}.own_tx WHERE committed_at < now() - make_interval(secs => $1)`, [
-    olderThanSeconds,
-  ]);
-  return res.rowCount ?? 0;
+export async function pruneOwnTransactions(
+  target: ReverseTargetSession | pg.ClientBase,
+  stateSchema: string,
+  olderThanSeconds: number,
+): Promise<number> {
+  return ('lookUp' in target ? target : pgReverseSession(target, stateSchema)).pruneOwnTransactions(olderThanSeconds);
 }

@@ -3,8 +3,9 @@ import type { RegistrationEvent } from '../log/event.js';
 import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
 import { Planner, type AorState } from '../project/planner.js';
 import { FIRST_RLABEL, ident } from '../project/stateSchema.js';
-import { aorIdentityCache } from '../project/target.js';
+import { aorIdentityCache, type AorIdentity } from '../project/target.js';
 import type { LegacyTable } from './legacyTable.js';
+import type { ReverseTargetSession } from './target.js';
 
 /**
  * Contact ids for the rows reverse sync inserts into a 2.2+ legacy table, by the projection's own
@@ -69,52 +70,29 @@ export interface AllocatedRows {
 
 /**
  * Allocates contact ids for new legacy rows and inserts them (in the legacy transaction the caller
- * opened). Label state is read from the target's state schema and returned, not saved.
+ * opened). Label state is read from the target's state schema (either database kind) and returned,
+ * not saved (ReverseTargetSession.writeLinks saves it with the links).
  */
 export async function insertAllocated(
-  target: pg.ClientBase,
-  schema: string,
+  target: ReverseTargetSession,
   legacy: LegacyTable,
   rows: readonly NewLegacyRow[],
   now: number,
 ): Promise<AllocatedRows> {
-  const s = ident(schema);
   const registrar = legacy.target;
   const identity = aorIdentityCache(registrar);
   const perAor = new Map<string, number>();
+  const wanted = new Map<string, AorIdentity>();
   for (const r of rows) {
     const reg = r.event.registration!;
     if (reg.username === '' || (registrar.useDomain && !reg.domain)) continue;
-    const key = identity(reg.username, reg.domain).key;
-    perAor.set(key, (perAor.get(key) ?? 0) + 1);
+    const id = identity(reg.username, reg.domain);
+    perAor.set(id.key, (perAor.get(id.key) ?? 0) + 1);
+    wanted.set(id.key, id);
   }
-  const aors = new Map<string, AorState>();
-  const fresh: number[] = [];
-  if (perAor.size > 0) {
-    // One round trip: the known AORs' state, and a fresh record label for each of the others.
-    const { rows: loaded } = await target.query(
-      `WITH known AS (SELECT aor, aorhash, slot, rlabel, next_clabel, wrapped FROM ${s}.legacy_aors WHERE aor = ANY($1::text[]))
-       SELECT aor, aorhash, slot, rlabel::text AS rlabel, next_clabel, wrapped FROM known
-       UNION ALL
-       SELECT NULL, NULL, NULL, nextval($2::regclass)::text, NULL, NULL
-         FROM generate_series(1, cardinality($1::text[]) - (SELECT count(*) FROM known)::int)`,
-      [[...perAor.keys()], `${s}.legacy_rlabel_seq`],
-    );
-    for (const a of loaded) {
-      if (a.aor === null) {
-        fresh.push(Number(a.rlabel));
-        continue;
-      }
-      aors.set(a.aor as string, {
-        aor: a.aor as string,
-        aorhash: a.aorhash as number,
-        slot: a.slot as number,
-        rlabel: Number(a.rlabel),
-        nextClabel: a.next_clabel as number,
-        wrapped: a.wrapped as boolean,
-      });
-    }
-  }
+  // The label state of the target database's kind (src/reverse/target.ts): PostgreSQL draws the
+  // new AORs' record labels from legacy_rlabel_seq, MySQL/MariaDB creates them with their labels.
+  const { aors, takeRlabel } = await target.legacyAors(wanted);
   // Live contact labels matter only once an AOR's counter can wrap: load them from the legacy table
   // (an AOR's ids with one record label are one contiguous range).
   const liveClabels = new Map<string, Set<number>>();
@@ -138,11 +116,7 @@ export async function insertAllocated(
     bindings: new Map(),
     aors,
     liveClabels,
-    takeRlabel: () => {
-      const r = fresh.shift();
-      if (r === undefined) throw new Error('reverse sync: record labels drawn for this batch ran out');
-      return r;
-    },
+    takeRlabel,
     aorIdentity: identity,
   });
   const bindingOf = (r: NewLegacyRow): string => `reverse:${r.targetId}`;

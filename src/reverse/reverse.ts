@@ -1,21 +1,18 @@
 import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
-import type pg from 'pg';
 import { createDecoder } from '../cdc/decoder.js';
 import { DecodeError } from '../cdc/errors.js';
 import type { DbConnection } from '../db/connection.js';
 import { openDb } from '../db/open.js';
-import { withPoolClient } from '../db/pgPool.js';
 import { deadLetterDocument, deadLetterMessage, type DeadLetterDocument } from '../log/deadLetter.js';
 import { stageConsumerRetry } from '../ops/consumerRetry.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { ReleaseName } from '../opensips/releases.js';
-import { ensureStateSchema } from '../project/stateSchema.js';
 import type { Target } from '../project/target.js';
-import { applyReverseBatch, pruneOwnTransactions, type ReverseResult, type TargetChange } from './apply.js';
-import { ensureReverseState } from './labels.js';
+import { applyReverseBatch, type ReverseResult } from './apply.js';
 import { LegacyTable, type LegacyRegistrar } from './legacyTable.js';
+import type { ReverseTargetStore, TargetChange } from './target.js';
 
 export interface ReverseOptions {
   name: string;
@@ -24,7 +21,8 @@ export interface ReverseOptions {
   topic: string;
   /** The projection target whose table is read (its state schema holds bindings, links, own_tx). */
   target: Target;
-  targetPool: pg.Pool;
+  /** Sessions on the target database, PostgreSQL or MySQL/MariaDB (src/reverse/target.ts). */
+  targetStore: ReverseTargetStore;
   /** The forward source whose rows the legacy table holds (log keys `<sourceName>:<id>`). */
   sourceName: string;
   /** The legacy table and its registrar (reverse[].legacy, compiled: 2.2+ tables need hashSize). */
@@ -35,6 +33,8 @@ export interface ReverseOptions {
   metrics: Metrics;
   /** own_tx entries older than this are pruned (default 1 day). */
   ownTxRetentionSeconds?: number;
+  /** MySQL/MariaDB: how long a change may stay `pending` (own_tx marker without GTID) before the batch fails and is retried. */
+  ownWritePendingMs?: number;
 }
 
 export interface Reverse {
@@ -48,7 +48,8 @@ export interface Reverse {
 /**
  * Reverse sync: the target table's Debezium topic -> the legacy table, so that a rollback to the
  * legacy registrar loses nothing the new registrar learned (docs/reverse.md). Changes the
- * projection wrote are recognised by their transaction id and never come back.
+ * projection wrote are recognised by their transaction (PostgreSQL xid, MySQL/MariaDB GTID) and
+ * never come back.
  */
 export function createReverse(opts: ReverseOptions): Reverse {
   const log = opts.logger.child({ stage: 'reverse', pipeline: opts.name });
@@ -96,8 +97,8 @@ export function createReverse(opts: ReverseOptions): Reverse {
     const letters: Array<{ doc: DeadLetterDocument; key: Buffer | null }> = [];
     for (const m of batch.messages) {
       try {
-        const { decoded, txId } = decoder.decodeChange(m.value);
-        if (decoded.kind === 'event') changes.push({ event: decoded.event, txId });
+        const { decoded, txId, binlog } = decoder.decodeChange(m.value);
+        if (decoded.kind === 'event') changes.push({ event: decoded.event, txId, binlog });
       } catch (e) {
         if (!(e instanceof DecodeError)) throw e;
         letters.push({
@@ -120,13 +121,17 @@ export function createReverse(opts: ReverseOptions): Reverse {
         log.warn({ reason: d.reason, offset: d.source.offset }, `dead letter: ${d.message}`);
       }
     }
-    const result: ReverseResult = await withPoolClient(opts.targetPool, async (client) => {
+    const result: ReverseResult = await opts.targetStore.withSession(async (session) => {
       let applied: ReverseResult;
       try {
         applied = await applyReverseBatch(
-          client,
+          session,
           await legacyTable(),
-          { stateSchema: opts.target.stateSchema, sourceName: opts.sourceName },
+          {
+            stateSchema: opts.target.stateSchema,
+            sourceName: opts.sourceName,
+            ...(opts.ownWritePendingMs === undefined ? {} : { pendingTimeoutMs: opts.ownWritePendingMs }),
+          },
           changes,
         );
       } catch (e) {
@@ -137,7 +142,7 @@ export function createReverse(opts: ReverseOptions): Reverse {
       }
       if (Date.now() - lastPrune > 600_000) {
         lastPrune = Date.now();
-        const pruned = await pruneOwnTransactions(client, opts.target.stateSchema, opts.ownTxRetentionSeconds ?? 86_400);
+        const pruned = await session.pruneOwnTransactions(opts.ownTxRetentionSeconds ?? 86_400);
         if (pruned > 0) log.info({ pruned }, 'pruned old own-transaction ids');
       }
       return applied;
@@ -149,7 +154,14 @@ export function createReverse(opts: ReverseOptions): Reverse {
       ['deleted', result.deleted],
       ['kept_legacy', result.keptLegacy],
       ['ignored', result.ignored],
+      ['ambiguous', result.ambiguous ?? 0],
     ];
+    if (result.ambiguous) {
+      log.warn(
+        { ambiguous: result.ambiguous },
+        "changes whose transaction may be the projection's own (its GTID was lost in a server crash) were applied under the conflict rule",
+      );
+    }
     for (const [outcome, n] of outcomes) if (n > 0) opts.metrics.eventsOut.inc({ ...labels, outcome }, n);
     const last = batch.messages.at(-1)!.offset;
     const next = (BigInt(last) + 1n).toString();
@@ -167,10 +179,7 @@ export function createReverse(opts: ReverseOptions): Reverse {
   }
 
   async function start(): Promise<void> {
-    await withPoolClient(opts.targetPool, async (client) => {
-      await ensureStateSchema(client, opts.target.stateSchema);
-      await ensureReverseState(client, opts.target.stateSchema);
-    });
+    await opts.targetStore.ensureState();
     lifecycle.hold('legacy session', () => closeLegacy());
     await legacyTable(); // an unreachable legacy database fails the start, with the database's error
     lifecycle.checkpoint();

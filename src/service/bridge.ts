@@ -1,4 +1,3 @@
-import pg from 'pg';
 import type { Admin, Kafka } from 'kafkajs';
 import { isSharedTarget, signednessOf, type Config } from '../ops/config.js';
 import type { Logger } from '../ops/logger.js';
@@ -10,6 +9,7 @@ import { createProjection } from '../project/projection.js';
 import { createTargetStore } from '../project/openTargetStore.js';
 import { compileTarget, type Target } from '../project/target.js';
 import { createReverse } from '../reverse/reverse.js';
+import { openReverseTargetStore } from '../reverse/target.js';
 import { createKafka } from './kafka.js';
 import { startHttpServer } from './http.js';
 import { createCaptureMonitor } from './captureMonitor.js';
@@ -205,15 +205,15 @@ export function createBridge(cfg: Config, logger: Logger, opts: BridgeOptions = 
     for (const r of cfg.reverse) {
       const target = compiled.get(r.target)!;
       const source = cfg.sources.find((x) => x.name === r.source)!;
-      const pool = new pg.Pool({ connectionString: target.db, max: 2, application_name: `ulbridge-reverse-${r.name}` });
-      pool.on('error', (err) => logger.warn({ err, reverse: r.name }, 'idle PostgreSQL connection failed'));
-      lifecycle.hold(`pool:reverse:${r.name}`, () => pool.end());
+      // PostgreSQL or MySQL/MariaDB, by the target's URL (src/reverse/target.ts).
+      const targetStore = openReverseTargetStore(target, { name: r.name, logger });
+      lifecycle.hold(`pool:reverse:${r.name}`, () => targetStore.close());
       const reverse = createReverse({
         name: r.name,
         kafka,
         topic: r.topic,
         target,
-        targetPool: pool,
+        targetStore,
         sourceName: source.name,
         legacy: r.legacy,
         groupId: r.groupId,
