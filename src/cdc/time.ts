@@ -73,6 +73,14 @@ export function readDatetime(img: RowImage, name: string, connector: SourceDb): 
 /** Unix seconds of a DATETIME, a wall clock being read in `zone` as OpenSIPS's mktime reads it. */
 export function datetimeToUnix(d: Datetime, zone: string): bigint {
   const seconds = floorDiv(d.micros, 1_000_000n);
+  if (UTC_ZONES.has(zone)) {
+    // A wall clock read in UTC is the instant itself: what the luxon round trip below returns,
+    // without its two DateTime objects per column (profiled: luxon was ~4% of the ingest's CPU).
+    // Same validity as luxon's: |ms| <= 8.64e15.
+    const ms = Number(seconds) * 1000;
+    if (!(ms >= -MAX_DATE_MS && ms <= MAX_DATE_MS)) throw outOfRange(d);
+    return seconds;
+  }
   if (d.kind === 'instant') {
     checked(DateTime.fromSeconds(Number(seconds), { zone }), d);
     return seconds;
@@ -89,9 +97,18 @@ export function datetimeToUnix(d: Datetime, zone: string): bigint {
 }
 
 function checked(dt: DateTime, d: Datetime): DateTime {
-  if (!dt.isValid) throw new DecodeError('OUT_OF_RANGE', `${d.path} = ${d.micros} microseconds is outside the supported date range`);
+  if (!dt.isValid) throw outOfRange(d);
   return dt;
 }
+
+function outOfRange(d: Datetime): DecodeError {
+  return new DecodeError('OUT_OF_RANGE', `${d.path} = ${d.micros} microseconds is outside the supported date range`);
+}
+
+/** Zone names that are UTC at every instant (luxon accepts them case-insensitively; these are the common spellings). */
+const UTC_ZONES: ReadonlySet<string> = new Set(['UTC', 'utc', 'Etc/UTC', 'Etc/Universal', 'Etc/Zulu', 'Universal', 'Zulu']);
+/** luxon's (and ECMAScript's) date range: +-8.64e15 ms around the epoch. */
+const MAX_DATE_MS = 8.64e15;
 
 export function floorDiv(a: bigint, b: bigint): bigint {
   const q = a / b;
