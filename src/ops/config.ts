@@ -116,7 +116,7 @@ export const reverseSchema = z.strictObject({
   target: name,
   /** Debezium topic of that target table; required unless `capture` derives it. */
   topic: z.string().min(1).optional(),
-  /** The Debezium connector on the target table (PostgreSQL); `db` defaults to the target's. */
+  /** The Debezium connector on the target table (PostgreSQL, MySQL or MariaDB by its URL); `db` defaults to the target's. */
   capture: reverseCaptureSchema.optional(),
   /** The sources[] entry whose Debezium topic captures the legacy table written here. */
   source: name,
@@ -287,12 +287,6 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   cfg.reverse.forEach((r, i) => {
     const target = cfg.targets.find((t) => t.name === r.target);
     if (!target) throw new UlbridgeError('CONFIG_INVALID', `config reverse[${i}].target: no targets[] entry is named "${r.target}"`);
-    if (!/^postgres(ql)?:\/\//.test(target.db)) {
-      throw new UlbridgeError(
-        'CONFIG_INVALID',
-        `config reverse[${i}].target: target "${r.target}" is not PostgreSQL; reverse sync reads PostgreSQL targets only (it tells its own writes by transaction id)`,
-      );
-    }
     if (cfg.reverse.findIndex((o) => o.target === r.target) !== i) {
       throw new UlbridgeError('CONFIG_INVALID', `config reverse[${i}].target: target "${r.target}" already has a reverse sync`);
     }
@@ -445,8 +439,7 @@ function legacyTableKey(l: ReverseLegacyConfig): string {
 
 /**
  * Captures: Connect never gets a literal password (a URL password needs `password`, a provider
- * reference, for Connect); connector names and topic prefixes are unique; reverse captures are
- * PostgreSQL (reverse sync tells its own writes by transaction id).
+ * reference, for Connect); connector names and topic prefixes are unique.
  */
 function checkCaptures(cfg: Config): void {
   const seen = new Map<string, string>();
@@ -467,12 +460,6 @@ function checkCaptures(cfg: Config): void {
       throw new UlbridgeError(
         'CONFIG_INVALID',
         `config ${key}.password: is missing: the database URL carries a password, which Kafka Connect would store and show; give Connect a config provider reference such as \${env:LEGACY_DB_PASSWORD}`,
-      );
-    }
-    if (key.startsWith('reverse') && c.kind !== 'postgres') {
-      throw new UlbridgeError(
-        'CONFIG_INVALID',
-        `config ${key}.kind: reverse sync reads PostgreSQL targets only; the capture must be a postgres connector`,
       );
     }
     if (c.kind !== 'postgres' && (c.slotName || c.publicationName)) {

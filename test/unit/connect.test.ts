@@ -126,6 +126,47 @@ test('reverse[].capture defaults to the target database and table, and needs a r
   assert.ok(!JSON.stringify(plan).includes('tpw'));
 });
 
+test('reverse[].capture on a MariaDB target derives the MariaDB connector on the target database and table', () => {
+  const cfg = parseConfig(
+    {
+      ...base,
+      targets: [{ name: 'main', db: 'mariadb://ulbridge:tpw@new-db:3307/opensips', release: '4.0', table: 'location' }],
+      sources: [{ name: 'legacy', release: '2.1', topic: 'l.public.location' }],
+      reverse: [
+        {
+          name: 'rollback',
+          target: 'main',
+          source: 'legacy',
+          legacy: { db: 'postgres://u@legacy/opensips' },
+          capture: { password: '${env:TARGET_DB_PASSWORD}' },
+        },
+      ],
+    },
+    {},
+  );
+  assert.equal(cfg.reverse[0]!.capture!.kind, 'mariadb');
+  assert.equal(cfg.reverse[0]!.topic, 'ulbridge-reverse-rollback.opensips.location');
+  const [plan] = planConnectors(cfg);
+  assert.equal(plan!.stage, 'reverse');
+  assert.equal(plan!.topic, 'ulbridge-reverse-rollback.opensips.location');
+  assert.equal(plan!.config['connector.class'], 'io.debezium.connector.mariadb.MariaDbConnector');
+  assert.equal(plan!.config['database.hostname'], 'new-db');
+  assert.equal(plan!.config['database.port'], '3307');
+  assert.equal(plan!.config['table.include.list'], 'opensips.location');
+  assert.equal(plan!.config['database.password'], '${env:TARGET_DB_PASSWORD}');
+  assert.ok(!JSON.stringify(plan).includes('tpw'));
+  // A mysql:// target gets the MySQL connector.
+  const my = parseConfig(
+    {
+      ...cfg,
+      targets: [{ ...cfg.targets[0]!, db: 'mysql://ulbridge:tpw@new-db/opensips' }],
+      reverse: [{ ...cfg.reverse[0]!, topic: undefined, capture: { password: '${env:P}' } }],
+    },
+    {},
+  );
+  assert.equal(planConnectors(my)[0]!.config['connector.class'], 'io.debezium.connector.mysql.MySqlConnector');
+});
+
 test('capture keys are validated with the config rules', () => {
   const src = (capture: unknown, extra: Record<string, unknown> = {}) => ({
     ...base,
