@@ -330,18 +330,25 @@ function change22(op: 'UPSERT' | 'DELETE', contactId: bigint, txId: bigint, b: B
   return c;
 }
 
-function scenario22(kind: 'postgres' | 'mysql', release: '2.2' | '3.x' | '4.0', hashSize: number, useDomain: boolean): void {
+function scenario22(
+  kind: 'postgres' | 'mysql',
+  release: '2.2' | '3.x' | '4.0',
+  hashSize: number,
+  useDomain: boolean,
+  unsignedChar = false,
+): void {
   describe(`reverse apply into a ${kind} ${release} legacy table (hash_size ${hashSize}, use_domain ${useDomain ? 1 : 0})`, () => {
     let targetDb: FreshDb;
     let legacyDb: FreshDb;
     let t: pg.Client;
     let legacyConn: DbConnection;
     let legacy: LegacyTable;
-    const registrar = { release, hashSize, useDomain, unsignedChar: false, timeZone: TZ } as const;
+    const registrar = { release, hashSize, useDomain, unsignedChar, timeZone: TZ } as const;
+    const signedness = unsignedChar ? 'unsigned' : 'signed';
     const apply = (changes: TargetChange[]) => applyReverseBatch(t, legacy, { stateSchema: S, sourceName: 'legacy', now: NOW }, changes);
 
     /** The aorhash the legacy registrar computes (use_domain decides what is hashed). */
-    const aorhash = (user: string): number => coreHash(aorBytes(user, 'example.com', { useDomain }), 'signed') & 0xffff;
+    const aorhash = (user: string): number => coreHash(aorBytes(user, 'example.com', { useDomain }), signedness) & 0xffff;
     const id = (user: string, rlabel: number, clabel: number): bigint => packContactId({ aorhash: aorhash(user), rlabel, clabel });
 
     // The legacy registrar's own rows: bob (its labels, seeded by rand()), projected forward as Y;
@@ -382,7 +389,7 @@ function scenario22(kind: 'postgres' | 'mysql', release: '2.2' | '3.x' | '4.0', 
         release,
         hashSize,
         useDomain,
-        signedness: 'signed',
+        signedness,
         timezone: TZ,
         now: NOW,
         details: 5,
@@ -541,6 +548,16 @@ function scenario22(kind: 'postgres' | 'mysql', release: '2.2' | '3.x' | '4.0', 
       assert.deepEqual(rows[0], { next_clabel: 5, wrapped: true });
     });
 
+    test(`a non-ASCII AOR is hashed with the legacy registrar's char signedness (${signedness})`, async () => {
+      const user = 'jürgen';
+      const other = coreHash(aorBytes(user, 'example.com', { useDomain }), unsignedChar ? 'signed' : 'unsigned') & 0xffff;
+      assert.notEqual(aorhash(user), other); // the two signednesses give different ids for this AOR
+      const r = await apply([change22('UPSERT', 200_300n, 7008n, { username: user, contact: 'sip:j@192.0.2.70' })]);
+      assert.equal(r.inserted, 1);
+      const linked = (await links()).find((l) => l.startsWith('200300|'))!;
+      assert.equal(BigInt(linked.split('|')[2]!) >> 46n, BigInt(aorhash(user)));
+    });
+
     test('1,500 new contacts in one batch: a handful of statements, and every row loads', async () => {
       const counting = countingConnection(legacyConn);
       const setBased = new LegacyTable(counting.db, 'location', registrar);
@@ -551,13 +568,13 @@ function scenario22(kind: 'postgres' | 'mysql', release: '2.2' | '3.x' | '4.0', 
       assert.deepEqual(r, { ownWrites: 0, inserted: 1500, updated: 0, deleted: 0, keptLegacy: 0, ignored: 0 });
       assert.ok(counting.statements() <= 8, `${counting.statements()} legacy statements for 1,500 inserts`);
       const { rows } = await t.query(`SELECT count(*)::int AS n, count(DISTINCT legacy_id)::int AS d FROM ${S}.links`);
-      assert.deepEqual(rows[0], { n: 1506, d: 1506 });
+      assert.deepEqual(rows[0], { n: 1507, d: 1507 });
     });
 
     test('ulbridge verify on the legacy table is clean: every row loads, no duplicate id, no ambiguous record label', async () => {
       const report = await verifyLegacy();
-      assert.equal(report.rowsRead, 1508);
-      assert.equal(report.loadable, 1508);
+      assert.equal(report.rowsRead, 1509);
+      assert.equal(report.loadable, 1509);
       assert.equal(report.findings, 0, JSON.stringify(report));
       assert.equal(report.clean, true);
     });
@@ -568,3 +585,4 @@ scenario22('postgres', '2.2', 9, false);
 scenario22('postgres', '4.0', 16, true);
 scenario22('mysql', '2.2', 9, false);
 scenario22('mysql', '3.x', 12, true);
+scenario22('mysql', '4.0', 9, false, true);
