@@ -87,7 +87,8 @@ export function readString(
       `${c.path} holds Debezium's placeholder for an unchanged TOASTed value: set REPLICA IDENTITY FULL on the source table`,
     );
   }
-  if (opts.maxLength !== null) {
+  // Code points never outnumber UTF-16 units: only a string longer in units can be too long.
+  if (opts.maxLength !== null && c.value.length > opts.maxLength) {
     const length = [...c.value].length;
     if (length > opts.maxLength) {
       throw new DecodeError(

@@ -126,12 +126,34 @@ function def(profile: ReleaseProfile, name: string): ColumnDef {
   return d;
 }
 
+interface StringColumn {
+  nullable: boolean;
+  maxLength: number | null;
+  sqlType: string;
+}
+
+/** The string columns' read options of each profile, built once (not per column per event). */
+const stringColumns = new WeakMap<ReleaseProfile, Map<string, StringColumn>>();
+
+function stringColumn(profile: ReleaseProfile, name: string): StringColumn {
+  let byName = stringColumns.get(profile);
+  if (!byName) stringColumns.set(profile, (byName = new Map()));
+  let c = byName.get(name);
+  if (!c) {
+    const d = def(profile, name);
+    const t = d.type;
+    c = {
+      nullable: d.nullable,
+      maxLength: t.kind === 'varchar' ? t.length : null,
+      sqlType: t.kind === 'varchar' ? `VARCHAR(${t.length})` : 'TEXT',
+    };
+    byName.set(name, c);
+  }
+  return c;
+}
+
 function str(img: RowImage, ctx: RowContext, name: string): string | null {
-  const d = def(ctx.profile, name);
-  const t = d.type;
-  const maxLength = t.kind === 'varchar' ? t.length : null;
-  const sqlType = t.kind === 'varchar' ? `VARCHAR(${t.length})` : 'TEXT';
-  return readString(img, name, { nullable: d.nullable, maxLength, sqlType });
+  return readString(img, name, stringColumn(ctx.profile, name));
 }
 
 function int32(img: RowImage, ctx: RowContext, name: string): number | null {
