@@ -43,7 +43,8 @@ function rowSql(m: UsrlocMessage): string | undefined {
     const c = m.contact;
     const cols = {
       contact_id: c.contactId.toString(),
-      username: `'${c.aor}'`,
+      username: `'${c.aor.split('@')[0] ?? c.aor}'`,
+      domain: c.aor.includes('@') ? `'${c.aor.split('@')[1] ?? ''}'` : 'NULL',
       contact: sqlStr(c.contact),
       received: sqlStr(c.received),
       path: sqlStr(c.path),
@@ -69,7 +70,7 @@ function rowSql(m: UsrlocMessage): string | undefined {
   }
   if (m.type === 'UCONTACT_DELETE') {
     const d = m.delete;
-    return `DELETE FROM location WHERE username = '${d.aor}' AND contact = ${sqlStr(d.contact)} AND callid = ${sqlStr(d.callid)}`;
+    return `DELETE FROM location WHERE username = '${d.aor.split('@')[0] ?? d.aor}' AND contact = ${sqlStr(d.contact)} AND callid = ${sqlStr(d.callid)}`;
   }
   return undefined;
 }
