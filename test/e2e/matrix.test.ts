@@ -20,14 +20,11 @@ interface Pair {
   pending?: string;
 }
 
-const MYSQL_REVERSE_PENDING = 'reverse sync does not read MySQL/MariaDB targets yet (issue 11, item 1)';
-
 const PAIRS: Pair[] = [
   {
     title: 'legacy 2.1 in PostgreSQL -> target 4.0 in MariaDB',
     name: 'e2e_m_pg21_my40',
     rig: { legacy: 'postgres', target: { kind: 'mariadb', release: '4.0' }, rows: 900, aors: 700, seed: 71, hashSize: 9 },
-    pending: MYSQL_REVERSE_PENDING,
   },
   {
     title: 'legacy 3.x in MariaDB (hash_size 12) -> target 4.0 in MariaDB (hash_size 8): upgrade plus resize',
@@ -42,7 +39,6 @@ const PAIRS: Pair[] = [
       seed: 72,
       hashSize: 8,
     },
-    pending: MYSQL_REVERSE_PENDING,
   },
   {
     title: 'legacy 2.2 in PostgreSQL -> target 3.x in PostgreSQL',
