@@ -119,13 +119,15 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     let comparison: BindingDiff;
     try {
       const readSource = () => readBindingSet(source, { table: 'location', release: '2.1', timeZone: 'UTC', caseSensitive: false, now });
-      const sourceSet = await readSource();
       const readTarget = () =>
         readBindingSet(target, { table: 'location', release: o.targetRelease, timeZone: 'UTC', caseSensitive: true, now });
+      // The source's binding set is read once, when a comparison is first due: reading 1M bindings
+      // while the bridge in this process catches up starved its consumers' heartbeats.
+      let sourceSet: Awaited<ReturnType<typeof readSource>> | null = null;
       comparison = await waitForConvergence({
         count: () => countRows(targetUrl, 'location'),
-        compare: async () => diffBindingSets(sourceSet, await readTarget()),
-        sourceRows: sourceSet.rows,
+        compare: async () => diffBindingSets((sourceSet ??= await readSource()), await readTarget()),
+        sourceRows: await countRows(legacyUrl, 'location'),
         say: (line) => say(`${line}, ${((Date.now() - connectorStart) / 1000).toFixed(0)} s since the connector started`),
       });
     } finally {
@@ -187,8 +189,11 @@ export interface ConvergenceWait {
   say(line: string): void;
   /** Give up when the count has not moved for this long (default DEMO_STALL_MS). */
   stallMs?: number;
-  /** A full comparison at least this often (default 30 s), for targets that never reach sourceRows (expired bindings). */
-  compareEveryMs?: number;
+  /**
+   * A full comparison also once the count has not moved for this long (default 10 s), for targets
+   * that never reach sourceRows (expired bindings have no target row).
+   */
+  settleMs?: number;
   /** Progress line period (default 5 s). */
   sayEveryMs?: number;
   pollMs?: number;
@@ -199,19 +204,20 @@ export interface ConvergenceWait {
 /**
  * Waits until the target equals the source. Cheap checks (a row count) while the target fills;
  * the full comparison of both binding sets (hundreds of MB at 1M rows, and CPU the bridge in the
- * same process needs) only when the count says they can be equal, or every compareEveryMs. There
- * is no fixed deadline (a 1M-row table takes minutes): it gives up only when the target stops
- * moving for stallMs, and says how far it got. Returns the last comparison.
+ * same process needs) only when the count says they can be equal, or once the count has settled
+ * (settleMs without a change). There is no fixed deadline (a 1M-row table takes minutes): it gives
+ * up only when the target stops moving for stallMs, and says how far it got. Returns the last
+ * comparison.
  */
 export async function waitForConvergence(w: ConvergenceWait): Promise<BindingDiff> {
   const now = w.now ?? Date.now;
   const pause = w.sleep ?? sleep;
   const stallMs = w.stallMs ?? DEMO_STALL_MS;
-  const compareEveryMs = w.compareEveryMs ?? 30_000;
+  const settleMs = w.settleMs ?? 10_000;
   const sayEveryMs = w.sayEveryMs ?? 5000;
   let lastCount = -1;
   let lastMove = now();
-  let lastCompare = now();
+  let comparedAtCount = -1;
   let lastSay = now();
   for (;;) {
     const count = await w.count();
@@ -219,8 +225,8 @@ export async function waitForConvergence(w: ConvergenceWait): Promise<BindingDif
       lastCount = count;
       lastMove = now();
     }
-    if (count === w.sourceRows || now() - lastCompare >= compareEveryMs) {
-      lastCompare = now();
+    if (count !== comparedAtCount && (count === w.sourceRows || now() - lastMove >= settleMs)) {
+      comparedAtCount = count;
       const c = await w.compare();
       if (c.equal) return c;
     }
