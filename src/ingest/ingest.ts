@@ -3,7 +3,7 @@ import { createDecoder, type Decoder } from '../cdc/decoder.js';
 import { createLogProducer, sendAcknowledged } from '../log/producer.js';
 import { ensureTopics } from '../log/topics.js';
 import { UlbridgeError, wrapError } from '../ops/errors.js';
-import { stageConsumerRetry } from '../ops/consumerRetry.js';
+import { failStageOnCrash, stageConsumerRetry } from '../ops/consumerRetry.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import { compileIngestOptions, type CompiledIngestOptions, type IngestOptions } from './config.js';
 import type { RawRecord } from '../log/deadLetter.js';
@@ -78,10 +78,7 @@ export function createIngest(options: IngestOptions): Ingest {
     });
     // The consumer first on stop (held last): its disconnect waits for the batch in flight.
     lifecycle.hold('consumer', () => consumer.disconnect());
-    consumer.on(consumer.events.CRASH, ({ payload }) => {
-      logger.error({ err: payload.error, restart: payload.restart }, 'ingest consumer crashed');
-      if (!payload.restart && !lifecycle.stopRequested) lifecycle.fail(payload.error);
-    });
+    failStageOnCrash(consumer, lifecycle, logger, 'ingest');
     await consumer.connect();
     lifecycle.checkpoint();
     await consumer.subscribe({ topics: [source.topic], fromBeginning: true });

@@ -1,5 +1,6 @@
-import type { RetryOptions } from 'kafkajs';
+import type { Consumer, RetryOptions } from 'kafkajs';
 import type { Lifecycle } from './lifecycle.js';
+import type { Logger } from './logger.js';
 
 /**
  * The kafkajs retry options of a stage's consumer: kafkajs's consumer default (5 retries of a
@@ -10,4 +11,15 @@ import type { Lifecycle } from './lifecycle.js';
  */
 export function stageConsumerRetry(lifecycle: Lifecycle): RetryOptions {
   return { retries: 5, restartOnFailure: async () => !lifecycle.stopRequested };
+}
+
+/**
+ * A consumer crash kafkajs will not restart fails the stage for good (/healthz 503, status says
+ * why), unless the stage is stopping anyway. Every crash is logged.
+ */
+export function failStageOnCrash(consumer: Consumer, lifecycle: Lifecycle, log: Logger, what: string): void {
+  consumer.on(consumer.events.CRASH, (e) => {
+    log.error({ err: e.payload.error, restart: e.payload.restart }, `${what} consumer crashed`);
+    if (!e.payload.restart && !lifecycle.stopRequested) lifecycle.fail(e.payload.error);
+  });
 }

@@ -1,6 +1,6 @@
 import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import { deadLetterDocument, deadLetterMessage } from '../log/deadLetter.js';
-import { stageConsumerRetry } from '../ops/consumerRetry.js';
+import { failStageOnCrash, stageConsumerRetry } from '../ops/consumerRetry.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -182,10 +182,7 @@ export function createProjection(opts: ProjectionOptions): Projection {
       for (const partition of assigned) c.seek({ topic: opts.logTopic, partition, offset: positions.get(partition) ?? '0' });
       log.info({ partitions: assigned }, 'joined the consumer group; positioned at the offsets stored in the target');
     });
-    c.on(c.events.CRASH, (e) => {
-      log.error({ err: e.payload.error, restart: e.payload.restart }, 'projection consumer crashed');
-      if (!e.payload.restart && !lifecycle.stopRequested) lifecycle.fail(e.payload.error);
-    });
+    failStageOnCrash(c, lifecycle, log, 'projection');
     await c.connect();
     lifecycle.checkpoint();
     await c.subscribe({ topic: opts.logTopic, fromBeginning: true });

@@ -4,7 +4,7 @@ import { DecodeError } from '../cdc/errors.js';
 import type { DbConnection } from '../db/connection.js';
 import { openDb } from '../db/open.js';
 import { deadLetterDocument, deadLetterMessage, type DeadLetterDocument } from '../log/deadLetter.js';
-import { stageConsumerRetry } from '../ops/consumerRetry.js';
+import { failStageOnCrash, stageConsumerRetry } from '../ops/consumerRetry.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -196,10 +196,7 @@ export function createReverse(opts: ReverseOptions): Reverse {
     });
     // Released first: its disconnect finishes the batch in flight and leaves the group.
     lifecycle.hold('consumer', () => consumer.disconnect());
-    consumer.on(consumer.events.CRASH, (e) => {
-      log.error({ err: e.payload.error, restart: e.payload.restart }, 'reverse consumer crashed');
-      if (!e.payload.restart && !lifecycle.stopRequested) lifecycle.fail(e.payload.error);
-    });
+    failStageOnCrash(consumer, lifecycle, log, 'reverse');
     await consumer.connect();
     lifecycle.checkpoint();
     await consumer.subscribe({ topic: opts.topic, fromBeginning: true });

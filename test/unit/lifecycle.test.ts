@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import type { Consumer } from 'kafkajs';
+import { failStageOnCrash } from '../../src/ops/consumerRetry.js';
 import { isStoppedError, Lifecycle } from '../../src/ops/lifecycle.js';
+import type { Logger } from '../../src/ops/logger.js';
 
 test('a start that fails half-way releases exactly what it opened, newest first, and rethrows', async () => {
   const released: string[] = [];
@@ -94,4 +98,35 @@ test('a release that throws is reported and the others still run; a crash after 
   assert.deepEqual(reported, ['consumer: socket gone']);
   assert.deepEqual(released, ['pool']);
   assert.deepEqual([lc.state, lc.failure], ['failed', 'consumer crashed for good']);
+});
+
+test('failStageOnCrash: a crash kafkajs will not restart fails the stage; a restarted one or one while stopping does not', async () => {
+  const crash = (restart: boolean) => ({ payload: { error: new Error(`broker gone (restart ${restart})`), restart } });
+  const fakeConsumer = () => {
+    const emitter = new EventEmitter();
+    return { events: { CRASH: 'consumer.crash' }, on: (e: string, fn: (ev: unknown) => void) => emitter.on(e, fn), emitter };
+  };
+  const logged: string[] = [];
+  const log = { error: (_o: unknown, msg: string) => logged.push(msg) } as unknown as Logger;
+
+  const lc = new Lifecycle('projection "main"');
+  await lc.start(async () => undefined);
+  const c = fakeConsumer();
+  failStageOnCrash(c as unknown as Consumer, lc, log, 'projection');
+  c.emitter.emit('consumer.crash', crash(true));
+  assert.equal(lc.state, 'running', 'kafkajs restarts the consumer: not a failure');
+  c.emitter.emit('consumer.crash', crash(false));
+  assert.deepEqual([lc.state, lc.failure], ['failed', 'broker gone (restart false)']);
+  assert.deepEqual(logged, ['projection consumer crashed', 'projection consumer crashed']);
+
+  const stopping = new Lifecycle('reverse "r"');
+  await stopping.start(async () => {
+    stopping.hold('consumer', async () => {
+      d.emitter.emit('consumer.crash', crash(false)); // a crash while draining
+    });
+  });
+  const d = fakeConsumer();
+  failStageOnCrash(d as unknown as Consumer, stopping, log, 'reverse');
+  await stopping.stop();
+  assert.deepEqual([stopping.state, stopping.failure], ['stopped', null]);
 });
