@@ -72,20 +72,23 @@ export function registerDemoCommand(program: Command): void {
     .option('--keep', 'leave the stack and tables running and print their URLs (`ulbridge stack down` ends them)')
     .option('--json', 'print the final report as one JSON document')
     .action(async (opts: DemoCliOptions) => {
-      const targetRelease = contactIdRelease(opts.targetRelease).name;
+      // Every option is checked before anything is created or printed.
+      const options = {
+        rows: positiveInt('rows', opts.rows, 10_000_000),
+        churnSeconds: positiveInt('churn-seconds', opts.churnSeconds, 3600),
+        churnRate: positiveInt('churn-rate', opts.churnRate, 10_000),
+        targetRelease: contactIdRelease(opts.targetRelease).name,
+        hashSize: parseHashSize(opts.hashSize),
+        keep: opts.keep ?? false,
+        seed: positiveInt('seed', opts.seed, 2 ** 31),
+      };
       // The clients' own log lines (Kafka, the bridge) go to a file, not between the progress lines.
       const dir = mkdtempSync(join(tmpdir(), 'ulbridge-demo-'));
       const logFile = join(dir, 'demo.log');
       const progress = (line: string): void => void process.stderr.write(`ulbridge demo: ${line}\n`);
       progress(`client logs: ${logFile}`);
       const report = await runDemo({
-        rows: positiveInt('rows', opts.rows, 10_000_000),
-        churnSeconds: positiveInt('churn-seconds', opts.churnSeconds, 3600),
-        churnRate: positiveInt('churn-rate', opts.churnRate, 10_000),
-        targetRelease,
-        hashSize: parseHashSize(opts.hashSize),
-        keep: opts.keep ?? false,
-        seed: positiveInt('seed', opts.seed, 2 ** 31),
+        ...options,
         configFile: join(dir, 'bridge.json'),
         progress,
         logger: pino(

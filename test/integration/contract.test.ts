@@ -630,8 +630,6 @@ interface ErrorCase {
   code: string;
   /** Names the subtest when one code has several cases. */
   name?: string;
-  /** A known product bug this case exposes (the subtest is reported as todo). */
-  todo?: string;
   args: string[] | (() => Promise<string[]>);
   env?: NodeJS.ProcessEnv;
   /** The exact error line (a pattern only where the line carries the driver's own error text). */
@@ -728,7 +726,6 @@ const CASES: ErrorCase[] = [
     code: 'BAD_OPTION',
     args: ['demo', '--rows', '0'],
     line: 'ulbridge: BAD_OPTION: --rows must be an integer from 1 to 10000000, got "0"',
-    todo: 'demo validates --rows only after it created its temp dir and printed "ulbridge demo: client logs: ..." on stdout (src/cli/demo.ts since 8805b33)',
   },
   {
     code: 'BAD_TIMEZONE',
@@ -983,7 +980,7 @@ test('docs/errors.md: every code a user can trigger from the CLI is exactly `ulb
     'every code of docs/errors.md is either triggered below or listed in NOT_FROM_CLI with the reason',
   );
   for (const c of CASES) {
-    await t.test(c.name ?? c.code, c.todo ? { todo: c.todo } : {}, async () => {
+    await t.test(c.name ?? c.code, async () => {
       const args = typeof c.args === 'function' ? await c.args() : c.args;
       const r = await ulbridge(args, c.env ?? {});
       assert.equal(r.code, 2, `${c.code}: exit 2 (${r.stderr})`);
