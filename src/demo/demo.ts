@@ -112,21 +112,24 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     }
 
     say('churn done; waiting for the target to catch up…');
-    const now = Math.floor(Date.now() / 1000) + 1;
     const source = await openDb(legacyUrl);
     const target = await openDb(targetUrl);
     const catchUpStart = Date.now();
     let comparison: BindingDiff;
     try {
-      const readSource = () => readBindingSet(source, { table: 'location', release: '2.1', timeZone: 'UTC', caseSensitive: false, now });
-      const readTarget = () =>
-        readBindingSet(target, { table: 'location', release: o.targetRelease, timeZone: 'UTC', caseSensitive: true, now });
-      // The source's binding set is read once, when a comparison is first due: reading 1M bindings
-      // while the bridge in this process catches up starved its consumers' heartbeats.
-      let sourceSet: Awaited<ReturnType<typeof readSource>> | null = null;
+      // Both sets are read when a comparison is due, with the time of that comparison: bindings
+      // that expire while the target fills (a 1M-row demo runs longer than the shortest expiry)
+      // have no target row, and must count as expired on both sides. Reading them only then also
+      // keeps 1M bindings from being read while the bridge in this process catches up (that
+      // starved its consumers' heartbeats: the projection was evicted from its group).
+      const read = (db: typeof source, release: string, caseSensitive: boolean, at: number) =>
+        readBindingSet(db, { table: 'location', release, timeZone: 'UTC', caseSensitive, now: at });
       comparison = await waitForConvergence({
         count: () => countRows(targetUrl, 'location'),
-        compare: async () => diffBindingSets((sourceSet ??= await readSource()), await readTarget()),
+        compare: async () => {
+          const at = Math.floor(Date.now() / 1000) + 1;
+          return diffBindingSets(await read(source, '2.1', false, at), await read(target, o.targetRelease, true, at));
+        },
         sourceRows: await countRows(legacyUrl, 'location'),
         say: (line) => say(`${line}, ${((Date.now() - connectorStart) / 1000).toFixed(0)} s since the connector started`),
       });
