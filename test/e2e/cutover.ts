@@ -445,10 +445,17 @@ export class CutoverRig {
     return (await fetch(`http://127.0.0.1:${this.httpPort}/metrics`)).text();
   }
 
-  /** Target rows that no forward binding holds: registrar rows whose legacy copy was not adopted. */
-  async unlinkedTargetRows(): Promise<number> {
+  /**
+   * Live target rows that no forward binding holds: registrar rows whose legacy copy was not
+   * adopted. Expired rows are left out: reverse sync gives a 2.2+ legacy table no row for a binding
+   * that expired before it was copied (its registrar would drop it at preload), and the emulated
+   * registrar's expiry timer deletes such target rows only at its next change.
+   */
+  async unlinkedTargetRows(now = Math.floor(Date.now() / 1000)): Promise<number> {
+    const unix = releaseProfile(this.targetTable.release).expires === 'unix';
     const rows = await this.targetSql.query(
-      `SELECT count(*) AS n FROM location t WHERE NOT EXISTS (SELECT 1 FROM ${this.stateSchema}.bindings b WHERE b.contact_id = t.contact_id)`,
+      `SELECT count(*) AS n FROM location t WHERE (${unix ? 't.expires = 0 OR ' : ''}t.expires > ?) AND NOT EXISTS (SELECT 1 FROM ${this.stateSchema}.bindings b WHERE b.contact_id = t.contact_id)`,
+      [unix ? now : unixToLocalDatetime(now, TZ)],
     );
     return Number(rows[0]!.n);
   }
