@@ -14,13 +14,33 @@ export interface RestAnswer {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Kafka Connect answers a request it cannot serve while its workers rebalance (e.g. right after a
+ * connector was created or deleted) with 409, or with 500 "... a rebalance is expected".
+ */
+export function isRebalanceAnswer(a: RestAnswer): boolean {
+  return a.status === 409 || (a.status === 500 && /rebalance/i.test(a.text));
+}
+
 export class ConnectClient {
   constructor(
     readonly url: string,
     private readonly timeoutMs = 15_000,
+    /** How long a request is repeated while Connect answers that it is rebalancing. */
+    private readonly rebalanceWaitMs = 30_000,
   ) {}
 
+  /** One REST call; repeated (every 500 ms, up to rebalanceWaitMs) while Connect rebalances. */
   async call(method: string, path: string, body?: unknown): Promise<RestAnswer> {
+    const deadline = Date.now() + this.rebalanceWaitMs;
+    for (;;) {
+      const a = await this.callOnce(method, path, body);
+      if (!isRebalanceAnswer(a) || Date.now() >= deadline) return a;
+      await sleep(500);
+    }
+  }
+
+  private async callOnce(method: string, path: string, body?: unknown): Promise<RestAnswer> {
     let r: Response;
     try {
       r = await fetch(`${this.url}${path}`, {

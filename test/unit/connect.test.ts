@@ -2,11 +2,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { connectorConfig as stackConnectorConfig } from '../../src/stack/connectors.js';
 import { connectorConfig } from '../../src/connect/derive.js';
 import { connectUrlOf, planConnectors } from '../../src/connect/fromConfig.js';
 import { binlogBytesBetween, capturedPending, gtidsCover, lsnToBigInt, pendingTransactions } from '../../src/connect/lag.js';
+import { ConnectClient } from '../../src/connect/rest.js';
 import { resolveProviderRef, ulbridgeUrl, withoutPassword } from '../../src/connect/secrets.js';
 import { parseConfig } from '../../src/ops/config.js';
 
@@ -278,4 +281,31 @@ test('binlog between the connector and the database: only changes to the capture
   assert.equal(capturedPending(mysqlTxn, 'legacy.location', 3), false);
   assert.equal(capturedPending([...mysqlTxn, ...mysqlTxn], 'legacy.location', 3), true);
   assert.deepEqual(pendingTransactions([...mysqlTxn, ...mysqlTxn], 'legacy.location', 3), ['a:5']);
+});
+
+test('ConnectClient repeats a request while Connect answers that it rebalances (409, 500 "rebalance is expected"), then gives its answer', async () => {
+  const answers = [
+    { status: 500, body: '{"error_code":500,"message":"Request cannot be completed because a rebalance is expected"}' },
+    { status: 409, body: '{"error_code":409,"message":"Cannot complete request momentarily due to stale configuration"}' },
+    { status: 200, body: '{"name":"c"}' },
+    { status: 500, body: '{"error_code":500,"message":"boom"}' },
+  ];
+  const seen: string[] = [];
+  const server = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    const a = answers.shift()!;
+    res.writeHead(a.status, { 'content-type': 'application/json' }).end(a.body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const client = new ConnectClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 5_000, 10_000);
+    const ok = await client.call('GET', '/connectors/c/config');
+    assert.deepEqual([ok.status, ok.json], [200, { name: 'c' }]);
+    assert.deepEqual(seen, ['GET /connectors/c/config', 'GET /connectors/c/config', 'GET /connectors/c/config']);
+    // Any other error is answered at once.
+    assert.equal((await client.call('GET', '/connectors/c/config')).status, 500);
+    assert.equal(seen.length, 4);
+  } finally {
+    server.close();
+  }
 });
