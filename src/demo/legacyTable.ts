@@ -2,7 +2,8 @@ import pg from 'pg';
 import { unixToLocalDatetime } from '../opensips/localTime.js';
 import type { LegacyRow, Workload } from './workload.js';
 
-const COLUMNS = [
+/** The columns a 2.1 registrar writes (every location column but the key), in insert order. */
+export const LEGACY_COLUMNS = [
   'username',
   'domain',
   'contact',
@@ -95,7 +96,7 @@ export class LegacyTableWriter {
     if (rows.length === 0) return [];
     const args = TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
     const { rows: ids } = await this.client.query(
-      `INSERT INTO ${this.table} (${COLUMNS.join(', ')}) SELECT * FROM unnest(${args}) RETURNING id`,
+      `INSERT INTO ${this.table} (${LEGACY_COLUMNS.join(', ')}) SELECT * FROM unnest(${args}) RETURNING id`,
       this.values(rows),
     );
     return ids.map((r, i) => {

@@ -14,6 +14,7 @@ import { coreHash } from '../../src/opensips/coreHash.js';
 import { CLABEL_MASK, packContactId, unpackContactId } from '../../src/opensips/contactId.js';
 import { localDatetimeToUnix, unixToLocalDatetime } from '../../src/opensips/localTime.js';
 import type { ReleaseProfile } from '../../src/opensips/releases.js';
+import { LEGACY_COLUMNS } from '../../src/demo/legacyTable.js';
 import type { LegacyRow, Workload } from '../../src/demo/workload.js';
 
 export type Side = 'legacy' | 'target';
@@ -29,26 +30,6 @@ export interface ChurnCounts {
 
 /** New contacts that register for only a few seconds (and are never refreshed), in percent. */
 const SHORT_LIVED = 30;
-
-const LEGACY_COLUMNS = [
-  'username',
-  'domain',
-  'contact',
-  'received',
-  'path',
-  'expires',
-  'q',
-  'callid',
-  'cseq',
-  'last_modified',
-  'flags',
-  'cflags',
-  'user_agent',
-  'socket',
-  'methods',
-  'sip_instance',
-  'attr',
-];
 
 function rowValues(r: LegacyRow, expires: string | number, tz: string): unknown[] {
   return [
