@@ -5,6 +5,10 @@
  * it, e.g. usrloc replication packets replayed from the captured fixtures with the trailer
  * rewritten to this node's ids. It is not ulbridge's node logic, only enough of the node protocol
  * for OpenSIPS to see it as an up neighbour with the capability in state Ok.
+ *
+ * Tests of ulbridge's own node (src/cluster/node.ts) script misbehaviour with the public switches
+ * (answerPings, answerCapUpdates, mute, pauseReading()) and restart a node by stop() and a new
+ * start() on the same port.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { BinStreamSplitter, decodeBinPacket, encodeBinPacket } from '../../src/cluster/bin.js';
@@ -41,6 +45,13 @@ export class ScriptedPeer {
   private timer: NodeJS.Timeout | undefined;
   private capSeq = 0;
   private readonly t0 = Date.now();
+  private paused = false;
+  /** Answer PING with PONG. */
+  answerPings = true;
+  /** Answer a CAP_UPDATE that asks for a reply with this node's own. */
+  answerCapUpdates = true;
+  /** Send nothing at all (no pings, no answers); received packets are still recorded. */
+  mute = false;
 
   private constructor(
     private readonly server: Server,
@@ -65,6 +76,7 @@ export class ScriptedPeer {
   /** Starts pinging the neighbours and announcing the capabilities. */
   begin(): void {
     const tick = (): void => {
+      if (this.mute) return;
       for (const n of this.o.neighbours) {
         this.sendTo(
           n.nodeId,
@@ -121,8 +133,20 @@ export class ScriptedPeer {
     return bytes;
   }
 
+  /** Stops reading what the neighbours send (their send buffers fill up). */
+  pauseReading(): void {
+    this.paused = true;
+    for (const s of this.inbound) s.pause();
+  }
+
+  /** The internal messages of one type received so far. */
+  internal(type: string): Received[] {
+    return this.received.filter((r) => r.packet.kind === 'internal' && r.packet.message.type === type);
+  }
+
   private accept(s: Socket): void {
     this.inbound.add(s);
+    if (this.paused) s.pause();
     const splitter = new BinStreamSplitter();
     s.on('data', (chunk: Buffer) => this.record(chunk, splitter));
     s.on('error', () => s.destroy());
@@ -143,12 +167,12 @@ export class ScriptedPeer {
   }
 
   private react(p: Received['packet']): void {
-    if (p.kind !== 'internal') return;
+    if (p.kind !== 'internal' || this.mute) return;
     const from = p.sourceId;
     if (!this.o.neighbours.some((n) => n.nodeId === from)) return;
-    if (p.message.type === 'PING') {
+    if (p.message.type === 'PING' && this.answerPings) {
       this.sendTo(from, encodeInternal({ clusterId: this.o.clusterId, sourceId: this.o.nodeId, message: { type: 'PONG', nodes: [] } }));
-    } else if (p.message.type === 'CAP_UPDATE' && p.message.requireReply) {
+    } else if (p.message.type === 'CAP_UPDATE' && p.message.requireReply && this.answerCapUpdates) {
       this.announce(0, from);
     }
   }
