@@ -4,6 +4,7 @@ import { CLABEL_MASK } from '../opensips/contactId.js';
 import type { BatchInput, BatchResult } from './batch.js';
 import { batchPosition, emptyBatchResult, planSegment, splitBatch, type SegmentItem } from './batchSteps.js';
 import { Planner, type AorState, type BindingState, type Plan, type PlannedRow } from './planner.js';
+import type { ImageSelection, RowChange, RowImage } from './rowImage.js';
 import type { AorIdentity, Target } from './target.js';
 
 /**
@@ -41,6 +42,8 @@ export interface ApplySession {
   writePlan(plan: Plan, planner: Planner, ctx: PlanContext): Promise<void>;
   /** TRUNCATE of a source: every binding of that source in this log partition is gone. */
   truncate(event: RegistrationEvent, partition: number): Promise<void>;
+  /** Target rows as they stand in this transaction (targets that push to a registrar cluster). */
+  readImages(selection: ImageSelection): Promise<RowImage[]>;
 }
 
 export interface PlanContext {
@@ -73,6 +76,10 @@ export async function applyBatch(session: ApplySession, batch: BatchInput): Prom
     for (const step of steps) {
       if (step.kind === 'segment') await applySegment(session, batch, step.items, result);
       else {
+        if (session.target.push) {
+          const gone = await session.readImages({ source: step.event.source.name, partition: batch.partition });
+          for (const row of gone) result.changes.push({ op: 'delete', row });
+        }
         await session.truncate(step.event, batch.partition);
         result.applied++;
       }
@@ -122,9 +129,24 @@ async function applySegment(session: ApplySession, batch: BatchInput, segment: S
   planSegment(planner, segment, batch.partition, result, links);
   const plan = planner.plan;
   if (target.shared) result.kept += await settleConflicts(session, plan, planner.reinserts());
+  const deleted = target.push && plan.deletes.size > 0 ? await session.readImages({ ids: [...plan.deletes] }) : [];
   await session.writePlan(plan, planner, { aors, liveClabels, storedIds });
+  if (target.push) await collectChanges(session, plan, deleted, result.changes);
   result.applied += plan.applied;
   result.stale += plan.stale;
+}
+
+/**
+ * The rows this segment deleted (read before the DELETE), then those it inserted or updated, read
+ * back after the writes (ids relabelled on a clash are final by then): what the cluster push sends.
+ */
+async function collectChanges(session: ApplySession, plan: Plan, deleted: RowImage[], into: RowChange[]): Promise<void> {
+  for (const row of deleted) into.push({ op: 'delete', row });
+  const written = new Map<bigint, 'insert' | 'update'>();
+  for (const r of plan.updates.values()) written.set(r.contactId, 'update');
+  for (const r of plan.inserts.values()) written.set(r.contactId, 'insert');
+  if (written.size === 0) return;
+  for (const row of await session.readImages({ ids: [...written.keys()] })) into.push({ op: written.get(row.contactId)!, row });
 }
 
 /**

@@ -1,4 +1,5 @@
 /** The types of one apply transaction, shared by the applier (apply.ts) and its dialect sessions. */
+import type { RowChange } from './rowImage.js';
 
 export interface LogMessage {
   offset: string;
@@ -28,6 +29,8 @@ export interface BatchResult {
   deadLetters: DeadLetter[];
   /** Source change times (unix ms) of the applied events, for latency metrics. */
   sourceTimesMs: number[];
+  /** Targets that push to a registrar cluster: the target rows this batch wrote, in order (else empty). */
+  changes: RowChange[];
   nextOffset: string | null;
   /**
    * Set when the batch was fetched from above the stored next offset: nothing was applied, and

@@ -25,6 +25,7 @@ export function emptyBatchResult(): BatchResult {
     kept: 0,
     deadLetters: [],
     sourceTimesMs: [],
+    changes: [],
     nextOffset: null,
     resumeAt: null,
   };

@@ -5,6 +5,8 @@ import type { BindingVersion } from '../log/version.js';
 import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
 import { localDatetimeToUnix } from '../opensips/localTime.js';
 import type { ApplySession, PlanContext } from './apply.js';
+import { mysqlDialect } from '../db/dialect.js';
+import { rowImageSelectList, toRowImage } from './rowImage.js';
 import { gtidPositionSql, myIdent, myTable, type MysqlFlavor } from './mysqlState.js';
 import type { AorState, BindingState, Plan, Planner } from './planner.js';
 import { FIRST_RLABEL } from './stateSchema.js';
@@ -108,6 +110,26 @@ export function mysqlSession(conn: Connection, target: Target, opts: MysqlSessio
     lockedVersions: (ids) => lockedVersions(conn, target, ids),
     writePlan: (plan, planner, ctx) => writePlan(conn, target, maxRows, plan, planner, ctx),
     truncate: (event, partition) => truncate(conn, target, event, partition),
+    async readImages(sel) {
+      const list = rowImageSelectList(mysqlDialect, target, 't.');
+      const table = myTable(target);
+      const rows: Row[] = [];
+      if ('ids' in sel) {
+        for (const ids of chunk(sel.ids, KEYS_PER_LOOKUP))
+          rows.push(
+            ...(await query(conn, `SELECT ${list} FROM ${table} AS t WHERE t.contact_id IN (${ids.join(', ')}) ORDER BY t.contact_id`)),
+          );
+      } else {
+        rows.push(
+          ...(await query(
+            conn,
+            `SELECT ${list} FROM ${table} AS t JOIN ${s}.bindings AS b ON b.contact_id = t.contact_id
+              WHERE b.source_name = ${bin(sel.source)} AND b.log_partition = ${sel.partition} AND b.in_target ORDER BY t.contact_id`,
+          )),
+        );
+      }
+      return rows.map((r) => toRowImage(r, target));
+    },
   };
 }
 

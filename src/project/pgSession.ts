@@ -6,7 +6,9 @@ import type { RegistrationEvent, SourcePosition } from '../log/event.js';
 import type { BindingVersion } from '../log/version.js';
 import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
 import { localDatetimeToUnix } from '../opensips/localTime.js';
+import { postgresDialect } from '../db/dialect.js';
 import type { ApplySession } from './apply.js';
+import { rowImageSelectList, toRowImage } from './rowImage.js';
 import type { AorState, BindingState, Plan, Planner } from './planner.js';
 import { ident, qualified } from './stateSchema.js';
 import { aorIdentityCache, type Target } from './target.js';
@@ -99,6 +101,21 @@ export function pgSession(client: pg.ClientBase, target: Target, opts: PgSession
     },
     writePlan: (plan, planner) => writePlan(client, target, copyMinRows, plan, planner),
     truncate: (event, partition) => truncate(client, target, event, partition),
+    async readImages(sel) {
+      const list = rowImageSelectList(postgresDialect, target, 't.');
+      const { rows } =
+        'ids' in sel
+          ? await client.query(
+              `SELECT ${list} FROM ${qualified(target.table)} AS t WHERE t.contact_id = ANY($1::bigint[]) ORDER BY t.contact_id`,
+              [sel.ids.map(String)],
+            )
+          : await client.query(
+              `SELECT ${list} FROM ${qualified(target.table)} AS t JOIN ${s}.bindings AS b ON b.contact_id = t.contact_id
+                WHERE b.source_name = $1 AND b.log_partition = $2 AND b.in_target ORDER BY t.contact_id`,
+              [sel.source, sel.partition],
+            );
+      return rows.map((r: Record<string, unknown>) => toRowImage(r, target));
+    },
   };
 }
 

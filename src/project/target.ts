@@ -24,6 +24,11 @@ export interface TargetOptions {
    * conflict rule instead of overwriting. Default false.
    */
   shared?: boolean;
+  /**
+   * The target's registrars are told of every change (targets[].cluster, src/push): each batch
+   * reads back the rows it wrote and deleted (BatchResult.changes). Default false.
+   */
+  push?: boolean;
 }
 
 export interface Target extends TargetOptions {

@@ -23,6 +23,7 @@ const NOW = APPLY_NOW; // 2025-11-24 16:00:00 UTC = 17:00:00 in Europe/Berlin
 
 export function projectApplySuite(d: Dialect): void {
   for (const v of d.variants) scenario(d, v);
+  pushedChanges(d);
   if (d.name === 'mysql') mysqlStore(d);
 }
 
@@ -412,6 +413,66 @@ function scenario(d: Dialect, variant: Variant): void {
       // One above the stored offset is a gap as well.
       const one = await batch(11, [msg(503, ev('UPSERT', 7002n, 20002n, 'gapuser'))]);
       assert.equal(one.resumeAt, '502');
+    });
+  });
+}
+
+/** A target with a registrar cluster (push): each batch returns the rows it wrote and deleted, read from the table. */
+function pushedChanges(d: Dialect): void {
+  describe(`apply on ${d.name}: the changes a target with a registrar cluster pushes`, () => {
+    let db: TestDb;
+    let target: Target;
+    before(async () => {
+      db = await d.open('pp', '4.0');
+      target = db.target({ release: '4.0', push: true });
+      await db.ensureState(target);
+    });
+    after(async () => {
+      await db.drop();
+    });
+
+    test('inserts, updates, deletes and a TRUNCATE come back in order, each row exactly as the table holds it; a target without push gets none', async () => {
+      const apply = (offset: number, events: Array<ReturnType<typeof ev> | null>, t = target): Promise<BatchResult> =>
+        applyBatch(db.main.session(t), { topic: 'log', partition: 0, messages: events.map((e, i) => msg(offset + i, e)), now: NOW });
+      const id = (user: string, rlabel: number): bigint =>
+        packContactId({ aorhash: aorIdentity(target, user, 'example.com').aorhash, rlabel, clabel: 0 });
+      const summary = (r: BatchResult): string[] => r.changes.map((c) => `${c.op} ${c.row.username} ${c.row.contactId} cseq ${c.row.cseq}`);
+
+      const first = await apply(0, [ev('UPSERT', 1n, 10n, 'alice'), ev('UPSERT', 2n, 11n, 'bob')]);
+      // Within a batch, per kind of write, in contact id order.
+      assert.deepEqual(summary(first), [`insert bob ${id('bob', 131073)} cseq 1`, `insert alice ${id('alice', 131072)} cseq 1`]);
+      assert.deepEqual(first.changes[1]!.row, {
+        contactId: id('alice', 131072),
+        username: 'alice',
+        domain: 'example.com',
+        contact: 'sip:alice@192.0.2.1:5060',
+        received: null,
+        path: null,
+        expires: BigInt(NOW + 3600),
+        q: 0.5,
+        callid: 'cid-1',
+        cseq: 1,
+        lastModified: BigInt(NOW), // stored as Berlin wall-clock DATETIME, read back as Unix time
+        flags: 0, // as the table holds it (the projection does not copy the legacy FL_ flags)
+        cflags: 'NAT',
+        userAgent: 'ua',
+        socket: 'udp:192.0.2.10:5060',
+        methods: null,
+        sipInstance: null,
+        kvStore: null,
+        attr: null,
+      });
+      // A delete is read before it happens: the row's CSeq as stored, not the event's.
+      const second = await apply(2, [ev('UPSERT', 1n, 12n, 'alice', 2), ev('DELETE', 2n, 13n, 'bob', 9)]);
+      assert.deepEqual(summary(second), [`delete bob ${id('bob', 131073)} cseq 1`, `update alice ${id('alice', 131072)} cseq 2`]);
+      const third = await apply(4, [ev('UPSERT', 3n, 14n, 'carol'), ev('TRUNCATE', 0n, 15n, '')]);
+      assert.deepEqual(summary(third), [
+        `insert carol ${id('carol', 131074)} cseq 1`,
+        `delete carol ${id('carol', 131074)} cseq 1`,
+        `delete alice ${id('alice', 131072)} cseq 2`,
+      ]);
+      const quiet = await apply(6, [ev('UPSERT', 4n, 16n, 'dave')], { ...target, push: false });
+      assert.deepEqual({ applied: quiet.applied, changes: quiet.changes }, { applied: 1, changes: [] });
     });
   });
 }
