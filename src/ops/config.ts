@@ -92,6 +92,31 @@ export const sourceSchema = z.strictObject({
   groupId: z.string().min(1).optional(),
 });
 
+const binUrl = z.string().regex(/^bin:[^\s:]+:\d{1,5}$/, 'must be bin:HOST:PORT');
+const nodeId = z.number().int().min(1).max(65535);
+
+/**
+ * The registrars that serve a target, as a usrloc cluster that ulbridge joins as one more node
+ * (docs/cluster-push.md): every change the projection commits is pushed to them.
+ */
+export const clusterSchema = z.strictObject({
+  clusterId: nodeId,
+  /** ulbridge's own node id in that cluster. */
+  nodeId,
+  /** The bin socket ulbridge listens on (the registrars' neighbor_node_info url for it). */
+  listen: binUrl,
+  /** The registrars' OpenSIPS release: picks the usrloc packet version (3.4/3.5: 3, 3.6/4.0: 5). */
+  opensips: z.enum(['3.4', '3.5', '3.6', '4.0']),
+  nodes: z.array(z.strictObject({ nodeId, url: binUrl })).min(1),
+  /** The usrloc domain the registrars save() into; default the target table's name. */
+  domain: z.string().min(1).optional(),
+  /** 3.4/3.5 only (their packets carry branch flags as a bitmask): the branch flag names, bit 0 first. */
+  branchFlags: z.array(z.string().min(1)).max(32).optional(),
+  pingIntervalMs: z.number().int().min(100).max(60_000).default(1000),
+  /** A registrar not heard from for this long is down (it gets a replay when it comes back). */
+  downAfterMs: z.number().int().min(500).max(600_000).default(3000),
+});
+
 export const targetSchema = z.strictObject({
   name,
   db: z.string().regex(/^(postgres(ql)?|mysql|mariadb):\/\//, 'must be a postgres://, postgresql://, mysql:// or mariadb:// URL'),
@@ -108,6 +133,7 @@ export const targetSchema = z.strictObject({
     .optional(),
   groupId: z.string().min(1).optional(),
   poolSize: z.number().int().min(1).max(64).default(4),
+  cluster: clusterSchema.optional(),
 });
 
 export const reverseSchema = z.strictObject({
@@ -189,6 +215,8 @@ export type SourceConfig = Omit<z.infer<typeof sourceSchema>, 'topic' | 'capture
   topic: string;
   capture?: CaptureConfig;
 };
+/** A targets[] entry's registrar cluster (docs/cluster-push.md). */
+export type ClusterConfig = z.infer<typeof clusterSchema>;
 /** A targets[] entry with its derived values. */
 export type TargetConfig = z.infer<typeof targetSchema> & { groupId: string; stateSchema: string };
 /** The legacy table of a reverse[] entry, compiled: release and time zone filled in from its source. */
@@ -302,9 +330,37 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   if (cfg.sources.length === 0 && cfg.targets.length === 0) {
     throw new UlbridgeError('CONFIG_INVALID', 'config: nothing to run; add at least one entry to sources (ingest) or targets (projection)');
   }
+  cfg.targets.forEach((t, i) => {
+    if (t.cluster) checkCluster(t, t.cluster, `targets[${i}].cluster`);
+  });
   refuseSharedGroups(cfg);
   refuseSharedStateSchemas(cfg);
   return cfg;
+}
+
+/** A registrar cluster must run the target's release line and have distinct node ids. */
+function checkCluster(t: TargetConfig, c: z.infer<typeof clusterSchema>, key: string): void {
+  const line = c.opensips === '4.0' ? '4.0' : '3.x';
+  if (t.release !== line) {
+    throw new UlbridgeError(
+      'CONFIG_INVALID',
+      `config ${key}.opensips: registrars of OpenSIPS ${c.opensips} read a ${line} table, but the target's release is ${t.release}; usrloc cluster replication exists from OpenSIPS 3.4 on`,
+    );
+  }
+  const ids = [c.nodeId, ...c.nodes.map((n) => n.nodeId)];
+  const twice = ids.find((id, i) => ids.indexOf(id) !== i);
+  if (twice !== undefined) {
+    throw new UlbridgeError(
+      'CONFIG_INVALID',
+      `config ${key}: node id ${twice} is used twice (ulbridge's nodeId and every nodes[].nodeId must differ)`,
+    );
+  }
+  if (c.branchFlags && (c.opensips === '3.6' || c.opensips === '4.0')) {
+    throw new UlbridgeError(
+      'CONFIG_INVALID',
+      `config ${key}.branchFlags: OpenSIPS ${c.opensips} replicates branch flags by name; drop branchFlags`,
+    );
+  }
 }
 
 function schemeKind(url: string): SourceKind {

@@ -36,6 +36,49 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly pushLatency = new Histogram({
+    name: 'ulbridge_push_latency_seconds',
+    help: 'Cluster push: from the source change (Debezium source.ts_ms) to its packets written to every registrar node that was up',
+    labelNames: ['target'] as const,
+    buckets: [0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly pushPackets = new Counter({
+    name: 'ulbridge_push_packets_total',
+    help: 'Cluster push: usrloc replication packets written to a registrar node, per target, node and packet type',
+    labelNames: ['target', 'node', 'type'] as const,
+    registers: [this.registry],
+  });
+
+  readonly pushSkipped = new Counter({
+    name: 'ulbridge_push_skipped_total',
+    help: 'Cluster push: packets not sent because the registrar node was down (it gets the table replayed when it is back)',
+    labelNames: ['target', 'node'] as const,
+    registers: [this.registry],
+  });
+
+  readonly pushNodeUp = new Gauge({
+    name: 'ulbridge_push_node_up',
+    help: 'Cluster push: 1 while the registrar node is up (handshake done), else 0',
+    labelNames: ['target', 'node'] as const,
+    registers: [this.registry],
+  });
+
+  readonly pushReplays = new Counter({
+    name: 'ulbridge_push_replays_total',
+    help: 'Cluster push: completed replays of the whole table to a registrar node that came up',
+    labelNames: ['target', 'node'] as const,
+    registers: [this.registry],
+  });
+
+  readonly pushReceived = new Counter({
+    name: 'ulbridge_push_received_total',
+    help: 'Cluster push: module packets received from the registrars (their own replication; not needed, counted)',
+    labelNames: ['target', 'node', 'capability'] as const,
+    registers: [this.registry],
+  });
+
   readonly batchSeconds = new Histogram({
     name: 'ulbridge_batch_seconds',
     help: 'Time to process one consumed batch, per stage and pipeline',

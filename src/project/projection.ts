@@ -4,7 +4,7 @@ import { failStageOnCrash, stageConsumerRetry } from '../ops/consumerRetry.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { DeadLetter } from './batch.js';
+import type { BatchResult, DeadLetter } from './batch.js';
 import type { Target } from './target.js';
 import type { TargetStore } from './targetStore.js';
 
@@ -26,6 +26,8 @@ export interface ProjectionOptions {
   maxBytesPerPartition?: number;
   /** Unix seconds "now" used to decide expiry; injectable for tests. */
   now?: () => number;
+  /** Called after each batch's COMMIT with what it wrote (the cluster push, src/push). */
+  afterCommit?: (result: BatchResult) => void;
 }
 
 export interface Projection {
@@ -119,6 +121,7 @@ export function createProjection(opts: ProjectionOptions): Projection {
       return;
     }
     refetches.delete(batch.partition);
+    opts.afterCommit?.(result);
     metrics.eventsIn.inc(labels, batch.messages.length);
     metrics.eventsOut.inc({ ...labels, outcome: 'applied' }, result.applied);
     metrics.eventsOut.inc({ ...labels, outcome: 'stale' }, result.stale);

@@ -6,6 +6,7 @@ import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import { createIngest } from '../ingest/index.js';
 import { ensureTopics } from '../log/topics.js';
 import { createProjection } from '../project/projection.js';
+import { ClusterPush } from '../push/clusterPush.js';
 import { createTargetStore } from '../project/openTargetStore.js';
 import { compileTarget, type Target } from '../project/target.js';
 import { createReverse } from '../reverse/reverse.js';
@@ -74,6 +75,7 @@ export function createBridge(cfg: Config, logger: Logger, opts: BridgeOptions = 
       timeZone: t.timeZone,
       stateSchema: t.stateSchema,
       shared: isSharedTarget(cfg, t),
+      push: t.cluster !== undefined,
     });
     compiled.set(t.name, target);
   }
@@ -160,6 +162,28 @@ export function createBridge(cfg: Config, logger: Logger, opts: BridgeOptions = 
       const target = compiled.get(t.name)!;
       const store = createTargetStore(target, { poolSize: t.poolSize, logger });
       lifecycle.hold(`store:${t.name}`, () => store.close());
+      // The registrars' cluster first: the projection hands it every commit (stopped after it).
+      const cluster = t.cluster;
+      let push: ClusterPush | null = null;
+      if (cluster) {
+        let state: LifecycleState = 'idle';
+        add(`push:${t.name}`, {
+          async start() {
+            state = 'starting';
+            push = await ClusterPush.start({ target, cluster, logger, metrics });
+            state = 'running';
+          },
+          async stop() {
+            state = 'stopping';
+            await push?.stop();
+            state = 'stopped';
+          },
+          get state() {
+            return state;
+          },
+          failure: null,
+        });
+      }
       const projection = createProjection({
         kafka,
         store,
@@ -171,6 +195,7 @@ export function createBridge(cfg: Config, logger: Logger, opts: BridgeOptions = 
         concurrency: t.poolSize,
         logger,
         metrics,
+        ...(cluster ? { afterCommit: (r) => push?.push(r.changes, r.sourceTimesMs) } : {}),
       });
       add(`project:${t.name}`, projection);
     }

@@ -5,6 +5,7 @@ import { signednessOf, type Config, type TargetConfig } from '../ops/config.js';
 import { isUlbridgeError, UlbridgeError, wrapError } from '../ops/errors.js';
 import { mysqlStoredPositions } from '../project/mysqlState.js';
 import { ident } from '../project/stateSchema.js';
+import { readPushState, type PushNodeRow } from '../push/pushState.js';
 import { runVerify } from '../verify/verify.js';
 import { captureStatuses, type CaptureStatus } from '../connect/connect.js';
 import { configCaptures, connectUrlOf } from '../connect/fromConfig.js';
@@ -16,6 +17,7 @@ import {
   type IngestStatus,
   type ReverseStatus,
   type ProjectStatus,
+  type PushStatus,
   type StatusReport,
   type VerifySummary,
 } from './statusVerdict.js';
@@ -151,10 +153,12 @@ async function projectStatus(admin: Admin, cfg: Config, o: StatusOptions, nowMs:
   for (const [index, t] of cfg.targets.entries()) {
     const stateSchema = t.stateSchema;
     let stored: StoredPositions;
+    let push: PushStatus | undefined;
     let db: DbConnection | null = null;
     try {
       db = await openDb(t.db);
       stored = await storedPositions(db, stateSchema, cfg.log.topic);
+      if (t.cluster) push = pushStatus(await readPushState(db, stateSchema), nowMs);
     } catch (e) {
       throw forTarget(e, index);
     } finally {
@@ -192,9 +196,27 @@ async function projectStatus(admin: Admin, cfg: Config, o: StatusOptions, nowMs:
       lastAppliedAt: stored.lastAppliedMs === null ? null : new Date(stored.lastAppliedMs).toISOString(),
       lastAppliedAgeSeconds: stored.lastAppliedMs === null ? null : Math.max(0, Math.round((nowMs - stored.lastAppliedMs) / 1000)),
       verify,
+      ...(push ? { push } : {}),
     });
   }
   return out;
+}
+
+function pushStatus(rows: PushNodeRow[] | null, nowMs: number): PushStatus {
+  const updated = rows && rows.length > 0 ? Math.max(...rows.map((r) => r.updatedAtMs)) : null;
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  return {
+    stateAgeSeconds: updated === null ? null : Math.max(0, Math.round((nowMs - updated) / 1000)),
+    nodes: (rows ?? []).map((r) => ({
+      nodeId: r.nodeId,
+      url: r.url,
+      up: r.up,
+      replaying: r.replaying,
+      since: iso(r.sinceMs),
+      lastPushAt: r.pushedAtMs === null ? null : iso(r.pushedAtMs),
+      latencyMs: r.latencyMs,
+    })),
+  };
 }
 
 async function deadLetterStatus(admin: Admin, cfg: Config, sinceMs: number | null): Promise<DeadLetterStatus> {

@@ -60,7 +60,32 @@ export interface ProjectStatus {
   lastAppliedAt: string | null;
   lastAppliedAgeSeconds: number | null;
   verify: VerifySummary;
+  /** Targets with a registrar cluster (targets[].cluster): what the running bridge last recorded of each node. */
+  push?: PushStatus;
 }
+
+/** The cluster push of one target, from push_nodes in its state schema (written every 2 s by ulbridge run). */
+export interface PushStatus {
+  /** Seconds since the bridge last recorded the nodes' state; null when it never did. */
+  stateAgeSeconds: number | null;
+  nodes: PushNode[];
+}
+
+export interface PushNode {
+  nodeId: number;
+  url: string;
+  up: boolean;
+  replaying: boolean;
+  /** The last up/down transition, ISO 8601. */
+  since: string;
+  /** When changes last went to the node, ISO 8601; null if none yet. */
+  lastPushAt: string | null;
+  /** From the source commit of those changes to their packets written to the node, ms. */
+  latencyMs: number | null;
+}
+
+/** A bridge that has not recorded its push state for this long is not running (it records every 2 s). */
+export const PUSH_STATE_MAX_AGE_SECONDS = 10;
 
 export interface DeadLetterStatus {
   topic: string;
@@ -82,7 +107,10 @@ export interface Reason {
     | 'PROJECT_LAG'
     | 'PROJECT_LOG_GAP'
     | 'DEAD_LETTERS'
-    | 'VERIFY_FINDINGS';
+    | 'VERIFY_FINDINGS'
+    | 'PUSH_NOT_RUNNING'
+    | 'PUSH_NODE_DOWN'
+    | 'PUSH_REPLAYING';
   message: string;
 }
 
@@ -205,12 +233,41 @@ export function decideReadiness(
       });
     }
   }
+  for (const p of project) if (p.push) reasons.push(...pushReasons(p.target, p.push));
   if (dead.counted > 0) {
     const since = dead.since ? ` since ${dead.since}` : '';
     reasons.push({
       code: 'DEAD_LETTERS',
       message: `${plural(dead.counted, 'dead letter')} in ${dead.topic}${since}: review them (each names its reason and source offset), fix the source row or the config, then pass --dead-letters-since with the time of the review`,
     });
+  }
+  return reasons;
+}
+
+/** Every registrar node of the cluster up, holding the table (replay done), as recorded moments ago. */
+export function pushReasons(target: string, push: PushStatus): Reason[] {
+  if (push.stateAgeSeconds === null || push.stateAgeSeconds > PUSH_STATE_MAX_AGE_SECONDS) {
+    const when = push.stateAgeSeconds === null ? 'has never recorded its state' : `last recorded its state ${push.stateAgeSeconds}s ago`;
+    return [
+      {
+        code: 'PUSH_NOT_RUNNING',
+        message: `target ${target}: the cluster push ${when}: the registrars' memory is not kept in step; start ulbridge run with this config`,
+      },
+    ];
+  }
+  const reasons: Reason[] = [];
+  for (const n of push.nodes) {
+    if (!n.up) {
+      reasons.push({
+        code: 'PUSH_NODE_DOWN',
+        message: `target ${target}: registrar node ${n.nodeId} (${n.url}) is down since ${n.since}: is it running, with ulbridge in its clusterer neighbours (docs/cluster-push.md)? It gets the whole table when it is back`,
+      });
+    } else if (n.replaying) {
+      reasons.push({
+        code: 'PUSH_REPLAYING',
+        message: `target ${target}: registrar node ${n.nodeId} (${n.url}) came up at ${n.since} and is still being sent the table`,
+      });
+    }
   }
   return reasons;
 }
@@ -345,6 +402,29 @@ export function renderStatusHuman(r: StatusReport): string {
           String(t.verify.duplicateContactIds),
           t.verify.clean ? 'clean' : `${plural(t.verify.findings, 'finding')}`,
         ]),
+      ),
+    );
+  }
+  const pushed = r.project.filter((t) => t.push);
+  if (pushed.length > 0) {
+    out.push('');
+    out.push("push (target table -> registrars' memory: usrloc cluster replication; latency from the source commit)");
+    out.push(
+      ...table(
+        ['TARGET', 'NODE', 'URL', 'STATE', 'SINCE', 'LAST PUSH', 'LATENCY'],
+        pushed.flatMap((t) =>
+          t.push!.nodes.length === 0
+            ? [[t.target, '-', '-', 'never ran', '-', '-', '-']]
+            : t.push!.nodes.map((n) => [
+                t.target,
+                String(n.nodeId),
+                n.url,
+                !n.up ? 'down' : n.replaying ? 'replaying' : 'up',
+                n.since,
+                n.lastPushAt ?? 'never',
+                n.latencyMs === null ? '-' : `${n.latencyMs} ms`,
+              ]),
+        ),
       ),
     );
   }

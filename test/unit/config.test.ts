@@ -230,3 +230,39 @@ test('the example configs in docs/examples are valid', () => {
     'mysql://u@h/opensips',
   );
 });
+
+test('targets[].cluster: defaults, and every refusal names the key', () => {
+  const cluster = {
+    clusterId: 1,
+    nodeId: 10,
+    listen: 'bin:127.0.0.1:5599',
+    opensips: '4.0',
+    nodes: [{ nodeId: 1, url: 'bin:10.0.0.1:5555' }],
+  };
+  const cfg = parseConfig({ ...base, targets: [{ ...base.targets[0], cluster }] }, {});
+  assert.deepEqual(cfg.targets[0]!.cluster, { ...cluster, pingIntervalMs: 1000, downAfterMs: 3000 });
+  const refused: Array<[object, string]> = [
+    [
+      { ...cluster, opensips: '3.6' },
+      "config targets[0].cluster.opensips: registrars of OpenSIPS 3.6 read a 3.x table, but the target's release is 4.0; usrloc cluster replication exists from OpenSIPS 3.4 on",
+    ],
+    [{ ...cluster, opensips: '3.3' }, 'config targets[0].cluster.opensips: Invalid option: expected one of "3.4"|"3.5"|"3.6"|"4.0"'],
+    [
+      { ...cluster, nodeId: 1 },
+      "config targets[0].cluster: node id 1 is used twice (ulbridge's nodeId and every nodes[].nodeId must differ)",
+    ],
+    [{ ...cluster, listen: '127.0.0.1:5599' }, 'config targets[0].cluster.listen: must be bin:HOST:PORT'],
+    [{ ...cluster, nodes: [] }, 'config targets[0].cluster.nodes: Too small: expected array to have >=1 items'],
+    [
+      { ...cluster, branchFlags: ['NAT'] },
+      'config targets[0].cluster.branchFlags: OpenSIPS 4.0 replicates branch flags by name; drop branchFlags',
+    ],
+  ];
+  for (const [c, message] of refused) {
+    assert.throws(
+      () => parseConfig({ ...base, targets: [{ ...base.targets[0], cluster: c }] }, {}),
+      (e: any) => e.code === 'CONFIG_INVALID' && e.message === message,
+      message,
+    );
+  }
+});

@@ -7,6 +7,7 @@ import {
   type DeadLetterStatus,
   type IngestStatus,
   type ProjectStatus,
+  type PushNode,
   type ReverseStatus,
   type StatusReport,
 } from '../../src/service/statusVerdict.js';
@@ -210,5 +211,52 @@ test('a target whose stored offset lies below the log start is not ready: the ev
     [
       'target main: the log no longer holds what this target has not applied (partition 0: stored nothing, log starts at 7); it cannot be proven complete: rebuild it from a complete log',
     ],
+  );
+});
+
+test('a target with a registrar cluster: ready only while the bridge records its push state and every node is up and holds the table', () => {
+  const node = (nodeId: number, up: boolean, replaying = false): PushNode => ({
+    nodeId,
+    url: `bin:127.0.0.1:${5554 + nodeId}`,
+    up,
+    replaying,
+    since: '2026-12-06T03:00:00.000Z',
+    lastPushAt: up ? '2026-12-06T03:10:00.000Z' : null,
+    latencyMs: up ? 42 : null,
+  });
+  const reasons = (push: ProjectStatus['push']): string[] =>
+    decideReadiness([], [project([0], push ? { push } : {})], noLetters).map((r) => `${r.code}: ${r.message}`);
+  assert.deepEqual(reasons({ stateAgeSeconds: 2, nodes: [node(1, true), node(2, true)] }), []);
+  assert.deepEqual(reasons({ stateAgeSeconds: 2, nodes: [node(1, true), node(2, false), node(3, true, true)] }), [
+    'PUSH_NODE_DOWN: target main: registrar node 2 (bin:127.0.0.1:5556) is down since 2026-12-06T03:00:00.000Z: is it running, with ulbridge in its clusterer neighbours (docs/cluster-push.md)? It gets the whole table when it is back',
+    'PUSH_REPLAYING: target main: registrar node 3 (bin:127.0.0.1:5557) came up at 2026-12-06T03:00:00.000Z and is still being sent the table',
+  ]);
+  assert.deepEqual(reasons({ stateAgeSeconds: 11, nodes: [node(1, true)] }), [
+    "PUSH_NOT_RUNNING: target main: the cluster push last recorded its state 11s ago: the registrars' memory is not kept in step; start ulbridge run with this config",
+  ]);
+  assert.deepEqual(reasons({ stateAgeSeconds: null, nodes: [] }), [
+    "PUSH_NOT_RUNNING: target main: the cluster push has never recorded its state: the registrars' memory is not kept in step; start ulbridge run with this config",
+  ]);
+
+  const report: StatusReport = {
+    ready: false,
+    reasons: [],
+    notes: [],
+    checkedAt: '2026-12-06T03:10:01.000Z',
+    ingest: [],
+    project: [project([0], { push: { stateAgeSeconds: 1, nodes: [node(1, true), node(2, false)] } })],
+    reverse: [],
+    deadLetters: noLetters,
+  };
+  const text = renderStatusHuman(report);
+  const section = text.split('\n\n').find((s) => s.startsWith('push'));
+  assert.equal(
+    section,
+    [
+      "push (target table -> registrars' memory: usrloc cluster replication; latency from the source commit)",
+      '  TARGET  NODE  URL                 STATE  SINCE                     LAST PUSH                 LATENCY',
+      '  main    1     bin:127.0.0.1:5555  up     2026-12-06T03:00:00.000Z  2026-12-06T03:10:00.000Z  42 ms',
+      '  main    2     bin:127.0.0.1:5556  down   2026-12-06T03:00:00.000Z  never                     -',
+    ].join('\n'),
   );
 });
