@@ -333,7 +333,9 @@ export class ClusterNode {
   /**
    * Writes one whole BIN packet to that node. Returns false (and sends nothing) if the node is not
    * up, or if its socket already holds more than maxBufferedBytes unsent (the node is then marked
-   * down). Packets to one node are written in call order on one TCP connection.
+   * down). Packets to one node are written in call order on one TCP connection. A long replay
+   * must await drain() every so often (e.g. every few thousand packets): send() never waits, and
+   * a node whose socket holds more than maxBufferedBytes is marked down, not queued for.
    */
   send(nodeId: number, bytes: Buffer): boolean {
     const p = this.peers.get(nodeId);

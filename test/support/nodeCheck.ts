@@ -6,7 +6,8 @@
  *   npx tsx test/support/nodeCheck.ts --home /opt/opensips/3.6
  *
  * 1. registrar started -> onNodeUp; right inside the callback one URECORD_INSERT + UCONTACT_INSERT
- *    (alice) are sent; MI ul_dump must show the contact with its id;
+ *    (alice) are sent; MI ul_dump must show the contact with its id; a REGISTER on the registrar
+ *    (dave) must reach ulbridge as the registrar's own replication (onModulePacket);
  * 2. the registrar's process group is killed (-9) -> onNodeDown; restarted -> onNodeUp; a packet
  *    (bob) sent inside that callback must show in ul_dump;
  * 3. MI ul_cluster_sync on the registrar: it asks ulbridge (its only Ok node) for a sync; ulbridge
@@ -25,10 +26,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClusterNode, type NodeUpReason } from '../../src/cluster/node.js';
-import { encodeUsrlocPacket, USRLOC_CAPABILITY, usrlocVersionForRelease, type UsrlocMessage } from '../../src/cluster/usrloc/index.js';
+import {
+  decodeUsrlocPacket,
+  encodeUsrlocPacket,
+  USRLOC_CAPABILITY,
+  usrlocVersionForRelease,
+  type UsrlocMessage,
+} from '../../src/cluster/usrloc/index.js';
 import { packContactId } from '../../src/opensips/contactId.js';
 import { aorHash } from '../../src/opensips/coreHash.js';
 import { ScriptedPeer } from './clusterPeer.js';
+import { SipClient } from './sipClient.js';
 import { freePort, mi, modulesDir, nodeCfg, startPrivatePostgres, waitFor, type Node, type PrivatePostgres } from './opensipsNode.js';
 
 function arg(name: string, def?: string): string {
@@ -138,6 +146,7 @@ async function main(): Promise<void> {
   const events: Array<{ at: number; ev: string; nodeId: number; reason: string }> = [];
   const sent: Array<{ at: number; aor: string }> = [];
   let pending: string | undefined; // the aor to send at the next onNodeUp
+  const modulePackets: Array<Record<string, unknown>> = [];
 
   const startNode = async (): Promise<ClusterNode> => {
     const node = await ClusterNode.start({
@@ -165,7 +174,16 @@ async function main(): Promise<void> {
       }
     });
     node.onNodeDown((nodeId, reason) => events.push({ at: ms(), ev: 'down', nodeId, reason }));
-    node.onModulePacket((p) => say(`[${ms()} ms] module packet from ${p.sourceId}: ${p.capability} v${p.version} type ${p.type}`));
+    node.onModulePacket((p) => {
+      let decoded: string;
+      try {
+        const d = decodeUsrlocPacket(p.bytes);
+        decoded = `${d.message.type} ${'record' in d.message ? d.message.record.aor : 'contact' in d.message ? d.message.contact.aor : ''}`;
+      } catch (e) {
+        decoded = `undecodable: ${(e as Error).message}`;
+      }
+      modulePackets.push({ at: ms(), sourceId: p.sourceId, capability: p.capability, version: p.version, type: p.type, decoded });
+    });
     return node;
   };
 
@@ -204,6 +222,13 @@ async function main(): Promise<void> {
     clusterer_list_cap: await mi(n1, dir, 'clusterer_list_cap'),
     ul_dump: JSON.parse(await ulDump()) as unknown,
   };
+
+  // 1b. a REGISTER on the registrar: its own replication reaches ulbridge (onModulePacket)
+  const sip = await SipClient.open({ port: n1.sipPort });
+  const reg = await sip.register({ user: 'dave', domain: 'example.com', expires: 600, callId: 'dave-1', cseq: 1 });
+  await waitFor('the registrar replication of dave', 5000, () => modulePackets.length >= 2);
+  await sip.close();
+  report.registrarReplication = { sipStatus: reg.status, modulePackets: [...modulePackets] };
 
   // 2. kill -9 and restart
   await sleep(1500);
