@@ -162,9 +162,24 @@ export function createBridge(cfg: Config, logger: Logger, opts: BridgeOptions = 
       const target = compiled.get(t.name)!;
       const store = createTargetStore(target, { poolSize: t.poolSize, logger });
       lifecycle.hold(`store:${t.name}`, () => store.close());
-      // The registrars' cluster first: the projection hands it every commit (stopped after it).
       const cluster = t.cluster;
       let push: ClusterPush | null = null;
+      const projection = createProjection({
+        kafka,
+        store,
+        target,
+        logTopic: cfg.log.topic,
+        logPartitions: cfg.log.partitions,
+        deadLetterTopic: cfg.log.deadLetterTopic,
+        groupId: t.groupId,
+        concurrency: t.poolSize,
+        logger,
+        metrics,
+        ...(cluster ? { afterCommit: (r) => push?.push(r.changes, r.sourceTimesMs) } : {}),
+      });
+      add(`project:${t.name}`, projection);
+      // The registrars' cluster after the projection (which creates the state schema it records in);
+      // commits before it starts need no push: a registrar gets the whole table when it comes up.
       if (cluster) {
         let state: LifecycleState = 'idle';
         add(`push:${t.name}`, {
@@ -184,20 +199,6 @@ export function createBridge(cfg: Config, logger: Logger, opts: BridgeOptions = 
           failure: null,
         });
       }
-      const projection = createProjection({
-        kafka,
-        store,
-        target,
-        logTopic: cfg.log.topic,
-        logPartitions: cfg.log.partitions,
-        deadLetterTopic: cfg.log.deadLetterTopic,
-        groupId: t.groupId,
-        concurrency: t.poolSize,
-        logger,
-        metrics,
-        ...(cluster ? { afterCommit: (r) => push?.push(r.changes, r.sourceTimesMs) } : {}),
-      });
-      add(`project:${t.name}`, projection);
     }
     for (const source of cfg.sources) {
       const ingest = createIngest({

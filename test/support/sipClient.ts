@@ -71,7 +71,29 @@ export class SipClient {
       '',
       '',
     ];
-    const msg = Buffer.from(lines.join('\r\n'));
+    return this.transact(Buffer.from(lines.join('\r\n')), branch, `REGISTER ${o.user} (Call-ID ${o.callId}, CSeq ${o.cseq})`, timeoutMs);
+  }
+
+  /** OPTIONS to sip:user@domain (a registrar script may answer it with its lookup() result). */
+  async options(user: string, domain: string, timeoutMs = 3000): Promise<SipResponse> {
+    const branch = `z9hG4bK${randomBytes(8).toString('hex')}`;
+    const callId = randomBytes(8).toString('hex');
+    const lines = [
+      `OPTIONS sip:${user}@${domain} SIP/2.0`,
+      `Via: SIP/2.0/UDP 127.0.0.1:${this.localPort};branch=${branch};rport`,
+      'Max-Forwards: 70',
+      `From: <sip:probe@${domain}>;tag=${randomBytes(6).toString('hex')}`,
+      `To: <sip:${user}@${domain}>`,
+      `Call-ID: ${callId}`,
+      'CSeq: 1 OPTIONS',
+      'Content-Length: 0',
+      '',
+      '',
+    ];
+    return this.transact(Buffer.from(lines.join('\r\n')), branch, `OPTIONS ${user}@${domain}`, timeoutMs);
+  }
+
+  private transact(msg: Buffer, branch: string, what: string, timeoutMs: number): Promise<SipResponse> {
     return new Promise<SipResponse>((resolve, reject) => {
       let tries = 0;
       const send = (): void => {
@@ -93,7 +115,7 @@ export class SipClient {
       }, 500);
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`no final response to REGISTER ${o.user} (Call-ID ${o.callId}, CSeq ${o.cseq}) within ${timeoutMs} ms`));
+        reject(new Error(`no final response to ${what} within ${timeoutMs} ms`));
       }, timeoutMs);
       const cleanup = (): void => {
         clearInterval(retry);
