@@ -106,6 +106,8 @@ function scenario(inst: Install): void {
     let ulbridgePort: number;
     const tag = `push${inst.line.replace('.', '')}`;
     const latencies: Array<[string, number]> = [];
+    /** legacy commit -> target row committed, per operation (the pipeline before the push). */
+    const tableLatencies: Array<[string, number]> = [];
 
     const dump = async (): Promise<ReturnType<typeof ulContacts>> => ulContacts(await mi(node, dir, 'ul_dump'));
     const tableIds = async (): Promise<Map<string, string>> => {
@@ -135,6 +137,16 @@ function scenario(inst: Install): void {
       } finally {
         await db.close();
       }
+    }
+    /** Waits until `check` holds on the target table; records ms since `since`. */
+    async function inTable(what: string, since: number, check: (ids: Map<string, string>) => boolean): Promise<void> {
+      for (const end = Date.now() + 10_000; Date.now() < end; await sleep(5)) {
+        if (check(await tableIds())) {
+          tableLatencies.push([what, Date.now() - since]);
+          return;
+        }
+      }
+      throw new Error(`${what}: not in the target table within 10 s`);
     }
     /** Waits until `check` holds on the registrar's ul_dump; returns ms since `since`. */
     async function inMemory(what: string, since: number, check: (c: ReturnType<typeof ulContacts>) => boolean): Promise<number> {
@@ -227,6 +239,7 @@ function scenario(inst: Install): void {
         .filter((l) => /ERROR|CRITICAL/.test(l));
       process.stdout.write(`# OpenSIPS ${inst.version} log errors: ${errors.length}\n${errors.slice(0, 20).join('\n')}\n`);
       process.stdout.write(`# OpenSIPS ${inst.version} latencies (legacy commit -> registrar memory): ${JSON.stringify(latencies)}\n`);
+      process.stdout.write(`# OpenSIPS ${inst.version} latencies (legacy commit -> target row): ${JSON.stringify(tableLatencies)}\n`);
     });
 
     test('started on the bridged table, the registrar holds every row with its id; a contact registered, refreshed and removed at the legacy registrar reaches its memory with no restart', async () => {
@@ -245,7 +258,10 @@ function scenario(inst: Install): void {
          VALUES ('pushtest', 'example.com', $1, (now() AT TIME ZONE 'UTC') + interval '1 hour', 1.0, 'push-call', 1, now() AT TIME ZONE 'UTC', 'e2e')`,
         [contact],
       );
-      await inMemory('register', t0, (m) => m.some((c) => c.contact === contact && c.aor === aor));
+      await Promise.all([
+        inTable('register', t0, (ids) => ids.has(contact)),
+        inMemory('register', t0, (m) => m.some((c) => c.contact === contact && c.aor === aor)),
+      ]);
       const id = (await tableIds()).get(contact);
       assert.ok(id, 'the target row');
       assert.deepEqual(
@@ -271,7 +287,10 @@ function scenario(inst: Install): void {
       // Removed.
       t0 = Date.now();
       await legacy(`DELETE FROM location WHERE callid = 'push-call'`);
-      await inMemory('remove', t0, (m) => !m.some((c) => c.contact === contact));
+      await Promise.all([
+        inTable('remove', t0, (ids) => !ids.has(contact)),
+        inMemory('remove', t0, (m) => !m.some((c) => c.contact === contact)),
+      ]);
       assert.equal((await sip.options('pushtest', 'example.com')).status, 404);
 
       // Ordinary traffic at the legacy registrar: memory follows the table exactly.

@@ -53,6 +53,7 @@ test('sources[].capture derives the topic and the PostgreSQL connector the stack
     'topic.prefix': 'ulbridge-legacy',
     'snapshot.mode': 'initial',
     'tombstones.on.delete': 'true',
+    'poll.interval.ms': '25',
     'key.converter': 'org.apache.kafka.connect.json.JsonConverter',
     'key.converter.schemas.enable': 'false',
     'value.converter': 'org.apache.kafka.connect.json.JsonConverter',

@@ -51,6 +51,7 @@ describe('connector configuration', () => {
       'topic.prefix': 'src-pg',
       'snapshot.mode': 'initial',
       'tombstones.on.delete': 'true',
+      'poll.interval.ms': '25',
       'key.converter': 'org.apache.kafka.connect.json.JsonConverter',
       'key.converter.schemas.enable': 'false',
       'value.converter': 'org.apache.kafka.connect.json.JsonConverter',
