@@ -293,6 +293,24 @@ function scenario(inst: Install): void {
       ]);
       assert.equal((await sip.options('pushtest', 'example.com')).status, 404);
 
+      // A REGISTER taken by the new registrar itself: it writes its own row (a row ulbridge leaves
+      // alone) and replicates it to ulbridge, which counts it and carries on.
+      const own = await sip.register({ user: 'direct', domain: 'example.com', expires: 600, callId: 'direct-call', cseq: 1 });
+      assert.equal(own.status, 200, own.raw);
+      const ownAor = useDomain ? 'direct@example.com' : 'direct';
+      await inMemory('own REGISTER', Date.now(), (m) => m.some((c) => c.aor === ownAor));
+      const ownRows = await targetClient.query<{ n: string }>(`SELECT count(*)::text AS n FROM location WHERE username = 'direct'`);
+      assert.equal(ownRows.rows[0]!.n, '1', "the registrar's own row, once");
+      assert.equal(bridge!.exitCode, null, 'the bridge runs on');
+      // ... and removes it again (this test runs no reverse sync, so the legacy table never has it).
+      const gone = await sip.register({ user: 'direct', domain: 'example.com', expires: 0, callId: 'direct-call', cseq: 2 });
+      assert.equal(gone.status, 200, gone.raw);
+      await inMemory('own unREGISTER', Date.now(), (m) => !m.some((c) => c.aor === ownAor));
+      for (const end = Date.now() + 10_000; Date.now() < end; await sleep(50)) {
+        const left = await targetClient.query<{ n: string }>(`SELECT count(*)::text AS n FROM location WHERE username = 'direct'`);
+        if (left.rows[0]!.n === '0') break;
+      }
+
       // Ordinary traffic at the legacy registrar: memory follows the table exactly.
       for (let i = 0; i < 30; i++) await s.writer.churnOnce();
       await waitForEqual(s, target.url, release);
