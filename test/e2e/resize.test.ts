@@ -4,6 +4,7 @@ import pg from 'pg';
 import { registerConnector, deleteConnector } from '../../src/stack/index.js';
 import { createLocationTable } from '../../src/demo/tables.js';
 import { Workload, type LegacyRow } from '../../src/demo/workload.js';
+import { LEGACY_COLUMNS } from '../../src/demo/legacyTable.js';
 import { aorBytes } from '../../src/opensips/aor.js';
 import { coreHash } from '../../src/opensips/coreHash.js';
 import { packContactId } from '../../src/opensips/contactId.js';
@@ -94,26 +95,7 @@ async function insertRows(url: string, list: SourceRow[]): Promise<void> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const cols = [
-      'contact_id',
-      'username',
-      'domain',
-      'contact',
-      'received',
-      'path',
-      'expires',
-      'q',
-      'callid',
-      'cseq',
-      'last_modified',
-      'flags',
-      'cflags',
-      'user_agent',
-      'socket',
-      'methods',
-      'sip_instance',
-      'attr',
-    ];
+    const cols = ['contact_id', ...LEGACY_COLUMNS];
     const types = [
       'int8',
       'text',

@@ -4,6 +4,7 @@ import { createLocationTableSql, versionRowSql, versionTableSql } from '../../sr
 import type { DbConnection } from '../../src/db/connection.js';
 import { openDb } from '../../src/db/open.js';
 import { Workload, type LegacyRow } from '../../src/demo/workload.js';
+import { LEGACY_COLUMNS } from '../../src/demo/legacyTable.js';
 import { releaseProfile } from '../../src/opensips/releases.js';
 import { unixToLocalDatetime } from '../../src/opensips/localTime.js';
 import { bindingSlot } from '../../src/verify/bindingSet.js';
@@ -31,25 +32,7 @@ async function createTable(db: DbConnection, release: string): Promise<void> {
 
 async function insertRows(db: DbConnection, release: string, list: LegacyRow[], timeZone: string): Promise<void> {
   const profile = releaseProfile(release);
-  const cols = [
-    'username',
-    'domain',
-    'contact',
-    'received',
-    'path',
-    'expires',
-    'q',
-    'callid',
-    'cseq',
-    'last_modified',
-    'flags',
-    'cflags',
-    'user_agent',
-    'socket',
-    'methods',
-    'sip_instance',
-    'attr',
-  ];
+  const cols = LEGACY_COLUMNS;
   const time = (unix: number): string | number => (profile.expires === 'datetime' ? unixToLocalDatetime(unix, timeZone) : unix);
   const sql = `INSERT INTO location (${cols.join(', ')}) VALUES (${cols.map((_c, i) => db.dialect.param(i + 1)).join(', ')})`;
   for (const r of list) {
