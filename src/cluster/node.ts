@@ -66,6 +66,12 @@ export interface NodeStatus {
   capabilities: Record<string, number>;
   /** Bytes written to the node's socket and not yet flushed. */
   buffered: number;
+  /**
+   * The node has signalled, since it was last down, that its own link to ulbridge is up: OpenSIPS
+   * sends FULL_TOP_UPDATE and a CAP_UPDATE asking for a reply only then (set_link_w_neigh_up(),
+   * topology.c). Informational: a registrar applies ulbridge's packets either way.
+   */
+  linkUpAtNode: boolean;
 }
 
 export interface ClusterNodeStats {
@@ -125,6 +131,11 @@ interface Peer {
   gotPing: boolean;
   capSent: boolean;
   gotCapAfterSend: boolean;
+  linkUpAtNode: boolean;
+  // barrier(): PINGs written on the current connection, PONGs received since it was opened
+  pingsSent: number;
+  pongsSeen: number;
+  barriers: Array<{ target: number; done: (ok: boolean) => void }>;
   // drain(): writes on the current socket, and how many of them have been flushed
   writeSeq: number;
   flushedSeq: number;
@@ -237,6 +248,10 @@ export class ClusterNode {
         gotPing: false,
         capSent: false,
         gotCapAfterSend: false,
+        linkUpAtNode: false,
+        pingsSent: 0,
+        pongsSeen: 0,
+        barriers: [],
         writeSeq: 0,
         flushedSeq: 0,
         waiters: [],
@@ -285,7 +300,10 @@ export class ClusterNode {
       nodes: o.nodes.map((n) => n.nodeId),
     });
     node.tick();
-    node.timer = setInterval(() => node.tick(), node.pingIntervalMs);
+    // The round runs in the check phase, after the poll phase of the same loop turn: when the event
+    // loop was blocked (a long synchronous job, GC), the packets that arrived meanwhile are read
+    // before silence is judged, so a busy ulbridge does not declare a talking registrar down.
+    node.timer = setInterval(() => setImmediate(() => node.tick()), node.pingIntervalMs);
     return node;
   }
 
@@ -301,6 +319,7 @@ export class ClusterNode {
       lastDownReason: p.lastDownReason,
       capabilities: Object.fromEntries(p.capabilities),
       buffered: p.sock?.writableLength ?? 0,
+      linkUpAtNode: p.linkUpAtNode,
     }));
   }
 
@@ -363,6 +382,33 @@ export class ClusterNode {
     return new Promise<void>((resolve) => p.waiters.push({ seq, resolve }));
   }
 
+  /**
+   * Back-pressure on the registrar itself (drain() only covers ulbridge's socket): sends a PING
+   * behind everything written so far and resolves true once the node has answered as many PINGs
+   * as were written on this connection, i.e. it has read (and handed to its workers) the packets
+   * before it. Resolves false after timeoutMs (default downAfterMs), or when the node is or goes
+   * down. Best effort: PONGs carry no sequence number. A long replay should await it every few
+   * hundred packets: OpenSIPS 4.0 drops a BIN message and resets the connection when its worker
+   * queue is full ("failed to dispatch TCP message to worker socket", docs/cluster-protocol.md §8).
+   */
+  barrier(nodeId: number, timeoutMs = this.downAfterMs): Promise<boolean> {
+    const p = this.peers.get(nodeId);
+    if (!p || !p.up || !p.sock || this.stopped) return Promise.resolve(false);
+    this.sendPing(p);
+    const target = p.pingsSent;
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const entry = { target, done: (ok: boolean): void => finish(ok) };
+      const finish = (ok: boolean): void => {
+        clearTimeout(timer);
+        const i = p.barriers.indexOf(entry);
+        if (i >= 0) p.barriers.splice(i, 1);
+        resolve(ok);
+      };
+      p.barriers.push(entry);
+    });
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -390,7 +436,7 @@ export class ClusterNode {
         } else if (!p.up && p.lastHeardMono > 0 && silent > this.downAfterMs) {
           this.resetHandshake(p); // a half-done handshake that went quiet starts over
         }
-        this.sendInternal(p, { type: 'PING', requestNodeList: 0 });
+        this.sendPing(p);
         if (!p.up && p.gotPong && !p.gotCapAfterSend) this.sendCapUpdate(p, 1);
       } catch (e) {
         this.log('warn', 'cluster node: ping round failed', { nodeId: p.nodeId, error: (e as Error).message });
@@ -410,6 +456,8 @@ export class ClusterNode {
     p.sock = s;
     p.writeSeq = 0;
     p.flushedSeq = 0;
+    p.pingsSent = 0;
+    p.pongsSeen = 0;
     const splitter = new BinStreamSplitter();
     let error: string | undefined;
     s.on('connect', () => {
@@ -472,10 +520,12 @@ export class ClusterNode {
     });
   }
 
+  /** The connection is gone (or replaced): drain() waiters resolve, barrier() waiters fail. */
   private releaseWaiters(p: Peer): void {
     const ws = p.waiters;
     p.waiters = [];
     for (const w of ws) w.resolve();
+    for (const b of [...p.barriers]) b.done(false);
   }
 
   // ---- state ---------------------------------------------------------------------------------
@@ -485,6 +535,7 @@ export class ClusterNode {
     p.gotPing = false;
     p.capSent = false;
     p.gotCapAfterSend = false;
+    p.linkUpAtNode = false;
   }
 
   private markDown(p: Peer, reason: string): void {
@@ -536,6 +587,11 @@ export class ClusterNode {
 
   private sendInternal(p: Peer, message: InternalPacket['message']): void {
     this.write(p, encodeInternal({ clusterId: this.o.clusterId, sourceId: this.o.nodeId, message }));
+  }
+
+  private sendPing(p: Peer): void {
+    this.sendInternal(p, { type: 'PING', requestNodeList: 0 });
+    p.pingsSent++;
   }
 
   private sendExtra(p: Peer, message: ExtraPacket['message']): void {
@@ -644,6 +700,8 @@ export class ClusterNode {
         return;
       case 'PONG':
         p.gotPong = true;
+        p.pongsSeen++;
+        for (const b of p.barriers.filter((x) => x.target <= p.pongsSeen)) b.done(true);
         if (!p.capSent) this.sendCapUpdate(p, 1);
         this.maybeUp(p);
         return;
@@ -653,7 +711,10 @@ export class ClusterNode {
           for (const c of n.capabilities) p.capabilities.set(c.name, c.state);
         }
         if (p.capSent) p.gotCapAfterSend = true;
-        if (m.requireReply) this.sendCapUpdate(p, 0);
+        if (m.requireReply) {
+          p.linkUpAtNode = true;
+          this.sendCapUpdate(p, 0);
+        }
         this.maybeUp(p);
         return;
       case 'UNKNOWN_ID':
@@ -667,6 +728,7 @@ export class ClusterNode {
         return;
       default:
         // LS_UPDATE, FULL_TOP_UPDATE, NODE_DESCRIPTION: ulbridge is a leaf; it neither routes nor floods.
+        if (m.type === 'FULL_TOP_UPDATE') p.linkUpAtNode = true;
         this.counters.ignored++;
     }
   }

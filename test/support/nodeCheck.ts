@@ -18,6 +18,9 @@
  * 5. a node that counts CAP_UPDATE seq_no from 1 (the scripted peer) in ulbridge's place: does
  *    the registrar still answer its CAP_UPDATE? (why node.ts numbers them by Unix seconds)
  *
+ * With --bulk N, after step 4: N records with one contact each, drain() and barrier() every 500
+ * records (--window N; --pace drain: drain() only), and how long until the registrar holds them all.
+ *
  * Prints timings and the MI snapshots as JSON on stdout; the registrar's log errors too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -46,12 +49,18 @@ function arg(name: string, def?: string): string {
   return v;
 }
 const HOME = arg('home');
+const BULK = Number(arg('bulk', '0'));
+/** --pace drain: drain() every 500 records; barrier (default): drain() and barrier(). */
+const PACE = arg('pace', 'barrier');
+/** --window N: records between two drain() / barrier() calls (default 500). */
+const WINDOW = Number(arg('window', '500'));
 const ME = 10;
 const REG = 1;
 const say = (s: string): void => void process.stderr.write(`node-check: ${s}\n`);
 
 let proc: ChildProcess | undefined;
 let pgRef: PrivatePostgres | undefined;
+let logPath: string | undefined;
 const logChunks: Buffer[] = [];
 
 /** Started in its own process group, so kill -9 takes the whole registrar (attendant and workers) down. */
@@ -59,6 +68,9 @@ function startRegistrar(node: Node): void {
   const p = spawn(join(HOME, 'sbin/opensips'), ['-F', '-f', node.cfg], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   p.stdout.on('data', (b: Buffer) => logChunks.push(b));
   p.stderr.on('data', (b: Buffer) => logChunks.push(b));
+  logPath = node.log;
+  const flush = setInterval(() => writeFileSync(node.log, Buffer.concat(logChunks)), 1000);
+  p.on('exit', () => clearInterval(flush));
   proc = p;
 }
 
@@ -174,6 +186,18 @@ async function main(): Promise<void> {
       }
     });
     node.onNodeDown((nodeId, reason) => events.push({ at: ms(), ev: 'down', nodeId, reason }));
+    // when the registrar signals that its own link to ulbridge is up (status().linkUpAtNode)
+    let linkUp = false;
+    const watch = setInterval(() => {
+      const now = node.status()[0]?.linkUpAtNode ?? false;
+      if (now !== linkUp) events.push({ at: ms(), ev: 'linkUpAtNode', nodeId: REG, reason: String(now) });
+      linkUp = now;
+    }, 20);
+    const stop = node.stop.bind(node);
+    node.stop = async (): Promise<void> => {
+      clearInterval(watch);
+      await stop();
+    };
     node.onModulePacket((p) => {
       let decoded: string;
       try {
@@ -257,8 +281,22 @@ async function main(): Promise<void> {
     ul_dump: JSON.parse(await ulDump()) as unknown,
   };
 
-  // 3. ul_cluster_sync: the registrar asks ulbridge for a sync
-  await sleep(1500);
+  // 3. ul_cluster_sync: the registrar asks ulbridge for a sync (once it lists ulbridge Up, capability Ok)
+  const registrarSeesUp = async (): Promise<boolean> => {
+    const l = JSON.stringify(await mi(n1, dir, 'clusterer_list'));
+    return l.includes('"link_state":"Up"');
+  };
+  const seesUp: Array<[number, boolean]> = [];
+  await waitFor('the registrar to list node 10 Up', 20000, async () => {
+    const up = await registrarSeesUp();
+    if (seesUp.at(-1)?.[1] !== up) seesUp.push([ms(), up]);
+    return up;
+  }).catch((e: unknown) => {
+    say(`registrar view of node 10 (ms, Up): ${JSON.stringify(seesUp)}`);
+    throw e;
+  });
+  (report.killAndRestart as Record<string, unknown>).registrarListsUpAt = seesUp;
+  await sleep(500);
   const syncAt = ms();
   const syncReply = await mi(n1, dir, 'ul_cluster_sync');
   await waitFor('onNodeUp(sync-request)', 10000, () => events.some((e) => e.reason === 'sync-request'));
@@ -290,6 +328,62 @@ async function main(): Promise<void> {
     carolContactId: await idOf('carol'),
     clusterer_list: await mi(n1, dir, 'clusterer_list'),
   };
+
+  // 4b. --bulk N: N records with one contact each, drain() every 1000 packets; how long until the
+  // registrar holds them all (MI get_statistics location-contacts)
+  if (BULK > 0) {
+    const contacts = async (): Promise<number> => {
+      const r = JSON.stringify(await mi(n1, dir, 'get_statistics', { statistics: ['usrloc:'] }));
+      const n = /location-contacts"\s*:\s*(\d+)/.exec(r)?.[1];
+      if (n === undefined) say(`get_statistics answered ${r}`);
+      return Number(n ?? -1);
+    };
+    const before = await contacts();
+    const now = BigInt(Math.floor(Date.now() / 1000));
+    const b0 = ms();
+    let bytes = 0;
+    let drains = 0;
+    let barrierFailures = 0;
+    for (let i = 0; i < BULK; i++) {
+      for (const m of contactMsg(`bulk${i}`, 1000 + i, 3, now)) {
+        const pkt = encodeUsrlocPacket({ version, message: m, trailer: { clusterId: 1, sourceId: ME, destId: REG } });
+        if (!node.send(REG, pkt)) throw new Error(`bulk: send ${i} refused`);
+        bytes += pkt.length;
+      }
+      if (i % WINDOW === WINDOW - 1) {
+        await node.drain(REG);
+        drains++;
+        if (PACE === 'barrier' && !(await node.barrier(REG, 30000))) barrierFailures++;
+      }
+    }
+    await node.drain(REG);
+    const flushed = ms();
+    const progress: Array<[number, number]> = [];
+    await waitFor('all bulk contacts in memory', 120000, async () => {
+      const n = await contacts();
+      if (progress.at(-1)?.[1] !== n) progress.push([ms() - b0, n]);
+      return n >= before + BULK;
+    }).catch((e: unknown) => {
+      say(`bulk progress (ms since start, contacts): ${JSON.stringify(progress)}`);
+      throw e;
+    });
+    report.bulk = {
+      records: BULK,
+      packets: 2 * BULK,
+      bytes,
+      drains,
+      pace: PACE,
+      window: WINDOW,
+      barrierFailures,
+      downs: events.filter((e) => e.ev === 'down' && e.at >= b0).map((e) => e.reason),
+      sendAndFlushMs: flushed - b0,
+      allInMemoryMs: ms() - b0,
+      contactsBefore: before,
+      contactsAfter: await contacts(),
+      progress,
+      nodeStatus: node.status(),
+    };
+  }
 
   // 5. a node whose CAP_UPDATE seq_no starts at 1 again
   await node.stop();
@@ -337,6 +431,8 @@ main().then(
       /* gone */
     }
     say(`failed: ${(e as Error).stack ?? String(e)}`);
+    if (logPath) writeFileSync(logPath, Buffer.concat(logChunks));
+    say(`registrar log: ${logPath ?? '-'}`);
     const log = Buffer.concat(logChunks).toString('utf8');
     say(`registrar log tail:\n${log.split('\n').slice(-40).join('\n')}`);
     try {

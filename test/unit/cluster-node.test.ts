@@ -174,6 +174,7 @@ test('a node is up only after its PONG, its PING and a CAP_UPDATE after ours; on
     assert.equal(st[0]!.ups, 1);
     assert.equal(st[0]!.downs, 0);
     assert.ok(st[0]!.lastHeardAt !== null);
+    assert.equal(st[0]!.linkUpAtNode, true, 'the scripted registrar asked for our capabilities');
     assert.equal(modulesAt(r.peer).length, 0, 'the packet refused before up was never sent');
   } finally {
     await r.close();
@@ -226,6 +227,23 @@ test('a registrar that goes silent is down after downAfterMs, and up again when 
   }
 });
 
+test('a blocked event loop does not turn a talking registrar down (packets that arrived meanwhile are read first)', async () => {
+  const r = await upRig({ downAfterMs: 600 });
+  try {
+    r.peer.mute = true;
+    // in the node's receive buffer before the loop blocks
+    r.peer.sendTo(ME, encodeInternal({ clusterId: CLUSTER, sourceId: REG, message: { type: 'PING', requestNodeList: 0 } }));
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500); // blocks this whole process for 1.5 s
+    r.peer.mute = false;
+    const pings = r.peer.internal('PING').length;
+    await until('three ping rounds after the block', () => r.peer.internal('PING').length >= pings + 3);
+    assert.deepEqual(r.events, [{ ev: 'up', nodeId: REG, reason: 'up' }]);
+    assert.equal(r.node.isUp(REG), true);
+  } finally {
+    await r.close();
+  }
+});
+
 test('packets reach the registrar in call order, byte for byte; drain() resolves once they are flushed', async () => {
   const r = await upRig();
   try {
@@ -237,7 +255,8 @@ test('packets reach the registrar in call order, byte for byte; drain() resolves
     }
     await r.node.drain(REG);
     assert.equal(r.node.status()[0]!.buffered, 0);
-    await until('all packets', () => modulesAt(r.peer).length === sent.length);
+    assert.equal(await r.node.barrier(REG), true);
+    assert.equal(modulesAt(r.peer).length, sent.length, 'the registrar answered the barrier PING after reading every packet before it');
     const got = modulesAt(r.peer);
     assert.equal(got.length, sent.length);
     for (let i = 0; i < sent.length; i++) assert.ok(got[i]!.equals(sent[i]!), `packet ${i} arrives unchanged and in order`);
@@ -382,6 +401,22 @@ test('a registrar that stops reading is marked down once its unsent bytes pass m
     assert.equal(r.node.status()[0]!.buffered, 0, 'the connection was dropped with what it held');
     assert.equal(r.node.send(REG, big), false);
     await r.node.drain(REG);
+  } finally {
+    await r.close();
+  }
+});
+
+test('barrier() fails when the registrar does not answer PINGs in time, and at once for a node that is down', async () => {
+  const r = await upRig();
+  try {
+    r.peer.answerPings = false;
+    assert.equal(await r.node.barrier(REG, 300), false);
+    r.peer.answerPings = true;
+    assert.equal(await r.node.barrier(REG), true);
+    await r.peer.stop();
+    await until('down', () => r.events.length === 2);
+    assert.equal(await r.node.barrier(REG), false);
+    assert.equal(await r.node.barrier(99), false, 'an unknown node');
   } finally {
     await r.close();
   }
