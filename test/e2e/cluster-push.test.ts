@@ -197,6 +197,8 @@ function scenario(inst: Install): void {
                 nodeId: 2,
                 listen: `bin:127.0.0.1:${ulbridgePort}`,
                 opensips: inst.line,
+                // 3.4/3.5 carry branch flags as a bitmask: the registrar script's one flag, NAT, is bit 0.
+                ...(inst.line === '3.4' || inst.line === '3.5' ? { branchFlags: ['NAT'] } : {}),
                 nodes: [{ nodeId: 1, url: `bin:127.0.0.1:${regBin}` }],
               },
             },
