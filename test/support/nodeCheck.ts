@@ -54,6 +54,8 @@ const BULK = Number(arg('bulk', '0'));
 const PACE = arg('pace', 'barrier');
 /** --window N: records between two drain() / barrier() calls (default 500). */
 const WINDOW = Number(arg('window', '500'));
+/** --dispatch-jobs 0|1: the registrar's clusterer dispatch_jobs (default: not set, i.e. 1). */
+const DISPATCH_JOBS = process.argv.includes('--dispatch-jobs') ? Number(arg('dispatch-jobs')) : undefined;
 const ME = 10;
 const REG = 1;
 const say = (s: string): void => void process.stderr.write(`node-check: ${s}\n`);
@@ -148,7 +150,10 @@ async function main(): Promise<void> {
       mods: modulesDir(HOME),
       db: pg.url('node1'),
       persistency: 'load-from-sql',
-      extra: ['modparam("usrloc", "skip_replicated_db_ops", 1)'],
+      extra: [
+        'modparam("usrloc", "skip_replicated_db_ops", 1)',
+        ...(DISPATCH_JOBS === undefined ? [] : [`modparam("clusterer", "dispatch_jobs", ${DISPATCH_JOBS})`]),
+      ],
       neighbours: [{ id: ME, port: ulbridgePort }],
     }),
   );
@@ -224,7 +229,7 @@ async function main(): Promise<void> {
     return { sent: want, inMemory: got, same: want === got };
   };
 
-  const report: Record<string, unknown> = { opensipsHome: HOME, release, usrlocVersion: version };
+  const report: Record<string, unknown> = { opensipsHome: HOME, release, usrlocVersion: version, dispatchJobs: DISPATCH_JOBS ?? 'default' };
 
   let node = await startNode();
   // 1. first start
@@ -367,7 +372,17 @@ async function main(): Promise<void> {
       say(`bulk progress (ms since start, contacts): ${JSON.stringify(progress)}`);
       throw e;
     });
+    const allInMemoryMs = ms() - b0;
+    // every bulk contact with exactly the id sent (also those applied before their record)
+    const dump = (await mi(n1, dir, 'ul_dump')) as {
+      result?: { Domains?: Array<{ AORs?: Array<{ AOR: string; Contacts?: Array<{ ContactID: string }> }> }> };
+    };
+    const ids = new Map<string, string | undefined>();
+    for (const a of dump.result?.Domains?.flatMap((d) => d.AORs ?? []) ?? []) ids.set(a.AOR, a.Contacts?.[0]?.ContactID);
+    let idMismatches = 0;
+    for (let i = 0; i < BULK; i++) if (ids.get(`bulk${i}`) !== contactId(`bulk${i}`, 1000 + i, 3).toString()) idMismatches++;
     report.bulk = {
+      idMismatches,
       records: BULK,
       packets: 2 * BULK,
       bytes,
@@ -377,7 +392,7 @@ async function main(): Promise<void> {
       barrierFailures,
       downs: events.filter((e) => e.ev === 'down' && e.at >= b0).map((e) => e.reason),
       sendAndFlushMs: flushed - b0,
-      allInMemoryMs: ms() - b0,
+      allInMemoryMs,
       contactsBefore: before,
       contactsAfter: await contacts(),
       progress,
