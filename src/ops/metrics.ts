@@ -38,8 +38,8 @@ export class Metrics {
 
   readonly pushLatency = new Histogram({
     name: 'ulbridge_push_latency_seconds',
-    help: 'Cluster push: from the source change (Debezium source.ts_ms) to its packets written to every registrar node that was up',
-    labelNames: ['target'] as const,
+    help: 'Cluster push: from the source change (Debezium source.ts_ms) to the registrar node having read its packets (a barrier after them)',
+    labelNames: ['target', 'node'] as const,
     buckets: [0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });

@@ -25,17 +25,37 @@ export interface ClusterPushOptions {
 
 /** Rows read per round trip when the table is replayed to a node. */
 const REPLAY_PAGE = 2000;
+/**
+ * Packets written to a node between two barriers (a PING the node must answer): OpenSIPS 4.0 drops
+ * BIN messages and resets the connection when its workers fall behind, and every 1,000 packets was
+ * not enough on 4.0.1 (docs/cluster-protocol.md §8).
+ */
+const BARRIER_EVERY = 100;
+/** A node whose queue holds more packets than this is given a replay instead (the table is newer). */
+const MAX_QUEUED_PACKETS = 200_000;
+
+/** Work for one node, done in order: changes of committed batches, or the whole table. */
+type Job = { kind: 'changes'; messages: UsrlocMessage[]; sourceTimesMs: number[] } | { kind: 'replay' };
 
 interface NodeState {
   nodeId: number;
   url: string;
   up: boolean;
   sinceMs: number;
+  /** Up transitions so far; a pump or replay of an earlier one stops when it changes. */
   ups: number;
-  /** While the table is replayed to the node, live changes wait here (then go out in order). */
-  held: UsrlocMessage[][] | null;
+  queue: Job[];
+  queuedPackets: number;
+  pumping: boolean;
+  replaying: boolean;
   pushedAtMs: number | null;
   latencyMs: number | null;
+}
+
+/** A node's way of taking packets: write, and a barrier (true once it has read all written before). */
+interface Sender {
+  send(nodeId: number, bytes: Buffer): boolean;
+  barrier(nodeId: number): Promise<boolean>;
 }
 
 interface JournalEntry {
@@ -49,7 +69,8 @@ interface JournalEntry {
  * is up, as the usrloc replication packets a registrar of that release would have sent. A node
  * that comes up (the first time, or back after a restart or an outage) is sent every delete of
  * the journal and then every row of the table before any new change, so it holds the table
- * whatever it missed; changes committed meanwhile are held and sent after, in order.
+ * whatever it missed; changes committed meanwhile wait in its queue and follow, in order. Each node
+ * has one queue worked by one pump, paced by barriers (pump()); a node too far behind gets a replay.
  */
 export class ClusterPush {
   private readonly nodes = new Map<number, NodeState>();
@@ -80,7 +101,10 @@ export class ClusterPush {
         up: false,
         sinceMs: Date.now(),
         ups: 0,
-        held: null,
+        queue: [],
+        queuedPackets: 0,
+        pumping: false,
+        replaying: false,
         pushedAtMs: null,
         latencyMs: null,
       });
@@ -132,56 +156,110 @@ export class ClusterPush {
     if (changes.length === 0 || this.stopped) return;
     const messages: UsrlocMessage[] = [];
     for (const c of changes) messages.push(...packetsFor(c, this.packetOptions, this.unmappedFlags));
-    if (this.unmappedFlags.size > 0) {
-      this.log.warn(
-        { flags: [...this.unmappedFlags] },
-        'branch flags not in targets[].cluster.branchFlags were left out of the packets (OpenSIPS 3.4/3.5 carry a bitmask): add them there',
-      );
-      this.unmappedFlags.clear();
-    }
+    this.warnUnmappedFlags();
     const deletes = messages.filter((m) => m.type === 'UCONTACT_DELETE');
     if (deletes.length > 0) this.remember(deletes);
-    const sentTo: number[] = [];
     for (const n of this.nodes.values()) {
       if (!n.up) {
         this.o.metrics.pushSkipped.inc({ target: this.o.target.name, node: String(n.nodeId) }, messages.length);
         continue;
       }
-      if (n.held) n.held.push(messages);
-      else if (this.sendAll(n, messages)) sentTo.push(n.nodeId);
+      if (n.queuedPackets + messages.length > MAX_QUEUED_PACKETS) {
+        // Too far behind: what it waits for is older than the table; send it the table instead.
+        this.log.warn({ node: n.nodeId, queued: n.queuedPackets }, 'registrar node too far behind: replaying the table to it instead');
+        n.queue = [{ kind: 'replay' }];
+        n.queuedPackets = 0;
+      } else {
+        n.queue.push({ kind: 'changes', messages, sourceTimesMs });
+        n.queuedPackets += messages.length;
+      }
+      this.pump(n);
     }
-    if (sentTo.length > 0) void this.measure(sentTo, sourceTimesMs);
   }
 
-  /** Latency: from the source change to the packets flushed to every node they went to. */
-  private async measure(nodeIds: number[], sourceTimesMs: number[]): Promise<void> {
-    try {
-      await Promise.all(nodeIds.map((id) => this.node.drain(id)));
-    } catch {
-      return; // a node that went down meanwhile gets the replay
-    }
+  private warnUnmappedFlags(): void {
+    if (this.unmappedFlags.size === 0) return;
+    this.log.warn(
+      { flags: [...this.unmappedFlags] },
+      'branch flags not in targets[].cluster.branchFlags were left out of the packets (OpenSIPS 3.4/3.5 carry a bitmask): add them there',
+    );
+    this.unmappedFlags.clear();
+  }
+
+  /**
+   * Works through a node's queue, one job at a time, while the node stays up. Packets go out through
+   * a paced writer: a barrier every BARRIER_EVERY packets, and one between a delete and a write
+   * (either way round), because a registrar hands one connection's packets to several workers and a
+   * delete that overtakes the write of the same contact (or the other way round) would be lost.
+   */
+  private pump(n: NodeState): void {
+    if (n.pumping) return;
+    n.pumping = true;
+    const ups = n.ups;
+    const current = (): boolean => n.up && n.ups === ups && !this.stopped;
+    void (async () => {
+      const out = this.pacedWriter(n.nodeId);
+      try {
+        while (current() && n.queue.length > 0) {
+          const job = n.queue.shift()!;
+          if (job.kind === 'replay') {
+            if (!(await this.replay(n, out, current))) return;
+            continue;
+          }
+          n.queuedPackets -= job.messages.length;
+          for (const m of job.messages) if (!(await out.write(m))) return;
+          if (!(await out.flush())) return;
+          this.observe(n, job.sourceTimesMs);
+        }
+      } catch (e) {
+        this.log.error({ node: n.nodeId, err: e }, 'push to the registrar node failed: it gets the table again when it is back');
+      } finally {
+        n.pumping = false;
+        // Work queued by a newer up transition while this pump was finishing.
+        if (n.up && n.ups !== ups && n.queue.length > 0) this.pump(n);
+      }
+    })();
+  }
+
+  /** Writes messages to one node with barriers (see pump); false once the node is gone. */
+  private pacedWriter(nodeId: number): { write(m: UsrlocMessage): Promise<boolean>; flush(): Promise<boolean> } {
+    const sender: Sender = this.node;
+    const trailer = { clusterId: this.o.cluster.clusterId, sourceId: this.o.cluster.nodeId, destId: nodeId };
+    let unconfirmed = 0;
+    let lastWasDelete: boolean | null = null;
+    const flush = async (): Promise<boolean> => {
+      if (unconfirmed === 0) return true;
+      unconfirmed = 0;
+      return sender.barrier(nodeId);
+    };
+    return {
+      flush,
+      write: async (message) => {
+        const isDelete = message.type === 'UCONTACT_DELETE';
+        if (unconfirmed >= BARRIER_EVERY || (lastWasDelete !== null && isDelete !== lastWasDelete && unconfirmed > 0)) {
+          if (!(await flush())) return false;
+        }
+        lastWasDelete = isDelete;
+        if (!sender.send(nodeId, encodeUsrlocPacket({ version: this.packetOptions.version, message, trailer }))) return false;
+        unconfirmed++;
+        this.o.metrics.pushPackets.inc({ target: this.o.target.name, node: String(nodeId), type: message.type });
+        return true;
+      },
+    };
+  }
+
+  /** Latency: from the source change to the registrar having read its packets (the barrier after them). */
+  private observe(n: NodeState, sourceTimesMs: number[]): void {
     const now = Date.now();
+    n.pushedAtMs = now;
+    if (sourceTimesMs.length === 0) return;
     let worst = 0;
     for (const t of sourceTimesMs) {
       const s = Math.max(0, now - t) / 1000;
       worst = Math.max(worst, s);
-      this.o.metrics.pushLatency.observe({ target: this.o.target.name }, s);
+      this.o.metrics.pushLatency.observe({ target: this.o.target.name, node: String(n.nodeId) }, s);
     }
-    for (const id of nodeIds) {
-      const n = this.nodes.get(id)!;
-      n.pushedAtMs = now;
-      if (sourceTimesMs.length > 0) n.latencyMs = Math.round(worst * 1000);
-    }
-  }
-
-  private sendAll(n: NodeState, messages: UsrlocMessage[]): boolean {
-    const trailer = { clusterId: this.o.cluster.clusterId, sourceId: this.o.cluster.nodeId, destId: n.nodeId };
-    for (const message of messages) {
-      const bytes = encodeUsrlocPacket({ version: this.packetOptions.version, message, trailer });
-      if (!this.node.send(n.nodeId, bytes)) return false;
-      this.o.metrics.pushPackets.inc({ target: this.o.target.name, node: String(n.nodeId), type: message.type });
-    }
-    return true;
+    n.latencyMs = Math.round(worst * 1000);
   }
 
   private remember(deletes: UsrlocMessage[]): void {
@@ -199,10 +277,12 @@ export class ClusterPush {
     n.up = true;
     n.sinceMs = Date.now();
     n.ups++;
-    n.held = [];
+    // Whatever was queued is in the table: the replay covers it, then new changes follow it.
+    n.queue = [{ kind: 'replay' }];
+    n.queuedPackets = 0;
     this.o.metrics.pushNodeUp.set({ target: this.o.target.name, node: String(nodeId) }, 1);
     this.log.info({ node: nodeId, url: n.url }, 'registrar node up: replaying the table to it');
-    void this.replay(n);
+    this.pump(n);
   }
 
   private nodeDown(nodeId: number, reason: string): void {
@@ -210,48 +290,45 @@ export class ClusterPush {
     if (!n) return;
     if (n.up) this.log.warn({ node: nodeId, url: n.url, reason }, 'registrar node down: it gets the table again when it is back');
     n.up = false;
-    n.held = null;
+    n.queue = [];
+    n.queuedPackets = 0;
     n.sinceMs = Date.now();
     this.o.metrics.pushNodeUp.set({ target: this.o.target.name, node: String(nodeId) }, 0);
   }
 
-  /** The journal's deletes, then every row of the table, then the changes held meanwhile. */
-  private async replay(n: NodeState): Promise<void> {
+  /** The journal's deletes, then every row of the table; false when the node went away meanwhile. */
+  private async replay(
+    n: NodeState,
+    out: { write(m: UsrlocMessage): Promise<boolean>; flush(): Promise<boolean> },
+    current: () => boolean,
+  ): Promise<boolean> {
     const started = Date.now();
-    const ups = n.ups;
-    const current = (): boolean => n.up && n.ups === ups && !this.stopped;
+    n.replaying = true;
+    this.saveState();
     let rows = 0;
     let db: DbConnection | null = null;
     try {
-      for (const e of this.journal) if (!this.sendAll(n, e.messages)) return;
+      for (const e of [...this.journal]) for (const m of e.messages) if (!(await out.write(m))) return false;
       db = await openDb(this.o.target.db);
       const t = this.o.target;
       const sql = `SELECT ${rowImageSelectList(db.dialect, t)} FROM ${db.dialect.table(parseTableName(t.table))}`;
       for await (const page of db.stream<Record<string, unknown>>(sql, [], REPLAY_PAGE)) {
-        if (!current()) return;
-        const messages: UsrlocMessage[] = [];
+        if (!current()) return false;
         for (const r of page) {
           // UCONTACT_UPDATE: creates what the node lacks with exactly this id, and wins over a same-CSeq copy.
-          const row = toRowImage(r, t);
-          messages.push(...packetsFor({ op: 'update', row }, this.packetOptions, this.unmappedFlags));
+          for (const m of packetsFor({ op: 'update', row: toRowImage(r, t) }, this.packetOptions, this.unmappedFlags)) {
+            if (!(await out.write(m))) return false;
+          }
         }
-        if (!this.sendAll(n, messages)) return;
         rows += page.length;
-        await this.node.drain(n.nodeId);
       }
-      if (!current()) return;
-      const held = n.held ?? [];
-      n.held = null;
-      for (const messages of held) if (!this.sendAll(n, messages)) return;
+      if (!(await out.flush())) return false;
+      this.warnUnmappedFlags();
       this.o.metrics.pushReplays.inc({ target: this.o.target.name, node: String(n.nodeId) });
-      this.log.info({ node: n.nodeId, rows, heldBatches: held.length, ms: Date.now() - started }, 'table replayed to the registrar node');
-    } catch (e) {
-      this.log.error(
-        { node: n.nodeId, err: e },
-        'replay to the registrar node failed: marking it down, it gets the table again when it is back',
-      );
-      this.nodeDown(n.nodeId, 'replay failed');
+      this.log.info({ node: n.nodeId, rows, ms: Date.now() - started }, 'table replayed to the registrar node');
+      return true;
     } finally {
+      n.replaying = false;
       await db?.close().catch(() => undefined);
       this.saveState();
     }
@@ -266,7 +343,7 @@ export class ClusterPush {
       up: n.up,
       sinceMs: n.sinceMs,
       ups: n.ups,
-      replaying: n.held !== null,
+      replaying: n.up && (n.replaying || n.queue.some((j) => j.kind === 'replay')),
       pushedAtMs: n.pushedAtMs,
       latencyMs: n.latencyMs,
       updatedAtMs: now,

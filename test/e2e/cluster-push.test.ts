@@ -161,7 +161,7 @@ function scenario(inst: Install): void {
     }
 
     before(async () => {
-      s = await legacyScenario(tag, { rows: 40, aors: 15, seed: 1212, targets: [] });
+      s = await legacyScenario(tag, { rows: Number(process.env.ULBRIDGE_PUSH_E2E_ROWS ?? 5000), aors: 1500, seed: 1212, targets: [] });
       target = await freshPostgresDb(`${tag}_target`);
       targetClient = new pg.Client({ connectionString: target.url });
       await targetClient.connect();
