@@ -8,6 +8,7 @@ import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
 import { rowImageSelectList, toRowImage, type RowChange } from '../project/rowImage.js';
 import type { Target } from '../project/target.js';
+import { targetError } from '../project/targetStore.js';
 import { packetsFor, type PacketOptions } from './packets.js';
 import { ensurePushState, writePushState, type PushNodeRow } from './pushState.js';
 
@@ -134,7 +135,7 @@ export class ClusterPush {
       });
     } catch (e) {
       await stateDb.close();
-      throw e;
+      throw targetError(o.target, e);
     }
     const push = new ClusterPush(o, node, stateDb);
     node.onNodeUp((id) => push.nodeUp(id));

@@ -622,6 +622,10 @@ const NOT_FROM_CLI: Record<string, string> = {
   CONNECTOR_NOT_RUNNING: 'needs a connector that fails on the shared Kafka Connect; see test/integration/connect.test.ts',
   CAPTURE_PASSWORD_UNAVAILABLE:
     'resolving a capture.password reference ulbridge itself needs; unit-tested in test/unit/connect.test.ts (no short CLI path reaches it before a database connection)',
+  CLUSTER_PROTOCOL_UNSUPPORTED:
+    "a registrar's packet of a version ulbridge does not implement: logged and counted by the running node, never a CLI exit; see test/unit/cluster-codec.test.ts and test/unit/cluster-node.test.ts",
+  CLUSTER_PACKET_MALFORMED:
+    "a registrar's packet that does not decode: logged and counted by the running node, never a CLI exit; see test/unit/cluster-codec.test.ts and test/unit/cluster-node.test.ts",
   STOPPED:
     'internal, never shown: a stage stopped while starting; the SIGTERM-while-starting test checks that `run` then exits 0 without an error line',
 };
@@ -696,6 +700,8 @@ function withUser(url: string, user: string): string {
 }
 
 const pgHost = (): string => hostPort(postgresUrl());
+/** The port another process holds in the CLUSTER_LISTEN_FAILED case. */
+let clusterPort = 0;
 const CASES: ErrorCase[] = [
   {
     code: 'USAGE',
@@ -843,6 +849,43 @@ const CASES: ErrorCase[] = [
       }),
     ],
     line: 'ulbridge: TARGET_UNSUPPORTED: target "maria": table "location" uses the MyISAM engine; ulbridge commits rows, labels and offsets in one transaction, which needs InnoDB: ALTER TABLE location ENGINE=InnoDB',
+  },
+  {
+    code: 'CLUSTER_LISTEN_FAILED',
+    args: async () => {
+      // Another process holds the port of targets[].cluster.listen.
+      const { createServer } = await import('node:net');
+      const holder = createServer();
+      await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
+      clusterPort = (holder.address() as { port: number }).port;
+      holder.unref();
+      return [
+        'run',
+        '--config',
+        writeJson('cluster-port.json', {
+          kafka: { brokers: kafkaBrokers() },
+          log: { topic: `${TAG}.cluster.registrations`, partitions: 2, deadLetterTopic: `${TAG}.cluster.dead-letters` },
+          targets: [
+            {
+              name: 'pushed',
+              db: (await fixtures()).pgDenied.url,
+              release: '4.0',
+              groupId: `${TAG}-cluster`,
+              cluster: {
+                clusterId: 1,
+                nodeId: 9,
+                listen: `bin:127.0.0.1:${clusterPort}`,
+                opensips: '4.0',
+                nodes: [{ nodeId: 1, url: 'bin:127.0.0.1:9' }],
+              },
+            },
+          ],
+          http: { port: 0 },
+        }),
+      ];
+    },
+    line: () =>
+      `ulbridge: CLUSTER_LISTEN_FAILED: target "pushed": cannot listen on the cluster bin socket 127.0.0.1:${clusterPort}: listen EADDRINUSE: address already in use 127.0.0.1:${clusterPort}; another process (an OpenSIPS bin socket, another ulbridge) holds it: stop it or choose another port. The registrars must reach ulbridge's node 9 at that url (their neighbor_node_info / clusterer table)`,
   },
   {
     code: 'CONFIG_UNREADABLE',
