@@ -1,38 +1,23 @@
 import type { Dialect } from '../db/dialect.js';
+import type { Registration } from '../log/event.js';
 import { localDatetimeToUnix } from '../opensips/localTime.js';
 import type { Target } from './target.js';
 
 /**
- * A target row as it stands inside the applier's transaction: every column a usrloc replication
- * packet carries (src/push/packets.ts builds the packets from it). Read back from the table, not
+ * A target row as it stands inside the applier's transaction: its contact id and the registration
+ * it holds (every column a usrloc replication packet carries; src/push/packets.ts builds the
+ * packets from it; expires and last_modified as Unix seconds). Read back from the table, not
  * rebuilt from the plan, so what a registrar is told is exactly what the table holds.
  */
-export interface RowImage {
+export interface RowImage extends Registration {
   contactId: bigint;
-  username: string;
-  domain: string | null;
-  contact: string;
-  received: string | null;
-  path: string | null;
-  /** Unix seconds (2.4+ tables store INTEGER; a DATETIME column is converted in the target's zone). */
-  expires: bigint;
-  q: number;
-  callid: string;
-  cseq: number;
-  /** Unix seconds, from the DATETIME in the target registrar's zone. */
-  lastModified: bigint;
-  flags: number;
-  cflags: string | null;
-  userAgent: string;
-  socket: string | null;
-  methods: number | null;
-  sipInstance: string | null;
-  kvStore: string | null;
-  attr: string | null;
 }
 
 /** What one applied batch changed in the target table, in the order it happened. */
-export type RowChange = { op: 'insert' | 'update'; row: RowImage } | { op: 'delete'; row: RowImage };
+export interface RowChange {
+  op: 'insert' | 'update' | 'delete';
+  row: RowImage;
+}
 
 /** Which rows to read: these contact ids, or every row a source's bindings of one log partition hold. */
 export type ImageSelection = { ids: bigint[] } | { source: string; partition: number };

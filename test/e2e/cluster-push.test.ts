@@ -25,7 +25,7 @@ import { parseConfig } from '../../src/ops/config.js';
 import { readPushState } from '../../src/push/pushState.js';
 import { runVerify } from '../../src/verify/verify.js';
 import { freshPostgresDb, kafkaBrokers, type FreshDb } from '../support/services.js';
-import { freePort, mi, modulesDir, nodeCfg, type Node } from '../support/opensipsNode.js';
+import { freePort, mi, modulesDir, newNode, nodeCfg, type Node } from '../support/opensipsNode.js';
 import { SipClient } from '../support/sipClient.js';
 import { legacyScenario, spawnBridge, waitForEqual, type Scenario } from './harness.js';
 
@@ -170,15 +170,8 @@ function scenario(inst: Install): void {
         await targetClient.query(readFileSync(join(inst.home, 'share/opensips/postgres', f), 'utf8'));
       }
       ulbridgePort = await freePort();
-      const regBin = await freePort();
-      node = {
-        id: 1,
-        sipPort: await freePort(),
-        binPort: regBin,
-        fifo: join(dir, 'fifo'),
-        cfg: join(dir, 'opensips.cfg'),
-        log: join(dir, 'log'),
-      };
+      node = await newNode(dir, 1);
+      const regBin = node.binPort;
       const cfg = parseConfig(
         {
           kafka: { brokers: kafkaBrokers() },

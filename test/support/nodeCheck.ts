@@ -40,14 +40,19 @@ import { packContactId } from '../../src/opensips/contactId.js';
 import { aorHash } from '../../src/opensips/coreHash.js';
 import { ScriptedPeer } from './clusterPeer.js';
 import { SipClient } from './sipClient.js';
-import { freePort, mi, modulesDir, nodeCfg, startPrivatePostgres, waitFor, type Node, type PrivatePostgres } from './opensipsNode.js';
+import {
+  cliArg as arg,
+  newNode,
+  freePort,
+  mi,
+  modulesDir,
+  nodeCfg,
+  startPrivatePostgres,
+  waitFor,
+  type Node,
+  type PrivatePostgres,
+} from './opensipsNode.js';
 
-function arg(name: string, def?: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? process.argv[i + 1] : def;
-  if (v === undefined) throw new Error(`--${name} is required`);
-  return v;
-}
 const HOME = arg('home');
 const BULK = Number(arg('bulk', '0'));
 /** --pace drain: drain() every 500 records; barrier (default): drain() and barrier(). */
@@ -134,14 +139,7 @@ async function main(): Promise<void> {
   pgRef = pg;
   pg.createOpensipsDb('node1', HOME);
   const ulbridgePort = await freePort();
-  const n1: Node = {
-    id: REG,
-    sipPort: await freePort(),
-    binPort: await freePort(),
-    fifo: join(dir, 'fifo1'),
-    cfg: join(dir, 'node1.cfg'),
-    log: join(dir, 'node1.log'),
-  };
+  const n1: Node = await newNode(dir, REG);
   writeFileSync(
     n1.cfg,
     nodeCfg({

@@ -24,15 +24,20 @@ import { decodeBinPacket } from '../../src/cluster/bin.js';
 import { CL_EXTRA_CAP, CL_INTERNAL_CAP, decodeClusterPacket, messageName } from '../../src/cluster/clusterer.js';
 import { decodeUsrlocPacket, decodeUsrlocSyncChunks, USRLOC_CAPABILITY } from '../../src/cluster/usrloc/index.js';
 import { BinTap } from './binTap.js';
-import { freePort, mi, modulesDir, nodeCfg, procs, startOpensips, startPrivatePostgres, waitFor, type Node } from './opensipsNode.js';
+import {
+  cliArg as arg,
+  newNode,
+  mi,
+  modulesDir,
+  nodeCfg,
+  procs,
+  startOpensips,
+  startPrivatePostgres,
+  waitFor,
+  type Node,
+} from './opensipsNode.js';
 import { SipClient } from './sipClient.js';
 
-function arg(name: string, def?: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? process.argv[i + 1] : def;
-  if (v === undefined) throw new Error(`--${name} is required`);
-  return v;
-}
 const HOME = arg('home');
 const OUT = arg('out');
 const KEEP = process.argv.includes('--keep');
@@ -70,14 +75,7 @@ async function main(): Promise<void> {
 
   const nodes: Node[] = [];
   for (const id of [1, 2, 3]) {
-    nodes.push({
-      id,
-      sipPort: await freePort(),
-      binPort: await freePort(),
-      fifo: join(dir, `fifo${id}`),
-      cfg: join(dir, `node${id}.cfg`),
-      log: join(dir, `node${id}.log`),
-    });
+    nodes.push(await newNode(dir, id));
   }
   const [n1, n2, n3] = nodes as [Node, Node, Node];
   // tap "a->b": b's listener seen by a.

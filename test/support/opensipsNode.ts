@@ -38,6 +38,26 @@ export function pgBin(): string {
 
 export const procs: ChildProcess[] = [];
 
+/** A command-line option of the support scripts (`--name value`); required unless a default is given. */
+export function cliArg(name: string, def?: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? process.argv[i + 1] : def;
+  if (v === undefined) throw new Error(`--${name} is required`);
+  return v;
+}
+
+/** A registrar node with free SIP and bin ports, its files (FIFO, config, log) in dir. */
+export async function newNode(dir: string, id: number): Promise<Node> {
+  return {
+    id,
+    sipPort: await freePort(),
+    binPort: await freePort(),
+    fifo: join(dir, `fifo${id}`),
+    cfg: join(dir, `node${id}.cfg`),
+    log: join(dir, `node${id}.log`),
+  };
+}
+
 export interface Node {
   id: number;
   sipPort: number;

@@ -17,14 +17,20 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeUsrlocPacket, encodeUsrlocPacket, USRLOC_CAPABILITY, type UsrlocMessage } from '../../src/cluster/usrloc/index.js';
 import { ScriptedPeer } from './clusterPeer.js';
-import { freePort, mi, modulesDir, nodeCfg, procs, startOpensips, startPrivatePostgres, waitFor, type Node } from './opensipsNode.js';
+import {
+  cliArg as arg,
+  newNode,
+  freePort,
+  mi,
+  modulesDir,
+  nodeCfg,
+  procs,
+  startOpensips,
+  startPrivatePostgres,
+  waitFor,
+  type Node,
+} from './opensipsNode.js';
 
-function arg(name: string, def?: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? process.argv[i + 1] : def;
-  if (v === undefined) throw new Error(`--${name} is required`);
-  return v;
-}
 const HOME = arg('home');
 const FIXTURES = arg('fixtures', 'test/fixtures/opensips-bin/3.6');
 const WRITE_MODE = arg('sql-write-mode', 'write-through') as 'write-through' | 'write-back';
@@ -89,14 +95,7 @@ async function main(): Promise<void> {
   const pg = await startPrivatePostgres(dir);
   pg.createOpensipsDb('node1', HOME);
   const peerPort = await freePort();
-  const n1: Node = {
-    id: 1,
-    sipPort: await freePort(),
-    binPort: await freePort(),
-    fifo: join(dir, 'fifo1'),
-    cfg: join(dir, 'node1.cfg'),
-    log: join(dir, 'node1.log'),
-  };
+  const n1: Node = await newNode(dir, 1);
   writeFileSync(
     n1.cfg,
     nodeCfg({
