@@ -1,7 +1,6 @@
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { createLocationTable } from '../src/demo/tables.js';
-import { packContactId } from '../src/opensips/contactId.js';
 import type { CellValue } from '../src/project/targetRow.js';
 import { ensureReverseState } from '../src/reverse/labels.js';
 import { Workload } from '../src/demo/workload.js';
@@ -14,9 +13,11 @@ import { releaseProfile } from '../src/opensips/releases.js';
 import { applyBatch } from '../src/project/apply.js';
 import type { LogMessage } from '../src/project/batch.js';
 import { pgSession } from '../src/project/pgSession.js';
-import { ensureStateSchema, FIRST_RLABEL } from '../src/project/stateSchema.js';
+import { ensureStateSchema } from '../src/project/stateSchema.js';
 import { compileTarget } from '../src/project/target.js';
-import { applyReverseBatch, type TargetChange } from '../src/reverse/apply.js';
+import { applyReverseBatches, type TargetChange } from '../src/reverse/apply.js';
+import { intArray } from '../src/reverse/pgTarget.js';
+import { REVERSE_BATCH_CHANGES } from '../src/reverse/reverse.js';
 import { LegacyTable } from '../src/reverse/legacyTable.js';
 import type { BenchContext, BenchFigure, BenchSection } from './section.js';
 
@@ -25,17 +26,27 @@ import type { BenchContext, BenchFigure, BenchSection } from './section.js';
  *   1. the projection's apply transaction into a plain target and into a shared one (the target
  *      of a reverse sync: own-transaction record, link lookup, conflict-rule reads), for N first
  *      registrations then N refreshes (N = 100k at --scale 1), in batches of 1,000 events;
- *   2. reverse sync's apply (applyReverseBatch) of M registrar first registrations then M refreshes
- *      (M = 20k) into a 2.1 and a 4.0 legacy table, in PostgreSQL and in MariaDB, in batches of
- *      500, against the floor of the bare writes it makes: the same set-based INSERTs/UPDATEs of
- *      the legacy table and INSERTs of links, one legacy transaction per batch, without the
- *      own-transaction check, the lookups, the version read, the decisions or label allocation.
+ *   2. reverse sync's apply (applyReverseBatches, as the service runs it: slices of
+ *      REVERSE_BATCH_CHANGES = 500 changes, one legacy transaction each, 3 slices per fetch) of M
+ *      registrar first registrations then M refreshes (M = 40k) into a 2.1 and a 4.0 legacy table,
+ *      in PostgreSQL and in MariaDB, against the floor of the bare writes it makes: the same
+ *      set-based INSERTs/UPDATEs of the same rows (2.2+: the very contact ids reverse sync
+ *      allocated) and INSERTs of links, one legacy transaction per slice, without the
+ *      own-transaction check, the lookups, the version read, the decisions or label allocation
+ *      (label state is neither read nor saved).
  * The target database is PostgreSQL (reverse sync reads PostgreSQL targets). MariaDB:
  * $ULBRIDGE_BENCH_MYSQL_URL (a root URL), else a throwaway server (src/stack).
  */
 
 const BATCH = 1000;
-const REVERSE_BATCH = 500;
+/** Changes per legacy transaction: the service's (src/reverse/reverse.ts). */
+const REVERSE_BATCH = REVERSE_BATCH_CHANGES;
+/**
+ * Slices per fetch: the service applies a fetched batch's slices one after the other, each next
+ * slice's target lookup overlapping the current slice's legacy writes (applyReverseBatches); its
+ * 8 MiB fetches hold ~1,600 Debezium values with schemas, so a backlog comes in 3-4 slices.
+ */
+const FETCH_SLICES = 3;
 
 function registration(w: Workload, n: number, cseq: number, now: number): Registration {
   const r = w.registration(n);
@@ -173,6 +184,20 @@ function registrarEvents(m: number, cseq: number, now: number): TargetChange[] {
 
 type LegacyKind = 'postgres' | 'mariadb';
 
+/** The legacy contact ids reverse sync linked to these target rows, in their order. */
+async function allocatedIds(t: pg.Client, changes: readonly TargetChange[]): Promise<bigint[]> {
+  const { rows } = await t.query<{ c: string; l: string }>(
+    'SELECT contact_id::text AS c, legacy_id::text AS l FROM ulbridge_r.links WHERE contact_id = ANY($1::bigint[])',
+    [changes.map((c) => String(c.event.source.rowKey))],
+  );
+  const of = new Map(rows.map((r) => [r.c, BigInt(r.l)]));
+  return changes.map((c) => {
+    const id = of.get(String(c.event.source.rowKey));
+    if (id === undefined) throw new Error(`reverse bench: no link for target row ${c.event.source.rowKey}`);
+    return id;
+  });
+}
+
 interface ReverseFigures {
   reverse: number;
   floor: number;
@@ -180,10 +205,11 @@ interface ReverseFigures {
 
 /**
  * Reverse sync into one legacy table: M registrar first registrations (new legacy rows, links;
- * 2.2+: contact ids allocated) then M refreshes of them (updates by link), in batches of
- * REVERSE_BATCH, against the floor: the same set-based INSERTs and UPDATEs (LegacyTable's), one
- * transaction per batch, into a twin table, with no own_tx check, no lookups, no locking read, no
- * conflict rule, no links and no label allocation.
+ * 2.2+: contact ids allocated) then M refreshes of them (updates by link), in slices of
+ * REVERSE_BATCH, FETCH_SLICES at a time, against the floor: the same set-based INSERTs and UPDATEs
+ * (LegacyTable's) of the same rows, and the links' INSERT, one transaction per slice, into a twin
+ * table, with no own_tx check, no lookups, no version read, no conflict rule and no label
+ * allocation.
  */
 async function reverseRates(targetUrl: string, legacyUrl: string, release: '2.1' | '4.0', m: number, now: number): Promise<ReverseFigures> {
   const t = new pg.Client({ connectionString: targetUrl });
@@ -202,15 +228,17 @@ async function reverseRates(targetUrl: string, legacyUrl: string, release: '2.1'
     await t.query('CREATE TABLE ulbridge_r.floor_links (LIKE ulbridge_r.links INCLUDING ALL)');
     const ids: bigint[] = [];
     /** The bare writes of one batch: legacy INSERTs (round 0) or UPDATEs (round 1), and the links of new rows. */
-    async function floorBatch(round: number, changes: TargetChange[], i: number): Promise<void> {
+    async function floorBatch(round: number, changes: TargetChange[], i: number, allocated: readonly bigint[]): Promise<void> {
       const part = changes.slice(i, i + REVERSE_BATCH).map((c) => c.event.registration!);
       await floor.begin();
       if (round === 1) await floor.updateRows(part.map((reg, j) => ({ id: ids[i + j]!, reg })));
       else {
         if (release === '2.1') ids.push(...(await floor.insertAutoIds(part)));
         else {
+          // The very contact ids reverse sync allocated for these rows (read from its links, untimed):
+          // the floor writes the same rows into the same places of the key index.
           const rows = part.map((reg, j) => {
-            const id = packContactId({ aorhash: 1, rlabel: FIRST_RLABEL + i + j, clabel: 0 });
+            const id = allocated[j]!;
             ids.push(id);
             return { contactId: id, values: floor.values(reg, id) as CellValue[] };
           });
@@ -222,22 +250,34 @@ async function reverseRates(targetUrl: string, legacyUrl: string, release: '2.1'
           `INSERT INTO ulbridge_r.floor_links (contact_id, binding, legacy_id)
            SELECT c, 'legacy:' || l, l FROM unnest($1::bigint[], $2::bigint[]) AS u(c, l)
            ON CONFLICT (contact_id) DO UPDATE SET binding = EXCLUDED.binding, legacy_id = EXCLUDED.legacy_id, created_at = now()`,
-          [batch.map((c) => String(c.event.source.rowKey)), ids.slice(i, i + batch.length).map(String)],
+          [intArray(batch.map((c) => c.event.source.rowKey)), intArray(ids.slice(i, i + batch.length))],
         );
       }
       await floor.commit();
     }
-    // Reverse sync and its floor alternate batch by batch, so both meet the same machine load.
+    // Reverse sync and its floor alternate fetch by fetch (FETCH_SLICES slices), so both meet the same machine load.
     let reverseNs = 0n;
     let floorNs = 0n;
+    const fetchSize = FETCH_SLICES * REVERSE_BATCH;
     for (const [round, changes] of rounds.entries()) {
-      for (let i = 0; i < changes.length; i += REVERSE_BATCH) {
+      for (let f = 0; f < changes.length; f += fetchSize) {
+        const starts: number[] = [];
+        for (let i = f; i < Math.min(f + fetchSize, changes.length); i += REVERSE_BATCH) starts.push(i);
         let started = process.hrtime.bigint();
-        await applyReverseBatch(t, legacy, { stateSchema: 'ulbridge_r', sourceName: 'legacy', now }, changes.slice(i, i + REVERSE_BATCH));
+        await applyReverseBatches(
+          t,
+          legacy,
+          { stateSchema: 'ulbridge_r', sourceName: 'legacy', now },
+          starts.map((i) => changes.slice(i, i + REVERSE_BATCH)),
+        );
         reverseNs += process.hrtime.bigint() - started;
-        started = process.hrtime.bigint();
-        await floorBatch(round, changes, i);
-        floorNs += process.hrtime.bigint() - started;
+        for (const i of starts) {
+          // 2.2+: the contact ids reverse sync gave the new rows of this slice (not timed).
+          const allocated = round === 0 && release !== '2.1' ? await allocatedIds(t, changes.slice(i, i + REVERSE_BATCH)) : [];
+          started = process.hrtime.bigint();
+          await floorBatch(round, changes, i, allocated);
+          floorNs += process.hrtime.bigint() - started;
+        }
       }
     }
     const { rows } = await t.query('SELECT count(*)::int AS n FROM ulbridge_r.links');
@@ -292,7 +332,7 @@ export const section: BenchSection = {
     const admin = new pg.Client({ connectionString: adminUrl });
     await admin.connect();
     const n = Math.round(100_000 * ctx.scale);
-    const m = Math.round(20_000 * ctx.scale);
+    const m = Math.round(40_000 * ctx.scale);
     const now = Math.floor(Date.now() / 1000);
     const names = ['ulbridge_bench_plain', 'ulbridge_bench_shared'];
     const mariadb = await mariaDbServer(ctx);
@@ -348,13 +388,13 @@ export const section: BenchSection = {
             figure: `reverse sync -> ${release} legacy, ${label(kind)}`,
             value: f.reverse,
             unit: 'changes/s',
-            note: `applyReverseBatch, ${m} new + ${m} refreshes, batches of ${REVERSE_BATCH}${release === '4.0' ? ', contact ids allocated' : ''}`,
+            note: `applyReverseBatches, ${m} new + ${m} refreshes, slices of ${REVERSE_BATCH}, ${FETCH_SLICES} per fetch${release === '4.0' ? ', contact ids allocated' : ''}`,
           },
           {
             figure: `floor: its bare writes, ${label(kind)}`,
             value: f.floor,
             unit: 'changes/s',
-            note: `same legacy INSERTs/UPDATEs + link INSERTs, 1 tx per batch, alternating with reverse${kind === 'mariadb' && release === '4.0' ? ' (MySQL INSERT includes its id lookup)' : ''}`,
+            note: `same legacy INSERTs/UPDATEs of the same rows + link INSERTs, 1 tx per slice, alternating with reverse${kind === 'mariadb' && release === '4.0' ? ' (MySQL INSERT includes its id lookup)' : ''}`,
           },
           { figure: `reverse / floor, ${release} ${label(kind)}`, value: f.reverse / f.floor, unit: 'ratio', note: 'same run' },
         );

@@ -86,10 +86,87 @@ export async function applyReverseBatch(
   opts: ReverseApplyOptions,
   changes: TargetChange[],
 ): Promise<ReverseResult> {
+  return (await applyReverseBatches(targetSession, legacy, opts, [changes]))[0]!;
+}
+
+/**
+ * Consecutive batches (the slices of one Kafka fetch, in offset order), each applied as
+ * applyReverseBatch applies one, in its own legacy transaction, one after the other; but the next
+ * batch's target lookup (own writes, legacy keys) runs on the target connection while the current
+ * batch is written to the legacy table, so it costs no round trip of its own. Links change only
+ * here (the projection reads them): a batch naming a target row whose link the batch before it
+ * wrote or dropped is looked up again once that batch is done, so every batch decides on the links
+ * as they are when it starts, as if applied alone. `afterEach` runs after each batch's legacy
+ * commit, before the next batch writes (the service commits that batch's Kafka offsets there).
+ */
+export async function applyReverseBatches(
+  targetSession: ReverseTargetSession | pg.ClientBase,
+  legacy: LegacyTable,
+  opts: ReverseApplyOptions,
+  batches: readonly TargetChange[][],
+  afterEach?: (index: number, result: ReverseResult) => Promise<void>,
+): Promise<ReverseResult[]> {
   // A PostgreSQL client is the PostgreSQL target session of opts.stateSchema.
   const target = 'lookUp' in targetSession ? targetSession : pgReverseSession(targetSession, opts.stateSchema);
+  const results: ReverseResult[] = [];
+  let next: Promise<TargetLookup> | null = null;
+  try {
+    for (const [i, changes] of batches.entries()) {
+      const prefetched = next;
+      next = null;
+      const touched = new Set<bigint>();
+      const result = await applyLooked(target, legacy, opts, changes, prefetched, touched, () => {
+        // This batch is looked up: the next one's lookup runs while this one writes.
+        const following = batches[i + 1];
+        if (following && following.length > 0) {
+          next = decideOwnWrites(target, opts, following);
+          next.catch(() => undefined); // awaited below, or dropped with the batch's failure
+        }
+      });
+      const following = batches[i + 1];
+      if (next && following && touched.size > 0 && following.some((c) => touched.has(c.event.source.rowKey))) {
+        // Looked up before this batch's links changed: look it up again.
+        await (next as Promise<TargetLookup>).catch(() => undefined);
+        next = null;
+      }
+      results.push(result);
+      if (afterEach) await afterEach(i, result);
+    }
+  } finally {
+    // A failed batch: let the next one's lookup finish before the caller drops the session.
+    if (next) await (next as Promise<TargetLookup>).catch(() => undefined);
+  }
+  return results;
+}
+
+/** One batch: its lookup (given, or made now beside the legacy BEGIN), the decisions, the writes. */
+async function applyLooked(
+  target: ReverseTargetSession,
+  legacy: LegacyTable,
+  opts: ReverseApplyOptions,
+  changes: TargetChange[],
+  prefetched: Promise<TargetLookup> | null,
+  touched: Set<bigint>,
+  lookedUp: () => void,
+): Promise<ReverseResult> {
   const base: ReverseResult = { ownWrites: 0, inserted: 0, updated: 0, deleted: 0, keptLegacy: 0, ignored: 0 };
-  const { verdicts, legacyOf } = await decideOwnWrites(target, opts, changes);
+  if (changes.length === 0) {
+    lookedUp();
+    return base;
+  }
+  // The legacy transaction opens while the target is looked up (two connections, two databases):
+  // its BEGIN costs no round trip of its own. It is rolled back if the batch has nothing to copy.
+  const begun = legacy.begin();
+  begun.catch(() => undefined); // awaited below; a failed BEGIN fails the batch there
+  let looked: TargetLookup;
+  try {
+    looked = await (prefetched ?? decideOwnWrites(target, opts, changes));
+  } catch (e) {
+    await endBegun(legacy, begun);
+    throw e;
+  }
+  lookedUp();
+  const { verdicts, legacyOf } = looked;
   const theirs: RegistrationEvent[] = [];
   let ambiguous = 0;
   changes.forEach((c, i) => {
@@ -104,14 +181,30 @@ export async function applyReverseBatch(
     }
   });
   if (ambiguous > 0) base.ambiguous = ambiguous;
-  if (theirs.length === 0) return base;
+  if (theirs.length === 0) {
+    await begun;
+    await legacy.rollback();
+    return base;
+  }
   for (let attempt = 1; ; attempt++) {
     try {
-      return await applyOnce(target, legacy, opts, theirs, legacyOf, { ...base });
+      // (A failed BEGIN fails the batch; the service then opens a new legacy session.)
+      await (attempt === 1 ? begun : legacy.begin());
+      return await applyOnce(target, legacy, opts, theirs, legacyOf, { ...base }, touched);
     } catch (e) {
       // The legacy registrar wrote a row between our read and our write: read again.
       if (!(e instanceof LegacyRowMoved) || attempt >= 5) throw e;
     }
+  }
+}
+
+/** Ends a legacy transaction begun beside a target lookup that failed (errors ignored: the session is dropped). */
+async function endBegun(legacy: LegacyTable, begun: Promise<unknown>): Promise<void> {
+  try {
+    await begun;
+    await legacy.rollback();
+  } catch {
+    // the batch fails with the lookup's error
   }
 }
 
@@ -150,8 +243,9 @@ async function applyOnce(
   theirs: readonly RegistrationEvent[],
   legacyOf: ReadonlyMap<bigint, bigint>,
   result: ReverseResult,
+  touched: Set<bigint>,
 ): Promise<ReverseResult> {
-  await legacy.begin();
+  // The caller began the legacy transaction.
   try {
     const versions = await legacy.readVersions([...new Set(legacyOf.values())]);
     // 1. Decide, in event order: the state each legacy row ends the batch in.
@@ -227,6 +321,8 @@ async function applyOnce(
     }
     for (const c of newLinks.keys()) goneLinks.delete(c);
     // Links and label state commit in the target database BEFORE the legacy transaction does.
+    for (const c of newLinks.keys()) touched.add(c);
+    for (const c of goneLinks) touched.add(c);
     await target.writeLinks(opts.sourceName, newLinks, goneLinks, labels);
     await legacy.commit();
   } catch (e) {

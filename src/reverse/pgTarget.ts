@@ -7,6 +7,11 @@ import type { Target } from '../project/target.js';
 import { ensureReverseState, saveLabelsParams, saveLabelsSql } from './labels.js';
 import type { ReverseTargetSession, ReverseTargetStore } from './target.js';
 
+/** 64-bit values as one array literal parameter ('{1,2,3}'): no per-element quoting by the driver. */
+export function intArray(values: Iterable<bigint>): string {
+  return `{${[...values].join(',')}}`;
+}
+
 /**
  * Reverse sync on a PostgreSQL target (src/reverse/target.ts): the projection records each apply
  * transaction's xid in `<state>.own_tx`, which is what Debezium reports as `source.txId`, so the
@@ -18,8 +23,8 @@ export function pgReverseSession(client: pg.ClientBase, stateSchema: string): Re
   return {
     dialect: 'postgres',
     async lookUp(sourceName, changes) {
-      const txIds = [...new Set(changes.map((c) => c.txId).filter((t): t is bigint => t !== null))].map(String);
-      const ids = [...new Set(changes.filter((c) => c.event.registration).map((c) => c.event.source.rowKey.toString()))];
+      const txIds = intArray(new Set(changes.map((c) => c.txId).filter((t): t is bigint => t !== null)));
+      const ids = intArray(new Set(changes.filter((c) => c.event.registration).map((c) => c.event.source.rowKey)));
       const { rows } = await client.query(
         `SELECT 0 AS o, xid::text AS c, NULL AS l FROM ${s}.own_tx WHERE xid = ANY($1::bigint[])
          UNION ALL
@@ -84,7 +89,7 @@ export function pgReverseSession(client: pg.ClientBase, stateSchema: string): Re
          INSERT INTO ${s}.links (contact_id, binding, legacy_id)
          SELECT c, $4 || ':' || l, l FROM unnest($2::bigint[], $3::bigint[]) AS u(c, l)
          ON CONFLICT (contact_id) DO UPDATE SET binding = EXCLUDED.binding, legacy_id = EXCLUDED.legacy_id, created_at = now()`,
-        [[...drop].map(String), [...add.keys()].map(String), [...add.values()].map(String), sourceName, ...saveLabelsParams(labels)],
+        [intArray(drop), intArray(add.keys()), intArray(add.values()), sourceName, ...saveLabelsParams(labels)],
       );
     },
     async pruneOwnTransactions(olderThanSeconds) {

@@ -10,9 +10,22 @@ import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { ReleaseName } from '../opensips/releases.js';
 import type { Target } from '../project/target.js';
-import { applyReverseBatch, type ReverseResult } from './apply.js';
+import { applyReverseBatches, type ReverseResult } from './apply.js';
 import { LegacyTable, type LegacyRegistrar } from './legacyTable.js';
 import type { ReverseTargetStore, TargetChange } from './target.js';
+
+/**
+ * Changes per legacy transaction: a fetched batch is applied in slices of this many messages, each
+ * its own legacy transaction, its Kafka offsets committed after it (`npm run bench -- reverse`
+ * measures this size).
+ */
+export const REVERSE_BATCH_CHANGES = 500;
+
+/**
+ * Bytes per partition and fetch: ~1,600 Debezium values with schemas, so that a consumer with a
+ * backlog gets several full slices per fetch (kafkajs's default of 1 MiB is ~200 values).
+ */
+const FETCH_BYTES_PER_PARTITION = 8 * 1024 * 1024;
 
 export interface ReverseOptions {
   name: string;
@@ -93,25 +106,31 @@ export function createReverse(opts: ReverseOptions): Reverse {
   }: EachBatchPayload): Promise<void> {
     if (!isRunning() || isStale() || batch.messages.length === 0) return;
     const timer = opts.metrics.batchSeconds.startTimer(labels);
-    const changes: TargetChange[] = [];
+    // Slices of REVERSE_BATCH_CHANGES messages, each with the offset to commit after it.
+    const slices: Array<{ changes: TargetChange[]; last: string }> = [];
     const letters: Array<{ doc: DeadLetterDocument; key: Buffer | null }> = [];
-    for (const m of batch.messages) {
-      try {
-        const { decoded, txId, binlog } = decoder.decodeChange(m.value);
-        if (decoded.kind === 'event') changes.push({ event: decoded.event, txId, binlog });
-      } catch (e) {
-        if (!(e instanceof DecodeError)) throw e;
-        letters.push({
-          doc: deadLetterDocument('reverse', opts.name, e.reason, e.message, {
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: m.offset,
+    for (let i = 0; i < batch.messages.length; i += REVERSE_BATCH_CHANGES) {
+      const part = batch.messages.slice(i, i + REVERSE_BATCH_CHANGES);
+      const changes: TargetChange[] = [];
+      for (const m of part) {
+        try {
+          const { decoded, txId, binlog } = decoder.decodeChange(m.value);
+          if (decoded.kind === 'event') changes.push({ event: decoded.event, txId, binlog });
+        } catch (e) {
+          if (!(e instanceof DecodeError)) throw e;
+          letters.push({
+            doc: deadLetterDocument('reverse', opts.name, e.reason, e.message, {
+              topic: batch.topic,
+              partition: batch.partition,
+              offset: m.offset,
+              key: m.key,
+              value: m.value,
+            }),
             key: m.key,
-            value: m.value,
-          }),
-          key: m.key,
-        });
+          });
+        }
       }
+      slices.push({ changes, last: part.at(-1)!.offset });
     }
     opts.metrics.eventsIn.inc(labels, batch.messages.length);
     if (letters.length > 0) {
@@ -121,10 +140,40 @@ export function createReverse(opts: ReverseOptions): Reverse {
         log.warn({ reason: d.reason, offset: d.source.offset }, `dead letter: ${d.message}`);
       }
     }
-    const result: ReverseResult = await opts.targetStore.withSession(async (session) => {
-      let applied: ReverseResult;
+    /** After a slice's legacy commit: its outcomes counted, its offsets committed. */
+    const sliceDone = async (index: number, result: ReverseResult): Promise<void> => {
+      const outcomes: Array<[string, number]> = [
+        ['own_write', result.ownWrites],
+        ['inserted', result.inserted],
+        ['updated', result.updated],
+        ['deleted', result.deleted],
+        ['kept_legacy', result.keptLegacy],
+        ['ignored', result.ignored],
+        ['ambiguous', result.ambiguous ?? 0],
+      ];
+      if (result.ambiguous) {
+        log.warn(
+          { ambiguous: result.ambiguous },
+          "changes whose transaction may be the projection's own (its GTID was lost in a server crash) were applied under the conflict rule",
+        );
+      }
+      for (const [outcome, n] of outcomes) if (n > 0) opts.metrics.eventsOut.inc({ ...labels, outcome }, n);
+      const { changes, last } = slices[index]!;
+      const next = (BigInt(last) + 1n).toString();
+      // The slice's own commit (consumer.commitOffsets is a no-op once stop() has begun).
+      await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] });
+      resolveOffset(last);
+      opts.metrics.lag.set(
+        { ...labels, topic: batch.topic, partition: String(batch.partition) },
+        Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next))),
+      );
+      const lastTs = changes.at(-1)?.event.source.tsMs;
+      if (lastTs !== undefined) opts.metrics.lastEventAge.set(labels, Number(lastTs) / 1000);
+      await heartbeat();
+    };
+    await opts.targetStore.withSession(async (session) => {
       try {
-        applied = await applyReverseBatch(
+        await applyReverseBatches(
           session,
           await legacyTable(),
           {
@@ -132,10 +181,12 @@ export function createReverse(opts: ReverseOptions): Reverse {
             sourceName: opts.sourceName,
             ...(opts.ownWritePendingMs === undefined ? {} : { pendingTimeoutMs: opts.ownWritePendingMs }),
           },
-          changes,
+          slices.map((sl) => sl.changes),
+          sliceDone,
         );
       } catch (e) {
-        // The batch is redelivered (kafkajs retries it); a broken legacy session is opened anew.
+        // The batch is redelivered from its first uncommitted slice (kafkajs retries it); a broken
+        // legacy session is opened anew.
         log.warn({ err: e }, 'reverse batch failed; it is retried');
         await closeLegacy();
         throw e;
@@ -145,35 +196,7 @@ export function createReverse(opts: ReverseOptions): Reverse {
         const pruned = await session.pruneOwnTransactions(opts.ownTxRetentionSeconds ?? 86_400);
         if (pruned > 0) log.info({ pruned }, 'pruned old own-transaction ids');
       }
-      return applied;
     });
-    const outcomes: Array<[string, number]> = [
-      ['own_write', result.ownWrites],
-      ['inserted', result.inserted],
-      ['updated', result.updated],
-      ['deleted', result.deleted],
-      ['kept_legacy', result.keptLegacy],
-      ['ignored', result.ignored],
-      ['ambiguous', result.ambiguous ?? 0],
-    ];
-    if (result.ambiguous) {
-      log.warn(
-        { ambiguous: result.ambiguous },
-        "changes whose transaction may be the projection's own (its GTID was lost in a server crash) were applied under the conflict rule",
-      );
-    }
-    for (const [outcome, n] of outcomes) if (n > 0) opts.metrics.eventsOut.inc({ ...labels, outcome }, n);
-    const last = batch.messages.at(-1)!.offset;
-    const next = (BigInt(last) + 1n).toString();
-    // The batch's own commit (consumer.commitOffsets is a no-op once stop() has begun).
-    await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] });
-    resolveOffset(last);
-    opts.metrics.lag.set(
-      { ...labels, topic: batch.topic, partition: String(batch.partition) },
-      Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next))),
-    );
-    const lastTs = changes.at(-1)?.event.source.tsMs;
-    if (lastTs !== undefined) opts.metrics.lastEventAge.set(labels, Number(lastTs) / 1000);
     timer();
     await heartbeat();
   }
@@ -192,6 +215,8 @@ export function createReverse(opts: ReverseOptions): Reverse {
     const consumer: Consumer = opts.kafka.consumer({
       groupId: opts.groupId,
       allowAutoTopicCreation: false,
+      maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
+      maxBytes: FETCH_BYTES_PER_PARTITION * 4,
       retry: stageConsumerRetry(lifecycle),
     });
     // Released first: its disconnect finishes the batch in flight and leaves the group.

@@ -9,7 +9,13 @@ import { createLocationTable } from '../../src/demo/tables.js';
 import { aorBytes } from '../../src/opensips/aor.js';
 import { packContactId } from '../../src/opensips/contactId.js';
 import { coreHash } from '../../src/opensips/coreHash.js';
-import { applyReverseBatch, pruneOwnTransactions, type TargetChange } from '../../src/reverse/apply.js';
+import {
+  applyReverseBatch,
+  applyReverseBatches,
+  pruneOwnTransactions,
+  type ReverseResult,
+  type TargetChange,
+} from '../../src/reverse/apply.js';
 import { ensureReverseState } from '../../src/reverse/labels.js';
 import { runVerify } from '../../src/verify/verify.js';
 import { LegacyTable } from '../../src/reverse/legacyTable.js';
@@ -254,6 +260,58 @@ function scenario(kind: 'postgres' | 'mysql'): void {
       assert.equal(l[0].n, 1200);
       await legacyConn.query(`DELETE FROM location WHERE username LIKE 'u%'`);
       await t.query(`DELETE FROM ${S}.links WHERE contact_id >= 10000`);
+    });
+
+    test('consecutive slices: the next slice is looked up while one is written, and again when that one linked its rows', async () => {
+      const u = (id: bigint, txId: bigint, cseq: number, op: 'UPSERT' | 'DELETE' = 'UPSERT') => {
+        const c = change(op, id, txId, cseq, NOW + cseq);
+        c.event.registration = { ...c.event.registration!, username: `s${id}`, contact: `sip:s${id}@192.0.2.9` };
+        return c;
+      };
+      const done: Array<[number, ReverseResult]> = [];
+      // Slice 2 refreshes a row slice 1 inserts (and links), slice 3 deletes it (link dropped) and
+      // inserts another, slice 4 refreshes that one: each of slices 2-4 is looked up again after
+      // the slice before it. Had they kept their early lookups, the refreshes would have inserted
+      // duplicate legacy rows and the delete would have been ignored.
+      const results = await applyReverseBatches(
+        t,
+        legacy,
+        { stateSchema: S, sourceName: 'legacy' },
+        [
+          [u(20_001n, 7001n, 1), u(20_002n, 7002n, 1)],
+          [u(20_001n, 7003n, 2)],
+          [u(20_001n, 7004n, 3, 'DELETE'), u(20_003n, 7005n, 1)],
+          [u(20_002n, 7006n, 2), u(20_003n, 7007n, 2)],
+        ],
+        async (i, r) => {
+          done.push([i, r]);
+        },
+      );
+      const zero = { ownWrites: 0, inserted: 0, updated: 0, deleted: 0, keptLegacy: 0, ignored: 0 };
+      assert.deepEqual(results, [
+        { ...zero, inserted: 2 },
+        { ...zero, updated: 1 },
+        { ...zero, deleted: 1, inserted: 1 },
+        { ...zero, updated: 2 },
+      ]);
+      assert.deepEqual(
+        done.map(([i]) => i),
+        [0, 1, 2, 3],
+      );
+      const rows = await legacyConn.query<{ username: string; cseq: number | string }>(
+        `SELECT username, cseq FROM location WHERE username LIKE 's2000%' ORDER BY username`,
+      );
+      assert.deepEqual(
+        rows.map((r) => `${r.username}:${Number(r.cseq)}`),
+        ['s20002:2', 's20003:2'],
+      );
+      const { rows: l } = await t.query(`SELECT contact_id::text AS c FROM ${S}.links WHERE contact_id BETWEEN 20000 AND 20010 ORDER BY 1`);
+      assert.deepEqual(
+        l.map((r) => r.c),
+        ['20002', '20003'],
+      );
+      await legacyConn.query(`DELETE FROM location WHERE username LIKE 's2000%'`);
+      await t.query(`DELETE FROM ${S}.links WHERE contact_id BETWEEN 20000 AND 20010`);
     });
 
     test("a legacy row the legacy registrar writes between reverse sync's read and its write is not overwritten: the batch is decided again", async () => {
