@@ -397,7 +397,13 @@ export class ClusterNode {
     this.sendPing(p);
     const target = p.pingsSent;
     return new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => finish(false), timeoutMs);
+      const timer = setTimeout(() => {
+        // PINGs the node never answered (dropped, or it stopped answering) would otherwise keep
+        // every later barrier short of its count for good: count every PING sent so far as answered
+        // (a late answer is then ignored; at worst one in flight lets a later barrier pass early).
+        p.pongsSeen = p.pingsSent;
+        finish(false);
+      }, timeoutMs);
       const entry = { target, done: (ok: boolean): void => finish(ok) };
       const finish = (ok: boolean): void => {
         clearTimeout(timer);
@@ -700,7 +706,8 @@ export class ClusterNode {
         return;
       case 'PONG':
         p.gotPong = true;
-        p.pongsSeen++;
+        // A late answer to a PING already given up on (a barrier timed out) counts for nothing.
+        p.pongsSeen = Math.min(p.pongsSeen + 1, p.pingsSent);
         for (const b of p.barriers.filter((x) => x.target <= p.pongsSeen)) b.done(true);
         if (!p.capSent) this.sendCapUpdate(p, 1);
         this.maybeUp(p);

@@ -200,24 +200,38 @@ export class ClusterPush {
     const current = (): boolean => n.up && n.ups === ups && !this.stopped;
     void (async () => {
       const out = this.pacedWriter(n.nodeId);
+      let ok = true;
       try {
-        while (current() && n.queue.length > 0) {
+        while (ok && current() && n.queue.length > 0) {
           const job = n.queue.shift()!;
           if (job.kind === 'replay') {
-            if (!(await this.replay(n, out, current))) return;
+            ok = await this.replay(n, out, current);
             continue;
           }
           n.queuedPackets -= job.messages.length;
-          for (const m of job.messages) if (!(await out.write(m))) return;
-          if (!(await out.flush())) return;
-          this.observe(n, job.sourceTimesMs);
+          for (const m of job.messages) {
+            ok = await out.write(m);
+            if (!ok) break;
+          }
+          if (ok) ok = await out.flush();
+          if (ok) this.observe(n, job.sourceTimesMs);
         }
       } catch (e) {
-        this.log.error({ node: n.nodeId, err: e }, 'push to the registrar node failed: it gets the table again when it is back');
+        ok = false;
+        this.log.error({ node: n.nodeId, err: e }, 'push to the registrar node failed');
       } finally {
         n.pumping = false;
-        // Work queued by a newer up transition while this pump was finishing.
-        if (n.up && n.ups !== ups && n.queue.length > 0) this.pump(n);
+        if (!ok && current()) {
+          // Up, but it did not confirm what it was sent (no answer to a barrier within downAfterMs,
+          // or the replay's read failed): what it holds is unknown, so it gets the table again.
+          this.log.warn(
+            { node: n.nodeId, url: n.url },
+            'registrar node did not confirm the packets sent: replaying the table to it in 1 s',
+          );
+          n.queue = [{ kind: 'replay' }];
+          n.queuedPackets = 0;
+          setTimeout(() => this.pump(n), 1000).unref();
+        } else if (n.up && n.ups !== ups && n.queue.length > 0) this.pump(n); // queued by a newer up transition
       }
     })();
   }

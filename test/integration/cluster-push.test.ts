@@ -182,6 +182,22 @@ for (const d of [postgres, mariadb] as Dialect[]) {
           (await metrics.registry.getSingleMetricAsString('ulbridge_push_latency_seconds')).includes('_count{target="t",node="1"} 153'),
         );
 
+        // A registrar that stays connected but stops confirming (no answer to a barrier within
+        // downAfterMs) gets the table again once it answers.
+        peer.answerPings = false;
+        const quiet = await apply(ev('UPSERT', 1n, 40n, 'alice', 3));
+        push.push(quiet.changes, quiet.sourceTimesMs);
+        await until('the replay scheduled', async () => (await readPushState(stateDb, target.stateSchema))?.[0]?.replaying === true);
+        const sent = usrloc(peer).length;
+        peer.answerPings = true;
+        await until('the table sent again', async () =>
+          /ulbridge_push_replays_total\{target="t",node="1"\} 2/.test(
+            await metrics.registry.getSingleMetricAsString('ulbridge_push_replays_total'),
+          ),
+        );
+        assert.equal(usrloc(peer).filter((x, i) => i >= sent && x.startsWith('UCONTACT_UPDATE bulk')).length, 150);
+        assert.ok(usrloc(peer).slice(sent).includes(`UCONTACT_UPDATE alice@example.com ${a} cseq 3`));
+
         // The registrar goes away; a delete and a new contact are committed meanwhile.
         await peer.stop();
         await until('the node down', async () => (await readPushState(stateDb, target.stateSchema))?.[0]?.up === false);
@@ -203,14 +219,14 @@ for (const d of [postgres, mariadb] as Dialect[]) {
             .slice(2)
             .filter((x) => !x.includes('bulk'))
             .sort(),
-          [`UCONTACT_UPDATE alice@example.com ${a} cseq 2`, `UCONTACT_UPDATE dave@example.com ${dv} cseq 1`],
+          [`UCONTACT_UPDATE alice@example.com ${a} cseq 3`, `UCONTACT_UPDATE dave@example.com ${dv} cseq 1`],
         );
         assert.equal(again.filter((x) => x.startsWith('UCONTACT_UPDATE bulk')).length, 150);
         await until('up again, ups 2', async () => {
           const rows = await readPushState(stateDb, target.stateSchema);
           return rows?.[0]?.up === true && rows[0].ups === 2 && !rows[0].replaying;
         });
-        assert.match(await metrics.registry.getSingleMetricAsString('ulbridge_push_replays_total'), /node="1"} 2/);
+        assert.match(await metrics.registry.getSingleMetricAsString('ulbridge_push_replays_total'), /node="1"} 3/);
       } finally {
         await push.stop();
         await peer.stop();
