@@ -5,32 +5,44 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { Kafka, logLevel } from 'kafkajs';
 import { Workload } from '../src/demo/workload.js';
 import { createLocationTableSql } from '../src/db/ddl.js';
-import { postgresDialect } from '../src/db/dialect.js';
+import { mysqlDialect, postgresDialect } from '../src/db/dialect.js';
 import { logRecords } from '../src/log/messages.js';
 import { createLogProducer } from '../src/log/producer.js';
 import { ensureTopics } from '../src/log/topics.js';
 import type { RegistrationEvent } from '../src/log/event.js';
 import { releaseProfile } from '../src/opensips/releases.js';
 import { packContactId } from '../src/opensips/contactId.js';
+import { mysqlSessionOptions, prepareMysqlSession } from '../src/project/mysqlStore.js';
 import { aorIdentity, compileTarget } from '../src/project/target.js';
 import { targetColumns, targetRowValues } from '../src/project/targetRow.js';
 import type { BenchContext, BenchFigure, BenchSection } from './section.js';
 
 /**
- * The projection (registration log -> 4.0 table in PostgreSQL), run as a real `ulbridge run`
- * child process, beside the floor measured in the same run: a raw COPY of the same rows into a
- * table of the same shape. Phases:
- *   1. produce N UPSERT events (N = 1M at --scale 1; 0.7 N AORs) into a fresh log topic;
- *   2. floor: COPY the N rows the projection will write into an identical table;
- *   3. throughput: `ulbridge run` with one projection; time from its first committed batch to
- *      the last offset; its peak RSS (VmHWM) read from /proc;
- *   4. latency: a second projection, events produced at a fixed 5,000/s for 20 s with source
- *      time = produce time; p50/p99 of the apply latency histogram scraped from /metrics.
+ * The projection (registration log -> 4.0 table), run as a real `ulbridge run` child process, into
+ * a PostgreSQL and a MariaDB target, each beside its floor measured in the same run: the bare bulk
+ * writes of the same rows into a table of the same shape. Phases:
+ *   1. produce N UPSERT events of new bindings (N = 1M at --scale 1; 0.7 N AORs) into a log topic,
+ *      and N UPSERTs refreshing each of them (same source row, CSeq + 1, later expires and
+ *      last_modified, later position) into a second topic;
+ *   2. per database, floors: the first load is a bulk load of the N rows the projection writes
+ *      into an identical table (PostgreSQL COPY; MariaDB LOAD DATA LOCAL INFILE, or multi-row
+ *      INSERTs where the server refuses local infile); the refresh is a bulk load of the N
+ *      refreshed rows into a temporary table and one UPDATE of the loaded table from it
+ *      (PostgreSQL UPDATE ... FROM, MariaDB UPDATE ... JOIN), every column but the key, as the
+ *      projection's UPDATE sets them;
+ *   3. per database, throughput: `ulbridge run` with one projection on the first topic, time from
+ *      its first committed batch to the last offset, its peak RSS (VmHWM) read from /proc; then
+ *      `ulbridge run` again, same target and state, on the refresh topic, timed the same way;
+ *   4. latency (PostgreSQL): a second projection, events produced at a fixed 5,000/s for 20 s with
+ *      source time = produce time; p50/p99 of the apply latency histogram scraped from /metrics.
+ *
+ * MariaDB: $ULBRIDGE_BENCH_MYSQL_URL (a root URL), else a throwaway server (src/stack).
  */
 
 const PARTITIONS = 6;
@@ -83,12 +95,17 @@ function eventFor(w: Workload, row: number, aor: number, position: bigint, name:
   };
 }
 
-async function produce(kafka: Kafka, topic: string, evs: RegistrationEvent[]): Promise<void> {
+async function produce(
+  kafka: Kafka,
+  topic: string,
+  evs: RegistrationEvent[],
+  map: (e: RegistrationEvent) => RegistrationEvent = (e) => e,
+): Promise<void> {
   const producer = createLogProducer(kafka);
   await producer.connect();
   try {
     for (let i = 0; i < evs.length; i += 2000) {
-      const messages = evs.slice(i, i + 2000).flatMap((e) => logRecords(e, PARTITIONS));
+      const messages = evs.slice(i, i + 2000).flatMap((e) => logRecords(map(e), PARTITIONS));
       await producer.send({ topic, acks: -1, messages });
     }
   } finally {
@@ -99,45 +116,159 @@ async function produce(kafka: Kafka, topic: string, evs: RegistrationEvent[]): P
 const tsvEscape = (v: unknown): string =>
   v === null || v === undefined ? '\\N' : String(v).replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n');
 
+/** A binding of the first load refreshed by its registrar: same source row, next CSeq, later expiry, later position. */
+function refreshed(e: RegistrationEvent, n: number): RegistrationEvent {
+  const r = e.registration!;
+  return {
+    op: 'UPSERT',
+    source: { ...e.source, position: { major: e.source.position.major + BigInt(n), minor: 1n, seq: 0n } },
+    registration: { ...r, cseq: r.cseq + 1, expires: r.expires + 900n, lastModified: r.lastModified + 60n },
+  };
+}
+
+const floorTarget = compileTarget({
+  name: 'floor',
+  db: '',
+  table: 'location_floor',
+  release: '4.0',
+  hashSize: 9,
+  useDomain: false,
+  signedness: 'signed',
+  timeZone: 'UTC',
+  stateSchema: 'floor',
+});
+
 /**
- * The floor: COPY of exactly the rows the projection writes (same columns, same converted values
- * from targetRowValues, ids with one record label per AOR and contact labels counting per AOR)
- * into an identical table.
+ * The rows of both floors as tab-separated text (PostgreSQL COPY's text format, which is also
+ * LOAD DATA's default format), in chunks of 5,000 lines: exactly the rows the projection writes
+ * (same columns, same converted values from targetRowValues, ids with one record label per AOR and
+ * contact labels counting per AOR), first as loaded, then as refreshed (same ids). Built before any
+ * clock starts: the floors time the database only.
  */
-async function copyFloor(client: pg.Client, evs: RegistrationEvent[]): Promise<number> {
-  const target = compileTarget({
-    name: 'floor',
-    db: '',
-    table: 'location_floor',
-    release: '4.0',
-    hashSize: 9,
-    useDomain: false,
-    signedness: 'signed',
-    timeZone: 'UTC',
-    stateSchema: 'floor',
-  });
-  const cols = targetColumns(target);
+function floorRows(evs: RegistrationEvent[]): { load: Buffer[]; refresh: Buffer[] } {
   const labels = new Map<string, { rlabel: number; next: number }>();
-  function* lines(): Generator<string> {
-    let chunk: string[] = [];
-    for (let i = 0; i < evs.length; i++) {
-      const r = evs[i]!.registration!;
-      const id = aorIdentity(target, r.username, r.domain);
-      let l = labels.get(id.key);
-      if (!l) labels.set(id.key, (l = { rlabel: 131072 + labels.size, next: 0 }));
-      const contactId = packContactId({ aorhash: id.aorhash, rlabel: l.rlabel, clabel: l.next++ });
-      chunk.push(targetRowValues(target, contactId, r).map(tsvEscape).join('\t'));
-      if (chunk.length === 5000) {
-        yield chunk.join('\n') + '\n';
-        chunk = [];
-      }
+  const load: Buffer[] = [];
+  const refresh: Buffer[] = [];
+  let a: string[] = [];
+  let b: string[] = [];
+  for (let i = 0; i < evs.length; i++) {
+    const e = evs[i]!;
+    const r = e.registration!;
+    const id = aorIdentity(floorTarget, r.username, r.domain);
+    let l = labels.get(id.key);
+    if (!l) labels.set(id.key, (l = { rlabel: 131072 + labels.size, next: 0 }));
+    const contactId = packContactId({ aorhash: id.aorhash, rlabel: l.rlabel, clabel: l.next++ });
+    a.push(targetRowValues(floorTarget, contactId, r).map(tsvEscape).join('\t'));
+    b.push(targetRowValues(floorTarget, contactId, refreshed(e, 0).registration!).map(tsvEscape).join('\t'));
+    if (a.length === 5000 || i === evs.length - 1) {
+      load.push(Buffer.from(a.join('\n') + '\n'));
+      refresh.push(Buffer.from(b.join('\n') + '\n'));
+      a = [];
+      b = [];
     }
-    if (chunk.length) yield chunk.join('\n') + '\n';
   }
-  const text = [...lines()]; // built before the clock starts: the floor times PostgreSQL only
-  const start = process.hrtime.bigint();
-  await pipeline(Readable.from(text), client.query(copyFrom(`COPY location_floor (${cols.join(', ')}) FROM STDIN`)));
-  return Number(process.hrtime.bigint() - start) / 1e9;
+  return { load, refresh };
+}
+
+const floorCols = targetColumns(floorTarget);
+
+/** PostgreSQL floors: COPY into location_floor; COPY into a temp table + one UPDATE ... FROM. */
+async function pgFloors(client: pg.Client, rows: { load: Buffer[]; refresh: Buffer[] }): Promise<{ load: number; refresh: number }> {
+  const cols = floorCols.join(', ');
+  let start = process.hrtime.bigint();
+  await pipeline(Readable.from(rows.load), client.query(copyFrom(`COPY location_floor (${cols}) FROM STDIN`)));
+  const load = Number(process.hrtime.bigint() - start) / 1e9;
+  start = process.hrtime.bigint();
+  await client.query('CREATE TEMP TABLE floor_stage (LIKE location_floor)');
+  await pipeline(Readable.from(rows.refresh), client.query(copyFrom(`COPY floor_stage (${cols}) FROM STDIN`)));
+  await client.query('ANALYZE floor_stage');
+  const sets = floorCols
+    .slice(1)
+    .map((c) => `${c} = u.${c}`)
+    .join(', ');
+  await client.query(`UPDATE location_floor AS t SET ${sets} FROM floor_stage AS u WHERE t.contact_id = u.contact_id`);
+  const refresh = Number(process.hrtime.bigint() - start) / 1e9;
+  await client.query('DROP TABLE floor_stage');
+  return { load, refresh };
+}
+
+/** One line of floorRows back to values (for the multi-row INSERT fallback). */
+function tsvValues(line: string): Array<string | null> {
+  return line
+    .split('\t')
+    .map((v) => (v === '\\N' ? null : v.replace(/\\(.)/g, (_m, c: string) => (c === 't' ? '\t' : c === 'n' ? '\n' : c))));
+}
+
+/** Multi-row INSERTs of 1,000 rows, one transaction: the floor where the server refuses LOAD DATA LOCAL. */
+async function mysqlInsertRows(conn: mysql.Connection, table: string, chunks: Buffer[]): Promise<void> {
+  await conn.query('START TRANSACTION');
+  for (const c of chunks) {
+    const lines = c.toString('utf8').split('\n').filter(Boolean);
+    for (let i = 0; i < lines.length; i += 1000) {
+      const values = lines
+        .slice(i, i + 1000)
+        .map(
+          (l) =>
+            `(${tsvValues(l)
+              .map((v) => mysql.escape(v))
+              .join(', ')})`,
+        )
+        .join(', ');
+      await conn.query(`INSERT INTO ${table} (${floorCols.join(', ')}) VALUES ${values}`);
+    }
+  }
+  await conn.query('COMMIT');
+}
+
+async function mysqlLoadRows(conn: mysql.Connection, table: string, chunks: Buffer[], infile: boolean): Promise<void> {
+  if (!infile) return mysqlInsertRows(conn, table, chunks);
+  await conn.query({
+    sql: `LOAD DATA LOCAL INFILE 'floor.tsv' INTO TABLE ${table} (${floorCols.join(', ')})`,
+    infileStreamFactory: () => Readable.from(chunks),
+  });
+}
+
+/**
+ * Whether LOAD DATA LOCAL INFILE works: the server's local_infile (turned on with SET GLOBAL when
+ * it is off and the URL is root's), probed with one row into a scratch table.
+ */
+async function mysqlInfile(conn: mysql.Connection, ctx: BenchContext): Promise<boolean> {
+  try {
+    const [rows] = await conn.query('SELECT @@GLOBAL.local_infile AS on_');
+    if (!Number((rows as Array<{ on_: unknown }>)[0]!.on_)) await conn.query('SET GLOBAL local_infile = 1');
+    await conn.query('CREATE TEMPORARY TABLE infile_probe (a INT)');
+    await conn.query({
+      sql: "LOAD DATA LOCAL INFILE 'probe.tsv' INTO TABLE infile_probe",
+      infileStreamFactory: () => Readable.from([Buffer.from('1\n')]),
+    });
+    await conn.query('DROP TEMPORARY TABLE infile_probe');
+    return true;
+  } catch (e) {
+    ctx.log(`bridge: LOAD DATA LOCAL INFILE refused (${(e as Error).message}); the MariaDB floor is multi-row INSERTs`);
+    return false;
+  }
+}
+
+/** MariaDB floors: LOAD DATA into location_floor; LOAD DATA into a temp table + one UPDATE ... JOIN. */
+async function mysqlFloors(
+  conn: mysql.Connection,
+  rows: { load: Buffer[]; refresh: Buffer[] },
+  infile: boolean,
+): Promise<{ load: number; refresh: number }> {
+  let start = process.hrtime.bigint();
+  await mysqlLoadRows(conn, 'location_floor', rows.load, infile);
+  const load = Number(process.hrtime.bigint() - start) / 1e9;
+  start = process.hrtime.bigint();
+  await conn.query('CREATE TEMPORARY TABLE floor_stage LIKE location_floor');
+  await mysqlLoadRows(conn, 'floor_stage', rows.refresh, infile);
+  const sets = floorCols
+    .slice(1)
+    .map((c) => `t.${c} = u.${c}`)
+    .join(', ');
+  await conn.query(`UPDATE location_floor AS t JOIN floor_stage AS u ON t.contact_id = u.contact_id SET ${sets}`);
+  const refresh = Number(process.hrtime.bigint() - start) / 1e9;
+  await conn.query('DROP TEMPORARY TABLE floor_stage');
+  return { load, refresh };
 }
 
 function startBridge(configFile: string): ChildProcess {
@@ -162,11 +293,24 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function appliedOffsets(client: pg.Client, schema: string): Promise<{ total: number; firstAt: boolean }> {
+/** Sum of a projection's next offsets on one topic, from its state in a PostgreSQL target (0 before it has any). */
+async function pgApplied(client: pg.Client, schema: string, topic: string): Promise<number> {
   const { rows } = await client
-    .query(`SELECT coalesce(sum(next_offset), 0)::bigint AS n, count(*)::int AS c FROM ${schema}.offsets`)
-    .catch(() => ({ rows: [{ n: 0, c: 0 }] }));
-  return { total: Number(rows[0].n), firstAt: Number(rows[0].c) > 0 && Number(rows[0].n) > 0 };
+    .query(`SELECT coalesce(sum(next_offset), 0)::bigint AS n FROM ${schema}.offsets WHERE topic = $1`, [topic])
+    .catch(() => ({ rows: [{ n: 0 }] }));
+  return Number(rows[0].n);
+}
+
+/** The same from a MySQL/MariaDB target (its state database). */
+async function mysqlApplied(conn: mysql.Connection, schema: string, topic: string): Promise<number> {
+  try {
+    const [rows] = await conn.query(`SELECT CAST(coalesce(sum(next_offset), 0) AS CHAR) AS n FROM ${schema}.offsets WHERE topic = ?`, [
+      topic,
+    ]);
+    return Number((rows as Array<{ n: string }>)[0]!.n);
+  } catch {
+    return 0;
+  }
 }
 
 /** Quantile from a Prometheus histogram text, interpolated within the bucket (histogram_quantile). */
@@ -193,23 +337,90 @@ export function histogramQuantile(metricsText: string, name: string, q: number):
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor(
-  client: pg.Client,
-  schema: string,
-  total: number,
-  child: ChildProcess,
-): Promise<{ seconds: number; peakMiB: number }> {
+/**
+ * Waits until `applied()` reaches `total`; the clock runs from the first committed batch (the
+ * child has started, joined its group and compiled) to the last offset.
+ */
+async function waitFor(applied: () => Promise<number>, total: number, child: ChildProcess): Promise<{ seconds: number; peakMiB: number }> {
   let startedAt: bigint | null = null;
   let peakMiB = 0;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`ulbridge run exited with ${child.exitCode} before applying every event`);
-    const { total: done, firstAt } = await appliedOffsets(client, schema);
-    if (firstAt && startedAt === null) startedAt = process.hrtime.bigint();
+    const done = await applied();
+    if (done > 0 && startedAt === null) startedAt = process.hrtime.bigint();
     peakMiB = Math.max(peakMiB, peakRssMiB(child.pid!));
     if (done >= total) break;
     await sleep(100);
   }
   return { seconds: Number(process.hrtime.bigint() - (startedAt ?? process.hrtime.bigint())) / 1e9, peakMiB };
+}
+
+/** A MariaDB server: $ULBRIDGE_BENCH_MYSQL_URL (a root URL), else a throwaway one (src/stack). */
+async function mariaDbServer(ctx: BenchContext): Promise<{ url: string; stop(): Promise<void> }> {
+  const given = process.env.ULBRIDGE_BENCH_MYSQL_URL;
+  if (given) return { url: given, stop: async () => undefined };
+  ctx.log('starting a throwaway MariaDB (src/stack); set ULBRIDGE_BENCH_MYSQL_URL to use an existing server');
+  const stackModule = '../src/stack/index.js';
+  const { startStack } = (await import(stackModule)) as {
+    startStack: (o: { services: string[]; log?: (l: string) => void }) => Promise<{ mariadb?: { url: string }; stop(): Promise<void> }>;
+  };
+  const stack = await startStack({ services: ['mariadb'], log: ctx.log });
+  if (!stack.mariadb) throw new Error('the stack started no MariaDB');
+  return { url: stack.mariadb.url, stop: () => stack.stop() };
+}
+
+interface Throughput {
+  load: { seconds: number; peakMiB: number };
+  refresh: { seconds: number; peakMiB: number };
+}
+
+/** First load (topic) then refreshes (refreshTopic), each by its own `ulbridge run`, into one target and state. */
+async function projectBoth(
+  children: ChildProcess[],
+  config: (topic: string) => string,
+  applied: (topic: string) => Promise<number>,
+  topics: { load: string; refresh: string },
+  n: number,
+): Promise<Throughput> {
+  const run = async (topic: string): Promise<{ seconds: number; peakMiB: number }> => {
+    const child = startBridge(config(topic));
+    children.push(child);
+    const r = await waitFor(() => applied(topic), n, child);
+    await stopChild(child);
+    return r;
+  };
+  const load = await run(topics.load);
+  const refresh = await run(topics.refresh);
+  return { load, refresh };
+}
+
+/**
+ * The projected table must hold what the floor table holds after both phases (same rows, refreshed):
+ * a refresh the projection skipped would otherwise pass for a fast one.
+ */
+const TABLE_CHECK = (table: string, text: 'text' | 'CHAR'): string =>
+  `SELECT CAST(count(*) AS ${text}) AS n, CAST(sum(cseq) AS ${text}) AS cseq, CAST(sum(expires) AS ${text}) AS expires FROM ${table}`;
+
+function checkSame(db: string, projected: unknown, floor: unknown): void {
+  const a = JSON.stringify(projected);
+  const b = JSON.stringify(floor);
+  if (a !== b) throw new Error(`bridge: the ${db} projection's table differs from the floor's after the refreshes: ${a} vs ${b}`);
+}
+
+function ratioFigures(
+  db: string,
+  phase: string,
+  floorName: string,
+  floorRate: number,
+  rate: number,
+  what: string,
+  rows: string,
+): BenchFigure[] {
+  return [
+    { figure: `${db} ${phase}: ${floorName}`, value: floorRate, unit: 'rows/s', note: rows },
+    { figure: `${db} ${phase}: projection`, value: rate, unit: 'events/s', note: what },
+    { figure: `${db} ${phase}: projection / floor`, value: rate / floorRate, unit: 'ratio', note: 'goal >= 0.5, aim 0.8' },
+  ];
 }
 
 export const section: BenchSection = {
@@ -218,6 +429,7 @@ export const section: BenchSection = {
     const n = Math.round(1_000_000 * ctx.scale);
     const pgUrl = await ctx.postgresUrl();
     const brokers = await ctx.kafkaBrokers();
+    const mariadb = await mariaDbServer(ctx);
     const stamp = Date.now().toString(36);
     const dbName = `bench_bridge_${stamp}`;
     const admin = new pg.Client({ connectionString: pgUrl });
@@ -227,6 +439,14 @@ export const section: BenchSection = {
     const dbUrl = Object.assign(new URL(pgUrl), { pathname: `/${dbName}` }).toString();
     const client = new pg.Client({ connectionString: dbUrl });
     await client.connect();
+    // MariaDB: the target and floor tables in one database, the projection's state in another.
+    const myState = `${dbName}_state`;
+    const myAdmin = await mysql.createConnection({ uri: mariadb.url });
+    await myAdmin.query(`CREATE DATABASE ${dbName}`);
+    await myAdmin.end();
+    const myUrl = Object.assign(new URL(mariadb.url), { pathname: `/${dbName}` }).toString();
+    const my = await mysql.createConnection(mysqlSessionOptions(myUrl));
+    await prepareMysqlSession(my);
     const kafka = new Kafka({ clientId: 'ulbridge-bench', brokers, logLevel: logLevel.NOTHING });
     const dir = mkdtempSync(join(tmpdir(), 'ulbridge-bench-'));
     const children: ChildProcess[] = [];
@@ -235,46 +455,82 @@ export const section: BenchSection = {
       for (const table of ['location', 'location_floor', 'location_paced']) {
         for (const sql of createLocationTableSql(profile, postgresDialect, table)) await client.query(sql);
       }
-      const topic = `bench.registrations.${stamp}`;
+      for (const table of ['location', 'location_floor']) {
+        for (const sql of createLocationTableSql(profile, mysqlDialect, table)) await my.query(sql);
+      }
+      const topics = { load: `bench.registrations.${stamp}`, refresh: `bench.refreshes.${stamp}` };
       const pacedTopic = `bench.paced.${stamp}`;
       const kadmin = kafka.admin();
       await kadmin.connect();
-      await ensureTopics(kadmin, { topic, partitions: PARTITIONS, deadLetterTopic: `${topic}.dlq` });
-      await ensureTopics(kadmin, { topic: pacedTopic, partitions: PARTITIONS, deadLetterTopic: `${pacedTopic}.dlq` });
+      for (const topic of [topics.load, topics.refresh, pacedTopic]) {
+        await ensureTopics(kadmin, { topic, partitions: PARTITIONS, deadLetterTopic: `${topic}.dlq` });
+      }
       await kadmin.disconnect();
 
-      ctx.log(`bridge: generating and producing ${n.toLocaleString('en')} events`);
+      ctx.log(`bridge: generating and producing ${n.toLocaleString('en')} new bindings and ${n.toLocaleString('en')} refreshes of them`);
       const evs = events(n, Math.floor(Date.now() / 1000), 'bench');
-      await produce(kafka, topic, evs);
-
-      ctx.log('bridge: floor (raw COPY of the same rows)');
-      const copySeconds = await copyFloor(client, evs);
+      await produce(kafka, topics.load, evs);
+      await produce(kafka, topics.refresh, evs, (e) => refreshed(e, n));
+      const rows = floorRows(evs);
       evs.length = 0;
 
-      const config = (t: string, table: string, schema: string, port: number): string => {
-        const file = join(dir, `${schema}.json`);
+      const config = (t: string, db: string, table: string, name: string, stateSchema: string, port: number): string => {
+        const file = join(dir, `${name}.json`);
         writeFileSync(
           file,
           JSON.stringify({
             kafka: { brokers },
             log: { topic: t, partitions: PARTITIONS, deadLetterTopic: `${t}.dlq` },
-            targets: [{ name: schema, db: dbUrl, table, release: '4.0', hashSize: 9, stateSchema: schema }],
+            targets: [{ name, db, table, release: '4.0', hashSize: 9, stateSchema }],
             http: { port },
           }),
         );
         return file;
       };
 
-      ctx.log('bridge: throughput (ulbridge run, one projection)');
-      const child = startBridge(config(topic, 'location', 'bench_throughput', 0));
-      children.push(child);
-      const thr = await waitFor(client, 'bench_throughput', n, child);
-      await stopChild(child);
+      ctx.log('bridge: PostgreSQL floors (COPY; COPY + UPDATE ... FROM)');
+      const pgFloor = await pgFloors(client, rows);
+      ctx.log('bridge: PostgreSQL throughput (ulbridge run, one projection: first load, then refreshes)');
+      const pgThr = await projectBoth(
+        children,
+        (t) => config(t, dbUrl, 'location', 'bench_throughput', 'bench_throughput', 0),
+        (t) => pgApplied(client, 'bench_throughput', t),
+        topics,
+        n,
+      );
+
+      checkSame(
+        'PostgreSQL',
+        (await client.query(TABLE_CHECK('location', 'text'))).rows,
+        (await client.query(TABLE_CHECK('location_floor', 'text'))).rows,
+      );
+
+      const infile = await mysqlInfile(my, ctx);
+      const myFloorHow = infile ? 'LOAD DATA LOCAL INFILE' : 'multi-row INSERT (1,000 rows, one tx)';
+      ctx.log(`bridge: MariaDB floors (${myFloorHow}; the same into a temp table + UPDATE ... JOIN)`);
+      const myFloor = await mysqlFloors(my, rows, infile);
+      rows.load.length = 0;
+      rows.refresh.length = 0;
+      ctx.log('bridge: MariaDB throughput (ulbridge run, one projection: first load, then refreshes)');
+      const myThr = await projectBoth(
+        children,
+        (t) => config(t, myUrl, 'location', 'bench_throughput_mariadb', myState, 0),
+        (t) => mysqlApplied(my, myState, t),
+        topics,
+        n,
+      );
+
+      checkSame(
+        'MariaDB',
+        (await my.query(TABLE_CHECK('location', 'CHAR')))[0],
+        (await my.query(TABLE_CHECK('location_floor', 'CHAR')))[0],
+      );
 
       ctx.log(`bridge: latency at a fixed ${RATE.toLocaleString('en')} events/s for ${PACED_SECONDS} s`);
       const port = 19000 + Math.floor(Math.random() * 1000);
-      const paced = startBridge(config(pacedTopic, 'location_paced', 'bench_paced', port));
+      const paced = startBridge(config(pacedTopic, dbUrl, 'location_paced', 'bench_paced', 'bench_paced', port));
       children.push(paced);
+      const pacedApplied = (): Promise<number> => pgApplied(client, 'bench_paced', pacedTopic);
       const producer = createLogProducer(kafka);
       await producer.connect();
       const w = new Workload(23);
@@ -283,7 +539,7 @@ export const section: BenchSection = {
       const warm: RegistrationEvent[] = [];
       for (let i = 0; warm.length < 200; i++) warm.push(eventFor(w, 10_000_000 + i, 10_000_000 + i, 1n, 'warmup', 0n));
       await producer.send({ topic: pacedTopic, acks: -1, messages: warm.flatMap((e) => logRecords(e, PARTITIONS)) });
-      await waitFor(client, 'bench_paced', warm.length, paced);
+      await waitFor(pacedApplied, warm.length, paced);
       const total = RATE * PACED_SECONDS;
       // Generated before the clock starts, so the paced phase measures the bridge, not the
       // generator; each event is stamped (source time) and encoded just before it is sent.
@@ -303,36 +559,85 @@ export const section: BenchSection = {
         await sleep(5);
       }
       await producer.disconnect();
-      await waitFor(client, 'bench_paced', total + warm.length, paced);
+      await waitFor(pacedApplied, total + warm.length, paced);
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       await stopChild(paced);
       const p50 = histogramQuantile(metrics, 'ulbridge_apply_latency_seconds', 0.5) * 1000;
       const p99 = histogramQuantile(metrics, 'ulbridge_apply_latency_seconds', 0.99) * 1000;
 
-      const floorRate = n / copySeconds;
-      const rate = n / thr.seconds;
+      const count = n.toLocaleString('en');
+      const loadWhat = `${count} UPSERTs of new bindings through ulbridge run (labels, state, offsets)`;
+      const refreshWhat = `${count} UPSERTs refreshing those bindings (CSeq + 1, later expires), same run and state`;
       return [
-        { figure: 'raw COPY floor', value: floorRate, unit: 'rows/s', note: `${n.toLocaleString('en')} rows into an identical 4.0 table` },
+        ...ratioFigures(
+          'PostgreSQL',
+          'first load',
+          'raw COPY floor',
+          n / pgFloor.load,
+          n / pgThr.load.seconds,
+          loadWhat,
+          `${count} rows into an identical 4.0 table`,
+        ),
+        ...ratioFigures(
+          'PostgreSQL',
+          'refresh',
+          'COPY + UPDATE floor',
+          n / pgFloor.refresh,
+          n / pgThr.refresh.seconds,
+          refreshWhat,
+          `${count} refreshed rows COPYed into a temp table + one UPDATE ... FROM of every column`,
+        ),
+        ...ratioFigures(
+          'MariaDB',
+          'first load',
+          infile ? 'LOAD DATA floor' : 'multi-row INSERT floor',
+          n / myFloor.load,
+          n / myThr.load.seconds,
+          loadWhat,
+          `${count} rows into an identical 4.0 table, ${myFloorHow}`,
+        ),
+        ...ratioFigures(
+          'MariaDB',
+          'refresh',
+          infile ? 'LOAD DATA + UPDATE floor' : 'INSERT + UPDATE floor',
+          n / myFloor.refresh,
+          n / myThr.refresh.seconds,
+          refreshWhat,
+          `${count} refreshed rows into a temp table (${myFloorHow}) + one UPDATE ... JOIN of every column`,
+        ),
+        { figure: 'apply latency p50 @5k/s', value: p50, unit: 'ms', note: 'PostgreSQL; source time -> commit, histogram_quantile' },
+        { figure: 'apply latency p99 @5k/s', value: p99, unit: 'ms', note: 'PostgreSQL; aim < 100 ms' },
         {
-          figure: 'projection',
-          value: rate,
-          unit: 'events/s',
-          note: `${n.toLocaleString('en')} UPSERTs through ulbridge run (labels, state, offsets)`,
+          figure: 'peak RSS of ulbridge run',
+          value: pgThr.load.peakMiB,
+          unit: 'MiB',
+          note: 'PostgreSQL; VmHWM during the first-load run; aim < 300 MB',
         },
-        { figure: 'projection / COPY floor', value: rate / floorRate, unit: 'ratio', note: 'aim >= 0.50' },
-        { figure: 'apply latency p50 @5k/s', value: p50, unit: 'ms', note: 'source time -> commit, histogram_quantile' },
-        { figure: 'apply latency p99 @5k/s', value: p99, unit: 'ms', note: 'aim < 100 ms' },
-        { figure: 'peak RSS of ulbridge run', value: thr.peakMiB, unit: 'MiB', note: 'VmHWM during the throughput run; aim < 300 MB' },
+        {
+          figure: 'peak RSS of ulbridge run (MariaDB)',
+          value: myThr.load.peakMiB,
+          unit: 'MiB',
+          note: 'VmHWM during the first-load run; aim < 300 MB',
+        },
       ];
     } finally {
       for (const c of children) await stopChild(c);
       await client.end();
+      await my.end();
       const dropper = new pg.Client({ connectionString: pgUrl });
       await dropper.connect();
       await dropper
         .query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)
         .catch((e: unknown) => ctx.log(`bridge: could not drop ${dbName}: ${(e as Error).message}`));
       await dropper.end();
+      const myDropper = await mysql.createConnection({ uri: mariadb.url });
+      for (const db of [dbName, myState]) {
+        await myDropper
+          .query(`DROP DATABASE IF EXISTS ${db}`)
+          .catch((e: unknown) => ctx.log(`bridge: could not drop ${db}: ${(e as Error).message}`));
+      }
+      await myDropper.end();
+      await mariadb.stop();
     }
   },
 };
