@@ -9,6 +9,7 @@ import type { Metrics } from '../ops/metrics.js';
 import { rowImageSelectList, toRowImage, type RowChange } from '../project/rowImage.js';
 import type { Target } from '../project/target.js';
 import { targetError } from '../project/targetStore.js';
+import { DeleteJournal } from './deleteJournal.js';
 import { packetsFor, type PacketOptions } from './packets.js';
 import { ensurePushState, writePushState, type PushNodeRow } from './pushState.js';
 
@@ -59,11 +60,6 @@ interface Sender {
   barrier(nodeId: number): Promise<boolean>;
 }
 
-interface JournalEntry {
-  atMs: number;
-  messages: UsrlocMessage[];
-}
-
 /**
  * ulbridge as a node of a target's registrar cluster (targets[].cluster, docs/cluster-push.md):
  * after each commit of the projection, the rows it wrote and deleted go to every registrar that
@@ -75,7 +71,7 @@ interface JournalEntry {
  */
 export class ClusterPush {
   private readonly nodes = new Map<number, NodeState>();
-  private readonly journal: JournalEntry[] = [];
+  private readonly journal: DeleteJournal;
   private readonly packetOptions: PacketOptions;
   private readonly unmappedFlags = new Set<string>();
   private readonly log: Logger;
@@ -95,6 +91,7 @@ export class ClusterPush {
       ...(o.cluster.branchFlags ? { branchFlags: o.cluster.branchFlags } : {}),
     };
     this.log = o.logger.child({ stage: 'push', target: o.target.name });
+    this.journal = new DeleteJournal(o.journalMs ?? 30 * 60_000, o.journalMax ?? 200_000);
     for (const n of o.cluster.nodes) {
       this.nodes.set(n.nodeId, {
         nodeId: n.nodeId,
@@ -159,7 +156,7 @@ export class ClusterPush {
     for (const c of changes) messages.push(...packetsFor(c, this.packetOptions, this.unmappedFlags));
     this.warnUnmappedFlags();
     const deletes = messages.filter((m) => m.type === 'UCONTACT_DELETE');
-    if (deletes.length > 0) this.remember(deletes);
+    this.journal.add(deletes);
     for (const n of this.nodes.values()) {
       if (!n.up) {
         this.o.metrics.pushSkipped.inc({ target: this.o.target.name, node: String(n.nodeId) }, messages.length);
@@ -277,15 +274,6 @@ export class ClusterPush {
     n.latencyMs = Math.round(worst * 1000);
   }
 
-  private remember(deletes: UsrlocMessage[]): void {
-    const now = Date.now();
-    this.journal.push({ atMs: now, messages: deletes });
-    const horizon = now - (this.o.journalMs ?? 30 * 60_000);
-    const max = this.o.journalMax ?? 200_000;
-    let total = this.journal.reduce((s, e) => s + e.messages.length, 0);
-    while (this.journal.length > 0 && (this.journal[0]!.atMs < horizon || total > max)) total -= this.journal.shift()!.messages.length;
-  }
-
   private nodeUp(nodeId: number): void {
     const n = this.nodes.get(nodeId);
     if (!n || this.stopped) return;
@@ -323,7 +311,7 @@ export class ClusterPush {
     let rows = 0;
     let db: DbConnection | null = null;
     try {
-      for (const e of [...this.journal]) for (const m of e.messages) if (!(await out.write(m))) return false;
+      for (const m of this.journal.messages()) if (!(await out.write(m))) return false;
       db = await openDb(this.o.target.db);
       const t = this.o.target;
       const sql = `SELECT ${rowImageSelectList(db.dialect, t)} FROM ${db.dialect.table(parseTableName(t.table))}`;
