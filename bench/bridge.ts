@@ -286,6 +286,12 @@ function peakRssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -341,18 +347,27 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * Waits until `applied()` reaches `total`; the clock runs from the first committed batch (the
  * child has started, joined its group and compiled) to the last offset.
  */
-async function waitFor(applied: () => Promise<number>, total: number, child: ChildProcess): Promise<{ seconds: number; peakMiB: number }> {
+async function waitFor(
+  applied: () => Promise<number>,
+  total: number,
+  child: ChildProcess,
+): Promise<{ seconds: number; peakMiB: number; cpuShare: number }> {
   let startedAt: bigint | null = null;
+  let cpuAtStart = 0;
   let peakMiB = 0;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`ulbridge run exited with ${child.exitCode} before applying every event`);
     const done = await applied();
-    if (done > 0 && startedAt === null) startedAt = process.hrtime.bigint();
+    if (done > 0 && startedAt === null) {
+      startedAt = process.hrtime.bigint();
+      cpuAtStart = cpuSeconds(child.pid!);
+    }
     peakMiB = Math.max(peakMiB, peakRssMiB(child.pid!));
     if (done >= total) break;
     await sleep(100);
   }
-  return { seconds: Number(process.hrtime.bigint() - (startedAt ?? process.hrtime.bigint())) / 1e9, peakMiB };
+  const seconds = Number(process.hrtime.bigint() - (startedAt ?? process.hrtime.bigint())) / 1e9;
+  return { seconds, peakMiB, cpuShare: (cpuSeconds(child.pid!) - cpuAtStart) / seconds };
 }
 
 /** A MariaDB server: $ULBRIDGE_BENCH_MYSQL_URL (a root URL), else a throwaway one (src/stack). */
@@ -376,21 +391,26 @@ interface Throughput {
 
 /** First load (topic) then refreshes (refreshTopic), each by its own `ulbridge run`, into one target and state. */
 async function projectBoth(
+  ctx: BenchContext,
+  label: string,
   children: ChildProcess[],
   config: (topic: string) => string,
   applied: (topic: string) => Promise<number>,
   topics: { load: string; refresh: string },
   n: number,
 ): Promise<Throughput> {
-  const run = async (topic: string): Promise<{ seconds: number; peakMiB: number }> => {
+  const run = async (topic: string, phase: string): Promise<{ seconds: number; peakMiB: number }> => {
     const child = startBridge(config(topic));
     children.push(child);
     const r = await waitFor(() => applied(topic), n, child);
     await stopChild(child);
+    ctx.log(
+      `bridge: ${label} ${phase}: ${(n / r.seconds).toFixed(0)} events/s over ${r.seconds.toFixed(1)} s; ulbridge run used ${(r.cpuShare * 100).toFixed(0)}% of one core`,
+    );
     return r;
   };
-  const load = await run(topics.load);
-  const refresh = await run(topics.refresh);
+  const load = await run(topics.load, 'first load');
+  const refresh = await run(topics.refresh, 'refresh');
   return { load, refresh };
 }
 
@@ -492,6 +512,8 @@ export const section: BenchSection = {
       const pgFloor = await pgFloors(client, rows);
       ctx.log('bridge: PostgreSQL throughput (ulbridge run, one projection: first load, then refreshes)');
       const pgThr = await projectBoth(
+        ctx,
+        'PostgreSQL',
         children,
         (t) => config(t, dbUrl, 'location', 'bench_throughput', 'bench_throughput', 0),
         (t) => pgApplied(client, 'bench_throughput', t),
@@ -513,6 +535,8 @@ export const section: BenchSection = {
       rows.refresh.length = 0;
       ctx.log('bridge: MariaDB throughput (ulbridge run, one projection: first load, then refreshes)');
       const myThr = await projectBoth(
+        ctx,
+        'MariaDB',
         children,
         (t) => config(t, myUrl, 'location', 'bench_throughput_mariadb', myState, 0),
         (t) => mysqlApplied(my, myState, t),
