@@ -22,6 +22,7 @@ import { mysqlSessionOptions, prepareMysqlSession } from '../src/project/mysqlSt
 import { aorIdentity, compileTarget } from '../src/project/target.js';
 import { targetColumns, targetRowValues } from '../src/project/targetRow.js';
 import type { BenchContext, BenchFigure, BenchSection } from './section.js';
+import { mariaDbServer } from './services.js';
 
 /**
  * The projection (registration log -> 4.0 table), run as a real `ulbridge run` child process, into
@@ -368,20 +369,6 @@ async function waitFor(
   }
   const seconds = Number(process.hrtime.bigint() - (startedAt ?? process.hrtime.bigint())) / 1e9;
   return { seconds, peakMiB, cpuShare: (cpuSeconds(child.pid!) - cpuAtStart) / seconds };
-}
-
-/** A MariaDB server: $ULBRIDGE_BENCH_MYSQL_URL (a root URL), else a throwaway one (src/stack). */
-async function mariaDbServer(ctx: BenchContext): Promise<{ url: string; stop(): Promise<void> }> {
-  const given = process.env.ULBRIDGE_BENCH_MYSQL_URL;
-  if (given) return { url: given, stop: async () => undefined };
-  ctx.log('starting a throwaway MariaDB (src/stack); set ULBRIDGE_BENCH_MYSQL_URL to use an existing server');
-  const stackModule = '../src/stack/index.js';
-  const { startStack } = (await import(stackModule)) as {
-    startStack: (o: { services: string[]; log?: (l: string) => void }) => Promise<{ mariadb?: { url: string }; stop(): Promise<void> }>;
-  };
-  const stack = await startStack({ services: ['mariadb'], log: ctx.log });
-  if (!stack.mariadb) throw new Error('the stack started no MariaDB');
-  return { url: stack.mariadb.url, stop: () => stack.stop() };
 }
 
 interface Throughput {

@@ -20,6 +20,7 @@ import { intArray } from '../src/reverse/pgTarget.js';
 import { REVERSE_BATCH_CHANGES } from '../src/reverse/reverse.js';
 import { LegacyTable } from '../src/reverse/legacyTable.js';
 import type { BenchContext, BenchFigure, BenchSection } from './section.js';
+import { mariaDbServer } from './services.js';
 
 /**
  * What reverse sync costs, measured in-process, side by side in one run:
@@ -287,20 +288,6 @@ async function reverseRates(targetUrl: string, legacyUrl: string, release: '2.1'
     await legacyDb.close();
     await t.end();
   }
-}
-
-/** A MariaDB server: $ULBRIDGE_BENCH_MYSQL_URL (a root URL), else a throwaway one (src/stack). */
-async function mariaDbServer(ctx: BenchContext): Promise<{ url: string; stop(): Promise<void> }> {
-  const given = process.env.ULBRIDGE_BENCH_MYSQL_URL;
-  if (given) return { url: given, stop: async () => undefined };
-  ctx.log('starting a throwaway MariaDB (src/stack); set ULBRIDGE_BENCH_MYSQL_URL to use an existing server');
-  const stackModule = '../src/stack/index.js';
-  const { startStack } = (await import(stackModule)) as {
-    startStack: (o: { services: string[]; log?: (l: string) => void }) => Promise<{ mariadb?: { url: string }; stop(): Promise<void> }>;
-  };
-  const stack = await startStack({ services: ['mariadb'], log: ctx.log });
-  if (!stack.mariadb) throw new Error('the stack started no MariaDB');
-  return { url: stack.mariadb.url, stop: () => stack.stop() };
 }
 
 async function mysqlScratch(adminUrl: string, name: string): Promise<string> {

@@ -1,0 +1,15 @@
+import type { BenchContext } from './section.js';
+
+/** A MariaDB server: $ULBRIDGE_BENCH_MYSQL_URL (a root URL), else a throwaway one (src/stack). */
+export async function mariaDbServer(ctx: BenchContext): Promise<{ url: string; stop(): Promise<void> }> {
+  const given = process.env.ULBRIDGE_BENCH_MYSQL_URL;
+  if (given) return { url: given, stop: async () => undefined };
+  ctx.log('starting a throwaway MariaDB (src/stack); set ULBRIDGE_BENCH_MYSQL_URL to use an existing server');
+  const stackModule = '../src/stack/index.js';
+  const { startStack } = (await import(stackModule)) as {
+    startStack: (o: { services: string[]; log?: (l: string) => void }) => Promise<{ mariadb?: { url: string }; stop(): Promise<void> }>;
+  };
+  const stack = await startStack({ services: ['mariadb'], log: ctx.log });
+  if (!stack.mariadb) throw new Error('the stack started no MariaDB');
+  return { url: stack.mariadb.url, stop: () => stack.stop() };
+}
