@@ -275,7 +275,8 @@ async function mysqlFloors(
 function startBridge(configFile: string): ChildProcess {
   // ULBRIDGE_BENCH_CHILD_ARGS: extra node flags for the child, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
   const extra = (process.env.ULBRIDGE_BENCH_CHILD_ARGS ?? '').split(' ').filter(Boolean);
-  return spawn(process.execPath, [...extra, '--import', 'tsx', join(root, 'src/cli/main.ts'), 'run', '--config', configFile], {
+  // The built CLI, as operators run it (`npm run bench` builds first).
+  return spawn(process.execPath, [...extra, join(root, 'bin/ulbridge.js'), 'run', '--config', configFile], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, ULBRIDGE_LOG_LEVEL: 'warn' },

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../ops/config.js';
+import { limitHeapGrowth } from '../ops/heap.js';
 import { isStoppedError } from '../ops/lifecycle.js';
 import { createLogger } from '../ops/logger.js';
 import { createBridge } from '../service/bridge.js';
@@ -11,6 +12,7 @@ export function registerRunCommand(program: Command): void {
     .requiredOption('--config <file>', 'JSON config file (see docs/configuration.md)')
     .action(async (opts: { config: string }) => {
       const cfg = loadConfig(opts.config);
+      limitHeapGrowth();
       const logger = createLogger();
       const bridge = createBridge(cfg, logger);
       // Signals are handled from the first moment: a SIGTERM while starting (waiting for a topic,

@@ -28,7 +28,8 @@ const MAX_RELABEL_ROUNDS = 64;
  *   per segment: bindings read, AOR rows locked (FOR UPDATE, in key order), record labels drawn
  *   from the rlabel sequence, plan, then DELETE / UPDATE ... FROM unnest / INSERT ... ON CONFLICT
  *   (contact_id) DO NOTHING RETURNING (only clashing ids come back and are relabelled), aors and
- *   bindings upserted; from copyMinRows rows on through COPY into TEMP stage tables
+ *   bindings upserted; target rows and bindings from copyMinRows rows on through COPY into TEMP
+ *   stage tables
  *   next offset (+ own_tx xid on a shared target) and COMMIT (one round trip)
  */
 export function pgSession(client: pg.ClientBase, target: Target, opts: PgSessionOptions = {}): ApplySession {
@@ -129,18 +130,22 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
     await client.query(`DELETE FROM ${table} WHERE contact_id = ANY($1::bigint[])`, [[...plan.deletes].map(String)]);
   }
   if (plan.updates.size > 0) {
-    const rows = [...plan.updates.values()];
+    const rows = [...plan.updates.values()].map((r) => r.values);
     const sets = cols
       .slice(1)
       .map((c) => `${ident(c)} = u.${ident(c)}`)
       .join(', ');
-    await client.query(
-      `UPDATE ${table} AS t SET ${sets} FROM ${unnestFrom(cols, types)} WHERE t.contact_id = u.contact_id`,
-      columnArrays(
-        rows.map((r) => r.values),
-        cols.length,
-      ),
-    );
+    if (rows.length >= copyMinRows) {
+      // Measured on 100k rows: 530 updated rows took 28 ms from UNNEST arrays, 6.5 ms from a stage.
+      const stage = await targetStage(client, target, 'updates');
+      await copyInto(client, stage, cols, rows);
+      await client.query(`UPDATE ${table} AS t SET ${sets} FROM ${stage} AS u WHERE t.contact_id = u.contact_id`);
+    } else {
+      await client.query(
+        `UPDATE ${table} AS t SET ${sets} FROM ${unnestFrom(cols, types)} WHERE t.contact_id = u.contact_id`,
+        columnArrays(rows, cols.length),
+      );
+    }
   }
   let pending = [...plan.inserts.keys()];
   for (let round = 0; pending.length > 0; round++) {
@@ -153,7 +158,7 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
     // Only the ids that clashed with a row already there come back (normally none).
     let clashed: Set<string>;
     if (rows.length >= copyMinRows) {
-      const stage = await targetStage(client, target);
+      const stage = await targetStage(client, target, 'inserts');
       await copyInto(
         client,
         stage,
@@ -199,7 +204,16 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
       ],
     );
   }
-  if (updated.length > 0) {
+  if (updated.length >= copyMinRows) {
+    const stage = await stageTable(client, 'ulbridge_aors_stage', '(aor text, next_clabel int, wrapped bool)');
+    await copyInto(
+      client,
+      stage,
+      ['aor', 'next_clabel', 'wrapped'],
+      updated.map((x) => [x.aor, x.nextClabel, x.wrapped]),
+    );
+    await client.query(`UPDATE ${s}.aors AS a SET next_clabel = u.next_clabel, wrapped = u.wrapped FROM ${stage} AS u WHERE a.aor = u.aor`);
+  } else if (updated.length > 0) {
     await client.query(
       `UPDATE ${s}.aors AS a SET next_clabel = u.next_clabel, wrapped = u.wrapped
          FROM unnest($1::text[], $2::int[], $3::bool[]) AS u(aor, next_clabel, wrapped) WHERE a.aor = u.aor`,
@@ -287,12 +301,15 @@ async function stageTable(client: pg.ClientBase, name: string, definition: strin
   return qname;
 }
 
-/** The stage of a target table: its columns (LIKE, without defaults or indexes). */
-function targetStage(client: pg.ClientBase, target: Target): Promise<string> {
+/**
+ * A stage of a target table: its columns (LIKE, without defaults or indexes); one for inserts and
+ * one for updates, so a transaction that writes both does not empty a stage between them.
+ */
+function targetStage(client: pg.ClientBase, target: Target, use: 'inserts' | 'updates'): Promise<string> {
   const key = `${target.table}|${targetColumns(target).join(',')}`;
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
-  return stageTable(client, `ulbridge_rows_stage_${h.toString(16)}`, `(LIKE ${qualified(target.table)})`);
+  return stageTable(client, `ulbridge_${use}_stage_${h.toString(16)}`, `(LIKE ${qualified(target.table)})`);
 }
 
 const COPY_SPECIAL = /[\\\t\n\r]/;

@@ -42,7 +42,7 @@ export function stateSchemaSql(schema: string): string[] {
        source_name text NOT NULL,
        source_row_key bigint NOT NULL,
        log_partition integer NOT NULL,
-       aor text REFERENCES ${s}.aors (aor),
+       aor text,
        clabel integer,
        contact_id bigint UNIQUE,
        in_target boolean NOT NULL,
@@ -55,6 +55,16 @@ export function stateSchemaSql(schema: string): string[] {
     // clabel is the low 14 bits) on the UNIQUE (contact_id) index; the former partial index on aor
     // cost an index insert per binding and is dropped where an older version created it.
     `DROP INDEX IF EXISTS ${s}.bindings_aor_idx`,
+    // bindings.aor used to reference aors (aor): the check (a trigger and a row lock on the AOR
+    // per binding written) cost about half of every bindings INSERT, and the applier is the only
+    // writer of both tables (it writes the AOR first in the same transaction). MySQL/MariaDB state
+    // never had it. Dropped where it exists; checked first, as ALTER TABLE would lock the table
+    // even when there is nothing to drop.
+    `DO $drop_fk$ BEGIN
+       IF EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = '${s.replace(/'/g, "''")}.bindings'::regclass AND contype = 'f') THEN
+         ALTER TABLE ${s}.bindings DROP CONSTRAINT IF EXISTS bindings_aor_fkey;
+       END IF;
+     END $drop_fk$`,
     // Reverse sync (shared targets): the transactions the projection committed, by the 32-bit xid
     // Debezium reports as source.txId, so their change events are not copied back (no loops); and
     // the registrar's rows that reverse sync copied into the legacy table, by the legacy row's
