@@ -250,7 +250,9 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
   writeFileSync(configFile, `${JSON.stringify(bridgedRaw, null, 2)}\n`);
   const cfg = parseConfig(bridgedRaw, {});
   const logFd = openSync(join(dir, 'run.log'), 'a');
-  const child: ChildProcess = spawn(process.execPath, [join(root, 'bin/ulbridge.js'), 'run', '--config', configFile], {
+  // ULBRIDGE_BENCH_CHILD_ARGS: extra node flags for `ulbridge run`, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
+  const extra = (process.env.ULBRIDGE_BENCH_CHILD_ARGS ?? '').split(' ').filter(Boolean);
+  const child: ChildProcess = spawn(process.execPath, [...extra, join(root, 'bin/ulbridge.js'), 'run', '--config', configFile], {
     stdio: ['ignore', logFd, logFd],
   });
   closeSync(logFd);
@@ -430,7 +432,12 @@ export const section: BenchSection = {
             unit: 's',
             note: 'runStatus after the target is complete (includes its verify)',
           },
-          { figure: `ulbridge run peak RSS (${r.label})`, value: r.peakRssMiB, unit: 'MiB', note: 'VmHWM of the process over the run' },
+          {
+            figure: `ulbridge run peak RSS (${r.label})`,
+            value: r.peakRssMiB,
+            unit: 'MiB',
+            note: 'VmHWM of the process over the run; goal < 200 MiB at 1M',
+          },
         );
         for (const l of r.latency) {
           figures.push(
