@@ -26,10 +26,10 @@ const MAX_RELABEL_ROUNDS = 64;
  *
  *   BEGIN and the offsets row locked (one round trip: a simple query of literals)
  *   per segment: bindings read, AOR rows locked (FOR UPDATE, in key order), record labels drawn
- *   from the rlabel sequence, plan, then DELETE / UPDATE ... FROM unnest / INSERT ... ON CONFLICT
+ *   from the rlabel sequence, plan, then DELETE / UPDATE ... FROM / INSERT ... ON CONFLICT
  *   (contact_id) DO NOTHING RETURNING (only clashing ids come back and are relabelled), aors and
- *   bindings upserted; target rows and bindings from copyMinRows rows on through COPY into TEMP
- *   stage tables
+ *   bindings upserted; rows come from UNNEST arrays, or from copyMinRows rows on through COPY into
+ *   TEMP stage tables
  *   next offset (+ own_tx xid on a shared target) and COMMIT (one round trip)
  */
 export function pgSession(client: pg.ClientBase, target: Target, opts: PgSessionOptions = {}): ApplySession {
