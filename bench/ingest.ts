@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type IHeaders } from 'kafkajs';
 import { createIngest } from '../src/ingest/index.js';
+import { createLogProducer, sendAcknowledged } from '../src/log/producer.js';
 import { ensureTopics } from '../src/log/topics.js';
 import { Metrics } from '../src/ops/metrics.js';
 import { silentLogger } from '../src/ops/logger.js';
@@ -12,7 +13,11 @@ import type { BenchContext, BenchFigure, BenchSection } from './section.js';
  *   floor:  a kafkajs consumer reading the same N Debezium messages and JSON.parse-ing each value
  *           (what any consumer of the topic pays at least);
  *   ingest: the real ingest stage (decode, Avro encode, idempotent produce with acks=all, commit),
- *           timed from start until its consumer group has committed the end of the topic.
+ *           timed from start until its consumer group has committed the end of the topic;
+ *   kafkajs alone: the same Debezium messages consumed, and the very log records the ingest wrote
+ *           (read back from its log) produced with the log's producer settings and committed per
+ *           batch, without decoding or encoding anything: what kafkajs costs for the ingest's
+ *           traffic, so the ingest's own share is the difference.
  * Both with Debezium's JSON converter value schemas on (~5 KB values, the default) and off.
  * Messages are the captured 2.1 PostgreSQL create event, with a distinct id/user per message.
  */
@@ -96,6 +101,69 @@ async function ingest(kafka: Kafka, admin: Admin, topic: string, n: number): Pro
   return n / seconds;
 }
 
+interface LogRecordCopy {
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: IHeaders;
+  partition: number;
+}
+
+/** The records the ingest wrote to its log, in source order (offset order per partition is enough). */
+async function readLog(kafka: Kafka, logTopic: string, n: number): Promise<LogRecordCopy[]> {
+  const consumer = kafka.consumer({ groupId: `${logTopic}.read` });
+  await consumer.connect();
+  await consumer.subscribe({ topic: logTopic, fromBeginning: true });
+  const out: LogRecordCopy[] = [];
+  await new Promise<void>((resolve, reject) => {
+    consumer
+      .run({
+        eachBatch: async ({ batch }) => {
+          for (const m of batch.messages) out.push({ key: m.key, value: m.value, headers: m.headers ?? {}, partition: batch.partition });
+          if (out.length >= n) resolve();
+        },
+      })
+      .catch(reject);
+  });
+  await consumer.disconnect();
+  return out.slice(0, n);
+}
+
+/** kafkajs alone carrying the ingest's traffic: consume the CDC topic, produce the log records, commit. */
+async function transport(kafka: Kafka, admin: Admin, topic: string, records: LogRecordCopy[]): Promise<number> {
+  const groupId = `${topic}.transport`;
+  const log = { topic: `${topic}.transport`, partitions: 6, deadLetterTopic: `${topic}.transport.dlq` };
+  await ensureTopics(admin, log);
+  const producer = createLogProducer(kafka);
+  await producer.connect();
+  const consumer = kafka.consumer({ groupId, maxBytesPerPartition: 8 << 20, maxBytes: 32 << 20 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let seen = 0;
+  const started = process.hrtime.bigint();
+  await new Promise<void>((resolve, reject) => {
+    consumer
+      .run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          const out = batch.messages.map((_, i) => records[seen + i]!).filter(Boolean);
+          // Requests of 1,000 records, as the ingest sends them (maxRecordsPerSend).
+          for (let i = 0; i < out.length; i += 1000) {
+            await sendAcknowledged(producer, [{ topic: log.topic, messages: out.slice(i, i + 1000) }]);
+          }
+          seen += batch.messages.length;
+          await consumer.commitOffsets([{ topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }]);
+          if (seen >= records.length) resolve();
+        },
+      })
+      .catch(reject);
+  });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await consumer.disconnect();
+  await producer.disconnect();
+  await admin.deleteTopics({ topics: [log.topic, log.deadLetterTopic] }).catch(() => undefined);
+  return records.length / seconds;
+}
+
 export const section: BenchSection = {
   name: 'ingest',
   async run(ctx: BenchContext): Promise<BenchFigure[]> {
@@ -113,6 +181,7 @@ export const section: BenchSection = {
         ctx.log(`ingest (${label}): floor, then the ingest`);
         const f = await floor(kafka, topic, n);
         const i = await ingest(kafka, admin, topic, n);
+        const t = await transport(kafka, admin, topic, await readLog(kafka, `${topic}.log`, n));
         figures.push(
           {
             figure: `floor: consume + JSON.parse (${label})`,
@@ -127,6 +196,13 @@ export const section: BenchSection = {
             note: 'decode, Avro, idempotent produce acks=all, commit',
           },
           { figure: `ingest / floor (${label})`, value: i / f, unit: 'ratio', note: 'goal >= 0.5' },
+          {
+            figure: `kafkajs alone: consume + produce the log records (${label})`,
+            value: t,
+            unit: 'events/s',
+            note: "the same messages in, the ingest's own log records out (idempotent, acks=all), commit per batch; no decoding",
+          },
+          { figure: `ingest / kafkajs alone (${label})`, value: i / t, unit: 'ratio', note: 'the share of the ingest that is not kafkajs' },
         );
         await admin.deleteTopics({ topics: [topic, `${topic}.log`, `${topic}.dlq`] }).catch(() => undefined);
       }
