@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel, type Admin, type IHeaders } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type Batch, type Consumer, type ConsumerConfig, type IHeaders } from 'kafkajs';
 import { createIngest } from '../src/ingest/index.js';
 import { createLogProducer, sendAcknowledged } from '../src/log/producer.js';
 import { ensureTopics } from '../src/log/topics.js';
@@ -52,25 +52,43 @@ async function fill(kafka: Kafka, admin: Admin, topic: string, msgs: Array<{ key
   await producer.disconnect();
 }
 
-async function floor(kafka: Kafka, topic: string, n: number): Promise<number> {
-  const consumer = kafka.consumer({ groupId: `${topic}.floor` });
+/**
+ * Runs a consumer of `topic` from its beginning until `handle` says it has seen enough; returns
+ * the seconds from its first fetch request to then.
+ */
+async function consumeAll(
+  kafka: Kafka,
+  config: ConsumerConfig,
+  topic: string,
+  handle: (batch: Batch, consumer: Consumer) => Promise<boolean>,
+  autoCommit = true,
+): Promise<number> {
+  const consumer = kafka.consumer(config);
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
-  let seen = 0;
   const started = process.hrtime.bigint();
   await new Promise<void>((resolve, reject) => {
     consumer
       .run({
+        autoCommit,
         eachBatch: async ({ batch }) => {
-          for (const m of batch.messages) JSON.parse(m.value!.toString('utf8'));
-          seen += batch.messages.length;
-          if (seen >= n) resolve();
+          if (await handle(batch, consumer)) resolve();
         },
       })
       .catch(reject);
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   await consumer.disconnect();
+  return seconds;
+}
+
+async function floor(kafka: Kafka, topic: string, n: number): Promise<number> {
+  let seen = 0;
+  const seconds = await consumeAll(kafka, { groupId: `${topic}.floor` }, topic, async (batch) => {
+    for (const m of batch.messages) JSON.parse(m.value!.toString('utf8'));
+    seen += batch.messages.length;
+    return seen >= n;
+  });
   return n / seconds;
 }
 
@@ -110,55 +128,38 @@ interface LogRecordCopy {
 
 /** The records the ingest wrote to its log, in source order (offset order per partition is enough). */
 async function readLog(kafka: Kafka, logTopic: string, n: number): Promise<LogRecordCopy[]> {
-  const consumer = kafka.consumer({ groupId: `${logTopic}.read` });
-  await consumer.connect();
-  await consumer.subscribe({ topic: logTopic, fromBeginning: true });
   const out: LogRecordCopy[] = [];
-  await new Promise<void>((resolve, reject) => {
-    consumer
-      .run({
-        eachBatch: async ({ batch }) => {
-          for (const m of batch.messages) out.push({ key: m.key, value: m.value, headers: m.headers ?? {}, partition: batch.partition });
-          if (out.length >= n) resolve();
-        },
-      })
-      .catch(reject);
+  await consumeAll(kafka, { groupId: `${logTopic}.read` }, logTopic, async (batch) => {
+    for (const m of batch.messages) out.push({ key: m.key, value: m.value, headers: m.headers ?? {}, partition: batch.partition });
+    return out.length >= n;
   });
-  await consumer.disconnect();
   return out.slice(0, n);
 }
 
 /** kafkajs alone carrying the ingest's traffic: consume the CDC topic, produce the log records, commit. */
 async function transport(kafka: Kafka, admin: Admin, topic: string, records: LogRecordCopy[]): Promise<number> {
-  const groupId = `${topic}.transport`;
   const log = { topic: `${topic}.transport`, partitions: 6, deadLetterTopic: `${topic}.transport.dlq` };
   await ensureTopics(admin, log);
   const producer = createLogProducer(kafka);
   await producer.connect();
-  const consumer = kafka.consumer({ groupId, maxBytesPerPartition: 8 << 20, maxBytes: 32 << 20 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
   let seen = 0;
-  const started = process.hrtime.bigint();
-  await new Promise<void>((resolve, reject) => {
-    consumer
-      .run({
-        autoCommit: false,
-        eachBatch: async ({ batch }) => {
-          const out = batch.messages.map((_, i) => records[seen + i]!).filter(Boolean);
-          // Requests of 1,000 records, as the ingest sends them (maxRecordsPerSend).
-          for (let i = 0; i < out.length; i += 1000) {
-            await sendAcknowledged(producer, [{ topic: log.topic, messages: out.slice(i, i + 1000) }]);
-          }
-          seen += batch.messages.length;
-          await consumer.commitOffsets([{ topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }]);
-          if (seen >= records.length) resolve();
-        },
-      })
-      .catch(reject);
-  });
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  await consumer.disconnect();
+  const config = { groupId: `${topic}.transport`, maxBytesPerPartition: 8 << 20, maxBytes: 32 << 20 };
+  const seconds = await consumeAll(
+    kafka,
+    config,
+    topic,
+    async (batch, consumer) => {
+      const out = batch.messages.map((_, i) => records[seen + i]!).filter(Boolean);
+      // Requests of 1,000 records, as the ingest sends them (maxRecordsPerSend).
+      for (let i = 0; i < out.length; i += 1000) {
+        await sendAcknowledged(producer, [{ topic: log.topic, messages: out.slice(i, i + 1000) }]);
+      }
+      seen += batch.messages.length;
+      await consumer.commitOffsets([{ topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }]);
+      return seen >= records.length;
+    },
+    false,
+  );
   await producer.disconnect();
   await admin.deleteTopics({ topics: [log.topic, log.deadLetterTopic] }).catch(() => undefined);
   return records.length / seconds;
