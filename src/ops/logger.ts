@@ -2,9 +2,14 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-/** Structured JSON logs on stderr (stdout stays for command output). */
+/**
+ * Structured JSON logs on stderr (stdout stays for command output). Written synchronously: the CLI
+ * writes its one error line to stderr synchronously too, and an asynchronous destination (pino's
+ * default, a write on libuv's thread pool) let a log line from the drain before it land after it.
+ * ulbridge logs per stage event, never per change, so the synchronous writes cost nothing measurable.
+ */
 export function createLogger(level: string = process.env.ULBRIDGE_LOG_LEVEL ?? 'info'): Logger {
-  return pino({ level, base: { app: 'ulbridge' }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination(2));
+  return pino({ level, base: { app: 'ulbridge' }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 2, sync: true }));
 }
 
 /** A logger that drops everything, for library use and tests. */
