@@ -130,22 +130,20 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
     await client.query(`DELETE FROM ${table} WHERE contact_id = ANY($1::bigint[])`, [[...plan.deletes].map(String)]);
   }
   if (plan.updates.size > 0) {
-    const rows = [...plan.updates.values()].map((r) => r.values);
     const sets = cols
       .slice(1)
       .map((c) => `${ident(c)} = u.${ident(c)}`)
       .join(', ');
-    if (rows.length >= copyMinRows) {
-      // Measured on 100k rows: 530 updated rows took 28 ms from UNNEST arrays, 6.5 ms from a stage.
-      const stage = await targetStage(client, target, 'updates');
-      await copyInto(client, stage, cols, rows);
-      await client.query(`UPDATE ${table} AS t SET ${sets} FROM ${stage} AS u WHERE t.contact_id = u.contact_id`);
-    } else {
-      await client.query(
-        `UPDATE ${table} AS t SET ${sets} FROM ${unnestFrom(cols, types)} WHERE t.contact_id = u.contact_id`,
-        columnArrays(rows, cols.length),
-      );
-    }
+    // Measured on 100k rows: 530 updated rows took 28 ms from UNNEST arrays, 6.5 ms from a stage.
+    const rows = await rowsFrom(
+      client,
+      copyMinRows,
+      [...plan.updates.values()].map((r) => r.values),
+      cols,
+      types,
+      () => targetStage(client, target, 'updates'),
+    );
+    await client.query(`UPDATE ${table} AS t SET ${sets} FROM ${rows.from} WHERE t.contact_id = u.contact_id`, rows.params);
   }
   let pending = [...plan.inserts.keys()];
   for (let round = 0; pending.length > 0; round++) {
@@ -204,20 +202,18 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
       ],
     );
   }
-  if (updated.length >= copyMinRows) {
-    const stage = await stageTable(client, 'ulbridge_aors_stage', '(aor text, next_clabel int, wrapped bool)');
-    await copyInto(
+  if (updated.length > 0) {
+    const rows = await rowsFrom(
       client,
-      stage,
-      ['aor', 'next_clabel', 'wrapped'],
+      copyMinRows,
       updated.map((x) => [x.aor, x.nextClabel, x.wrapped]),
+      AOR_UPDATE_COLUMNS,
+      AOR_UPDATE_TYPES,
+      () => stageTable(client, 'ulbridge_aors_stage', stageDefinition(AOR_UPDATE_COLUMNS, AOR_UPDATE_TYPES)),
     );
-    await client.query(`UPDATE ${s}.aors AS a SET next_clabel = u.next_clabel, wrapped = u.wrapped FROM ${stage} AS u WHERE a.aor = u.aor`);
-  } else if (updated.length > 0) {
     await client.query(
-      `UPDATE ${s}.aors AS a SET next_clabel = u.next_clabel, wrapped = u.wrapped
-         FROM unnest($1::text[], $2::int[], $3::bool[]) AS u(aor, next_clabel, wrapped) WHERE a.aor = u.aor`,
-      [updated.map((x) => x.aor), updated.map((x) => x.nextClabel), updated.map((x) => x.wrapped)],
+      `UPDATE ${s}.aors AS a SET next_clabel = u.next_clabel, wrapped = u.wrapped FROM ${rows.from} WHERE a.aor = u.aor`,
+      rows.params,
     );
   }
   if (plan.bindings.size > 0) {
@@ -225,21 +221,10 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
     const upsert = `ON CONFLICT (binding) DO UPDATE SET log_partition = EXCLUDED.log_partition, aor = EXCLUDED.aor, clabel = EXCLUDED.clabel,
          contact_id = EXCLUDED.contact_id, in_target = EXCLUDED.in_target, pos_major = EXCLUDED.pos_major,
          pos_minor = EXCLUDED.pos_minor, pos_seq = EXCLUDED.pos_seq, updated_at = now()`;
-    if (b.length >= copyMinRows) {
-      const stage = await stageTable(
-        client,
-        'ulbridge_bindings_stage',
-        `(${BINDING_COLUMNS.map((c, i) => `${c} ${BINDING_TYPES[i]}`).join(', ')})`,
-      );
-      await copyInto(client, stage, BINDING_COLUMNS, b.map(bindingValues));
-      await client.query(`INSERT INTO ${s}.bindings (${BINDING_COLUMNS.join(', ')}) SELECT * FROM ${stage} ${upsert}`);
-    } else {
-      await client.query(
-        `INSERT INTO ${s}.bindings (${BINDING_COLUMNS.join(', ')})
-         SELECT * FROM unnest(${BINDING_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}) ${upsert}`,
-        columnArrays(b.map(bindingValues), BINDING_COLUMNS.length),
-      );
-    }
+    const rows = await rowsFrom(client, copyMinRows, b.map(bindingValues), BINDING_COLUMNS, BINDING_TYPES, () =>
+      stageTable(client, 'ulbridge_bindings_stage', stageDefinition(BINDING_COLUMNS, BINDING_TYPES)),
+    );
+    await client.query(`INSERT INTO ${s}.bindings (${BINDING_COLUMNS.join(', ')}) SELECT * FROM ${rows.from} ${upsert}`, rows.params);
   }
 }
 
@@ -257,6 +242,8 @@ const BINDING_COLUMNS = [
   'pos_seq',
 ];
 const BINDING_TYPES = ['text', 'text', 'bigint', 'int', 'text', 'int', 'bigint', 'bool', 'bigint', 'bigint', 'bigint'];
+const AOR_UPDATE_COLUMNS = ['aor', 'next_clabel', 'wrapped'];
+const AOR_UPDATE_TYPES = ['text', 'int', 'bool'];
 
 function bindingValues(x: BindingState): Array<CellValue | boolean> {
   return [
@@ -299,6 +286,30 @@ async function stageTable(client: pg.ClientBase, name: string, definition: strin
   }
   stages.set(name, true);
   return qname;
+}
+
+/** A stage's column list: `(name type, ...)`. */
+function stageDefinition(cols: string[], types: string[]): string {
+  return `(${cols.map((c, i) => `${ident(c)} ${types[i]}`).join(', ')})`;
+}
+
+/**
+ * The rows of a set-based statement, as its FROM item `u`: below copyMinRows rows UNNEST arrays
+ * sent with the statement (fewer round trips), from it on COPYed into a stage (less CPU on both
+ * sides, and the planner joins them by key instead of hashing a whole table).
+ */
+async function rowsFrom(
+  client: pg.ClientBase,
+  copyMinRows: number,
+  rows: unknown[][],
+  cols: string[],
+  types: string[],
+  stage: () => Promise<string>,
+): Promise<{ from: string; params: unknown[][] }> {
+  if (rows.length < copyMinRows) return { from: unnestFrom(cols, types), params: columnArrays(rows, cols.length) };
+  const table = await stage();
+  await copyInto(client, table, cols, rows);
+  return { from: `${table} AS u`, params: [] };
 }
 
 /**
