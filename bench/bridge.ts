@@ -22,7 +22,7 @@ import { mysqlSessionOptions, prepareMysqlSession } from '../src/project/mysqlSt
 import { aorIdentity, compileTarget } from '../src/project/target.js';
 import { targetColumns, targetRowValues } from '../src/project/targetRow.js';
 import type { BenchContext, BenchFigure, BenchSection } from './section.js';
-import { mariaDbServer } from './services.js';
+import { mariaDbServer, ulbridgeRunArgs } from './services.js';
 
 /**
  * The projection (registration log -> 4.0 table), run as a real `ulbridge run` child process, into
@@ -273,10 +273,7 @@ async function mysqlFloors(
 }
 
 function startBridge(configFile: string): ChildProcess {
-  // ULBRIDGE_BENCH_CHILD_ARGS: extra node flags for the child, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
-  const extra = (process.env.ULBRIDGE_BENCH_CHILD_ARGS ?? '').split(' ').filter(Boolean);
-  // The built CLI, as operators run it (`npm run bench` builds first).
-  return spawn(process.execPath, [...extra, join(root, 'bin/ulbridge.js'), 'run', '--config', configFile], {
+  return spawn(process.execPath, ulbridgeRunArgs(configFile), {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, ULBRIDGE_LOG_LEVEL: 'warn' },

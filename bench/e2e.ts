@@ -18,6 +18,7 @@ import { unixToLocalDatetime } from '../src/opensips/localTime.js';
 import { parseConfig } from '../src/ops/config.js';
 import { runStatus } from '../src/service/status.js';
 import type { BenchContext, BenchFigure, BenchSection } from './section.js';
+import { ulbridgeRunArgs } from './services.js';
 
 /**
  * End to end, what users wait for (issue 10), for a PostgreSQL and a MariaDB legacy 2.1 table of N
@@ -250,9 +251,7 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
   writeFileSync(configFile, `${JSON.stringify(bridgedRaw, null, 2)}\n`);
   const cfg = parseConfig(bridgedRaw, {});
   const logFd = openSync(join(dir, 'run.log'), 'a');
-  // ULBRIDGE_BENCH_CHILD_ARGS: extra node flags for `ulbridge run`, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
-  const extra = (process.env.ULBRIDGE_BENCH_CHILD_ARGS ?? '').split(' ').filter(Boolean);
-  const child: ChildProcess = spawn(process.execPath, [...extra, join(root, 'bin/ulbridge.js'), 'run', '--config', configFile], {
+  const child: ChildProcess = spawn(process.execPath, ulbridgeRunArgs(configFile), {
     stdio: ['ignore', logFd, logFd],
   });
   closeSync(logFd);

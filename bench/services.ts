@@ -1,4 +1,18 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { BenchContext } from './section.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * The node arguments of `ulbridge run --config FILE`: the built CLI (bin/ulbridge.js), as operators
+ * run it (`npm run bench` builds first), after the node flags in ULBRIDGE_BENCH_CHILD_ARGS, e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/p".
+ */
+export function ulbridgeRunArgs(configFile: string): string[] {
+  const extra = (process.env.ULBRIDGE_BENCH_CHILD_ARGS ?? '').split(' ').filter(Boolean);
+  return [...extra, join(root, 'bin/ulbridge.js'), 'run', '--config', configFile];
+}
 
 /** A MariaDB server: $ULBRIDGE_BENCH_MYSQL_URL (a root URL), else a throwaway one (src/stack). */
 export async function mariaDbServer(ctx: BenchContext): Promise<{ url: string; stop(): Promise<void> }> {
