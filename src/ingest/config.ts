@@ -1,6 +1,6 @@
 import type { Kafka } from 'kafkajs';
 import { SOURCE_NAME } from '../cdc/decoder.js';
-import type { Metrics } from '../ops/metrics.js';
+import type { IngestMetrics } from '../ops/metricsRelay.js';
 import type { Logger } from '../ops/logger.js';
 import { UlbridgeError } from '../ops/errors.js';
 import { releaseProfile, type ReleaseName } from '../opensips/releases.js';
@@ -31,7 +31,8 @@ export interface IngestOptions {
   log: IngestLogConfig;
   groupId: string;
   logger: Logger;
-  metrics: Metrics;
+  /** The process's Metrics, or in the ingest's worker thread the relay to them. */
+  metrics: IngestMetrics;
   /** Records per produce request and offset commit within a fetched batch. Default 1000. */
   maxRecordsPerSend?: number;
 }

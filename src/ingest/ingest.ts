@@ -38,6 +38,8 @@ export interface Ingest {
   /** Valid in any state: waits for the batch in flight to be produced and committed, then leaves the group. */
   stop(): Promise<void>;
   status(): IngestStatus;
+  /** Calls `listener` once, with the failure, when the stage fails (its start threw, or it crashed). */
+  onFailure(listener: (message: string) => void): void;
 }
 
 export function createIngest(options: IngestOptions): Ingest {
@@ -117,6 +119,7 @@ export function createIngest(options: IngestOptions): Ingest {
       if (was === 'running') logger.info('ingest stopped');
     },
     status: () => ({ state: lifecycle.state, error: lifecycle.failure }),
+    onFailure: (listener) => lifecycle.onFailure(listener),
   };
 
   /**

@@ -34,6 +34,7 @@ export class Lifecycle {
   private readonly abort = new AbortController();
   private starting: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
+  private readonly failureListeners: Array<(message: string) => void> = [];
 
   constructor(
     /** "ingest \"legacy\"", "projection \"main\"", "the bridge": used in error messages. */
@@ -110,7 +111,14 @@ export class Lifecycle {
   /** Marks a running stage failed for good (e.g. its consumer crashed without restart). */
   fail(e: unknown): void {
     this.current = 'failed';
-    this.failureMessage ??= e instanceof Error ? e.message : String(e);
+    if (this.failureMessage !== null) return;
+    this.failureMessage = e instanceof Error ? e.message : String(e);
+    for (const listener of this.failureListeners) listener(this.failureMessage);
+  }
+
+  /** Calls `listener` once, with the failure, when the stage fails (its start threw, or it crashed). */
+  onFailure(listener: (message: string) => void): void {
+    this.failureListeners.push(listener);
   }
 
   async stop(): Promise<void> {

@@ -3,7 +3,7 @@ import { isSharedTarget, signednessOf, type Config } from '../ops/config.js';
 import type { Logger } from '../ops/logger.js';
 import { Metrics } from '../ops/metrics.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
-import { createIngest } from '../ingest/index.js';
+import { createIngestThread } from '../ingest/thread.js';
 import { ensureTopics } from '../log/topics.js';
 import { createProjection } from '../project/projection.js';
 import { ClusterPush } from '../push/clusterPush.js';
@@ -201,8 +201,11 @@ export function createBridge(cfg: Config, logger: Logger, opts: BridgeOptions = 
       }
     }
     for (const source of cfg.sources) {
-      const ingest = createIngest({
-        kafka,
+      // In its own worker thread, with its own Kafka client: decoding and the projection's work use
+      // both cores (src/ingest/thread.ts).
+      const ingest = createIngestThread({
+        brokers: cfg.kafka.brokers,
+        clientId: cfg.kafka.clientId,
         source: {
           name: source.name,
           release: source.release,

@@ -93,8 +93,12 @@ test('a release that throws is reported and the others still run; a crash after 
       throw new Error('socket gone');
     });
   });
+  const heard: string[] = [];
+  lc.onFailure((message) => heard.push(message));
   lc.fail(new Error('consumer crashed for good'));
+  lc.fail(new Error('a second crash'));
   await lc.stop();
+  assert.deepEqual(heard, ['consumer crashed for good'], 'listeners hear the first failure, once');
   assert.deepEqual(reported, ['consumer: socket gone']);
   assert.deepEqual(released, ['pool']);
   assert.deepEqual([lc.state, lc.failure], ['failed', 'consumer crashed for good']);
