@@ -18,31 +18,42 @@ import { change, keyValue } from '../fixtures/debezium/handmade/build.js';
 const HAVE_KAFKA = !!process.env.ULBRIDGE_TEST_KAFKA_BROKERS;
 const skip = HAVE_KAFKA ? false : 'needs ULBRIDGE_TEST_KAFKA_BROKERS (npm test starts Kafka)';
 
-const names = () => {
+/** Fresh topic and group names; the CDC topic is created when `withTopic`; an ingest thread on them. */
+async function fixture(opts: { withTopic: boolean; timeZone?: string; brokers?: string[] }) {
   const id = randomBytes(4).toString('hex');
-  return {
-    id,
-    cdcTopic: `thread_${id}.public.location`,
-    log: { topic: `thread_${id}.log`, partitions: 2, deadLetterTopic: `thread_${id}.dlq` },
-    groupId: `thread-${id}`,
-  };
-};
+  const brokers = opts.brokers ?? kafkaBrokers();
+  const kafka = new Kafka({ clientId: 'ingest-thread-test', brokers, logLevel: logLevel.NOTHING });
+  const cdcTopic = `thread_${id}.public.location`;
+  if (opts.withTopic) {
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: cdcTopic, numPartitions: 1 }], waitForLeaders: true });
+    await admin.disconnect();
+  }
+  const log = { topic: `thread_${id}.log`, partitions: 2, deadLetterTopic: `thread_${id}.dlq` };
+  const groupId = `thread-${id}`;
+  const metrics = new Metrics();
+  const ingest = createIngestThread({
+    brokers,
+    clientId: 'ingest-thread',
+    source: { name: 'legacy', release: '2.1', topic: cdcTopic, ...(opts.timeZone ? { timeZone: opts.timeZone } : {}) },
+    log,
+    groupId,
+    logger: silentLogger,
+    metrics,
+  });
+  return { kafka, brokers, cdcTopic, log, groupId, metrics, ingest };
+}
 
 test(
   'an ingest thread decodes into the log; its metrics land in the main registry; stop drains it',
   { skip, timeout: 120_000 },
   async () => {
-    const n = names();
-    const brokers = kafkaBrokers();
-    const kafka = new Kafka({ clientId: 'ingest-thread', brokers, logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic: n.cdcTopic, numPartitions: 1 }], waitForLeaders: true });
-    await admin.disconnect();
+    const { kafka, brokers, cdcTopic, log, metrics, ingest } = await fixture({ withTopic: true });
     const producer = kafka.producer();
     await producer.connect();
     await producer.send({
-      topic: n.cdcTopic,
+      topic: cdcTopic,
       messages: [
         {
           key: keyValue('2.1', 'postgresql', 7n, false),
@@ -53,20 +64,10 @@ test(
     });
     await producer.disconnect();
 
-    const metrics = new Metrics();
-    const ingest = createIngestThread({
-      brokers,
-      clientId: 'ingest-thread',
-      source: { name: 'legacy', release: '2.1', topic: n.cdcTopic },
-      log: n.log,
-      groupId: n.groupId,
-      logger: silentLogger,
-      metrics,
-    });
     assert.deepEqual(ingest.status(), { state: 'idle', error: null });
     await ingest.start();
     assert.deepEqual(ingest.status(), { state: 'running', error: null });
-    const [record] = await readTopic(brokers, n.log.topic, 1, { settleMs: 500 });
+    const [record] = await readTopic(brokers, log.topic, 1, { settleMs: 500 });
     assert.equal(record!.key, 'legacy:7');
     await ingest.stop();
     assert.deepEqual(ingest.status(), { state: 'stopped', error: null });
@@ -84,21 +85,12 @@ test(
       ],
     );
     assert.deepEqual(await values(metrics.deadLetters), [[{ pipeline: 'legacy', reason: 'MALFORMED_JSON' }, 1]]);
-    assert.deepEqual(await values(metrics.lag), [[{ ...labels, topic: n.cdcTopic, partition: '0' }, 0]]);
+    assert.deepEqual(await values(metrics.lag), [[{ ...labels, topic: cdcTopic, partition: '0' }, 0]]);
   },
 );
 
 test('an ingest thread stopped while it waits for its topic: STOPPED, not a failure', { skip, timeout: 60_000 }, async () => {
-  const n = names();
-  const ingest = createIngestThread({
-    brokers: kafkaBrokers(),
-    clientId: 'ingest-thread',
-    source: { name: 'legacy', release: '2.1', topic: `never.${n.id}` },
-    log: n.log,
-    groupId: n.groupId,
-    logger: silentLogger,
-    metrics: new Metrics(),
-  });
+  const { ingest } = await fixture({ withTopic: false });
   const starting = ingest.start();
   await new Promise((r) => setTimeout(r, 2000));
   assert.equal(ingest.status().state, 'starting');
@@ -109,16 +101,8 @@ test('an ingest thread stopped while it waits for its topic: STOPPED, not a fail
 });
 
 test('an ingest thread whose start fails: the coded error, and the stage failed through stop()', { timeout: 60_000 }, async () => {
-  const n = names();
-  const ingest = createIngestThread({
-    brokers: ['127.0.0.1:9'],
-    clientId: 'ingest-thread',
-    source: { name: 'legacy', release: '2.1', topic: n.cdcTopic, timeZone: 'Mars/Olympus' },
-    log: n.log,
-    groupId: n.groupId,
-    logger: silentLogger,
-    metrics: new Metrics(),
-  });
+  // Refused before any connection: no broker needed.
+  const { ingest } = await fixture({ withTopic: false, brokers: ['127.0.0.1:9'], timeZone: 'Mars/Olympus' });
   const message = 'ingest source "legacy": time zone "Mars/Olympus" is not an IANA zone name (e.g. UTC, Europe/Berlin)';
   await assert.rejects(ingest.start(), (e: any) => e.code === 'CONFIG_INVALID' && e.message === message && e.exitCode === 2);
   assert.deepEqual(ingest.status(), { state: 'failed', error: message });
@@ -134,17 +118,11 @@ test(
   'an ingest thread whose consumer fails for good after start: the stage is failed, with the reason',
   { skip, timeout: 120_000 },
   async () => {
-    const n = names();
-    const brokers = kafkaBrokers();
-    const kafka = new Kafka({ clientId: 'ingest-thread-squatter', brokers, logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic: n.cdcTopic, numPartitions: 1 }], waitForLeaders: true });
-    await admin.disconnect();
+    const { kafka, cdcTopic, groupId, ingest } = await fixture({ withTopic: true });
     // Another application holds the ingest's consumer group with an assignment protocol kafkajs'
     // default does not speak: the join is refused with INCONSISTENT_GROUP_PROTOCOL, not retriable.
     const squatter = kafka.consumer({
-      groupId: n.groupId,
+      groupId,
       partitionAssigners: [
         () => ({
           name: 'IngestSquatterAssigner',
@@ -155,26 +133,16 @@ test(
       ],
     });
     await squatter.connect();
-    await squatter.subscribe({ topics: [n.cdcTopic], fromBeginning: true });
+    await squatter.subscribe({ topics: [cdcTopic], fromBeginning: true });
     await squatter.run({ eachMessage: async () => undefined });
-    const ingest = createIngestThread({
-      brokers,
-      clientId: 'ingest-thread',
-      source: { name: 'legacy', release: '2.1', topic: n.cdcTopic },
-      log: n.log,
-      groupId: n.groupId,
-      logger: silentLogger,
-      metrics: new Metrics(),
-    });
     try {
       const heard: string[] = [];
       ingest.onFailure((message) => heard.push(message));
       await ingest.start();
       const t0 = Date.now();
       while (ingest.status().state !== 'failed' && Date.now() - t0 < 90_000) await new Promise((r) => setTimeout(r, 200));
-      const { state, error } = ingest.status();
       const message = "The group member's supported protocols are incompatible with those of existing members";
-      assert.deepEqual([state, error], ['failed', message]);
+      assert.deepEqual(ingest.status(), { state: 'failed', error: message });
       assert.deepEqual(heard, [message]);
       await ingest.stop();
       assert.deepEqual(ingest.status(), { state: 'failed', error: message });
