@@ -5,7 +5,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { createIngestThread } from '../../src/ingest/thread.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { silentLogger } from '../../src/ops/logger.js';
-import { readTopic } from '../support/kafka.js';
+import { readTopic, squatGroup } from '../support/kafka.js';
 import { kafkaBrokers } from '../support/services.js';
 import { change, keyValue } from '../fixtures/debezium/handmade/build.js';
 
@@ -119,22 +119,8 @@ test(
   { skip, timeout: 120_000 },
   async () => {
     const { kafka, cdcTopic, groupId, ingest } = await fixture({ withTopic: true });
-    // Another application holds the ingest's consumer group with an assignment protocol kafkajs'
-    // default does not speak: the join is refused with INCONSISTENT_GROUP_PROTOCOL, not retriable.
-    const squatter = kafka.consumer({
-      groupId,
-      partitionAssigners: [
-        () => ({
-          name: 'IngestSquatterAssigner',
-          version: 1,
-          assign: async () => [],
-          protocol: () => ({ name: 'IngestSquatterAssigner', metadata: Buffer.alloc(0) }),
-        }),
-      ],
-    });
-    await squatter.connect();
-    await squatter.subscribe({ topics: [cdcTopic], fromBeginning: true });
-    await squatter.run({ eachMessage: async () => undefined });
+    // Another application holds the ingest's consumer group: its join is refused, not retriable.
+    const squatter = await squatGroup(kafka, groupId, cdcTopic);
     try {
       const heard: string[] = [];
       ingest.onFailure((message) => heard.push(message));

@@ -1,6 +1,6 @@
 /** Reading change events back from Kafka in tests. */
 import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
 
 export interface TopicRecord {
   offset: string;
@@ -48,4 +48,27 @@ export async function readTopic(
     await consumer.disconnect().catch(() => undefined);
   }
   return out;
+}
+
+/**
+ * A consumer that holds `groupId` on `topic` with an assignment protocol kafkajs' default does not
+ * speak: a stage that joins the group afterwards is refused with INCONSISTENT_GROUP_PROTOCOL,
+ * which is not retriable, so it fails for good while its process runs on. Disconnect it after.
+ */
+export async function squatGroup(kafka: Kafka, groupId: string, topic: string): Promise<Consumer> {
+  const squatter = kafka.consumer({
+    groupId,
+    partitionAssigners: [
+      () => ({
+        name: 'TestSquatterAssigner',
+        version: 1,
+        assign: async () => [],
+        protocol: () => ({ name: 'TestSquatterAssigner', metadata: Buffer.alloc(0) }),
+      }),
+    ],
+  });
+  await squatter.connect();
+  await squatter.subscribe({ topics: [topic], fromBeginning: true });
+  await squatter.run({ eachMessage: async () => undefined });
+  return squatter;
 }
