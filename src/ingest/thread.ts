@@ -1,10 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import { UlbridgeError } from '../ops/errors.js';
-import { StoppedError } from '../ops/lifecycle.js';
+import { Lifecycle, StoppedError } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
 import { applyRelayedMetric, isRelayedMetric } from '../ops/metricsRelay.js';
-import type { Ingest, IngestState } from './ingest.js';
+import type { Ingest } from './ingest.js';
 import type { IngestWorkerData, StopMessage, WorkerMessage } from './threadProtocol.js';
 
 export interface IngestThreadOptions extends Omit<IngestWorkerData, 'logLevel'> {
@@ -24,30 +24,29 @@ export function createIngestThread(opts: IngestThreadOptions): Ingest {
   const { logger, metrics, ...rest } = opts;
   const data: IngestWorkerData = { ...rest, logLevel: logger.level };
   const what = `ingest "${data.source.name}"`;
-  let state: IngestState = 'idle';
-  let failure: string | null = null;
-  const failureListeners: Array<(message: string) => void> = [];
-  let worker: Worker | null = null;
-  let exited: Promise<void> = Promise.resolve();
-  let stopped: Promise<void> = Promise.resolve();
-  let stopping: Promise<void> | null = null;
+  const lifecycle = new Lifecycle(what, (w, err) => logger.warn({ err }, `${w} failed to close`));
 
-  function fail(message: string): void {
-    state = 'failed';
-    if (failure !== null) return;
-    failure = message;
-    for (const listener of failureListeners) listener(message);
-  }
-
-  function start(): Promise<void> {
-    if (state !== 'idle') return Promise.reject(new UlbridgeError('INVALID_STATE', `${what} cannot start: it is ${state}`));
-    state = 'starting';
+  /** Spawns the worker and resolves when its ingest has started; the drain is held by the lifecycle. */
+  async function startWorker(): Promise<void> {
     const w = spawnIngestWorker(data);
-    worker = w;
     let onStopped: () => void = () => undefined;
-    stopped = new Promise<void>((resolve) => (onStopped = resolve));
-    exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
-    return new Promise<void>((resolve, reject) => {
+    const stopped = new Promise<void>((resolve) => (onStopped = resolve));
+    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    const drain = (): void => w.postMessage({ type: 'stop' } satisfies StopMessage);
+    lifecycle.hold('its worker thread', async () => {
+      drain();
+      await stopped;
+      await w.terminate();
+      await exited;
+    });
+    // Stopped while starting: the worker aborts its start and answers 'startFailed' (stopped).
+    lifecycle.signal.addEventListener('abort', drain, { once: true });
+    await new Promise<void>((resolve, reject) => {
+      /** A failure of the thread itself: ends a start, or marks a running stage failed. */
+      const crashed = (message: string): void => {
+        if (lifecycle.state === 'running') lifecycle.fail(new Error(message));
+        else reject(new UlbridgeError('INGEST_START_FAILED', message));
+      };
       w.on('message', (m: WorkerMessage) => {
         if (isRelayedMetric(m)) {
           applyRelayedMetric(metrics, m);
@@ -55,19 +54,13 @@ export function createIngestThread(opts: IngestThreadOptions): Ingest {
         }
         switch (m.type) {
           case 'started':
-            if (state === 'starting') state = 'running';
             resolve();
             return;
           case 'startFailed':
-            if (m.stopped) {
-              reject(new StoppedError(what));
-              return;
-            }
-            fail(m.message);
-            reject(new UlbridgeError(m.code, m.message, m.exitCode));
+            reject(m.stopped ? new StoppedError(what) : new UlbridgeError(m.code, m.message, m.exitCode));
             return;
           case 'failed':
-            fail(m.message);
+            lifecycle.fail(new Error(m.message));
             return;
           case 'stopped':
             onStopped();
@@ -76,40 +69,22 @@ export function createIngestThread(opts: IngestThreadOptions): Ingest {
       });
       // An exception the ingest did not catch ends the thread: the stage has failed for good.
       w.on('error', (e) => {
-        const message = `${what}: its worker thread crashed: ${e.message}`;
         logger.error({ err: e, stage: 'ingest', pipeline: data.source.name }, 'ingest thread crashed');
-        fail(message);
-        reject(new UlbridgeError('INGEST_START_FAILED', message));
+        crashed(`${what}: its worker thread crashed: ${e.message}`);
       });
       w.once('exit', (code) => {
         onStopped();
-        if (stopping === null) {
-          fail(`${what}: its worker thread exited (code ${code})`);
-          reject(new UlbridgeError('INGEST_START_FAILED', `${what}: its worker thread exited (code ${code}) while starting`));
-        }
+        if (lifecycle.stopRequested) reject(new StoppedError(what));
+        else crashed(`${what}: its worker thread exited (code ${code})`);
       });
     });
   }
 
-  async function stop(): Promise<void> {
-    stopping ??= (async () => {
-      if (worker !== null) {
-        if (state !== 'failed') state = 'stopping';
-        worker.postMessage({ type: 'stop' } satisfies StopMessage);
-        await stopped;
-        await worker.terminate();
-        await exited;
-      }
-      state = failure !== null ? 'failed' : 'stopped';
-    })();
-    return stopping;
-  }
-
   return {
-    start,
-    stop,
-    status: () => ({ state, error: failure }),
-    onFailure: (listener) => failureListeners.push(listener),
+    start: () => lifecycle.start(startWorker),
+    stop: () => lifecycle.stop(),
+    status: () => ({ state: lifecycle.state, error: lifecycle.failure }),
+    onFailure: (listener) => lifecycle.onFailure(listener),
   };
 }
 

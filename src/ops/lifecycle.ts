@@ -103,7 +103,8 @@ export class Lifecycle {
         this.fail(e);
         throw e;
       }
-      this.current = 'running';
+      // A crash reported while the body finished (fail() from a consumer's event) stands.
+      if (this.current === 'starting') this.current = 'running';
     })();
     return this.starting;
   }

@@ -104,6 +104,17 @@ test('a release that throws is reported and the others still run; a crash after 
   assert.deepEqual([lc.state, lc.failure], ['failed', 'consumer crashed for good']);
 });
 
+test('a failure reported while the start body finishes stands: start resolves, the stage is failed', async () => {
+  const lc = new Lifecycle('ingest "legacy"');
+  await lc.start(async () => {
+    // e.g. the consumer's group join is refused before start() has returned
+    lc.fail(new Error('consumer crashed for good'));
+  });
+  assert.deepEqual([lc.state, lc.failure], ['failed', 'consumer crashed for good']);
+  await lc.stop();
+  assert.deepEqual([lc.state, lc.failure], ['failed', 'consumer crashed for good']);
+});
+
 test('failStageOnCrash: a crash kafkajs will not restart fails the stage; a restarted one or one while stopping does not', async () => {
   const crash = (restart: boolean) => ({ payload: { error: new Error(`broker gone (restart ${restart})`), restart } });
   const fakeConsumer = () => {
