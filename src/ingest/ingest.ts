@@ -3,7 +3,7 @@ import { createDecoder, type Decoder } from '../cdc/decoder.js';
 import { createLogProducer, sendAcknowledged } from '../log/producer.js';
 import { ensureTopics } from '../log/topics.js';
 import { UlbridgeError, wrapError } from '../ops/errors.js';
-import { failStageOnCrash, stageConsumerRetry } from '../ops/consumerRetry.js';
+import { failStageOnCrash, rejoinOnMembershipLoss, stageConsumerRetry } from '../ops/consumerRetry.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import { compileIngestOptions, type CompiledIngestOptions, type IngestOptions } from './config.js';
 import type { RawRecord } from '../log/deadLetter.js';
@@ -88,7 +88,7 @@ export function createIngest(options: IngestOptions): Ingest {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
-      eachBatch: (payload) => handleBatch(opts, decoder, producer, payload),
+      eachBatch: rejoinOnMembershipLoss((payload) => handleBatch(opts, decoder, producer, payload)),
     });
     logger.info({ topic: source.topic, log: log.topic, release: source.release }, 'ingest running');
   }

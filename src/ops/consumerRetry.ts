@@ -23,3 +23,38 @@ export function failStageOnCrash(consumer: Consumer, lifecycle: Lifecycle, log: 
     if (!e.payload.restart && !lifecycle.stopRequested) lifecycle.fail(e.payload.error);
   });
 }
+
+/** Kafka's answers that mean "this consumer is not in the group's current generation". */
+const MEMBERSHIP_ERRORS: ReadonlySet<string> = new Set([
+  'UNKNOWN_MEMBER_ID',
+  'ILLEGAL_GENERATION',
+  'REBALANCE_IN_PROGRESS',
+  'NOT_COORDINATOR_FOR_GROUP',
+]);
+
+/** The membership error (a kafkajs protocol error of that type) an error is or wraps, else null. */
+export function membershipCause(e: unknown): Error | null {
+  let c: unknown = e;
+  for (let depth = 0; depth < 5 && c instanceof Error; depth++, c = c.cause) {
+    if (MEMBERSHIP_ERRORS.has((c as { type?: unknown }).type as string)) return c;
+  }
+  return null;
+}
+
+/**
+ * A stage's batch handler, with a membership error it throws unwrapped. kafkajs rejoins the group
+ * when a handler throws such an error as it is, but crashes the consumer for good when it comes
+ * wrapped, as kafkajs's own commitOffsets() wraps it (KafkaJSNonRetriableError): after a stall
+ * longer than the session timeout (a paused VM, a frozen process) the broker has dropped the
+ * member, and the first commit after it would have ended the stage. Rejoining is safe: every stage
+ * resumes from a position it stored itself (the target's offsets, the committed CDC offsets).
+ */
+export function rejoinOnMembershipLoss<P>(handler: (payload: P) => Promise<void>): (payload: P) => Promise<void> {
+  return async (payload) => {
+    try {
+      await handler(payload);
+    } catch (e) {
+      throw membershipCause(e) ?? e;
+    }
+  };
+}

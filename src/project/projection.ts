@@ -1,6 +1,6 @@
 import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import { deadLetterDocument, deadLetterMessage } from '../log/deadLetter.js';
-import { failStageOnCrash, stageConsumerRetry } from '../ops/consumerRetry.js';
+import { failStageOnCrash, rejoinOnMembershipLoss, stageConsumerRetry } from '../ops/consumerRetry.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -189,7 +189,12 @@ export function createProjection(opts: ProjectionOptions): Projection {
     await c.connect();
     lifecycle.checkpoint();
     await c.subscribe({ topic: opts.logTopic, fromBeginning: true });
-    await c.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: opts.concurrency ?? 4, eachBatch });
+    await c.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      partitionsConsumedConcurrently: opts.concurrency ?? 4,
+      eachBatch: rejoinOnMembershipLoss(eachBatch),
+    });
     log.info({ table: target.table, release: target.release, hashSize: target.hashSize }, 'projection started');
   }
 

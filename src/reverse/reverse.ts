@@ -4,7 +4,7 @@ import { DecodeError } from '../cdc/errors.js';
 import type { DbConnection } from '../db/connection.js';
 import { openDb } from '../db/open.js';
 import { deadLetterDocument, deadLetterMessage, type DeadLetterDocument } from '../log/deadLetter.js';
-import { failStageOnCrash, stageConsumerRetry } from '../ops/consumerRetry.js';
+import { failStageOnCrash, rejoinOnMembershipLoss, stageConsumerRetry } from '../ops/consumerRetry.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -225,7 +225,12 @@ export function createReverse(opts: ReverseOptions): Reverse {
     await consumer.connect();
     lifecycle.checkpoint();
     await consumer.subscribe({ topic: opts.topic, fromBeginning: true });
-    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: rejoinOnMembershipLoss(eachBatch),
+    });
     log.info({ topic: opts.topic, legacyTable: opts.legacy.table }, 'reverse sync started');
   }
 

@@ -193,6 +193,14 @@ class Bridge {
     }
   }
 
+  /** GET /readyz of this process (its URL is in the "running" log line): status and body. */
+  async readyz(): Promise<{ status: number; body: unknown }> {
+    const url = /"http":"(http:[^"]+)"/.exec(this.log())?.[1];
+    if (url === undefined) throw new Error(`${this.name} logged no HTTP URL:\n${this.tail()}`);
+    const res = await fetch(`${url}/readyz`);
+    return { status: res.status, body: await res.json() };
+  }
+
   async kill9(): Promise<void> {
     this.killedOnPurpose = true;
     if (!this.running) return;
@@ -568,6 +576,30 @@ test('Kafka broker kill -9 and restart on the same port and data dir under load'
   t.diagnostic(`kafka: killed, ready again after ${r.readyMs} ms (pid ${r.oldPid} -> ${r.pid})`);
   await settle(t, 'Kafka broker kill -9');
 });
+
+test(
+  'ulbridge run frozen (SIGSTOP) for 40 s under load, past the session timeout of its consumers, then resumed',
+  { timeout: FAULT_TEST_TIMEOUT },
+  async (t) => {
+    await loadFor(t, 3_000);
+    const b = bridges.find((x) => x.running && !x.killedOnPurpose)!;
+    assert.ok(b, 'a bridge is running');
+    // A VM pause or a long stall: the broker ends both groups' sessions (30 s) meanwhile, and the
+    // commits and heartbeats in flight when the process wakes up are refused as from unknown members.
+    b.child.kill('SIGSTOP');
+    try {
+      // The registrar goes on for 10 s of it (a backlog to apply on waking), then rests.
+      await sleep(10_000);
+      await load.stop();
+      await sleep(30_000);
+    } finally {
+      b.child.kill('SIGCONT');
+    }
+    await sleep(5_000);
+    await settle(t, 'ulbridge run frozen for 40 s');
+    assert.deepEqual(await b.readyz(), { status: 200, body: { ready: true, reasons: [] } }, `${b.name} is ready\n${b.tail()}`);
+  },
+);
 
 test('two ulbridge run processes in one consumer group, one of them kill -9 under load', { timeout: FAULT_TEST_TIMEOUT }, async (t) => {
   await ready(t);

@@ -1,10 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import type { Consumer } from 'kafkajs';
-import { failStageOnCrash } from '../../src/ops/consumerRetry.js';
+import kafkajs, { type Consumer } from 'kafkajs';
+import { failStageOnCrash, rejoinOnMembershipLoss } from '../../src/ops/consumerRetry.js';
 import { isStoppedError, Lifecycle } from '../../src/ops/lifecycle.js';
 import type { Logger } from '../../src/ops/logger.js';
+
+// kafkajs is CommonJS: its error classes are members of its module object, not named exports.
+const { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSProtocolError } = kafkajs;
 
 test('a start that fails half-way releases exactly what it opened, newest first, and rethrows', async () => {
   const released: string[] = [];
@@ -144,4 +147,31 @@ test('failStageOnCrash: a crash kafkajs will not restart fails the stage; a rest
   failStageOnCrash(d as unknown as Consumer, stopping, log, 'reverse');
   await stopping.stop();
   assert.deepEqual([stopping.state, stopping.failure], ['stopped', null]);
+});
+
+test('rejoinOnMembershipLoss: a membership error wrapped by kafkajs is thrown unwrapped (kafkajs rejoins); others as they are', async () => {
+  // What kafkajs's commitOffsets() throws when the broker has dropped the member: its retrier wraps
+  // the protocol error in a KafkaJSNonRetriableError whose cause is that error.
+  const protocol = (type: string, message: string) =>
+    new KafkaJSProtocolError(Object.assign(new Error(message), { type, code: 25, retriable: false }));
+  const unknownMember = protocol('UNKNOWN_MEMBER_ID', 'The coordinator is not aware of this member');
+  const wrapped = Object.assign(new KafkaJSNonRetriableError(unknownMember), { cause: unknownMember });
+  const throwing = (e: Error) => rejoinOnMembershipLoss(async () => Promise.reject(e));
+  await assert.rejects(throwing(wrapped)(1), (e) => e === unknownMember);
+  await assert.rejects(throwing(unknownMember)(1), (e) => e === unknownMember);
+  const generation = protocol('ILLEGAL_GENERATION', 'Specified group generation id is not valid');
+  await assert.rejects(
+    throwing(Object.assign(new KafkaJSNonRetriableError(generation), { cause: generation }))(1),
+    (e) => e === generation,
+  );
+
+  // Anything else keeps its own identity (a crash kafkajs restarts, or the stage's own error).
+  const other = new KafkaJSNonRetriableError(new KafkaJSConnectionError('Connection error: ECONNREFUSED'));
+  await assert.rejects(throwing(other)(1), (e) => e === other);
+  const own = new Error('target database unreachable');
+  await assert.rejects(throwing(own)(1), (e) => e === own);
+
+  const seen: number[] = [];
+  await rejoinOnMembershipLoss(async (n: number) => void seen.push(n))(7);
+  assert.deepEqual(seen, [7], 'a handler that succeeds runs once with its payload');
 });
