@@ -4,10 +4,14 @@
  */
 import pg from 'pg';
 import type { Config } from '../ops/config.js';
-import { UlbridgeError } from '../ops/errors.js';
+import { isUlbridgeError, UlbridgeError } from '../ops/errors.js';
+import { columnTypes } from '../db/inspect.js';
+import { openDb } from '../db/open.js';
+import { parseTableName } from '../db/table.js';
 import { redactUrl } from '../db/url.js';
-import { connectorConfig, pgTable } from './derive.js';
-import { configCaptures, planConnectors, type Capture } from './fromConfig.js';
+import { DATETIME_COLUMNS, schemalessUnitProblem } from './columnUnits.js';
+import { pgTable } from './derive.js';
+import { captureConnectorConfig, configCaptures, planConnectors, type Capture } from './fromConfig.js';
 import { captureLag, type CaptureLag } from './lag.js';
 import { ConnectClient, type ConnectorState } from './rest.js';
 import { ulbridgeUrl } from './secrets.js';
@@ -155,6 +159,36 @@ async function ensureReplicaIdentityFull(c: Capture, env: NodeJS.ProcessEnv): Pr
   }
 }
 
+/** Refuses a schemaless connector on a table whose DATETIME columns it would misread (CAPTURE_COLUMN_UNITS). */
+async function checkSchemalessUnits(c: Capture, env: NodeJS.ProcessEnv): Promise<void> {
+  const table = parseTableName(c.spec.table);
+  const url = ulbridgeUrl(c.capture.db, c.capture.password, env);
+  let problems: string[];
+  try {
+    const db = await openDb(url);
+    try {
+      const columns = await columnTypes(db, table, DATETIME_COLUMNS);
+      problems = columns.map((col) => schemalessUnitProblem(db.dialect.name, col)).filter((p): p is string => p !== null);
+    } finally {
+      await db.close();
+    }
+  } catch (e) {
+    if (isUlbridgeError(e) && e.code === 'TABLE_MISSING') {
+      throw new UlbridgeError('CAPTURE_TABLE', `${c.key}: table ${table.display} does not exist (check ${c.key}.table and .db)`, 2);
+    }
+    if (isUlbridgeError(e)) throw e;
+    const why = `${c.key}: cannot read the column types of ${table.display}: ${redactUrl((e as Error).message)}`;
+    throw new UlbridgeError('CAPTURE_TABLE', why, 2, { cause: e });
+  }
+  if (problems.length > 0) {
+    throw new UlbridgeError(
+      'CAPTURE_COLUMN_UNITS',
+      `${c.key}: table ${table.display}: ${problems.join('; ')}. Set ${c.key}.valueSchemas: true: each value then states its unit`,
+      2,
+    );
+  }
+}
+
 const sameConfig = (a: Record<string, string>, b: Record<string, string>): boolean => {
   const strip = (x: Record<string, string>): Record<string, string> => Object.fromEntries(Object.entries(x).filter(([k]) => k !== 'name'));
   const sa = strip(a);
@@ -163,9 +197,11 @@ const sameConfig = (a: Record<string, string>, b: Record<string, string>): boole
 };
 
 /**
- * Creates or updates every connector (PUT /connectors/NAME/config), PostgreSQL tables first get
- * REPLICA IDENTITY FULL (before the connector exists: a delete committed before Debezium's own
- * autoset would carry only the key), then waits until each connector and its task run.
+ * Creates or updates every connector (PUT /connectors/NAME/config), then waits until each
+ * connector and its task run. First, on each table: without value schemas, its DATETIME columns
+ * must have the precision the ingest assumes (./columnUnits.ts); PostgreSQL tables get REPLICA
+ * IDENTITY FULL (before the connector exists: a delete committed before Debezium's own autoset
+ * would carry only the key).
  */
 export async function applyConnectors(
   cfg: Config,
@@ -177,7 +213,8 @@ export async function applyConnectors(
   const deadline = Date.now() + (o.waitMs ?? 120_000);
   const out: ApplyResult[] = [];
   for (const c of configCaptures(cfg)) {
-    const config = connectorConfig(c.spec);
+    const config = captureConnectorConfig(c);
+    if (config['value.converter.schemas.enable'] !== 'true') await checkSchemalessUnits(c, env);
     const replicaIdentitySet = c.spec.kind === 'postgres' ? await ensureReplicaIdentityFull(c, env) : null;
     const existing = await client.getConfig(c.spec.name);
     let action: ApplyResult['action'] = 'unchanged';

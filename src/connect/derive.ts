@@ -5,7 +5,7 @@
  *
  * What every config contains: `tasks.max=1`, `snapshot.mode=initial`, `tombstones.on.delete=true`,
  * `poll.interval.ms=25`,
- * JsonConverter for key and value (key schemas off, value schemas on by default).
+ * JsonConverter for key and value (schemas off by default for both).
  *  - PostgreSQL: PostgresConnector, `plugin.name=pgoutput`, one replication slot (`ulbridge_<name>`)
  *    and one publication (`ulbridge_pub_<name>`, filtered) per connector, and
  *    `replica.identity.autoset.values=<table>:FULL`.
@@ -37,9 +37,12 @@ export interface ConnectorSpec {
   /** Kafka topic prefix (default: name). Change topic = `<prefix>.<schema|database>.<table>`. */
   topicPrefix?: string;
   /**
-   * JsonConverter schemas: key off, value on by default. Keys stay small (`{"id":5}`); values carry
-   * their Connect schema so a decoder can check the column types it relies on (e.g.
-   * io.debezium.time.MicroTimestamp vs io.debezium.time.Timestamp for DATETIME columns).
+   * JsonConverter schemas, off by default for keys and values (docs/decisions.md, "Debezium values
+   * without schemas"). A value with its Connect schema is ~5x the bytes; without it the ingest takes
+   * a DATETIME integer in the unit Debezium's default `time.precision.mode` gives OpenSIPS's column
+   * types (PostgreSQL `timestamp`: microseconds, MySQL `DATETIME`: milliseconds), which
+   * `ulbridge connect apply` checks on the table first (./columnUnits.ts). With `value: true` the
+   * decoder reads each value's unit from its schema (io.debezium.time.MicroTimestamp, Timestamp, ...).
    */
   schemas?: { key?: boolean; value?: boolean };
   /** Debezium snapshot.mode (default initial). */
@@ -130,7 +133,7 @@ export function connectorConfig(spec: ConnectorSpec, opts: { notifications?: boo
     throw new ConnectorSpecError(`connector name ${JSON.stringify(spec.name)} may only use letters, digits, '.', '_' and '-'`);
   }
   const keySchemas = spec.schemas?.key ?? false;
-  const valueSchemas = spec.schemas?.value ?? true;
+  const valueSchemas = spec.schemas?.value ?? false;
   const common: Record<string, string> = {
     'tasks.max': '1',
     'topic.prefix': spec.topicPrefix ?? spec.name,
@@ -186,5 +189,28 @@ export function connectorConfig(spec: ConnectorSpec, opts: { notifications?: boo
       'include.schema.changes': 'false',
     };
   }
-  return { ...specific, ...common, ...(spec.config ?? {}) };
+  const config = { ...specific, ...common, ...(spec.config ?? {}) };
+  if (config['value.converter.schemas.enable'] !== 'true') refuseSchemalessOverrides(spec.name, config);
+  return config;
+}
+
+/**
+ * Connector properties that change how a value is encoded in a way only its schema tells (the
+ * unit of a timestamp, a decimal instead of an int64), with the values that keep the encoding the
+ * schemaless decoder expects.
+ */
+const SCHEMALESS_SAFE: Readonly<Record<string, readonly string[]>> = {
+  'time.precision.mode': ['adaptive', 'adaptive_time_microseconds'],
+  'bigint.unsigned.handling.mode': ['long'],
+};
+
+function refuseSchemalessOverrides(name: string, config: Record<string, string>): void {
+  for (const [key, safe] of Object.entries(SCHEMALESS_SAFE)) {
+    const value = config[key];
+    if (value !== undefined && !safe.includes(value)) {
+      throw new ConnectorSpecError(
+        `connector ${name}: ${key}=${value} changes an encoding that only the value schema states; turn value schemas on with it (capture.valueSchemas: true)`,
+      );
+    }
+  }
 }

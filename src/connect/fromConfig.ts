@@ -31,6 +31,7 @@ export function captureSpec(cfg: Config, c: CaptureConfig): ConnectorSpec {
     table: c.table,
     topicPrefix: c.topicPrefix,
     snapshotMode: c.snapshotMode,
+    schemas: { value: c.valueSchemas },
     kafkaBrokers: cfg.connect?.kafkaBrokers ?? cfg.kafka.brokers,
     ...(c.serverId !== undefined ? { serverId: c.serverId } : {}),
     ...(c.slotName !== undefined ? { slotName: c.slotName } : {}),
@@ -67,19 +68,26 @@ export function configCaptures(cfg: Config): Capture[] {
   return out;
 }
 
+/** The Connect configuration of one capture; a spec it cannot derive is CONFIG_INVALID naming the key. */
+export function captureConnectorConfig(c: Capture): Record<string, string> {
+  try {
+    return connectorConfig(c.spec);
+  } catch (e) {
+    throw new UlbridgeError('CONFIG_INVALID', `config ${c.key}: ${(e as Error).message}`);
+  }
+}
+
 /** The Connect configuration of each capture (what `connect plan` prints and `apply` PUTs). */
 export function planConnectors(
   cfg: Config,
 ): Array<{ name: string; stage: Capture['stage']; pipeline: string; topic: string; config: Record<string, string> }> {
-  return configCaptures(cfg).map((c) => {
-    let config: Record<string, string>;
-    try {
-      config = connectorConfig(c.spec);
-    } catch (e) {
-      throw new UlbridgeError('CONFIG_INVALID', `config ${c.key}: ${(e as Error).message}`);
-    }
-    return { name: c.spec.name, stage: c.stage, pipeline: c.pipeline, topic: c.topic, config };
-  });
+  return configCaptures(cfg).map((c) => ({
+    name: c.spec.name,
+    stage: c.stage,
+    pipeline: c.pipeline,
+    topic: c.topic,
+    config: captureConnectorConfig(c),
+  }));
 }
 
 /** connect.url, or --connect; an error naming both when neither is given. */

@@ -93,3 +93,40 @@ export async function readTableVersion(db: DbConnection, t: TableName): Promise<
   if (rows.length === 0) return { versionTablePresent: true, version: null };
   return { versionTablePresent: true, version: Number(rows[0]!.v) };
 }
+
+/** A column's type as the catalog states it: lower-case type name and, for date-times, its fractional precision. */
+export interface ColumnType {
+  name: string;
+  /** PostgreSQL: pg_type.typname (`timestamp`, `timestamptz`, `int4`, ...); MySQL: DATA_TYPE (`datetime`, `int`, ...). */
+  type: string;
+  /** Fractional-second digits of a date-time column (PostgreSQL's unstated precision is 6), else null. */
+  precision: number | null;
+}
+
+/** Types of the given columns of the table (those it has); throws TABLE_MISSING when it does not exist. */
+export async function columnTypes(db: DbConnection, t: TableName, columns: readonly string[]): Promise<ColumnType[]> {
+  await tableColumns(db, t);
+  if (db.dialect.name === 'postgres') {
+    const rows = await db.query<{ name: string; type: string; typmod: number }>(
+      `SELECT a.attname AS name, ty.typname AS type, a.atttypmod AS typmod
+         FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
+        WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY($2::text[])
+        ORDER BY a.attnum`,
+      [pgRegclass(t), [...columns]],
+    );
+    const datetime = new Set(['timestamp', 'timestamptz', 'time', 'timetz']);
+    return rows.map((r) => ({
+      name: r.name,
+      type: r.type,
+      precision: datetime.has(r.type) ? (Number(r.typmod) >= 0 ? Number(r.typmod) : 6) : null,
+    }));
+  }
+  const rows = await db.query<{ name: string; type: string; precision: unknown }>(
+    `SELECT COLUMN_NAME AS name, LOWER(DATA_TYPE) AS type, DATETIME_PRECISION AS \`precision\`
+       FROM information_schema.COLUMNS
+      WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME IN (${columns.map(() => '?').join(', ')})
+      ORDER BY ORDINAL_POSITION`,
+    [t.schema, t.name, ...columns],
+  );
+  return rows.map((r) => ({ name: r.name, type: r.type, precision: r.precision === null ? null : Number(r.precision) }));
+}

@@ -76,6 +76,8 @@ const captureFields = {
   heartbeatMs: z.number().int().min(0).max(3_600_000).default(5000),
   /** READY allows the connector to be at most this many bytes of WAL or binlog behind the database. */
   maxLagBytes: z.number().int().min(0).default(0),
+  /** Debezium values with their Connect schema (~5x the bytes); off: units checked on the table by `connect apply`. */
+  valueSchemas: z.boolean().default(false),
   config: z.record(z.string(), z.string()).optional(),
 };
 export const sourceCaptureSchema = z.strictObject(captureFields);

@@ -45,7 +45,7 @@ export function connectWorkerProperties(brokers: string[], port: number, pluginP
     'key.converter': 'org.apache.kafka.connect.json.JsonConverter',
     'value.converter': 'org.apache.kafka.connect.json.JsonConverter',
     'key.converter.schemas.enable': false,
-    'value.converter.schemas.enable': true,
+    'value.converter.schemas.enable': false,
     'offset.flush.interval.ms': 1000,
     listeners: `http://${HOST}:${port}`,
     'rest.advertised.host.name': HOST,

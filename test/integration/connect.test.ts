@@ -303,3 +303,51 @@ test('ulbridge status: a capture stage per connector, READY only while each runs
   assert.equal(down.code, 2);
   assert.match(down.stderr, /^ulbridge: CONNECT_UNREACHABLE: Kafka Connect at http:\/\/127\.0\.0\.1:9 does not answer/);
 });
+
+test('apply refuses a schemaless capture of a table whose DATETIME precision Debezium sends in another unit; valueSchemas: true takes it', async () => {
+  const pgOdd = await freshPostgresDb(`${tag}_pgodd`);
+  const mariaOdd = await freshMariaDb(`${tag}_mariaodd`);
+  try {
+    await createLocationTable(pgOdd.url, '2.1');
+    await loadDdl(mariaOdd.url, 'mysql', '2.1');
+    const pgc = new pg.Client({ connectionString: pgOdd.url });
+    await pgc.connect();
+    await pgc.query('ALTER TABLE location ALTER COLUMN last_modified TYPE timestamp(3)').finally(() => pgc.end());
+    const my = await mysql.createConnection(mariaOdd.url);
+    await my.query("ALTER TABLE location MODIFY expires DATETIME(6) NOT NULL DEFAULT '2030-05-28 21:32:15'").finally(() => my.end());
+    // Connect is never reached: the check comes first (a dead port shows where apply got to).
+    const config = (db: string, capture: Record<string, unknown>) =>
+      parseConfig(
+        {
+          kafka: { brokers: kafkaBrokers() },
+          connect: { url: 'http://127.0.0.1:9' },
+          sources: [{ name: 'odd', release: '2.1', capture: { db, connector: `${tag}-odd`, ...capture } }],
+          targets: [{ name: 'main', db: target.url, release: '4.0', hashSize: 9 }],
+        },
+        {},
+      );
+    const apply = (db: string, capture: Record<string, unknown> = {}) => {
+      const c = config(db, capture);
+      return applyConnectors(c, 'http://127.0.0.1:9', { waitMs: 2_000 });
+    };
+    await assert.rejects(apply(pgOdd.url), {
+      code: 'CAPTURE_COLUMN_UNITS',
+      message:
+        "sources[0].capture: table location: column last_modified is timestamp(3): Debezium sends it in milliseconds, and values without schemas are read as a PostgreSQL timestamp's microseconds (timestamp(4) to timestamp(6)). Set sources[0].capture.valueSchemas: true: each value then states its unit",
+    });
+    await assert.rejects(apply(mariaOdd.url, { kind: 'mariadb' }), {
+      code: 'CAPTURE_COLUMN_UNITS',
+      message:
+        "sources[0].capture: table location: column expires is DATETIME(6): Debezium sends it in microseconds, and values without schemas are read as a DATETIME's milliseconds (DATETIME to DATETIME(3)). Set sources[0].capture.valueSchemas: true: each value then states its unit",
+    });
+    // With value schemas each value states its unit: apply goes on to Kafka Connect.
+    await assert.rejects(apply(pgOdd.url, { valueSchemas: true }), { code: 'CONNECT_UNREACHABLE' });
+    await assert.rejects(apply(mariaOdd.url, { kind: 'mariadb', valueSchemas: true }), { code: 'CONNECT_UNREACHABLE' });
+    // The tables OpenSIPS creates pass the check: the suite's legacy tables above go on too.
+    await assert.rejects(apply(pgLegacy.url), { code: 'CONNECT_UNREACHABLE' });
+    await assert.rejects(apply(mariaLegacy.url, { kind: 'mariadb' }), { code: 'CONNECT_UNREACHABLE' });
+  } finally {
+    await pgOdd.drop().catch(() => undefined);
+    await mariaOdd.drop().catch(() => undefined);
+  }
+});

@@ -335,8 +335,8 @@ test('run through bin/ulbridge.js: ${VAR} expansion, ULBRIDGE_KAFKA_BROKERS, ULB
   // A change event without callid: one dead letter of the ingest, reason MISSING_FIELD.
   const [first] = await readTopic(kafkaBrokers(), cdcTopic, 1, { settleMs: 0 });
   const poison = JSON.parse(first!.value!);
-  poison.payload.after.id = 990001;
-  delete poison.payload.after.callid;
+  poison.after.id = 990001; // the bare envelope: ulbridge's connectors write values without schemas
+  delete poison.after.callid;
   const producer = new Kafka({ clientId: 'contract-poison', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING }).producer();
   await producer.connect();
   await producer.send({ topic: cdcTopic, messages: [{ key: '{"id":990001}', value: JSON.stringify(poison) }] });
@@ -656,7 +656,15 @@ function captureConfig(): string {
   });
 }
 
-let errorFixtures: { pgNoTable: FreshDb; pg21: FreshDb; pgDenied: FreshDb; mariaMyisam: FreshDb; deniedRole: string } | null = null;
+let errorFixtures: {
+  pgNoTable: FreshDb;
+  pg21: FreshDb;
+  pgDenied: FreshDb;
+  mariaMyisam: FreshDb;
+  /** A 2.1 table whose last_modified is timestamp(3): Debezium sends it in milliseconds. */
+  pgMillis: FreshDb;
+  deniedRole: string;
+} | null = null;
 
 async function fixtures(): Promise<NonNullable<typeof errorFixtures>> {
   if (errorFixtures) return errorFixtures;
@@ -674,7 +682,10 @@ async function fixtures(): Promise<NonNullable<typeof errorFixtures>> {
   const mariaMyisam = await freshMariaDb(`${TAG}_myisam`);
   await createLocationTable(mariaMyisam.url, '4.0');
   await withMysql(mariaMyisam.url, (c) => c.query('ALTER TABLE location ENGINE=MyISAM'));
-  errorFixtures = { pgNoTable, pg21, pgDenied, mariaMyisam, deniedRole };
+  const pgMillis = await freshPostgresDb(`${TAG}_millis`);
+  await createLocationTable(pgMillis.url, '2.1');
+  await withPg(pgMillis.url, (c) => c.query('ALTER TABLE location ALTER COLUMN last_modified TYPE timestamp(3)'));
+  errorFixtures = { pgNoTable, pg21, pgDenied, mariaMyisam, pgMillis, deniedRole };
   return errorFixtures;
 }
 
@@ -943,7 +954,24 @@ const CASES: ErrorCase[] = [
   {
     code: 'CAPTURE_TABLE',
     args: () => Promise.resolve(['connect', 'apply', '--config', captureConfig(), '--timeout', '5']),
-    line: 'ulbridge: CAPTURE_TABLE: sources[0].capture: cannot set REPLICA IDENTITY FULL on public.contract_nosuch: table public.contract_nosuch does not exist',
+    line: 'ulbridge: CAPTURE_TABLE: sources[0].capture: table public.contract_nosuch does not exist (check sources[0].capture.table and .db)',
+  },
+  {
+    code: 'CAPTURE_COLUMN_UNITS',
+    args: async () => [
+      'connect',
+      'apply',
+      '--timeout',
+      '5',
+      '--config',
+      writeJson('units.json', {
+        kafka: { brokers: kafkaBrokers() },
+        connect: { url: connectUrl() },
+        sources: [{ name: 'legacy', release: '2.1', capture: { db: (await fixtures()).pgMillis.url, connector: `${TAG}_units` } }],
+        targets: [{ name: 'main', db: legacy.url, release: '4.0' }],
+      }),
+    ],
+    line: "ulbridge: CAPTURE_COLUMN_UNITS: sources[0].capture: table location: column last_modified is timestamp(3): Debezium sends it in milliseconds, and values without schemas are read as a PostgreSQL timestamp's microseconds (timestamp(4) to timestamp(6)). Set sources[0].capture.valueSchemas: true: each value then states its unit",
   },
   {
     code: 'LOG_TOPIC_MISMATCH',
@@ -1029,7 +1057,7 @@ test('docs/errors.md: every code a user can trigger from the CLI is exactly `ulb
   if (errorFixtures) {
     const f = errorFixtures;
     await withPg(f.pgDenied.url, (q) => q.query(`REVOKE ALL ON location FROM ${f.deniedRole}`));
-    for (const d of [f.pgNoTable, f.pg21, f.pgDenied, f.mariaMyisam]) await d.drop().catch(() => undefined);
+    for (const d of [f.pgNoTable, f.pg21, f.pgDenied, f.mariaMyisam, f.pgMillis]) await d.drop().catch(() => undefined);
     await withPg(postgresUrl(), (q) => q.query(`DROP ROLE IF EXISTS ${f.deniedRole}`)).catch(() => undefined);
   }
 });

@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { connectorConfig as stackConnectorConfig } from '../../src/stack/connectors.js';
+import { schemalessUnitProblem } from '../../src/connect/columnUnits.js';
 import { connectorConfig } from '../../src/connect/derive.js';
 import { connectUrlOf, planConnectors } from '../../src/connect/fromConfig.js';
 import { binlogBytesBetween, capturedPending, gtidsCover, lsnToBigInt, pendingTransactions } from '../../src/connect/lag.js';
@@ -57,7 +58,7 @@ test('sources[].capture derives the topic and the PostgreSQL connector the stack
     'key.converter': 'org.apache.kafka.connect.json.JsonConverter',
     'key.converter.schemas.enable': 'false',
     'value.converter': 'org.apache.kafka.connect.json.JsonConverter',
-    'value.converter.schemas.enable': 'true',
+    'value.converter.schemas.enable': 'false',
     'heartbeat.interval.ms': '5000',
   });
   assert.ok(!JSON.stringify(plan).includes('secret'), 'the literal password is never in the plan');
@@ -208,6 +209,60 @@ test('capture keys are validated with the config rules', () => {
   const noUrl = parseConfig(src({ db: 'postgres://u@h/db' }), {});
   assert.throws(() => connectUrlOf(noUrl), { code: 'CONFIG_INVALID', message: 'config connect.url: is missing (or pass --connect URL)' });
   assert.equal(connectUrlOf(parseConfig(src({ db: 'postgres://u@h/db' }), { ULBRIDGE_CONNECT_URL: 'http://env:8083' })), 'http://env:8083');
+});
+
+test('value schemas: off unless capture.valueSchemas; an encoding only a schema states is refused without them', () => {
+  const cfg = (capture: Record<string, unknown>) =>
+    parseConfig({ ...base, sources: [{ name: 'legacy', release: '2.1', capture: { db: 'postgres://u@h/db', ...capture } }] }, {});
+  const valueSchemas = (capture: Record<string, unknown>) => planConnectors(cfg(capture))[0]!.config['value.converter.schemas.enable'];
+  assert.equal(valueSchemas({}), 'false');
+  assert.equal(valueSchemas({ valueSchemas: true }), 'true');
+  assert.equal(valueSchemas({ config: { 'time.precision.mode': 'adaptive', 'bigint.unsigned.handling.mode': 'long' } }), 'false');
+
+  const refused = (capture: Record<string, unknown>, message: string) =>
+    assert.throws(() => planConnectors(cfg(capture)), { code: 'CONFIG_INVALID', message });
+  refused(
+    { config: { 'time.precision.mode': 'connect' } },
+    'config sources[0].capture: connector ulbridge-legacy: time.precision.mode=connect changes an encoding that only the value schema states; turn value schemas on with it (capture.valueSchemas: true)',
+  );
+  refused(
+    { config: { 'bigint.unsigned.handling.mode': 'precise' } },
+    'config sources[0].capture: connector ulbridge-legacy: bigint.unsigned.handling.mode=precise changes an encoding that only the value schema states; turn value schemas on with it (capture.valueSchemas: true)',
+  );
+  // With value schemas (stated either way) the decoder reads each value's encoding from its schema.
+  assert.equal(
+    planConnectors(cfg({ valueSchemas: true, config: { 'time.precision.mode': 'connect' } }))[0]!.config['time.precision.mode'],
+    'connect',
+  );
+  assert.equal(
+    planConnectors(cfg({ config: { 'value.converter.schemas.enable': 'true', 'time.precision.mode': 'connect' } }))[0]!.config[
+      'time.precision.mode'
+    ],
+    'connect',
+  );
+});
+
+test('schemaless DATETIME units: the precisions whose Debezium unit is not the one the ingest assumes are named', () => {
+  const col = (type: string, precision: number | null) => ({ name: 'last_modified', type, precision });
+  // PostgreSQL: adaptive mode sends timestamp(0-3) in milliseconds, timestamp(4-6) in microseconds.
+  assert.equal(schemalessUnitProblem('postgres', col('timestamp', 6)), null);
+  assert.equal(schemalessUnitProblem('postgres', col('timestamp', 4)), null);
+  assert.equal(
+    schemalessUnitProblem('postgres', col('timestamp', 3)),
+    "column last_modified is timestamp(3): Debezium sends it in milliseconds, and values without schemas are read as a PostgreSQL timestamp's microseconds (timestamp(4) to timestamp(6))",
+  );
+  assert.notEqual(schemalessUnitProblem('postgres', col('timestamp', 0)), null);
+  assert.equal(schemalessUnitProblem('postgres', col('timestamptz', 3)), null, 'a ZonedTimestamp is an ISO string: no unit');
+  assert.equal(schemalessUnitProblem('postgres', col('int4', null)), null, '2.4+ expires: unix seconds');
+  // MySQL/MariaDB: DATETIME(0-3) in milliseconds, DATETIME(4-6) in microseconds.
+  assert.equal(schemalessUnitProblem('mysql', col('datetime', 0)), null);
+  assert.equal(schemalessUnitProblem('mysql', col('datetime', 3)), null);
+  assert.equal(
+    schemalessUnitProblem('mysql', col('datetime', 6)),
+    "column last_modified is DATETIME(6): Debezium sends it in microseconds, and values without schemas are read as a DATETIME's milliseconds (DATETIME to DATETIME(3))",
+  );
+  assert.equal(schemalessUnitProblem('mysql', col('timestamp', 6)), null, 'a ZonedTimestamp is an ISO string: no unit');
+  assert.equal(schemalessUnitProblem('mysql', col('int', null)), null);
 });
 
 test('provider references resolve for ulbridge itself; Connect gets the URL without password', () => {

@@ -55,7 +55,7 @@ describe('connector configuration', () => {
       'key.converter': 'org.apache.kafka.connect.json.JsonConverter',
       'key.converter.schemas.enable': 'false',
       'value.converter': 'org.apache.kafka.connect.json.JsonConverter',
-      'value.converter.schemas.enable': 'true',
+      'value.converter.schemas.enable': 'false',
     });
     assert.equal(changeTopic(pgSpec), 'src-pg.public.location');
   });
