@@ -10,7 +10,7 @@ import { openDb } from '../db/open.js';
 import { parseTableName } from '../db/table.js';
 import { redactUrl } from '../db/url.js';
 import { DATETIME_COLUMNS, schemalessUnitProblem } from './columnUnits.js';
-import { pgTable } from './derive.js';
+import { hasValueSchemas, pgTable } from './derive.js';
 import { captureConnectorConfig, configCaptures, planConnectors, type Capture } from './fromConfig.js';
 import { captureLag, type CaptureLag } from './lag.js';
 import { ConnectClient, type ConnectorState } from './rest.js';
@@ -214,7 +214,7 @@ export async function applyConnectors(
   const out: ApplyResult[] = [];
   for (const c of configCaptures(cfg)) {
     const config = captureConnectorConfig(c);
-    if (config['value.converter.schemas.enable'] !== 'true') await checkSchemalessUnits(c, env);
+    if (!hasValueSchemas(config)) await checkSchemalessUnits(c, env);
     const replicaIdentitySet = c.spec.kind === 'postgres' ? await ensureReplicaIdentityFull(c, env) : null;
     const existing = await client.getConfig(c.spec.name);
     let action: ApplyResult['action'] = 'unchanged';

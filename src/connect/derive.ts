@@ -190,8 +190,13 @@ export function connectorConfig(spec: ConnectorSpec, opts: { notifications?: boo
     };
   }
   const config = { ...specific, ...common, ...(spec.config ?? {}) };
-  if (config['value.converter.schemas.enable'] !== 'true') refuseSchemalessOverrides(spec.name, config);
+  if (!hasValueSchemas(config)) refuseSchemalessOverrides(spec.name, config);
   return config;
+}
+
+/** Whether a derived config's values carry their Connect schema (an override in `config` included). */
+export function hasValueSchemas(config: Record<string, string>): boolean {
+  return config['value.converter.schemas.enable'] === 'true';
 }
 
 /**
