@@ -17,7 +17,7 @@ import { runStatus } from '../../src/service/status.js';
 import type { StatusReport } from '../../src/service/statusVerdict.js';
 import { deleteConnector } from '../../src/stack/connectors.js';
 import { cli } from '../support/cli.js';
-import { connectUrl, freshMariaDb, freshPostgresDb, kafkaBrokers, loadDdl, type FreshDb } from '../support/services.js';
+import { connectUrl, freshMariaDb, freshPostgresDb, kafkaBrokers, loadDdl, withMysql, withPg, type FreshDb } from '../support/services.js';
 
 // `ulbridge connect plan|apply|status` and the capture stage of `ulbridge status` against the real
 // stack: a 2.1 PostgreSQL legacy table, a 2.1 MariaDB legacy table and a 4.0 PostgreSQL target with
@@ -310,11 +310,8 @@ test('apply refuses a schemaless capture of a table whose DATETIME precision Deb
   try {
     await createLocationTable(pgOdd.url, '2.1');
     await loadDdl(mariaOdd.url, 'mysql', '2.1');
-    const pgc = new pg.Client({ connectionString: pgOdd.url });
-    await pgc.connect();
-    await pgc.query('ALTER TABLE location ALTER COLUMN last_modified TYPE timestamp(3)').finally(() => pgc.end());
-    const my = await mysql.createConnection(mariaOdd.url);
-    await my.query("ALTER TABLE location MODIFY expires DATETIME(6) NOT NULL DEFAULT '2030-05-28 21:32:15'").finally(() => my.end());
+    await withPg(pgOdd.url, (c) => c.query('ALTER TABLE location ALTER COLUMN last_modified TYPE timestamp(3)'));
+    await withMysql(mariaOdd.url, (c) => c.query("ALTER TABLE location MODIFY expires DATETIME(6) NOT NULL DEFAULT '2030-05-28 21:32:15'"));
     // Connect is never reached: the check comes first (a dead port shows where apply got to).
     const config = (db: string, capture: Record<string, unknown>) =>
       parseConfig(
