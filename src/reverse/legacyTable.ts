@@ -18,9 +18,15 @@ export interface LegacyRegistrar {
   unsignedChar?: boolean;
 }
 
-/** A legacy row's version as read, with its last_modified as stored (conditional writes compare it). */
+/**
+ * A legacy row's version as read, and what a conditional write checks to know the row is still as
+ * read: PostgreSQL, the row version's `xmin` (any write of the row changes it); MySQL/MariaDB, the
+ * version's columns, last_modified as the text it was read as.
+ */
 export interface LegacyVersion extends BindingVersion {
   lastModifiedText: string;
+  /** PostgreSQL: the xmin of the row version read; null on MySQL/MariaDB. */
+  xmin: string | null;
 }
 
 /** Most rows per multi-row statement. */
@@ -129,15 +135,21 @@ export class LegacyTable {
     const d = this.db.dialect;
     const keys = d.name === 'postgres' && ids.length > 0 ? await this.pgKeyArray() : '';
     for (const part of chunk(d.name === 'postgres' ? ids.filter((id) => this.keyFits(id)) : ids, ROWS_PER_STATEMENT)) {
-      const cols = `${this.keyText()} AS id, callid, cseq, ${d.datetimeText('last_modified')} AS lm`;
-      const rows = await this.db.query<{ id: string | number | bigint; callid: string; cseq: number; lm: string }>(
+      const cols = `${this.keyText()} AS id, callid, cseq, ${d.datetimeText('last_modified')} AS lm${d.name === 'postgres' ? ', xmin::text AS x' : ''}`;
+      const rows = await this.db.query<{ id: string | number | bigint; callid: string; cseq: number; lm: string; x?: string }>(
         d.name === 'postgres'
           ? `SELECT ${cols} FROM ${this.table} WHERE ${this.key} = ANY(${keys})`
           : `SELECT ${cols} FROM ${this.table} WHERE ${this.key} IN (${part.map(intLiteral).join(', ')})`,
         d.name === 'postgres' ? [pgIntArray(part)] : [],
       );
       for (const r of rows)
-        map.set(BigInt(r.id), { callid: r.callid, cseq: Number(r.cseq), lastModified: this.unixOf(r.lm), lastModifiedText: r.lm });
+        map.set(BigInt(r.id), {
+          callid: r.callid,
+          cseq: Number(r.cseq),
+          lastModified: this.unixOf(r.lm),
+          lastModifiedText: r.lm,
+          xmin: r.x ?? null,
+        });
     }
     return map;
   }
@@ -180,17 +192,10 @@ export class LegacyTable {
       if (this.dialect === 'postgres') {
         const res = await this.db.query(
           cond
-            ? `DELETE FROM ${this.table} AS l USING unnest($1::bigint[], $2::text[], $3::integer[], $4::text[]) AS u(k, callid, cseq, lm)
-                WHERE l.${this.key} = u.k AND l.callid = u.callid AND l.cseq = u.cseq AND ${this.db.dialect.datetimeText('l.last_modified')} = u.lm RETURNING 1`
+            ? `DELETE FROM ${this.table} AS l USING unnest($1::bigint[], $2::xid[]) AS u(k, x)
+                WHERE l.${this.key} = u.k AND (u.x IS NULL OR l.xmin = u.x) RETURNING 1`
             : `DELETE FROM ${this.table} WHERE ${this.key} = ANY($1::bigint[]) RETURNING 1`,
-          cond
-            ? [
-                part.map((r) => intLiteral(r.id)),
-                part.map((r) => r.expect!.callid),
-                part.map((r) => r.expect!.cseq),
-                part.map((r) => r.expect!.lastModifiedText),
-              ]
-            : [part.map((r) => intLiteral(r.id))],
+          cond ? [part.map((r) => intLiteral(r.id)), part.map((r) => r.expect?.xmin ?? null)] : [part.map((r) => intLiteral(r.id))],
         );
         n += res.length;
       } else {
@@ -221,25 +226,26 @@ export class LegacyTable {
     for (const part of chunk(rows, ROWS_PER_STATEMENT)) {
       const values = part.map((r) => this.values(r.reg, r.id));
       const cond = part.some((r) => r.expect);
-      // The version the row must still have (nulls: no condition for that row).
-      const expect = [
-        part.map((r) => r.expect?.callid ?? null),
-        part.map((r) => r.expect?.cseq ?? null),
-        part.map((r) => r.expect?.lastModifiedText ?? null),
-      ];
       if (this.dialect === 'postgres') {
         const sets = cols.map((c) => `${this.q(c)} = u.${this.q(c)}`).join(', ');
         const types = targetColumnPgTypes(this.target);
+        // The row version must still be the one read (null: no condition for that row).
         const res = await this.db.query(
           `UPDATE ${this.table} AS l SET ${sets}
-             FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}, $${types.length + 1}::text[], $${types.length + 2}::integer[], $${types.length + 3}::text[])
-               AS u(${this.columns.map((c) => this.q(c)).join(', ')}, x_callid, x_cseq, x_lm)
-            WHERE l.${this.key} = u.${this.key}${cond ? this.versionCondition() : ''}
+             FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}${cond ? `, $${types.length + 1}::xid[]` : ''})
+               AS u(${this.columns.map((c) => this.q(c)).join(', ')}${cond ? ', x_xmin' : ''})
+            WHERE l.${this.key} = u.${this.key}${cond ? ' AND (u.x_xmin IS NULL OR l.xmin = u.x_xmin)' : ''}
             RETURNING 1`,
-          [...this.columnArrays(values), ...expect],
+          [...this.columnArrays(values), ...(cond ? [part.map((r) => r.expect?.xmin ?? null)] : [])],
         );
         n += res.length;
       } else {
+        // The version the row must still have (nulls: no condition for that row).
+        const expect = [
+          part.map((r) => r.expect?.callid ?? null),
+          part.map((r) => r.expect?.cseq ?? null),
+          part.map((r) => r.expect?.lastModifiedText ?? null),
+        ];
         const sets = cols.map((c) => `l.${this.q(c)} = u.${this.q(c)}`).join(', ');
         const names = [...this.columns, 'x_callid', 'x_cseq', 'x_lm'];
         const derived = values
@@ -391,9 +397,9 @@ export class LegacyTable {
   }
 
   /**
-   * The row is still at the version read (x_ columns; none: no condition). last_modified is
-   * compared as the same text it was read as, so sub-second digits a writer may have stored
-   * cannot make it differ.
+   * MySQL/MariaDB: the row is still at the version read (x_ columns; none: no condition).
+   * last_modified is compared as the same text it was read as, so sub-second digits a writer may
+   * have stored cannot make it differ.
    */
   private versionCondition(): string {
     const lm = this.db.dialect.datetimeText('l.last_modified');

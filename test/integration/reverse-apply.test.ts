@@ -343,6 +343,37 @@ function scenario(kind: 'postgres' | 'mysql'): void {
       }
     });
 
+    test("a legacy row the legacy registrar refreshes between reverse sync's read and its delete is not deleted: the batch is decided again", async () => {
+      const registrar = await openDb(legacyDb.url);
+      let reads = 0;
+      const racing: DbConnection = {
+        ...legacyConn,
+        query: async (sql, params) => {
+          const rows = await legacyConn.query(sql, params);
+          if (/^SELECT .*callid, cseq/.test(sql) && ++reads === 1) {
+            await registrar.query(`UPDATE location SET cseq = 200, last_modified = '2025-11-24 19:00:00' WHERE id = 1`);
+          }
+          return rows as never;
+        },
+      };
+      try {
+        const racy = new LegacyTable(racing, 'location', { release: '2.1', timeZone: TZ });
+        // The target registrar deletes bob's contact as it stood after its last refresh (cseq 101).
+        const gone = change('DELETE', Y, 5012n, 101, NOW + 7200, 'cid-bob-rebooted');
+        gone.event.registration = { ...gone.event.registration!, username: 'bob', domain: 'example.com', contact: 'sip:bob@192.0.2.1' };
+        const r = await applyReverseBatch(t, racy, { stateSchema: S, sourceName: 'legacy' }, [gone]);
+        // First decision (delete) found the row moved; decided again: the legacy row is newer, kept.
+        assert.equal(reads, 2);
+        assert.deepEqual(r, { ownWrites: 0, inserted: 0, updated: 0, deleted: 0, keptLegacy: 1, ignored: 0 });
+        const rows = await legacyConn.query<{ cseq: number }>(`SELECT cseq FROM location WHERE id = 1`);
+        assert.equal(Number(rows[0]!.cseq), 200);
+      } finally {
+        // Bob as the test before left him, for the tests after.
+        await registrar.query(`UPDATE location SET cseq = 100, last_modified = '2025-11-24 18:00:00' WHERE id = 1`);
+        await registrar.close();
+      }
+    });
+
     test('a legacy last_modified with sub-second digits (a writer other than OpenSIPS) still takes the update', async () => {
       await legacyConn.query(`UPDATE location SET last_modified = '2025-11-24 18:00:00.4' WHERE id = 1`);
       const bob = change('UPSERT', Y, 5011n, 101, NOW + 7200, 'cid-bob-rebooted');
