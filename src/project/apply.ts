@@ -35,6 +35,8 @@ export interface ApplySession {
   loadLiveClabels(aors: AorState[]): Promise<Map<string, Set<number>>>;
   /** Shared targets: the current version of each of these target rows, locked. */
   lockedVersions(ids: bigint[]): Promise<Map<bigint, BindingVersion>>;
+  /** Shared targets: the bindings that hold these contact ids in the state (id -> binding key). */
+  idHolders(ids: bigint[]): Promise<Map<bigint, string>>;
   /**
    * Writes the plan: deletes, updates, inserts (a planned id held by a row ulbridge did not write
    * is relabelled through the planner, never overwritten), AOR counters, binding states.
@@ -128,7 +130,10 @@ async function applySegment(session: ApplySession, batch: BatchInput, segment: S
   const planner = new Planner({ target, now: batch.now, bindings, aors, liveClabels, aorIdentity: identity, takeRlabel });
   planSegment(planner, segment, batch.partition, result, links);
   const plan = planner.plan;
-  if (target.shared) result.kept += await settleConflicts(session, plan, planner.reinserts());
+  if (target.shared) {
+    result.kept += await settleConflicts(session, plan, planner.reinserts());
+    await relabelHeldIds(session, plan, planner);
+  }
   const deleted = target.push && plan.deletes.size > 0 ? await session.readImages({ ids: [...plan.deletes] }) : [];
   await session.writePlan(plan, planner, { aors, liveClabels, storedIds });
   if (target.push) await collectChanges(session, plan, deleted, result.changes);
@@ -147,6 +152,32 @@ async function collectChanges(session: ApplySession, plan: Plan, deleted: RowIma
   for (const r of plan.inserts.values()) written.set(r.contactId, 'insert');
   if (written.size === 0) return;
   for (const row of await session.readImages({ ids: [...written.keys()] })) into.push({ op: written.get(row.contactId)!, row });
+}
+
+/** Rounds of relabelling a planned id that another binding holds before giving up (each round takes fresh labels). */
+const MAX_HELD_ROUNDS = 64;
+
+/**
+ * Shared targets: a planned new id that another binding already holds takes the AOR's next free
+ * label instead. The planner's counters pass every label they hand out, but a binding that
+ * adopted a registrar's row holds the id the registrar chose, under the AOR's record label when
+ * the registrar had loaded ulbridge's rows; state written before adopting moved the counter
+ * (Planner.adopt) may hold such an id above it. While that row is in the target the INSERT's
+ * clash check finds it; once it is gone (expired) only the state shows it.
+ */
+async function relabelHeldIds(session: ApplySession, plan: Plan, planner: Planner): Promise<void> {
+  let pending = [...plan.inserts.keys()];
+  for (let round = 0; pending.length > 0; round++) {
+    if (round >= MAX_HELD_ROUNDS) {
+      throw new Error(`could not find contact ids no other binding holds for ${pending.length} bindings after ${MAX_HELD_ROUNDS} rounds`);
+    }
+    const holders = await session.idHolders(pending.map((b) => plan.inserts.get(b)!.contactId));
+    pending = pending.filter((b) => {
+      const holder = holders.get(plan.inserts.get(b)!.contactId);
+      return holder !== undefined && holder !== b;
+    });
+    for (const b of pending) planner.relabel(b);
+  }
 }
 
 /**

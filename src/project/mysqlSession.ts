@@ -98,6 +98,17 @@ export function mysqlSession(conn: Connection, target: Target, opts: MysqlSessio
     aorIdentity: () => mysqlAorIdentity(target, opts.charAorColumns ?? { username: true, domain: true }),
     loadBindings: (keys) => loadBindings(conn, s, keys),
     loadLinks: (keys) => loadLinks(conn, s, keys),
+    async idHolders(ids) {
+      const map = new Map<bigint, string>();
+      for (const part of chunk(ids, KEYS_PER_LOOKUP)) {
+        const rows = await query(
+          conn,
+          `SELECT CAST(contact_id AS CHAR) AS id, binding FROM ${s}.bindings WHERE contact_id IN (${part.join(', ')})`,
+        );
+        for (const r of rows) map.set(BigInt(text(r.id)), text(r.binding));
+      }
+      return map;
+    },
     lockAors: (keys) => lockAors(conn, s, keys),
     async prepareNewAors(wanted, aors) {
       await createAors(conn, s, wanted, aors, maxRows);

@@ -67,6 +67,14 @@ export function pgSession(client: pg.ClientBase, target: Target, opts: PgSession
     aorIdentity: () => aorIdentityCache(target),
     loadBindings: (keys) => loadBindings(client, s, keys),
     loadLinks: (keys) => loadLinks(client, s, keys),
+    async idHolders(ids) {
+      if (ids.length === 0) return new Map();
+      const { rows } = await client.query(
+        `SELECT contact_id::text AS id, binding FROM ${s}.bindings WHERE contact_id = ANY($1::bigint[])`,
+        [ids.map(String)],
+      );
+      return new Map(rows.map((r) => [BigInt(r.id as string), r.binding as string]));
+    },
     lockAors: (keys) => loadAors(client, s, keys),
     async prepareNewAors(wanted, aors) {
       const missing = [...wanted.keys()].filter((k) => !aors.has(k)).length;

@@ -197,7 +197,17 @@ export class Planner {
       inTarget: true,
       position: { major: 0n, minor: 0n, seq: 0n },
     };
-    if (packContactId({ aorhash: aor.aorhash, rlabel: aor.rlabel, clabel }) === contactId) this.input.liveClabels.get(aor.aor)?.add(clabel);
+    if (packContactId({ aorhash: aor.aorhash, rlabel: aor.rlabel, clabel }) === contactId) {
+      // The registrar gave this contact a label under the AOR's own record label (it loaded rows
+      // ulbridge wrote): the counter must pass it, or a later contact of the AOR would be given
+      // the id this binding now holds. Once wrapped, live labels are loaded and skipped anyway.
+      this.input.liveClabels.get(aor.aor)?.add(clabel);
+      if (!aor.wrapped && clabel >= aor.nextClabel) {
+        if (clabel === CLABEL_MASK) aor.wrapped = true;
+        aor.nextClabel = (clabel + 1) & CLABEL_MASK;
+        this.plan.aors.set(aor.aor, aor);
+      }
+    }
     this.input.bindings.set(binding, state);
     this.plan.bindings.set(binding, state);
     this.initial.set(binding, contactId);

@@ -220,6 +220,36 @@ export function projectSharedSuite(d: Dialect): void {
         await store.close();
       }
     });
+
+    test('a new contact never takes an id an adopted binding holds, with its row in the target or gone', async () => {
+      // ulbridge writes dora's first contact: her record label, contact label 0; counter at 1.
+      await apply([msg(100, ev('UPSERT', 60n, 80n, 'dora', 1))]);
+      const [first] = await c.lines(`SELECT ${d.text('contact_id')} FROM location WHERE callid = 'cid-60'`);
+      const aorhash = Number(BigInt(first!) >> 46n);
+      const [rlabel] = await c.lines(`SELECT rlabel FROM ${st('aors')} WHERE aor LIKE 'dora%'`);
+      // The new registrar loaded that row and gave dora's next contact label 1 under her record
+      // label; reverse sync copied it to legacy row 61 and linked it; its echo adopts it.
+      const X = packContactId({ aorhash, rlabel: Number(rlabel), clabel: 1 });
+      await registrarRow(X, 'dora', 61, 1, '2025-11-24 16:00:00', NOW + 600);
+      await link(X, 'legacy:61', 61);
+      await apply([msg(101, ev('UPSERT', 61n, 81n, 'dora', 1))]);
+      assert.deepEqual(await binding('legacy:61'), [`legacy:61|${X}|1`]);
+      assert.deepEqual(
+        await c.lines(`SELECT next_clabel FROM ${st('aors')} WHERE aor LIKE 'dora%'`),
+        ['2'],
+        'the counter passed the adopted label',
+      );
+      // State as a version before that fix left it (counter at 1), and the registrar's row gone
+      // (expired) while the binding still holds its id: dora's next contact takes label 2.
+      await c.exec(`UPDATE ${st('aors')} SET next_clabel = 1 WHERE aor LIKE 'dora%'`);
+      await c.exec(`DELETE FROM location WHERE contact_id = ${X}`);
+      const r = await apply([msg(102, ev('UPSERT', 62n, 82n, 'dora', 1))]);
+      assert.equal(r.applied, 1);
+      const next = packContactId({ aorhash, rlabel: Number(rlabel), clabel: 2 });
+      assert.deepEqual(await c.lines(`SELECT ${d.text('contact_id')} FROM location WHERE callid = 'cid-62'`), [`${next}`]);
+      assert.deepEqual(await binding('legacy:61'), [`legacy:61|${X}|1`]);
+      assert.deepEqual(await binding('legacy:62'), [`legacy:62|${next}|1`]);
+    });
   });
 }
 

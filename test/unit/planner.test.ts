@@ -268,3 +268,26 @@ test('a delete records the version of the deleted state, for the conflict rule o
   assert.deepEqual([...q.plan.deletes], [id]);
   assert.deepEqual(q.plan.deleteVersions.get(id), { callid: 'c1', cseq: 5, lastModified: 1764000000n });
 });
+
+test("adopting a registrar's row with the AOR's own record label moves the AOR's counter past its label", () => {
+  // The AOR's state: record label 131072, next contact label 1 (ulbridge wrote clabel 0). The new
+  // registrar loaded that row and gave the AOR's next contact clabel 4 under the same record label.
+  const aors = new Map<string, AorState>([
+    ['callee', { aor: 'callee', aorhash: 1706, slot: 170, rlabel: 131072, nextClabel: 1, wrapped: false }],
+  ]);
+  const registrarRow = packContactId({ aorhash: 1706, rlabel: 131072, clabel: 4 });
+  const p = planner(new Map(), aors);
+  assert.equal(p.adopt('legacy:9', registrarRow, ev('UPSERT', 9n, 10n, 'callee'), 2), true);
+  assert.deepEqual(p.plan.aors.get('callee'), { aor: 'callee', aorhash: 1706, slot: 170, rlabel: 131072, nextClabel: 5, wrapped: false });
+  // A new contact of the AOR takes clabel 5: above every label held under this record label.
+  p.apply(ev('UPSERT', 10n, 11n, 'callee'), 2, 'legacy:10');
+  assert.deepEqual(unpackContactId(p.plan.inserts.get('legacy:10')!.contactId), { aorhash: 1706, rlabel: 131072, clabel: 5 });
+  // A row under another record label leaves the counter alone.
+  const other = planner(new Map(), new Map([['callee', { ...aors.get('callee')!, nextClabel: 1 }]]));
+  other.adopt('legacy:9', packContactId({ aorhash: 1706, rlabel: 999, clabel: 4 }), ev('UPSERT', 9n, 10n, 'callee'), 2);
+  assert.equal(other.plan.aors.has('callee'), false);
+  // The last label: the counter wraps, so live labels are skipped from then on.
+  const last = planner(new Map(), new Map([['callee', { ...aors.get('callee')!, nextClabel: 1 }]]));
+  last.adopt('legacy:9', packContactId({ aorhash: 1706, rlabel: 131072, clabel: 16383 }), ev('UPSERT', 9n, 10n, 'callee'), 2);
+  assert.deepEqual(last.plan.aors.get('callee'), { aor: 'callee', aorhash: 1706, slot: 170, rlabel: 131072, nextClabel: 0, wrapped: true });
+});
