@@ -28,7 +28,8 @@ import { mariaDbServer } from './services.js';
  *      of a reverse sync: own-transaction record, link lookup, conflict-rule reads), for N first
  *      registrations then N refreshes (N = 100k at --scale 1), in batches of 1,000 events;
  *   2. reverse sync's apply (applyReverseBatches, as the service runs it: slices of
- *      REVERSE_BATCH_CHANGES = 500 changes, one legacy transaction each, 3 slices per fetch) of M
+ *      REVERSE_BATCH_CHANGES = 500 changes, one legacy transaction each, 3 slices per fetch, the
+ *      next slice's legacy rows read ahead on a second connection) of M
  *      registrar first registrations then M refreshes (M = 40k) into a 2.1 and a 4.0 legacy table,
  *      in PostgreSQL and in MariaDB, against the floor of the bare writes it makes: the same
  *      set-based INSERTs/UPDATEs of the same rows (2.2+: the very contact ids reverse sync
@@ -217,6 +218,8 @@ async function reverseRates(targetUrl: string, legacyUrl: string, release: '2.1'
   const t = new pg.Client({ connectionString: targetUrl });
   await t.connect();
   const legacyDb = await openDb(legacyUrl);
+  // Reverse sync's second legacy connection, as the service opens it: the next slice's rows are read on it.
+  const legacyReader = await openDb(legacyUrl);
   try {
     await t.query('SET jit = off');
     await ensureStateSchema(t, 'ulbridge_r');
@@ -224,7 +227,7 @@ async function reverseRates(targetUrl: string, legacyUrl: string, release: '2.1'
     await createLocationTable(legacyUrl, release, 'location');
     await createLocationTable(legacyUrl, release, 'floor_location');
     const registrar = { release, hashSize: 9, useDomain: false, unsignedChar: false, timeZone: 'UTC' } as const;
-    const legacy = new LegacyTable(legacyDb, 'location', registrar);
+    const legacy = new LegacyTable(legacyDb, 'location', registrar, legacyReader);
     const rounds = [registrarEvents(m, 1, now), registrarEvents(m, 2, now)];
     const floor = new LegacyTable(legacyDb, 'floor_location', registrar);
     await t.query('CREATE TABLE ulbridge_r.floor_links (LIKE ulbridge_r.links INCLUDING ALL)');
@@ -287,6 +290,7 @@ async function reverseRates(targetUrl: string, legacyUrl: string, release: '2.1'
     return { reverse: (2 * m) / (Number(reverseNs) / 1e9), floor: (2 * m) / (Number(floorNs) / 1e9) };
   } finally {
     await legacyDb.close();
+    await legacyReader.close();
     await t.end();
   }
 }

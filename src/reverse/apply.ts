@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { RegistrationEvent } from '../log/event.js';
 import { isNewer, versionOf, type BindingVersion } from '../log/version.js';
 import type { AorState } from '../project/planner.js';
-import { insertAllocated } from './labels.js';
+import { insertAllocated, readLabelsAhead, type LabelsAhead } from './labels.js';
 import type { LegacyTable, LegacyVersion } from './legacyTable.js';
 import type { OwnWriteVerdict } from './ownWrites.js';
 import { pgReverseSession } from './pgTarget.js';
@@ -89,15 +89,30 @@ export async function applyReverseBatch(
   return (await applyReverseBatches(targetSession, legacy, opts, [changes]))[0]!;
 }
 
+/** What the next batch's decisions start from, fetched while the current batch writes. */
+interface LookAhead {
+  looked: TargetLookup;
+  /** The versions of the legacy rows it names, read on the legacy table's reader; null: read them in the transaction. */
+  versions: Map<bigint, LegacyVersion> | null;
+  /** 2.2+ legacy tables: label state of the AORs of its changes that name no legacy row (new rows, most likely). */
+  labels: LabelsAhead | null;
+}
+
 /**
  * Consecutive batches (the slices of one Kafka fetch, in offset order), each applied as
  * applyReverseBatch applies one, in its own legacy transaction, one after the other; but the next
- * batch's target lookup (own writes, legacy keys) runs on the target connection while the current
- * batch is written to the legacy table, so it costs no round trip of its own. Links change only
- * here (the projection reads them): a batch naming a target row whose link the batch before it
- * wrote or dropped is looked up again once that batch is done, so every batch decides on the links
- * as they are when it starts, as if applied alone. `afterEach` runs after each batch's legacy
- * commit, before the next batch writes (the service commits that batch's Kafka offsets there).
+ * batch's target lookup (own writes, legacy keys) runs on the target connection, and then the
+ * versions of the legacy rows it names are read on the legacy table's reader connection (when it
+ * has one) and, for a 2.2+ table, the label state of its new rows' AORs on the target connection,
+ * while the current batch is written to the legacy table, so none of them costs a round trip of
+ * its own. Links change only here (the projection reads them): a batch naming a target row whose
+ * link the batch before it wrote or dropped is looked up again once that batch is done, so every
+ * batch decides on the links as they are when it starts, as if applied alone; versions read ahead
+ * of legacy rows the batch before it updated or deleted, and label state of AORs it saved, are
+ * read again in the transaction (any other row the legacy registrar wrote meanwhile fails the
+ * conditional write, and the batch is decided again on a fresh read). `afterEach` runs after each
+ * batch's legacy commit, before the next batch writes (the service commits that batch's Kafka
+ * offsets there).
  */
 export async function applyReverseBatches(
   targetSession: ReverseTargetSession | pg.ClientBase,
@@ -109,34 +124,79 @@ export async function applyReverseBatches(
   // A PostgreSQL client is the PostgreSQL target session of opts.stateSchema.
   const target = 'lookUp' in targetSession ? targetSession : pgReverseSession(targetSession, opts.stateSchema);
   const results: ReverseResult[] = [];
-  let next: Promise<TargetLookup> | null = null;
+  let next: Promise<LookAhead> | null = null;
   try {
     for (const [i, changes] of batches.entries()) {
       const prefetched = next;
       next = null;
       const touched = new Set<bigint>();
-      const result = await applyLooked(target, legacy, opts, changes, prefetched, touched, () => {
-        // This batch is looked up: the next one's lookup runs while this one writes.
+      const written = new Set<bigint>();
+      const aors = new Set<string>();
+      const result = await applyLooked(target, legacy, opts, changes, prefetched, { touched, written, aors }, () => {
+        // This batch is looked up: the next one's lookup (and legacy read) runs while this one writes.
         const following = batches[i + 1];
         if (following && following.length > 0) {
-          next = decideOwnWrites(target, opts, following);
+          next = lookAhead(target, legacy, opts, following);
           next.catch(() => undefined); // awaited below, or dropped with the batch's failure
         }
       });
       const following = batches[i + 1];
       if (next && following && touched.size > 0 && following.some((c) => touched.has(c.event.source.rowKey))) {
         // Looked up before this batch's links changed: look it up again.
-        await (next as Promise<TargetLookup>).catch(() => undefined);
+        await (next as Promise<LookAhead>).catch(() => undefined);
         next = null;
+      } else if (next && (written.size > 0 || aors.size > 0)) {
+        // What was read ahead of rows (versions) or AORs (label state) this batch wrote is stale:
+        // the next batch reads it in its transaction.
+        next = (next as Promise<LookAhead>).then((a) => ({
+          ...a,
+          versions: a.versions && [...a.looked.legacyOf.values()].some((k) => written.has(k)) ? null : a.versions,
+          labels: a.labels && [...a.labels.keys].some((k) => aors.has(k)) ? null : a.labels,
+        }));
+        next.catch(() => undefined);
       }
       results.push(result);
       if (afterEach) await afterEach(i, result);
     }
   } finally {
     // A failed batch: let the next one's lookup finish before the caller drops the session.
-    if (next) await (next as Promise<TargetLookup>).catch(() => undefined);
+    if (next) await next.catch(() => undefined);
   }
   return results;
+}
+
+/**
+ * A batch's lookup, then (at once) the versions of the legacy rows it names, read on the legacy
+ * table's reader, and for a 2.2+ table the label state of the AORs its new rows will have.
+ */
+async function lookAhead(
+  target: ReverseTargetSession,
+  legacy: LegacyTable,
+  opts: ReverseApplyOptions,
+  changes: TargetChange[],
+): Promise<LookAhead> {
+  const looked = await decideOwnWrites(target, opts, changes);
+  const fresh = changes
+    .filter(
+      (c, i) =>
+        c.event.op === 'UPSERT' && c.event.registration && looked.verdicts[i] !== 'own' && !looked.legacyOf.has(c.event.source.rowKey),
+    )
+    .map((c) => c.event);
+  const [versions, labels] = await Promise.all([
+    legacy.readVersionsAhead([...new Set(looked.legacyOf.values())]),
+    legacy.hasContactIds && fresh.length > 0 ? readLabelsAhead(target, legacy, fresh) : null,
+  ]);
+  return { looked, versions, labels };
+}
+
+/** What a batch changed that the batch after it may have looked up: target rows' links, legacy rows written. */
+interface Touched {
+  /** Target contact ids whose link was written or dropped. */
+  touched: Set<bigint>;
+  /** Legacy keys updated or deleted. */
+  written: Set<bigint>;
+  /** 2.2+: AORs whose label state was saved. */
+  aors: Set<string>;
 }
 
 /** One batch: its lookup (given, or made now beside the legacy BEGIN), the decisions, the writes. */
@@ -145,8 +205,8 @@ async function applyLooked(
   legacy: LegacyTable,
   opts: ReverseApplyOptions,
   changes: TargetChange[],
-  prefetched: Promise<TargetLookup> | null,
-  touched: Set<bigint>,
+  prefetched: Promise<LookAhead> | null,
+  changed: Touched,
   lookedUp: () => void,
 ): Promise<ReverseResult> {
   const base: ReverseResult = { ownWrites: 0, inserted: 0, updated: 0, deleted: 0, keptLegacy: 0, ignored: 0 };
@@ -159,8 +219,10 @@ async function applyLooked(
   const begun = legacy.begin();
   begun.catch(() => undefined); // awaited below; a failed BEGIN fails the batch there
   let looked: TargetLookup;
+  let ahead: Pick<LookAhead, 'versions' | 'labels'> = { versions: null, labels: null };
   try {
-    looked = await (prefetched ?? decideOwnWrites(target, opts, changes));
+    if (prefetched) ({ looked, ...ahead } = await prefetched);
+    else looked = await decideOwnWrites(target, opts, changes);
   } catch (e) {
     await endBegun(legacy, begun);
     throw e;
@@ -190,7 +252,9 @@ async function applyLooked(
     try {
       // (A failed BEGIN fails the batch; the service then opens a new legacy session.)
       await (attempt === 1 ? begun : legacy.begin());
-      return await applyOnce(target, legacy, opts, theirs, legacyOf, { ...base }, touched);
+      // A retry reads the rows (and label state) again: one of them moved since the read.
+      const fromAhead = attempt === 1 ? ahead : { versions: null, labels: null };
+      return await applyOnce(target, legacy, opts, theirs, legacyOf, fromAhead, { ...base }, changed);
     } catch (e) {
       // The legacy registrar wrote a row between our read and our write: read again.
       if (!(e instanceof LegacyRowMoved) || attempt >= 5) throw e;
@@ -242,12 +306,13 @@ async function applyOnce(
   opts: ReverseApplyOptions,
   theirs: readonly RegistrationEvent[],
   legacyOf: ReadonlyMap<bigint, bigint>,
+  ahead: Pick<LookAhead, 'versions' | 'labels'>,
   result: ReverseResult,
-  touched: Set<bigint>,
+  { touched, written, aors }: Touched,
 ): Promise<ReverseResult> {
   // The caller began the legacy transaction.
   try {
-    const versions = await legacy.readVersions([...new Set(legacyOf.values())]);
+    const versions = ahead.versions ?? (await legacy.readVersions([...new Set(legacyOf.values())]));
     // 1. Decide, in event order: the state each legacy row ends the batch in.
     const existing = new Map<bigint, RowState>(); // by legacy key
     for (const [id, version] of versions) existing.set(id, { id, targetId: 0n, read: version, version, event: null, deleted: false });
@@ -297,6 +362,7 @@ async function applyOnce(
     const rows = [...existing.values()];
     const deletes = rows.filter((r) => r.deleted).map((r) => ({ id: r.id!, expect: r.read! }));
     const updates = rows.filter((r) => !r.deleted && r.event).map((r) => ({ id: r.id!, reg: r.event!.registration!, expect: r.read! }));
+    for (const r of [...deletes, ...updates]) written.add(r.id);
     if ((await legacy.deleteRows(deletes)) !== deletes.length) throw new LegacyRowMoved();
     if ((await legacy.updateRows(updates)) !== updates.length) throw new LegacyRowMoved();
     const inserts = created.filter((r) => !r.deleted);
@@ -309,12 +375,14 @@ async function applyOnce(
         legacy,
         inserts.map((r) => ({ targetId: r.targetId, event: r.event! })),
         now,
+        ahead.labels,
       );
       for (const [t, l] of allocated.inserted) newLinks.set(t, l);
       // Expired, or an AOR the legacy registrar cannot load: no row (as the projection decides).
       result.inserted -= allocated.skipped.length;
       result.ignored += allocated.skipped.length;
       labels = allocated.aors;
+      for (const a of labels) aors.add(a.aor);
     } else {
       const created = await legacy.insertAutoIds(inserts.map((r) => r.event!.registration!));
       inserts.forEach((r, i) => newLinks.set(r.targetId, created[i]!));

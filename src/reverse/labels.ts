@@ -5,7 +5,7 @@ import { Planner, type AorState } from '../project/planner.js';
 import { FIRST_RLABEL, ident } from '../project/stateSchema.js';
 import { aorIdentityCache, type AorIdentity } from '../project/target.js';
 import type { LegacyTable } from './legacyTable.js';
-import type { ReverseTargetSession } from './target.js';
+import type { LegacyAors, ReverseTargetSession } from './target.js';
 
 /**
  * Contact ids for the rows reverse sync inserts into a 2.2+ legacy table, by the projection's own
@@ -68,31 +68,68 @@ export interface AllocatedRows {
   aors: AorState[];
 }
 
+/** Label state read for a set of AORs before the rows to insert were decided (read ahead). */
+export interface LabelsAhead extends LegacyAors {
+  /** The AOR keys it was read for. */
+  keys: ReadonlySet<string>;
+}
+
+/** The legacy registrar's AOR identities of these registrations, by key, with how many each has. */
+function aorsOf(
+  legacy: LegacyTable,
+  events: readonly RegistrationEvent[],
+): { wanted: Map<string, AorIdentity>; perAor: Map<string, number> } {
+  const registrar = legacy.target;
+  const identity = aorIdentityCache(registrar);
+  const perAor = new Map<string, number>();
+  const wanted = new Map<string, AorIdentity>();
+  for (const e of events) {
+    const reg = e.registration!;
+    if (reg.username === '' || (registrar.useDomain && !reg.domain)) continue;
+    const id = identity(reg.username, reg.domain);
+    perAor.set(id.key, (perAor.get(id.key) ?? 0) + 1);
+    wanted.set(id.key, id);
+  }
+  return { wanted, perAor };
+}
+
+/**
+ * Label state for the AORs of these registrations (the ones a batch will probably insert), read
+ * while the batch before it is written. insertAllocated uses it only if it covers every AOR the
+ * batch inserts; record labels drawn for AORs that get no row are wasted, never handed out twice.
+ */
+export async function readLabelsAhead(
+  target: ReverseTargetSession,
+  legacy: LegacyTable,
+  events: readonly RegistrationEvent[],
+): Promise<LabelsAhead> {
+  const { wanted } = aorsOf(legacy, events);
+  return { ...(await target.legacyAors(wanted)), keys: new Set(wanted.keys()) };
+}
+
 /**
  * Allocates contact ids for new legacy rows and inserts them (in the legacy transaction the caller
- * opened). Label state is read from the target's state schema (either database kind) and returned,
- * not saved (ReverseTargetSession.writeLinks saves it with the links).
+ * opened). Label state is read from the target's state schema (either database kind), or taken
+ * from `ahead` when that was read for all these rows' AORs, and returned, not saved
+ * (ReverseTargetSession.writeLinks saves it with the links).
  */
 export async function insertAllocated(
   target: ReverseTargetSession,
   legacy: LegacyTable,
   rows: readonly NewLegacyRow[],
   now: number,
+  ahead: LabelsAhead | null = null,
 ): Promise<AllocatedRows> {
   const registrar = legacy.target;
   const identity = aorIdentityCache(registrar);
-  const perAor = new Map<string, number>();
-  const wanted = new Map<string, AorIdentity>();
-  for (const r of rows) {
-    const reg = r.event.registration!;
-    if (reg.username === '' || (registrar.useDomain && !reg.domain)) continue;
-    const id = identity(reg.username, reg.domain);
-    perAor.set(id.key, (perAor.get(id.key) ?? 0) + 1);
-    wanted.set(id.key, id);
-  }
+  const { wanted, perAor } = aorsOf(
+    legacy,
+    rows.map((r) => r.event),
+  );
   // The label state of the target database's kind (src/reverse/target.ts): PostgreSQL draws the
   // new AORs' record labels from legacy_rlabel_seq, MySQL/MariaDB creates them with their labels.
-  const { aors, takeRlabel } = await target.legacyAors(wanted);
+  const covered = ahead !== null && [...wanted.keys()].every((k) => ahead.keys.has(k));
+  const { aors, takeRlabel } = covered ? ahead : await target.legacyAors(wanted);
   // Live contact labels matter only once an AOR's counter can wrap: load them from the legacy table
   // (an AOR's ids with one record label are one contiguous range).
   const liveClabels = new Map<string, Set<number>>();

@@ -81,10 +81,15 @@ export class LegacyTable {
   private keyType: string | null = null;
   private readonly recent = new Map<string, bigint>();
 
+  /**
+   * @param reader a second connection to the legacy database, for the version reads of the next
+   *   batch made while this one writes (readVersionsAhead); without it, nothing is read ahead.
+   */
   constructor(
     private readonly db: DbConnection,
     table: string,
     registrar: LegacyRegistrar,
+    private readonly reader: DbConnection | null = null,
   ) {
     this.profile = releaseProfile(registrar.release);
     this.target = {
@@ -130,13 +135,26 @@ export class LegacyTable {
    * Current versions of the rows with these keys (a plain read: writes made on them are
    * conditional on the version read, see updateRows/deleteRows). One statement per 1,000 keys.
    */
-  async readVersions(ids: readonly bigint[]): Promise<Map<bigint, LegacyVersion>> {
+  readVersions(ids: readonly bigint[]): Promise<Map<bigint, LegacyVersion>> {
+    return this.readVersionsOn(this.db, ids);
+  }
+
+  /**
+   * readVersions on the reader connection, outside the write transaction (the next batch's rows,
+   * read while this batch writes); null without a reader. A version read ahead is as good as one
+   * read in the transaction: writes are conditional on it either way.
+   */
+  async readVersionsAhead(ids: readonly bigint[]): Promise<Map<bigint, LegacyVersion> | null> {
+    return this.reader ? this.readVersionsOn(this.reader, ids) : null;
+  }
+
+  private async readVersionsOn(db: DbConnection, ids: readonly bigint[]): Promise<Map<bigint, LegacyVersion>> {
     const map = new Map<bigint, LegacyVersion>();
     const d = this.db.dialect;
-    const keys = d.name === 'postgres' && ids.length > 0 ? await this.pgKeyArray() : '';
+    const keys = d.name === 'postgres' && ids.length > 0 ? await this.pgKeyArray(db) : '';
     for (const part of chunk(d.name === 'postgres' ? ids.filter((id) => this.keyFits(id)) : ids, ROWS_PER_STATEMENT)) {
       const cols = `${this.keyText()} AS id, callid, cseq, ${d.datetimeText('last_modified')} AS lm${d.name === 'postgres' ? ', xmin::text AS x' : ''}`;
-      const rows = await this.db.query<{ id: string | number | bigint; callid: string; cseq: number; lm: string; x?: string }>(
+      const rows = await db.query<{ id: string | number | bigint; callid: string; cseq: number; lm: string; x?: string }>(
         d.name === 'postgres'
           ? `SELECT ${cols} FROM ${this.table} WHERE ${this.key} = ANY(${keys})`
           : `SELECT ${cols} FROM ${this.table} WHERE ${this.key} IN (${part.map(intLiteral).join(', ')})`,
@@ -367,9 +385,9 @@ export class LegacyTable {
    * table of a few ten thousand rows it prefers a sequential scan testing every row against every
    * key (tens of milliseconds per 500 keys, against well under one with the index).
    */
-  private async pgKeyArray(): Promise<string> {
+  private async pgKeyArray(db: DbConnection = this.db): Promise<string> {
     if (this.keyType === null) {
-      const [r] = await this.db.query<{ t: string | null }>(
+      const [r] = await db.query<{ t: string | null }>(
         'SELECT format_type(atttypid, NULL) AS t FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped',
         [this.table, this.profile.keyColumn],
       );

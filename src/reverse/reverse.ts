@@ -76,24 +76,30 @@ export function createReverse(opts: ReverseOptions): Reverse {
   });
   const lifecycle = new Lifecycle(`reverse sync "${opts.name}"`, (what, err) => log.warn({ err }, `${what} failed to close`));
   let producer: Producer | null = null;
-  let legacyDb: DbConnection | null = null;
+  let legacyDbs: DbConnection[] = [];
   let legacy: LegacyTable | null = null;
   let lastPrune = 0;
 
-  /** The legacy table's session, opened on first use and again after a failed batch. */
+  /**
+   * The legacy table's session (a connection for the write transactions and one that reads the
+   * next slice's rows meanwhile), opened on first use and again after a failed batch.
+   */
   async function legacyTable(): Promise<LegacyTable> {
     if (!legacy) {
-      legacyDb = await openDb(opts.legacy.db);
-      legacy = new LegacyTable(legacyDb, opts.legacy.table, opts.legacy);
+      const writer = await openDb(opts.legacy.db);
+      legacyDbs.push(writer);
+      const reader = await openDb(opts.legacy.db);
+      legacyDbs.push(reader);
+      legacy = new LegacyTable(writer, opts.legacy.table, opts.legacy, reader);
     }
     return legacy;
   }
 
   async function closeLegacy(): Promise<void> {
-    const db = legacyDb;
-    legacyDb = null;
+    const dbs = legacyDbs;
+    legacyDbs = [];
     legacy = null;
-    await db?.close().catch(() => undefined);
+    await Promise.all(dbs.map((db) => db.close().catch(() => undefined)));
   }
 
   async function eachBatch({

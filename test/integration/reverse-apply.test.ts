@@ -19,6 +19,8 @@ import {
 import { ensureReverseState } from '../../src/reverse/labels.js';
 import { runVerify } from '../../src/verify/verify.js';
 import { LegacyTable } from '../../src/reverse/legacyTable.js';
+import { pgReverseSession } from '../../src/reverse/pgTarget.js';
+import type { ReverseTargetSession } from '../../src/reverse/target.js';
 import { freshMariaDb, freshPostgresDb, loadDdl, type FreshDb } from '../support/services.js';
 
 // Reverse sync's transaction against real databases: a PostgreSQL target (its state schema) and a
@@ -312,6 +314,71 @@ function scenario(kind: 'postgres' | 'mysql'): void {
       );
       await legacyConn.query(`DELETE FROM location WHERE username LIKE 's2000%'`);
       await t.query(`DELETE FROM ${S}.links WHERE contact_id BETWEEN 20000 AND 20010`);
+    });
+
+    test("with a reader connection the next slice's rows are read ahead; stale once the slice before wrote them, or once the registrar did", async () => {
+      const u = (id: bigint, txId: bigint, cseq: number) => {
+        const c = change('UPSERT', id, txId, cseq, NOW + cseq);
+        c.event.registration = { ...c.event.registration!, username: `r${id}`, contact: `sip:r${id}@192.0.2.9` };
+        return c;
+      };
+      const opts = { stateSchema: S, sourceName: 'legacy' };
+      await applyReverseBatch(t, legacy, opts, [u(30_001n, 8001n, 1), u(30_002n, 8002n, 1), u(30_003n, 8003n, 1)]);
+      const { rows: linked } = await t.query(`SELECT legacy_id::text AS l FROM ${S}.links WHERE contact_id = 30003`);
+      const row3 = linked[0].l as string;
+      const registrar = await openDb(legacyDb.url);
+      const writes: string[] = []; // the writer's version reads and UPDATEs, in order
+      let aheadReads = 0;
+      const writer: DbConnection = {
+        ...legacyConn,
+        query: async (sql, params) => {
+          if (/^SELECT .*callid, cseq/.test(sql)) writes.push('read');
+          else if (/^UPDATE/.test(sql)) writes.push('update');
+          return legacyConn.query(sql, params);
+        },
+      };
+      const reader: DbConnection = {
+        ...registrar,
+        query: async (sql, params) => {
+          const rows = await registrar.query(sql, params);
+          if (/^SELECT .*callid, cseq/.test(sql) && ++aheadReads === 2) {
+            // Slice 3's row was read ahead; the legacy registrar refreshes it before slice 3 writes.
+            await registrar.query(`UPDATE location SET cseq = 50, last_modified = '2025-11-24 19:00:00' WHERE id = ${row3}`);
+          }
+          return rows as never;
+        },
+      };
+      try {
+        const ahead = new LegacyTable(writer, 'location', { release: '2.1', timeZone: TZ }, reader);
+        const results = await applyReverseBatches(t, ahead, opts, [
+          [u(30_001n, 8011n, 2)],
+          [u(30_002n, 8012n, 2), u(30_001n, 8013n, 3)],
+          [u(30_003n, 8014n, 2)],
+        ]);
+        const zero = { ownWrites: 0, inserted: 0, updated: 0, deleted: 0, keptLegacy: 0, ignored: 0 };
+        assert.deepEqual(results, [
+          { ...zero, updated: 1 },
+          { ...zero, updated: 2 },
+          { ...zero, keptLegacy: 1 },
+        ]);
+        // Slice 1 read in its transaction (nothing ahead of it); slice 2's rows were read ahead, but
+        // slice 1 wrote one of them, so they were read again in its transaction (one UPDATE, not a
+        // failed one and a retry); slice 3's were used, its UPDATE found the registrar's refresh, and
+        // it was decided again on a fresh read.
+        assert.equal(aheadReads, 2);
+        assert.deepEqual(writes, ['read', 'update', 'read', 'update', 'update', 'read']);
+        const rows = await legacyConn.query<{ username: string; cseq: number | string }>(
+          `SELECT username, cseq FROM location WHERE username LIKE 'r3000%' ORDER BY username`,
+        );
+        assert.deepEqual(
+          rows.map((r) => `${r.username}:${Number(r.cseq)}`),
+          ['r30001:3', 'r30002:2', 'r30003:50'],
+        );
+      } finally {
+        await legacyConn.query(`DELETE FROM location WHERE username LIKE 'r3000%'`);
+        await t.query(`DELETE FROM ${S}.links WHERE contact_id BETWEEN 30000 AND 30010`);
+        await registrar.close();
+      }
     });
 
     test("a legacy row the legacy registrar writes between reverse sync's read and its write is not overwritten: the batch is decided again", async () => {
@@ -666,6 +733,58 @@ function scenario22(
       assert.equal(report.loadable, 1509);
       assert.equal(report.findings, 0, JSON.stringify(report));
       assert.equal(report.clean, true);
+    });
+
+    test("consecutive slices read their new AORs' label state ahead, and again when the slice before saved it", async () => {
+      const counting = countingConnection(legacyConn);
+      const ahead = new LegacyTable(counting.db, 'location', registrar);
+      const session = pgReverseSession(t, S);
+      let labelReads = 0;
+      const counted: ReverseTargetSession = {
+        ...session,
+        legacyAors: (wanted) => {
+          labelReads++;
+          return session.legacyAors(wanted);
+        },
+      };
+      const c = (n: bigint, user: string) => change22('UPSERT', n, 7200n + n, { username: user, contact: `sip:${user}${n}@192.0.2.80` });
+      // Slice 2 gives kim, whose state slice 1 creates, a second contact: its label state read
+      // ahead is stale and is read again (had it been used, kim would have been given a second
+      // record label, or her first contact's id again). Slice 3's read ahead is used.
+      const results = await applyReverseBatches(counted, ahead, { stateSchema: S, sourceName: 'legacy', now: NOW }, [
+        [c(400_001n, 'kim'), c(400_002n, 'lou')],
+        [c(400_003n, 'kim'), c(400_004n, 'max')],
+        [c(400_005n, 'ned')],
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.inserted),
+        [2, 2, 1],
+      );
+      // Slice 1 inline; slices 2 and 3 ahead; slice 2 again inline.
+      assert.equal(labelReads, 4);
+      // One INSERT per slice: no planned id met a row already there.
+      assert.equal(counting.sql().filter((q) => q.startsWith('INSERT')).length, 3);
+      const key = (u: string) => (useDomain ? `${u}@example.com` : u);
+      const { rows } = await t.query(
+        `SELECT aor, rlabel::int AS r, next_clabel AS n FROM ${S}.legacy_aors WHERE aor = ANY($1) ORDER BY aor`,
+        [['kim', 'lou', 'max', 'ned'].map(key)],
+      );
+      assert.deepEqual(
+        rows.map((x) => `${x.aor} ${x.n}`),
+        ['kim', 'lou', 'max', 'ned'].map((u) => `${key(u)} ${u === 'kim' ? 2 : 1}`),
+      );
+      const rlabel = new Map(rows.map((x) => [x.aor as string, x.r as number]));
+      const expected = [
+        [400_001n, id('kim', rlabel.get(key('kim'))!, 0)],
+        [400_002n, id('lou', rlabel.get(key('lou'))!, 0)],
+        [400_003n, id('kim', rlabel.get(key('kim'))!, 1)],
+        [400_004n, id('max', rlabel.get(key('max'))!, 0)],
+        [400_005n, id('ned', rlabel.get(key('ned'))!, 0)],
+      ];
+      assert.deepEqual(
+        (await links()).filter((l) => l.startsWith('40000')),
+        expected.map(([target, legacyId]) => `${target}|legacy:${legacyId}|${legacyId}`),
+      );
     });
   });
 }
