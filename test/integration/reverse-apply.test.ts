@@ -381,65 +381,56 @@ function scenario(kind: 'postgres' | 'mysql'): void {
       }
     });
 
-    test("a legacy row the legacy registrar writes between reverse sync's read and its write is not overwritten: the batch is decided again", async () => {
+    /** The legacy table as reverse sync sees it, but the legacy registrar runs `sql` (committed) right after reverse sync's first version read. */
+    async function racingLegacy(sql: string): Promise<{ table: LegacyTable; reads: () => number; registrar: DbConnection }> {
       const registrar = await openDb(legacyDb.url);
       let reads = 0;
       const racing: DbConnection = {
         ...legacyConn,
-        query: async (sql, params) => {
-          const rows = await legacyConn.query(sql, params);
-          if (/^SELECT .*callid, cseq/.test(sql) && ++reads === 1) {
-            // The legacy registrar refreshes bob (committed) right after reverse sync read the row.
-            await registrar.query(`UPDATE location SET cseq = 100, last_modified = '2025-11-24 18:00:00' WHERE id = 1`);
-          }
+        query: async (q, params) => {
+          const rows = await legacyConn.query(q, params);
+          if (/^SELECT .*callid, cseq/.test(q) && ++reads === 1) await registrar.query(sql);
           return rows as never;
         },
       };
-      try {
-        const racy = new LegacyTable(racing, 'location', { release: '2.1', timeZone: TZ });
-        const bob = change('UPSERT', Y, 5010n, 2, NOW + 500, 'cid-bob-rebooted');
-        bob.event.registration = { ...bob.event.registration!, username: 'bob', domain: 'example.com', contact: 'sip:bob@192.0.2.1' };
-        const r = await applyReverseBatch(t, racy, { stateSchema: S, sourceName: 'legacy' }, [bob]);
-        // First decision (update) found the row moved; decided again on the registrar's newer row.
-        assert.equal(reads, 2);
-        assert.deepEqual(r, { ownWrites: 0, inserted: 0, updated: 0, deleted: 0, keptLegacy: 1, ignored: 0 });
-        const rows = await legacyConn.query<{ cseq: number }>(`SELECT cseq FROM location WHERE id = 1`);
-        assert.equal(Number(rows[0]!.cseq), 100);
-      } finally {
-        await registrar.close();
-      }
-    });
+      return { table: new LegacyTable(racing, 'location', { release: '2.1', timeZone: TZ }), reads: () => reads, registrar };
+    }
 
-    test("a legacy row the legacy registrar refreshes between reverse sync's read and its delete is not deleted: the batch is decided again", async () => {
-      const registrar = await openDb(legacyDb.url);
-      let reads = 0;
-      const racing: DbConnection = {
-        ...legacyConn,
-        query: async (sql, params) => {
-          const rows = await legacyConn.query(sql, params);
-          if (/^SELECT .*callid, cseq/.test(sql) && ++reads === 1) {
-            await registrar.query(`UPDATE location SET cseq = 200, last_modified = '2025-11-24 19:00:00' WHERE id = 1`);
-          }
-          return rows as never;
-        },
-      };
-      try {
-        const racy = new LegacyTable(racing, 'location', { release: '2.1', timeZone: TZ });
-        // The target registrar deletes bob's contact as it stood after its last refresh (cseq 101).
-        const gone = change('DELETE', Y, 5012n, 101, NOW + 7200, 'cid-bob-rebooted');
-        gone.event.registration = { ...gone.event.registration!, username: 'bob', domain: 'example.com', contact: 'sip:bob@192.0.2.1' };
-        const r = await applyReverseBatch(t, racy, { stateSchema: S, sourceName: 'legacy' }, [gone]);
-        // First decision (delete) found the row moved; decided again: the legacy row is newer, kept.
-        assert.equal(reads, 2);
-        assert.deepEqual(r, { ownWrites: 0, inserted: 0, updated: 0, deleted: 0, keptLegacy: 1, ignored: 0 });
-        const rows = await legacyConn.query<{ cseq: number }>(`SELECT cseq FROM location WHERE id = 1`);
-        assert.equal(Number(rows[0]!.cseq), 200);
-      } finally {
-        // Bob as the test before left him, for the tests after.
-        await registrar.query(`UPDATE location SET cseq = 100, last_modified = '2025-11-24 18:00:00' WHERE id = 1`);
-        await registrar.close();
-      }
-    });
+    // The target registrar's change of bob arrives; right after reverse sync read bob's legacy row,
+    // the legacy registrar refreshes it (committed): the first decision finds the row moved and
+    // the batch is decided again, on the registrar's newer row, which is kept.
+    for (const race of [
+      {
+        name: "a legacy row the legacy registrar writes between reverse sync's read and its write is not overwritten: the batch is decided again",
+        change: () => change('UPSERT', Y, 5010n, 2, NOW + 500, 'cid-bob-rebooted'),
+        refresh: { cseq: 100, lm: '2025-11-24 18:00:00' },
+      },
+      {
+        name: "a legacy row the legacy registrar refreshes between reverse sync's read and its delete is not deleted: the batch is decided again",
+        // bob's contact deleted as it stood after its last refresh (cseq 101)
+        change: () => change('DELETE', Y, 5012n, 101, NOW + 7200, 'cid-bob-rebooted'),
+        refresh: { cseq: 200, lm: '2025-11-24 19:00:00' },
+      },
+    ]) {
+      test(race.name, async () => {
+        const racy = await racingLegacy(
+          `UPDATE location SET cseq = ${race.refresh.cseq}, last_modified = '${race.refresh.lm}' WHERE id = 1`,
+        );
+        try {
+          const bob = race.change();
+          bob.event.registration = { ...bob.event.registration!, username: 'bob', domain: 'example.com', contact: 'sip:bob@192.0.2.1' };
+          const r = await applyReverseBatch(t, racy.table, { stateSchema: S, sourceName: 'legacy' }, [bob]);
+          assert.equal(racy.reads(), 2);
+          assert.deepEqual(r, { ownWrites: 0, inserted: 0, updated: 0, deleted: 0, keptLegacy: 1, ignored: 0 });
+          const rows = await legacyConn.query<{ cseq: number }>(`SELECT cseq FROM location WHERE id = 1`);
+          assert.equal(Number(rows[0]!.cseq), race.refresh.cseq);
+        } finally {
+          // Bob as the first race left him, for the tests after.
+          await racy.registrar.query(`UPDATE location SET cseq = 100, last_modified = '2025-11-24 18:00:00' WHERE id = 1`);
+          await racy.registrar.close();
+        }
+      });
+    }
 
     test('a legacy last_modified with sub-second digits (a writer other than OpenSIPS) still takes the update', async () => {
       await legacyConn.query(`UPDATE location SET last_modified = '2025-11-24 18:00:00.4' WHERE id = 1`);
