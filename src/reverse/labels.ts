@@ -74,13 +74,16 @@ export interface LabelsAhead extends LegacyAors {
   keys: ReadonlySet<string>;
 }
 
-/** The legacy registrar's AOR identities of these registrations, by key, with how many each has. */
+/**
+ * The legacy registrar's AOR identities of these registrations, by key, with how many each has;
+ * `identity` is the registrar's (aorIdentityCache), shared with the planner that allocates for them.
+ */
 function aorsOf(
   legacy: LegacyTable,
   events: readonly RegistrationEvent[],
+  identity: (username: string, domain: string | null) => AorIdentity,
 ): { wanted: Map<string, AorIdentity>; perAor: Map<string, number> } {
   const registrar = legacy.target;
-  const identity = aorIdentityCache(registrar);
   const perAor = new Map<string, number>();
   const wanted = new Map<string, AorIdentity>();
   for (const e of events) {
@@ -103,7 +106,7 @@ export async function readLabelsAhead(
   legacy: LegacyTable,
   events: readonly RegistrationEvent[],
 ): Promise<LabelsAhead> {
-  const { wanted } = aorsOf(legacy, events);
+  const { wanted } = aorsOf(legacy, events, aorIdentityCache(legacy.target));
   return { ...(await target.legacyAors(wanted)), keys: new Set(wanted.keys()) };
 }
 
@@ -125,6 +128,7 @@ export async function insertAllocated(
   const { wanted, perAor } = aorsOf(
     legacy,
     rows.map((r) => r.event),
+    identity,
   );
   // The label state of the target database's kind (src/reverse/target.ts): PostgreSQL draws the
   // new AORs' record labels from legacy_rlabel_seq, MySQL/MariaDB creates them with their labels.
