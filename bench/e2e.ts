@@ -307,7 +307,10 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
       const joined = new Promise<void>((r) => cdc.on(cdc.events.GROUP_JOIN, () => r()));
       await cdc.run({
         eachMessage: async ({ message }) => {
-          const m = message.value ? /"user_agent":"lat:(\d+):/.exec(message.value.toString('utf8')) : null;
+          // The row image after the change: the value holds the one before it too (the previous
+          // round's send time when a row is updated again), and "before" comes first.
+          const text = message.value?.toString('utf8') ?? '';
+          const m = /"user_agent":"lat:(\d+):/.exec(text.slice(Math.max(0, text.indexOf('"after":'))));
           if (m) cdcSeen.push(Number(message.timestamp) - Number(m[1]));
         },
       });

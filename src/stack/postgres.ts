@@ -19,7 +19,12 @@ export interface PostgresOptions {
   extraArgs?: string[];
 }
 
-/** Server settings: logical decoding for ~10 Debezium connectors, no durability (throwaway data). */
+/**
+ * Server settings: logical decoding for ~10 Debezium connectors, no durability (throwaway data).
+ * `synchronous_commit` stays on, as on a registrar's server: logical decoding sends a transaction
+ * only once its WAL is flushed, so with it off every change waited for the WAL writer
+ * (`wal_writer_delay`, 200 ms) before Debezium saw it. With `fsync=off` a flush is a write().
+ */
 export function postgresSettings(port: number, socketDir: string): Record<string, string> {
   return {
     listen_addresses: HOST,
@@ -31,7 +36,7 @@ export function postgresSettings(port: number, socketDir: string): Record<string
     max_connections: '200',
     shared_buffers: '128MB',
     fsync: 'off',
-    synchronous_commit: 'off',
+    synchronous_commit: 'on',
     full_page_writes: 'off',
     logging_collector: 'off',
     log_destination: 'stderr',

@@ -339,7 +339,14 @@ before(async () => {
       kafkaExtraListeners: [{ name: 'PROXIED', advertisedPort: kafkaProxy.port }],
       log: (l) => log(`src stack: ${l}`),
     }),
-    startStack({ dir: join(work, 'tgt'), services: ['postgres'], log: (l) => log(`tgt stack: ${l}`) }),
+    // synchronous_commit=off: the immediate stop below loses acknowledged commits, like a failover
+    // to an asynchronous replica.
+    startStack({
+      dir: join(work, 'tgt'),
+      services: ['postgres'],
+      extraArgs: { postgres: ['-c', 'synchronous_commit=off'] },
+      log: (l) => log(`tgt stack: ${l}`),
+    }),
   ]);
   kafkaProxy.setTarget({ port: src.kafka!.extraListeners!.PROXIED!.port });
   dbProxy = await TcpProxy.start({ target: { port: tgt.postgres!.port } });

@@ -136,6 +136,8 @@ describe('service configuration', () => {
     assert.ok(Number(s.max_replication_slots) >= 10 && Number(s.max_wal_senders) >= 10);
     assert.equal(s.listen_addresses, '127.0.0.1');
     assert.equal(s.port, '5555');
+    // Debezium sees a commit once its WAL is flushed: off, each change waited up to 200 ms.
+    assert.equal(s.synchronous_commit, 'on');
   });
 
   test('MariaDB: ROW binlog with FULL row images and a server id, 127.0.0.1 only', () => {
