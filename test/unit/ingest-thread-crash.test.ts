@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { createIngestThread } from '../../src/ingest/thread.js';
+import type { Logger } from '../../src/ops/logger.js';
 import { Metrics } from '../../src/ops/metrics.js';
 
 test(
@@ -18,7 +19,8 @@ test(
         done();
       },
     });
-    const logger = pino({ customLevels: { chatty: 5 }, level: 'chatty' }, sink);
+    // A logger with a level of its own (the type of ulbridge's logger has no custom levels).
+    const logger = pino({ customLevels: { chatty: 5 }, level: 'chatty' }, sink) as unknown as Logger;
     const ingest = createIngestThread({
       brokers: ['127.0.0.1:9'], // never reached
       clientId: 'ingest-thread-crash',
