@@ -170,6 +170,13 @@ function peakRssMiB(pid: number): number | null {
   return m ? Number(m[1]) / 1024 : null;
 }
 
+/** User + system CPU seconds a process has used so far (/proc/PID/stat, in clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -203,6 +210,8 @@ interface DbRun {
   readySeconds: number;
   ready: boolean;
   peakRssMiB: number;
+  /** CPU seconds of `ulbridge run` (both threads) from connector start to target complete. */
+  bridgeCpuSeconds: number;
   latency: Array<{ rate: number; sent: number; seen: number; p50: number; p99: number; cdcP50: number; cdcP99: number }>;
 }
 
@@ -267,6 +276,7 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
     await sleep(3000); // the bridge process starts and waits for the change topic
     say(`ulbridge: connector on table B with \`ulbridge run\` (pid ${child.pid}) running; log ${join(dir, 'run.log')}`);
     const t1 = process.hrtime.bigint();
+    const cpu1 = cpuSeconds(child.pid!);
     await applyConnectors(cfg, s.connectUrl);
     let last = 0;
     for (;;) {
@@ -282,6 +292,7 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
       await sleep(250);
     }
     const bridgeSeconds = Number(process.hrtime.bigint() - t1) / 1e9;
+    const bridgeCpuSeconds = cpuSeconds(child.pid!) - cpu1;
     const status = await runStatus({ config: cfg, deadLettersSinceMs: null, captureWaitMs: 30_000 });
     const readySeconds = Number(process.hrtime.bigint() - t1) / 1e9;
     say(
@@ -379,7 +390,7 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
     }
     const v = child.pid ? peakRssMiB(child.pid) : null;
     if (v !== null) peak = Math.max(peak, v);
-    return { label, debeziumSeconds, bridgeSeconds, readySeconds, ready: status.ready, peakRssMiB: peak, latency };
+    return { label, debeziumSeconds, bridgeSeconds, readySeconds, ready: status.ready, peakRssMiB: peak, bridgeCpuSeconds, latency };
   } finally {
     clearInterval(sampler);
     child.kill('SIGTERM');
@@ -433,6 +444,12 @@ export const section: BenchSection = {
             value: r.readySeconds,
             unit: 's',
             note: 'runStatus after the target is complete (includes its verify)',
+          },
+          {
+            figure: `ulbridge run CPU per row (${r.label})`,
+            value: (r.bridgeCpuSeconds / n) * 1e6,
+            unit: 'µs',
+            note: `user + system CPU of the process (both threads), connector start -> target complete: ${r.bridgeCpuSeconds.toFixed(1)} s`,
           },
           {
             figure: `ulbridge run peak RSS (${r.label})`,
