@@ -22,7 +22,7 @@ import { mysqlSessionOptions, prepareMysqlSession } from '../src/project/mysqlSt
 import { aorIdentity, compileTarget } from '../src/project/target.js';
 import { targetColumns, targetRowValues } from '../src/project/targetRow.js';
 import type { BenchContext, BenchFigure, BenchSection } from './section.js';
-import { mariaDbServer, ulbridgeRunArgs } from './services.js';
+import { cpuSeconds, mariaDbServer, ulbridgeRunArgs } from './services.js';
 
 /**
  * The projection (registration log -> 4.0 table), run as a real `ulbridge run` child process, into
@@ -283,12 +283,6 @@ function startBridge(configFile: string): ChildProcess {
 function peakRssMiB(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {

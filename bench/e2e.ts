@@ -18,7 +18,7 @@ import { unixToLocalDatetime } from '../src/opensips/localTime.js';
 import { parseConfig } from '../src/ops/config.js';
 import { runStatus } from '../src/service/status.js';
 import type { BenchContext, BenchFigure, BenchSection } from './section.js';
-import { ulbridgeRunArgs } from './services.js';
+import { cpuSeconds, ulbridgeRunArgs } from './services.js';
 
 /**
  * End to end, what users wait for (issue 10), for a PostgreSQL and a MariaDB legacy 2.1 table of N
@@ -168,13 +168,6 @@ function peakRssMiB(pid: number): number | null {
   if (!existsSync(file)) return null;
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(file, 'utf8'));
   return m ? Number(m[1]) / 1024 : null;
-}
-
-/** User + system CPU seconds a process has used so far (/proc/PID/stat, in clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function percentile(sorted: number[], p: number): number {
