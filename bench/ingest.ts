@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel, type Admin, type Batch, type Consumer, type ConsumerConfig, type IHeaders } from 'kafkajs';
+import { createDecoder } from '../src/cdc/decoder.js';
 import { createIngest } from '../src/ingest/index.js';
 import { createLogProducer, sendAcknowledged } from '../src/log/producer.js';
 import { ensureTopics } from '../src/log/topics.js';
@@ -18,6 +19,8 @@ import type { BenchContext, BenchFigure, BenchSection } from './section.js';
  *           (read back from its log) produced with the log's producer settings and committed per
  *           batch, without decoding or encoding anything: what kafkajs costs for the ingest's
  *           traffic, so the ingest's own share is the difference.
+ *   decoder alone: the same values decoded in process (createDecoder().decodeChange), beside
+ *           JSON.parse of each: the decoder's own CPU cost, without Kafka's noise.
  * Both with Debezium's JSON converter value schemas on (~5 KB values, the default) and off.
  * Messages are the captured 2.1 PostgreSQL create event, with a distinct id/user per message.
  */
@@ -165,6 +168,17 @@ async function transport(kafka: Kafka, admin: Admin, topic: string, records: Log
   return records.length / seconds;
 }
 
+/** Values per second of fn over the values: the best of three passes (the first warms the JIT). */
+function inProcessRate(values: readonly Buffer[], fn: (value: Buffer) => unknown): number {
+  let best = 0;
+  for (let pass = 0; pass < 3; pass++) {
+    const started = process.hrtime.bigint();
+    for (const v of values) fn(v);
+    best = Math.max(best, values.length / (Number(process.hrtime.bigint() - started) / 1e9));
+  }
+  return best;
+}
+
 export const section: BenchSection = {
   name: 'ingest',
   async run(ctx: BenchContext): Promise<BenchFigure[]> {
@@ -178,7 +192,12 @@ export const section: BenchSection = {
         const label = withSchema ? 'with value schemas' : 'schemas off';
         const topic = `bench.ingest.${withSchema ? 's' : 'p'}.${process.pid}.${Date.now()}`;
         ctx.log(`ingest (${label}): producing ${n.toLocaleString('en-US')} Debezium messages`);
-        await fill(kafka, admin, topic, messages(n, withSchema));
+        const msgs = messages(n, withSchema);
+        const values = msgs.map((m) => Buffer.from(m.value));
+        const decoder = createDecoder({ name: 'legacy', release: '2.1', timeZone: 'UTC', caseSensitive: false });
+        const decoded = inProcessRate(values, (v) => decoder.decodeChange(v));
+        const parsed = inProcessRate(values, (v) => JSON.parse(v.toString('utf8')));
+        await fill(kafka, admin, topic, msgs);
         ctx.log(`ingest (${label}): floor, then the ingest`);
         const f = await floor(kafka, topic, n);
         const i = await ingest(kafka, admin, topic, n);
@@ -204,6 +223,14 @@ export const section: BenchSection = {
             note: "the same messages in, the ingest's own log records out (idempotent, acks=all), commit per batch; no decoding",
           },
           { figure: `ingest / kafkajs alone (${label})`, value: i / t, unit: 'ratio', note: 'the share of the ingest that is not kafkajs' },
+          {
+            figure: `decoder alone (${label})`,
+            value: decoded,
+            unit: 'events/s',
+            note: `in process: createDecoder().decodeChange of the same ${n} values, best of 3 passes`,
+          },
+          { figure: `JSON.parse alone (${label})`, value: parsed, unit: 'events/s', note: 'in process: the same values, best of 3 passes' },
+          { figure: `decoder / JSON.parse (${label})`, value: decoded / parsed, unit: 'ratio', note: 'same run' },
         );
         await admin.deleteTopics({ topics: [topic, `${topic}.log`, `${topic}.dlq`] }).catch(() => undefined);
       }

@@ -117,7 +117,16 @@ function decodeValue(read: EnvelopeRead, family: ReleaseFamily, settings: Decode
   const op = readOp(payload);
   const src = readSource(payload);
   const facts = sourceFacts(src, op);
-  const ctx: RowContext = { ...settings, connector: facts.connector, table: facts.table };
+  // Spelled out, not spread from settings: a spread literal is built property by property (profiled).
+  const ctx: RowContext = {
+    name: settings.name,
+    release: settings.release,
+    profile: settings.profile,
+    timeZone: settings.timeZone,
+    caseSensitive: settings.caseSensitive,
+    connector: facts.connector,
+    table: facts.table,
+  };
   const binlog: BinlogTransaction | null =
     src.connector === 'postgresql' ? null : { gtid: src.gtid, server_id: src.server_id, snapshot: src.snapshot };
   const change = (decoded: Decoded): DecodedChange => ({ decoded, txId: facts.txId, binlog });

@@ -1,6 +1,6 @@
 import type { FieldSchema, StructSchema } from './envelope.js';
 import { DecodeError } from './errors.js';
-import { describeJson, field, INTEGER_TEXT, isJsonNumber, type JsonObject, type JsonValue } from './json.js';
+import { describeJson, field, isJsonNumber, jsonFloat, jsonInteger, jsonNumberText, type JsonObject, type JsonValue } from './json.js';
 
 /**
  * Typed readers for the columns of a row image (`before` or `after`). Each checks presence,
@@ -124,8 +124,9 @@ export function readInteger(
     n = decimalInteger(c);
   } else {
     checkSchemaType(c, INT_TYPES, 'an integer');
-    if (!isJsonNumber(c.value) || !INTEGER_TEXT.test(c.value.value)) throw wrongType(c, 'an integer');
-    n = BigInt(c.value.value);
+    const v = jsonInteger(c.value);
+    if (v === null) throw wrongType(c, 'an integer');
+    n = v;
   }
   if (n < opts.min || n > opts.max) {
     throw new DecodeError('OUT_OF_RANGE', `${c.path} = ${n} is outside ${opts.range}`);
@@ -153,7 +154,7 @@ export function readFloat(img: RowImage, name: string, opts: { nullable: boolean
   if (c === null) return null;
   checkSchemaType(c, ['float', 'double'], 'a floating-point number');
   if (!isJsonNumber(c.value)) throw wrongType(c, 'a floating-point number');
-  const n = Number(c.value.value);
-  if (!Number.isFinite(n)) throw new DecodeError('OUT_OF_RANGE', `${c.path} = ${c.value.value} is not a finite double`);
+  const n = jsonFloat(c.value);
+  if (!Number.isFinite(n)) throw new DecodeError('OUT_OF_RANGE', `${c.path} = ${jsonNumberText(c.value)} is not a finite double`);
   return n;
 }

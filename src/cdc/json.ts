@@ -2,26 +2,31 @@ import { LosslessNumber, parse } from 'lossless-json';
 import { DecodeError } from './errors.js';
 
 /**
- * JSON as Debezium's JSON converter writes it, with every number as a LosslessNumber, so int64
- * columns (contact_id up to 2^62, LSNs, binlog positions) keep every digit. Readers convert each
- * field to bigint or number according to its column.
+ * JSON as Debezium's JSON converter writes it, with every number exact, so int64 columns
+ * (contact_id up to 2^62, LSNs, binlog positions) keep every digit: a number is a JS `number`
+ * where that is exact, else a LosslessNumber holding its decimal text. Readers take both
+ * (jsonInteger, jsonFloat) and convert each field to bigint or number according to its column.
  *
  * Fast path (profiled: lossless-json took ~40% of the ingest's CPU, at a quarter of JSON.parse's
  * speed): integer literals of 16 or more digits (contact ids, ts_ns, LSNs: those a double may not
- * hold) are first quoted with a marker, then JSON.parse runs, and every number becomes a
- * LosslessNumber of its shortest decimal form, every marked string one of its exact digits. That
- * is exact for every integer within +-(2^53 - 1) and for every double (the value Jackson wrote is
- * the value parsed). The marker is U+0001, written as the escape \u0001: a message that holds that
- * escape itself takes the slow path, so a parsed string starting with U+0001 can only be a marked
- * number (raw U+0001 is invalid in JSON); a match inside a string makes the quoted text invalid.
- * Anything else (a parse error, a number that still lost digits, e.g. 1e300) is parsed again with
- * lossless-json, which also words the errors. Two differences, on input Jackson never writes: an
- * integer column written as `1.0` or `1e3` reads as the integer it denotes, and an object with a
- * duplicate key keeps the last value (lossless-json refuses it: MALFORMED_JSON). Which path a
- * message takes depends on its whole text, so such a message is still decoded the same way every
- * time it is read.
+ * hold) are first quoted with a marker, then JSON.parse runs; every marked string becomes a
+ * LosslessNumber of its exact digits, every other number stays the double JSON.parse made. That
+ * is exact for every integer within +-(2^53 - 1) (an unmarked integer has at most 15 digits) and
+ * for every double (the value Jackson wrote is the value parsed). Numbers stay doubles because a
+ * LosslessNumber per number cost an allocation, a regex check and a field-representation change
+ * of the parsed object each (profiled: ~30% of the decoder's time). The marker is U+0001, written
+ * as the escape \u0001: a message that holds that escape itself takes the slow path, so a parsed
+ * string starting with U+0001 can only be a marked number (raw U+0001 is invalid in JSON); a match
+ * inside a string makes the quoted text invalid. Anything else (a parse error, a number that still
+ * lost digits, e.g. 1e300) is parsed again with lossless-json, every number a LosslessNumber,
+ * which also words the errors. Two differences, on input Jackson never writes: an integer column
+ * written as `1.0` or `1e3` reads as the integer it denotes, and an object with a duplicate key
+ * keeps the last value (lossless-json refuses it: MALFORMED_JSON). Which path a message takes
+ * depends on its whole text, so such a message is still decoded the same way every time it is read.
  */
-export type JsonValue = null | boolean | string | LosslessNumber | JsonValue[] | JsonObject;
+export type JsonValue = null | boolean | string | JsonNumber | JsonValue[] | JsonObject;
+/** A number: a double where that is exact, else its exact decimal text. */
+export type JsonNumber = number | LosslessNumber;
 export interface JsonObject {
   [key: string]: JsonValue;
 }
@@ -61,8 +66,24 @@ export function isJsonObject(v: JsonValue | undefined): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof LosslessNumber);
 }
 
-export function isJsonNumber(v: JsonValue | undefined): v is LosslessNumber {
-  return v instanceof LosslessNumber;
+export function isJsonNumber(v: JsonValue | undefined): v is JsonNumber {
+  return typeof v === 'number' || v instanceof LosslessNumber;
+}
+
+/** The integer a number denotes (no fraction, no exponent in its text), or null for anything else. */
+export function jsonInteger(v: JsonValue | undefined): bigint | null {
+  if (typeof v === 'number') return Number.isInteger(v) ? BigInt(v) : null;
+  return v instanceof LosslessNumber && INTEGER_TEXT.test(v.value) ? BigInt(v.value) : null;
+}
+
+/** A number as a double (possibly rounded, or infinite for text beyond the double range). */
+export function jsonFloat(v: JsonNumber): number {
+  return typeof v === 'number' ? v : Number(v.value);
+}
+
+/** A number's text, for messages. */
+export function jsonNumberText(v: JsonNumber): string {
+  return typeof v === 'number' ? String(v) : v.value;
 }
 
 /** An own property of a parsed object, or undefined when absent. */
@@ -74,7 +95,7 @@ export function field(obj: JsonObject, name: string): JsonValue | undefined {
 export function describeJson(v: JsonValue | undefined): string {
   if (v === undefined) return 'missing';
   if (v === null) return 'null';
-  if (v instanceof LosslessNumber) return INTEGER_TEXT.test(v.value) ? 'an integer' : 'a number';
+  if (isJsonNumber(v)) return jsonInteger(v) !== null ? 'an integer' : 'a number';
   if (Array.isArray(v)) return 'an array';
   switch (typeof v) {
     case 'string':
@@ -131,31 +152,33 @@ export function hasMarkEscape(text: string): boolean {
 }
 
 /**
- * The parsed tree with its numbers as LosslessNumbers, or INEXACT when a number lost digits, or
- * TOO_DEEP beyond MAX_DEPTH levels.
+ * The parsed tree with its marked strings as LosslessNumbers (its numbers stay doubles), or INEXACT
+ * when a number lost digits, or TOO_DEEP beyond MAX_DEPTH levels.
  */
 function exactNumbers(v: unknown, depth: number): JsonValue | typeof INEXACT | typeof TOO_DEEP {
   if (typeof v === 'number') {
     // Beyond 2^53 digits were lost; beyond the double range (1e400) it is Infinity.
     if (!Number.isFinite(v) || (Number.isInteger(v) && !Number.isSafeInteger(v))) return INEXACT;
-    return new LosslessNumber(String(v));
+    return v;
   }
   if (typeof v === 'string') return v.charCodeAt(0) === 1 ? new LosslessNumber(v.slice(1)) : v;
   if (v === null || typeof v !== 'object') return v as JsonValue;
   if (depth >= MAX_DEPTH) return TOO_DEEP;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
-      const x = exactNumbers(v[i], depth + 1);
+      const e: unknown = v[i];
+      const x = exactNumbers(e, depth + 1);
       if (x === INEXACT || x === TOO_DEEP) return x;
-      v[i] = x;
+      if (x !== e) v[i] = x;
     }
     return v as JsonValue[];
   }
   const o = v as Record<string, unknown>;
   for (const k in o) {
-    const x = exactNumbers(o[k], depth + 1);
+    const e = o[k];
+    const x = exactNumbers(e, depth + 1);
     if (x === INEXACT || x === TOO_DEEP) return x;
-    o[k] = x;
+    if (x !== e) o[k] = x;
   }
   return o as JsonObject;
 }

@@ -8,7 +8,7 @@ import {
   type SnapshotMarker,
 } from './envelope.js';
 import { DecodeError } from './errors.js';
-import { describeJson, field, INTEGER_TEXT, isJsonNumber, isJsonObject, type JsonObject, type JsonValue } from './json.js';
+import { describeJson, field, isJsonObject, jsonInteger, type JsonObject, type JsonValue } from './json.js';
 
 /**
  * The envelope's `source` block: validated into the documented shape, then mapped to the event's
@@ -38,16 +38,20 @@ export function readSource(payload: JsonObject): DebeziumSource {
       `source.connector is ${describeJson(connector)}, expected a string`,
     );
   }
-  const common = {
-    version: optString(src, 'version') ?? '',
-    name: optString(src, 'name') ?? '',
-    ts_ms: reqInt(src, 'ts_ms'),
-    snapshot: snapshotMarker(src),
-    db: reqString(src, 'db'),
-  };
+  // Plain object literals, no spread of a common part: V8 builds a spread object property by
+  // property (profiled: half of readSource's time).
+  const version = optString(src, 'version') ?? '';
+  const name = optString(src, 'name') ?? '';
+  const ts_ms = reqInt(src, 'ts_ms');
+  const snapshot = snapshotMarker(src);
+  const db = reqString(src, 'db');
   if (connector === 'postgresql') {
     const pg: PostgresSource = {
-      ...common,
+      version,
+      name,
+      ts_ms,
+      snapshot,
+      db,
       connector,
       schema: reqString(src, 'schema'),
       table: reqString(src, 'table'),
@@ -59,7 +63,11 @@ export function readSource(payload: JsonObject): DebeziumSource {
   }
   if (connector === 'mysql' || connector === 'mariadb') {
     const my: MysqlSource = {
-      ...common,
+      version,
+      name,
+      ts_ms,
+      snapshot,
+      db,
       connector,
       table: optString(src, 'table'),
       server_id: reqInt(src, 'server_id'),
@@ -141,10 +149,8 @@ const INT64_HIGH = 2n ** 63n - 1n;
 function optInt(src: JsonObject, name: string): bigint | null {
   const v: JsonValue | undefined = field(src, name);
   if (v === undefined || v === null) return null;
-  if (!isJsonNumber(v) || !INTEGER_TEXT.test(v.value)) {
-    throw new DecodeError('WRONG_TYPE', `source.${name} is ${describeJson(v)}, expected an integer`);
-  }
-  const n = BigInt(v.value);
+  const n = jsonInteger(v);
+  if (n === null) throw new DecodeError('WRONG_TYPE', `source.${name} is ${describeJson(v)}, expected an integer`);
   if (n < INT64_LOW || n > INT64_HIGH) throw new DecodeError('OUT_OF_RANGE', `source.${name} = ${n} is outside int64`);
   return n;
 }

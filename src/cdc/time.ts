@@ -2,7 +2,7 @@ import { DateTime, IANAZone } from 'luxon';
 import type { SourceDb } from '../log/event.js';
 import { DecodeError } from './errors.js';
 import { column, type RowImage } from './fields.js';
-import { INTEGER_TEXT, isJsonNumber } from './json.js';
+import { jsonInteger } from './json.js';
 
 /**
  * DATETIME columns (`expires` up to 2.3, `last_modified` in every release) hold the registrar's
@@ -58,8 +58,8 @@ export function readDatetime(img: RowImage, name: string, connector: SourceDb): 
     if (!dt.isValid) throw new DecodeError('WRONG_TYPE', `${c.path} is "${c.value}", expected an ISO-8601 timestamp with an offset`);
     return { kind: 'instant', micros: BigInt(dt.toMillis()) * 1000n, path: c.path };
   }
-  if (isJsonNumber(c.value) && INTEGER_TEXT.test(c.value.value) && semantic !== ZONED) {
-    const n = BigInt(c.value.value);
+  const n = semantic === ZONED ? null : jsonInteger(c.value);
+  if (n !== null) {
     const unit = semantic ?? (connector === 'POSTGRESQL' ? MICROS : MS);
     const micros = unit === MICROS ? n : unit === NANOS ? floorDiv(n, 1000n) : n * 1000n;
     return { kind: 'wall', micros, path: c.path };
