@@ -414,6 +414,23 @@ function scenario(d: Dialect, variant: Variant): void {
       const one = await batch(11, [msg(503, ev('UPSERT', 7002n, 20002n, 'gapuser'))]);
       assert.equal(one.resumeAt, '502');
     });
+
+    test('a batch of 1,500 rows with long multi-byte text (over 1 MiB of COPY text on PostgreSQL, rows split across chunks) is written exactly', async () => {
+      const n = 1500;
+      const expected: string[] = [];
+      const messages = Array.from({ length: n }, (_, i) => {
+        const e = ev('UPSERT', 30_000n + BigInt(i), 40_000n + BigInt(i), `bulk${i}`);
+        // ~1 KB per row on the wire: 2-byte characters, and the characters COPY escapes.
+        e.registration!.contact = `sip:bulk${i}@192.0.2.9;x=${'ä'.repeat(200)}`;
+        e.registration!.userAgent = `${i}\t\\${'ü'.repeat(230)}\n`;
+        expected.push(`bulk${i}|${e.registration!.contact}|${e.registration!.userAgent}`);
+        return msg(i, e);
+      });
+      const r = await apply(messages, 12);
+      assert.equal(r.applied, n);
+      const got = await c.lines(`SELECT username, contact, user_agent FROM location WHERE username LIKE 'bulk%'`);
+      assert.deepEqual(got.sort(), expected.sort());
+    });
   });
 }
 
