@@ -54,9 +54,41 @@ function readZigzagLong(tap: { buf: Buffer; pos: number }): bigint {
   return BigInt.asIntN(64, (u >> 1n) ^ -(u & 1n));
 }
 
-/** LongAsBigInt with the direct reader (avsc freezes __with types, so this one inherits from it). */
+/** Below this magnitude a long's zigzag value (at most 2^53 - 1) is exact in a double. */
+const DOUBLE_ZIGZAG_LIMIT = 1n << 52n;
+type LongWriter = (this: unknown, tap: { buf: Buffer; pos: number }, n: bigint) => void;
+/** avsc's own writer for a custom long type: an 8-byte buffer per value, repacked as a varint. */
+const avscLongWrite = (LongAsBigInt as unknown as { _write: LongWriter })._write;
+
+/**
+ * Encodes a long as a zigzag varint straight into the tap's buffer, for values within +-2^52
+ * (every long of an event but the contact ids of 2.2+ sources); anything else, including what is
+ * not a valid long, takes avsc's path (which also throws its error for an invalid value). Bytes
+ * past the end of the buffer are dropped, as avsc's writers drop them: the tap is then invalid and
+ * avsc retries with a larger buffer. test/unit/project-codec-long.test.ts compares the bytes with
+ * avsc's writer.
+ */
+function writeZigzagLong(this: unknown, tap: { buf: Buffer; pos: number }, n: bigint): void {
+  if (typeof n !== 'bigint' || n < -DOUBLE_ZIGZAG_LIMIT || n > DOUBLE_ZIGZAG_LIMIT) {
+    avscLongWrite.call(this, tap, n);
+    return;
+  }
+  const v = Number(n);
+  let z = v >= 0 ? v * 2 : -v * 2 - 1;
+  const buf = tap.buf;
+  let pos = tap.pos;
+  while (z >= 128) {
+    buf[pos++] = (z % 128) | 0x80;
+    z = Math.floor(z / 128);
+  }
+  buf[pos++] = z;
+  tap.pos = pos;
+}
+
+/** LongAsBigInt with the direct reader and writer (avsc freezes __with types, so this one inherits from it). */
 const FastLongAsBigInt: typeof LongAsBigInt = Object.create(LongAsBigInt);
 Object.defineProperty(FastLongAsBigInt, '_read', { value: readZigzagLong });
+Object.defineProperty(FastLongAsBigInt, '_write', { value: writeZigzagLong });
 
 const schemaUrl = new URL('../../schemas/registration-event.avsc', import.meta.url);
 export const registrationEventSchema: avro.Schema = JSON.parse(readFileSync(schemaUrl, 'utf8'));

@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeEvent, encodeEvent } from '../../src/log/codec.js';
+import avro from 'avsc';
+import { decodeEvent, encodeEvent, registrationEventSchema, registrationEventType } from '../../src/log/codec.js';
 import type { RegistrationEvent } from '../../src/log/event.js';
 
-// The projection decodes longs with its own zigzag varint reader (src/log/codec.ts): every
-// encoded width (1..10 bytes), both signs and both ends of the 64-bit range must come back exact.
+// Longs are read and written by ulbridge's own zigzag varint code (src/log/codec.ts): every
+// encoded width (1..10 bytes), both signs and both ends of the 64-bit range must come back exact,
+// and be written byte for byte as avsc's own writer for a bigint long type writes them.
 const edges: bigint[] = [
   0n,
   1n,
@@ -73,4 +75,57 @@ test('64-bit longs decode exactly at every varint width and at the range ends', 
 test('a truncated long is still rejected', () => {
   const buf = encodeEvent(eventWith((1n << 62n) + 5n));
   assert.throws(() => decodeEvent(buf.subarray(0, 16)));
+});
+
+/** avsc's own path for a bigint long (no direct reader or writer): the reference for the bytes. */
+const referenceType = avro.Type.forSchema(registrationEventSchema, {
+  registry: {
+    long: avro.types.LongType.__with({
+      fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
+      toBuffer: (n: bigint) => {
+        const buf = Buffer.alloc(8);
+        buf.writeBigInt64LE(n);
+        return buf;
+      },
+      fromJSON: (v: number | string) => BigInt(v),
+      toJSON: (n: bigint) => Number(n),
+      isValid: (n: unknown) => typeof n === 'bigint' && n >= -(1n << 63n) && n < 1n << 63n,
+      compare: (a: bigint, b: bigint) => (a === b ? 0 : a < b ? -1 : 1),
+    }),
+  },
+});
+
+test("64-bit longs are written byte for byte as avsc's own writer writes them, at every width and across the fast path's limit", () => {
+  const around = [1n << 52n, -(1n << 52n)].flatMap((x) => [x - 1n, x, x + 1n]);
+  let seed = 0x2545f4914f6cdd1dn;
+  const random = Array.from({ length: 200 }, () => {
+    seed = BigInt.asUintN(64, seed * 6364136223846793005n + 1442695040888963407n);
+    return BigInt.asIntN(64, seed) >> BigInt(Number(seed % 60n));
+  });
+  const inRange = (x: bigint): boolean => x >= -(1n << 63n) && x < 1n << 63n;
+  for (const v of [...edges.filter(inRange), ...around, ...random]) {
+    const e = eventWith(v);
+    assert.deepEqual(encodeEvent(e).subarray(10), referenceType.toBuffer(e), `value ${v}`);
+    assert.deepEqual(structuredClone(decodeEvent(encodeEvent(e))), e, `value ${v}`);
+  }
+});
+
+test('a value that is not a 64-bit long is refused as avsc refuses it', () => {
+  for (const bad of [1n << 63n, -(1n << 63n) - 1n]) {
+    const message = (f: () => unknown): string => {
+      try {
+        f();
+      } catch (e) {
+        return String(e);
+      }
+      return 'no error';
+    };
+    const expected = message(() => referenceType.toBuffer(eventWith(bad)));
+    assert.notEqual(expected, 'no error');
+    assert.equal(
+      message(() => registrationEventType.toBuffer(eventWith(bad))),
+      expected,
+    );
+    assert.throws(() => encodeEvent(eventWith(bad)), /registration event is invalid at source\.rowKey/);
+  }
 });
