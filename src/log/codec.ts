@@ -9,7 +9,11 @@ import { rabinFingerprintBytes } from './fingerprint.js';
  * reader can resolve a fingerprint without a registry.
  */
 
-const LongAsBigInt = avro.types.LongType.__with({
+/**
+ * Longs as bigints through avsc's own path for a custom long type (an 8-byte buffer per value);
+ * the event type uses FastLongAsBigInt below, this one is the reference its bytes are tested against.
+ */
+export const LongAsBigInt = avro.types.LongType.__with({
   fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
   toBuffer: (n: bigint) => {
     const buf = Buffer.alloc(8);
