@@ -58,7 +58,7 @@ function readZigzagLong(tap: { buf: Buffer; pos: number }): bigint {
   return BigInt.asIntN(64, (u >> 1n) ^ -(u & 1n));
 }
 
-/** Below this magnitude a long's zigzag value (at most 2^53 - 1) is exact in a double. */
+/** Up to this magnitude a long's zigzag value (at most 2^53) is exact in a double. */
 const DOUBLE_ZIGZAG_LIMIT = 1n << 52n;
 type LongWriter = (this: unknown, tap: { buf: Buffer; pos: number }, n: bigint) => void;
 /** avsc's own writer for a custom long type: an 8-byte buffer per value, repacked as a varint. */
