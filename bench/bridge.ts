@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -22,7 +22,7 @@ import { mysqlSessionOptions, prepareMysqlSession } from '../src/project/mysqlSt
 import { aorIdentity, compileTarget } from '../src/project/target.js';
 import { targetColumns, targetRowValues } from '../src/project/targetRow.js';
 import type { BenchContext, BenchFigure, BenchSection } from './section.js';
-import { cpuSeconds, mariaDbServer, ulbridgeRunArgs } from './services.js';
+import { cpuSeconds, mariaDbServer, peakRssMiB, ulbridgeRunArgs } from './services.js';
 
 /**
  * The projection (registration log -> 4.0 table), run as a real `ulbridge run` child process, into
@@ -280,11 +280,6 @@ function startBridge(configFile: string): ChildProcess {
   });
 }
 
-function peakRssMiB(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -355,7 +350,7 @@ async function waitFor(
       startedAt = process.hrtime.bigint();
       cpuAtStart = cpuSeconds(child.pid!);
     }
-    peakMiB = Math.max(peakMiB, peakRssMiB(child.pid!));
+    peakMiB = Math.max(peakMiB, peakRssMiB(child.pid!) ?? 0);
     if (done >= total) break;
     await sleep(100);
   }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,7 @@ import { unixToLocalDatetime } from '../src/opensips/localTime.js';
 import { parseConfig } from '../src/ops/config.js';
 import { runStatus } from '../src/service/status.js';
 import type { BenchContext, BenchFigure, BenchSection } from './section.js';
-import { cpuSeconds, ulbridgeRunArgs } from './services.js';
+import { cpuSeconds, peakRssMiB, ulbridgeRunArgs } from './services.js';
 
 /**
  * End to end, what users wait for (issue 10), for a PostgreSQL and a MariaDB legacy 2.1 table of N
@@ -160,14 +160,6 @@ async function topicRecords(admin: Admin, topic: string): Promise<number> {
 async function targetRows(c: pg.Client): Promise<number> {
   const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM location');
   return rows[0]!.n;
-}
-
-/** VmHWM (peak resident set) of a process, MiB; null once it is gone. */
-function peakRssMiB(pid: number): number | null {
-  const file = `/proc/${pid}/status`;
-  if (!existsSync(file)) return null;
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(file, 'utf8'));
-  return m ? Number(m[1]) / 1024 : null;
 }
 
 function percentile(sorted: number[], p: number): number {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchContext } from './section.js';
@@ -13,6 +13,14 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 export function ulbridgeRunArgs(configFile: string): string[] {
   const extra = (process.env.ULBRIDGE_BENCH_CHILD_ARGS ?? '').split(' ').filter(Boolean);
   return [...extra, join(root, 'bin/ulbridge.js'), 'run', '--config', configFile];
+}
+
+/** Peak resident set (VmHWM) of a process in MiB so far, from /proc; null once the process is gone. */
+export function peakRssMiB(pid: number): number | null {
+  const file = `/proc/${pid}/status`;
+  if (!existsSync(file)) return null;
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(file, 'utf8'));
+  return m ? Number(m[1]) / 1024 : null;
 }
 
 /** User + system CPU seconds a process has used so far (/proc/PID/stat, in clock ticks of 1/100 s). */
