@@ -7,7 +7,7 @@ import { createLogProducer, sendAcknowledged } from '../src/log/producer.js';
 import { ensureTopics } from '../src/log/topics.js';
 import { Metrics } from '../src/ops/metrics.js';
 import { silentLogger } from '../src/ops/logger.js';
-import type { BenchContext, BenchFigure, BenchSection } from './section.js';
+import { measure, type BenchContext, type BenchFigure, type BenchSection } from './section.js';
 
 /**
  * The ingest (Debezium topic -> registration log) beside its floor, in one run, on a real broker:
@@ -168,15 +168,14 @@ async function transport(kafka: Kafka, admin: Admin, topic: string, records: Log
   return records.length / seconds;
 }
 
-/** Values per second of fn over the values: the best of three passes (the first warms the JIT). */
-function inProcessRate(values: readonly Buffer[], fn: (value: Buffer) => unknown): number {
-  let best = 0;
-  for (let pass = 0; pass < 3; pass++) {
-    const started = process.hrtime.bigint();
+/** Values per second of fn over the values (section.ts's measure, after one untimed warm-up pass). */
+function inProcessRate(values: readonly Buffer[], fn: (value: Buffer) => unknown): { perSecond: number; calls: number } {
+  const pass = (): number => {
     for (const v of values) fn(v);
-    best = Math.max(best, values.length / (Number(process.hrtime.bigint() - started) / 1e9));
-  }
-  return best;
+    return values.length;
+  };
+  pass();
+  return measure(pass, 2000);
 }
 
 export const section: BenchSection = {
@@ -225,12 +224,17 @@ export const section: BenchSection = {
           { figure: `ingest / kafkajs alone (${label})`, value: i / t, unit: 'ratio', note: 'the share of the ingest that is not kafkajs' },
           {
             figure: `decoder alone (${label})`,
-            value: decoded,
+            value: decoded.perSecond,
             unit: 'events/s',
-            note: `in process: createDecoder().decodeChange of the same ${n} values, best of 3 passes`,
+            note: `in process: createDecoder().decodeChange of the same ${n} values, ${decoded.calls} passes after a warm-up`,
           },
-          { figure: `JSON.parse alone (${label})`, value: parsed, unit: 'events/s', note: 'in process: the same values, best of 3 passes' },
-          { figure: `decoder / JSON.parse (${label})`, value: decoded / parsed, unit: 'ratio', note: 'same run' },
+          {
+            figure: `JSON.parse alone (${label})`,
+            value: parsed.perSecond,
+            unit: 'events/s',
+            note: `in process: the same values, ${parsed.calls} passes after a warm-up`,
+          },
+          { figure: `decoder / JSON.parse (${label})`, value: decoded.perSecond / parsed.perSecond, unit: 'ratio', note: 'same run' },
         );
         await admin.deleteTopics({ topics: [topic, `${topic}.log`, `${topic}.dlq`] }).catch(() => undefined);
       }
