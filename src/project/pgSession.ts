@@ -7,6 +7,7 @@ import type { BindingVersion } from '../log/version.js';
 import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
 import { localDatetimeToUnix } from '../opensips/localTime.js';
 import { postgresDialect } from '../db/dialect.js';
+import { prepared } from '../db/pgPrepared.js';
 import type { ApplySession } from './apply.js';
 import { rowImageSelectList, toRowImage } from './rowImage.js';
 import type { AorState, BindingState, Plan, Planner } from './planner.js';
@@ -31,6 +32,9 @@ const MAX_RELABEL_ROUNDS = 64;
  *   bindings upserted; rows come from UNNEST arrays, or from copyMinRows rows on through COPY into
  *   TEMP stage tables
  *   next offset (+ own_tx xid on a shared target) and COMMIT (one round trip)
+ *
+ * Statements with parameters run as named prepared statements (src/db/pgPrepared.ts), except the
+ * rare ones whose best plan depends on their values (row images by source, live labels, TRUNCATE).
  */
 export function pgSession(client: pg.ClientBase, target: Target, opts: PgSessionOptions = {}): ApplySession {
   const s = ident(target.stateSchema);
@@ -70,8 +74,7 @@ export function pgSession(client: pg.ClientBase, target: Target, opts: PgSession
     async idHolders(ids) {
       if (ids.length === 0) return new Map();
       const { rows } = await client.query(
-        `SELECT contact_id::text AS id, binding FROM ${s}.bindings WHERE contact_id = ANY($1::bigint[])`,
-        [ids.map(String)],
+        prepared(`SELECT contact_id::text AS id, binding FROM ${s}.bindings WHERE contact_id = ANY($1::bigint[])`, [ids.map(String)]),
       );
       return new Map(rows.map((r) => [BigInt(r.id as string), r.binding as string]));
     },
@@ -83,8 +86,9 @@ export function pgSession(client: pg.ClientBase, target: Target, opts: PgSession
           ? []
           : (
               await client.query(
-                `SELECT nextval('${target.stateSchema.replace(/'/g, "''")}.rlabel_seq')::text AS r FROM generate_series(1, $1)`,
-                [missing],
+                prepared(`SELECT nextval('${target.stateSchema.replace(/'/g, "''")}.rlabel_seq')::text AS r FROM generate_series(1, $1)`, [
+                  missing,
+                ]),
               )
             ).rows.map((r) => Number(r.r));
       // Label numbers drawn but not used (an AOR that turned out unloadable) are simply skipped.
@@ -98,8 +102,10 @@ export function pgSession(client: pg.ClientBase, target: Target, opts: PgSession
     loadLiveClabels: (aors) => loadLiveClabels(client, s, aors),
     async lockedVersions(ids) {
       const { rows } = await client.query(
-        `SELECT contact_id::text AS id, callid, cseq, last_modified::text AS lm FROM ${qualified(target.table)} WHERE contact_id = ANY($1::bigint[]) FOR UPDATE`,
-        [ids.map(String)],
+        prepared(
+          `SELECT contact_id::text AS id, callid, cseq, last_modified::text AS lm FROM ${qualified(target.table)} WHERE contact_id = ANY($1::bigint[]) FOR UPDATE`,
+          [ids.map(String)],
+        ),
       );
       return new Map<bigint, BindingVersion>(
         rows.map((r) => [
@@ -135,7 +141,7 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
   const types = targetColumnPgTypes(target);
 
   if (plan.deletes.size > 0) {
-    await client.query(`DELETE FROM ${table} WHERE contact_id = ANY($1::bigint[])`, [[...plan.deletes].map(String)]);
+    await client.query(prepared(`DELETE FROM ${table} WHERE contact_id = ANY($1::bigint[])`, [[...plan.deletes].map(String)]));
   }
   if (plan.updates.size > 0) {
     const sets = cols
@@ -151,7 +157,7 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
       types,
       () => targetStage(client, target, 'updates'),
     );
-    await client.query(`UPDATE ${table} AS t SET ${sets} FROM ${rows.from} WHERE t.contact_id = u.contact_id`, rows.params);
+    await client.query(statement(`UPDATE ${table} AS t SET ${sets} FROM ${rows.from} WHERE t.contact_id = u.contact_id`, rows.params));
   }
   let pending = [...plan.inserts.keys()];
   for (let round = 0; pending.length > 0; round++) {
@@ -180,10 +186,12 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
       clashed = new Set(res.rows.map((r) => r.id as string));
     } else {
       const inserted = await client.query(
-        `INSERT INTO ${table} (${cols.map(ident).join(', ')}) SELECT * FROM ${unnestFrom(cols, types)} ON CONFLICT (contact_id) DO NOTHING RETURNING contact_id::text AS id`,
-        columnArrays(
-          rows.map((r) => r.values),
-          cols.length,
+        prepared(
+          `INSERT INTO ${table} (${cols.map(ident).join(', ')}) SELECT * FROM ${unnestFrom(cols, types)} ON CONFLICT (contact_id) DO NOTHING RETURNING contact_id::text AS id`,
+          columnArrays(
+            rows.map((r) => r.values),
+            cols.length,
+          ),
         ),
       );
       const done = new Set(inserted.rows.map((r) => r.id as string));
@@ -198,16 +206,18 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
     // No ON CONFLICT: if another transaction created the same AOR meanwhile (two log partitions
     // can hold one use_domain=0 AOR), this one fails and is retried, and then reuses its rlabel.
     await client.query(
-      `INSERT INTO ${s}.aors (aor, aorhash, slot, rlabel, next_clabel, wrapped)
-       SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::bigint[], $5::int[], $6::bool[])`,
-      [
-        created.map((x) => x.aor),
-        created.map((x) => x.aorhash),
-        created.map((x) => x.slot),
-        created.map((x) => x.rlabel),
-        created.map((x) => x.nextClabel),
-        created.map((x) => x.wrapped),
-      ],
+      prepared(
+        `INSERT INTO ${s}.aors (aor, aorhash, slot, rlabel, next_clabel, wrapped)
+         SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::bigint[], $5::int[], $6::bool[])`,
+        [
+          created.map((x) => x.aor),
+          created.map((x) => x.aorhash),
+          created.map((x) => x.slot),
+          created.map((x) => x.rlabel),
+          created.map((x) => x.nextClabel),
+          created.map((x) => x.wrapped),
+        ],
+      ),
     );
   }
   if (updated.length > 0) {
@@ -220,8 +230,10 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
       () => stageTable(client, 'ulbridge_aors_stage', stageDefinition(AOR_UPDATE_COLUMNS, AOR_UPDATE_TYPES)),
     );
     await client.query(
-      `UPDATE ${s}.aors AS a SET next_clabel = u.next_clabel, wrapped = u.wrapped FROM ${rows.from} WHERE a.aor = u.aor`,
-      rows.params,
+      statement(
+        `UPDATE ${s}.aors AS a SET next_clabel = u.next_clabel, wrapped = u.wrapped FROM ${rows.from} WHERE a.aor = u.aor`,
+        rows.params,
+      ),
     );
   }
   if (plan.bindings.size > 0) {
@@ -232,7 +244,9 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
     const rows = await rowsFrom(client, copyMinRows, b.map(bindingValues), BINDING_COLUMNS, BINDING_TYPES, () =>
       stageTable(client, 'ulbridge_bindings_stage', stageDefinition(BINDING_COLUMNS, BINDING_TYPES)),
     );
-    await client.query(`INSERT INTO ${s}.bindings (${BINDING_COLUMNS.join(', ')}) SELECT * FROM ${rows.from} ${upsert}`, rows.params);
+    await client.query(
+      statement(`INSERT INTO ${s}.bindings (${BINDING_COLUMNS.join(', ')}) SELECT * FROM ${rows.from} ${upsert}`, rows.params),
+    );
   }
 }
 
@@ -384,6 +398,11 @@ function literal(text: string): string {
   return `'${text.replace(/'/g, "''")}'`;
 }
 
+/** A statement from rowsFrom: prepared when its rows come as UNNEST arrays, plain when from a stage. */
+function statement(text: string, params: unknown[][]): pg.QueryConfig {
+  return params.length > 0 ? prepared(text, params) : { text };
+}
+
 function unnestFrom(cols: string[], types: string[]): string {
   const args = types.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
   return `unnest(${args}) AS u(${cols.map(ident).join(', ')})`;
@@ -403,10 +422,12 @@ function columnArrays(rows: unknown[][], width: number): unknown[][] {
 
 async function loadBindings(client: pg.ClientBase, s: string, keys: string[]): Promise<Map<string, BindingState>> {
   const { rows } = await client.query(
-    `SELECT binding, source_name, source_row_key::text, log_partition, aor, clabel, contact_id::text, in_target,
-            pos_major::text, pos_minor::text, pos_seq::text
-       FROM ${s}.bindings WHERE binding = ANY($1::text[])`,
-    [keys],
+    prepared(
+      `SELECT binding, source_name, source_row_key::text, log_partition, aor, clabel, contact_id::text, in_target,
+              pos_major::text, pos_minor::text, pos_seq::text
+         FROM ${s}.bindings WHERE binding = ANY($1::text[])`,
+      [keys],
+    ),
   );
   const map = new Map<string, BindingState>();
   for (const r of rows) {
@@ -428,7 +449,9 @@ async function loadBindings(client: pg.ClientBase, s: string, keys: string[]): P
 /** Reverse-sync links of bindings not yet in state: the registrar's row each legacy row copies. */
 async function loadLinks(client: pg.ClientBase, s: string, keys: string[]): Promise<Map<string, bigint>> {
   if (keys.length === 0) return new Map();
-  const { rows } = await client.query(`SELECT binding, contact_id::text AS id FROM ${s}.links WHERE binding = ANY($1::text[])`, [keys]);
+  const { rows } = await client.query(
+    prepared(`SELECT binding, contact_id::text AS id FROM ${s}.links WHERE binding = ANY($1::text[])`, [keys]),
+  );
   return new Map(rows.map((r) => [r.binding as string, BigInt(r.id as string)]));
 }
 
@@ -438,8 +461,10 @@ async function loadAors(client: pg.ClientBase, s: string, keys: string[]): Promi
   // Locked (in a fixed order, so two transactions cannot deadlock on them): two log partitions may
   // hold bindings of one AOR, and its next contact label must not be handed out twice.
   const { rows } = await client.query(
-    `SELECT aor, aorhash, slot, rlabel::text, next_clabel, wrapped FROM ${s}.aors WHERE aor = ANY($1::text[]) ORDER BY aor FOR UPDATE`,
-    [keys],
+    prepared(
+      `SELECT aor, aorhash, slot, rlabel::text, next_clabel, wrapped FROM ${s}.aors WHERE aor = ANY($1::text[]) ORDER BY aor FOR UPDATE`,
+      [keys],
+    ),
   );
   for (const r of rows)
     map.set(r.aor, {

@@ -1,0 +1,81 @@
+/**
+ * PostgreSQL only: the applier's statements with parameters run as named prepared statements
+ * (src/db/pgPrepared.ts), parsed once per connection; statements over the COPY stage tables and
+ * the rare ones whose plan depends on their values stay unnamed.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { applyBatch } from '../../src/project/apply.js';
+import type { LogMessage } from '../../src/project/batch.js';
+import type { Target } from '../../src/project/target.js';
+import { APPLY_NOW, logEvent as ev, logMessage as msg } from '../support/logEvents.js';
+import { postgres, type TestDb } from './project-apply-dialect.js';
+
+describe('apply on postgres: prepared statements', () => {
+  let db: TestDb;
+  let target: Target;
+
+  before(async () => {
+    db = await postgres.open('prep', '4.0');
+    target = db.target({ release: '4.0' });
+    await db.ensureState(target);
+  });
+
+  after(async () => {
+    await db?.drop();
+  });
+
+  /** The prepared statements of a connection: name and the start of its text (state schema as STATE). */
+  const preparedOn = (conn: TestDb['main']): Promise<string[]> =>
+    conn.lines(
+      `SELECT name, left(replace(replace(regexp_replace(statement, '\\s+', ' ', 'g'), '"${db.stateSchema}"', 'STATE'), '${db.stateSchema}', 'STATE'), 38)
+         FROM pg_prepared_statements ORDER BY name COLLATE "C"`,
+    );
+
+  test('small batches: the reads, locks and writes are prepared once, and stay so over many batches', async () => {
+    const c = await db.connect();
+    try {
+      const apply = (partition: number, messages: LogMessage[]) =>
+        applyBatch(c.session(target), { topic: 'log', partition, messages, now: APPLY_NOW });
+      // New bindings (AORs created, labels drawn), then refreshes and a delete, in two partitions.
+      await apply(0, [msg(0, ev('UPSERT', 1n, 10n, 'alice', 1)), msg(1, ev('UPSERT', 2n, 11n, 'bob', 1))]);
+      for (let i = 0; i < 10; i++) await apply(1, [msg(i, ev('UPSERT', 3n, 20n + BigInt(i), 'carol', i + 1))]);
+      await apply(0, [msg(2, ev('UPSERT', 1n, 12n, 'alice', 2)), msg(3, ev('DELETE', 2n, 13n, 'bob'))]);
+      assert.deepEqual(await preparedOn(c), [
+        'ulbridge_1|SELECT binding, source_name, source_ro',
+        'ulbridge_2|SELECT aor, aorhash, slot, rlabel::tex',
+        "ulbridge_3|SELECT nextval('STATE.rlabel_seq')::te",
+        'ulbridge_4|INSERT INTO "location" ("contact_id", ',
+        'ulbridge_5|INSERT INTO STATE.aors (aor, aorhash, ',
+        'ulbridge_6|INSERT INTO STATE.bindings (binding, s',
+        'ulbridge_7|UPDATE "location" AS t SET "username" ',
+        'ulbridge_8|DELETE FROM "location" WHERE contact_i',
+      ]);
+      // The rows are what the plain statements wrote before (project-apply-suite checks those).
+      assert.deepEqual(await c.lines('SELECT username, cseq FROM location ORDER BY username'), ['alice|2', 'carol|10']);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('COPY into stage tables: the statements over a stage are not prepared', async () => {
+    const c = await db.connect();
+    try {
+      const messages = Array.from({ length: 5 }, (_, i) => msg(i, ev('UPSERT', 100n + BigInt(i), 100n + BigInt(i), `dave${i}`, 1)));
+      await applyBatch(c.session(target, { label: 'copy', release: '4.0', copyMinRows: 1 }), {
+        topic: 'log',
+        partition: 2,
+        messages,
+        now: APPLY_NOW,
+      });
+      const names = await preparedOn(c);
+      assert.deepEqual(
+        names.filter((n) => n.includes('pg_temp')),
+        [],
+      );
+      assert.equal((await c.lines("SELECT count(*) FROM location WHERE username LIKE 'dave%'"))[0], '5');
+    } finally {
+      await c.close();
+    }
+  });
+});
