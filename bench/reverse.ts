@@ -7,6 +7,7 @@ import { Workload } from '../src/demo/workload.js';
 import { createLocationTableSql } from '../src/db/ddl.js';
 import { postgresDialect } from '../src/db/dialect.js';
 import { openDb } from '../src/db/open.js';
+import { prepared } from '../src/db/pgPrepared.js';
 import { encodeEvent } from '../src/log/codec.js';
 import type { Registration, RegistrationEvent } from '../src/log/event.js';
 import { releaseProfile } from '../src/opensips/releases.js';
@@ -251,11 +252,14 @@ async function reverseRates(targetUrl: string, legacyUrl: string, release: '2.1'
         }
         // The links of the new rows, as reverse sync writes them (one statement, before the legacy commit).
         const batch = changes.slice(i, i + REVERSE_BATCH);
+        // Prepared, as reverse sync's own links statement is (src/reverse/pgTarget.ts).
         await t.query(
-          `INSERT INTO ulbridge_r.floor_links (contact_id, binding, legacy_id)
-           SELECT c, 'legacy:' || l, l FROM unnest($1::bigint[], $2::bigint[]) AS u(c, l)
-           ON CONFLICT (contact_id) DO UPDATE SET binding = EXCLUDED.binding, legacy_id = EXCLUDED.legacy_id, created_at = now()`,
-          [intArray(batch.map((c) => c.event.source.rowKey)), intArray(ids.slice(i, i + batch.length))],
+          prepared(
+            `INSERT INTO ulbridge_r.floor_links (contact_id, binding, legacy_id)
+             SELECT c, 'legacy:' || l, l FROM unnest($1::bigint[], $2::bigint[]) AS u(c, l)
+             ON CONFLICT (contact_id) DO UPDATE SET binding = EXCLUDED.binding, legacy_id = EXCLUDED.legacy_id, created_at = now()`,
+            [intArray(batch.map((c) => c.event.source.rowKey)), intArray(ids.slice(i, i + batch.length))],
+          ),
         );
       }
       await floor.commit();

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { withPoolClient } from '../db/pgPool.js';
+import { prepared } from '../db/pgPrepared.js';
 import type { Logger } from '../ops/logger.js';
 import type { AorState } from '../project/planner.js';
 import { ensureStateSchema, ident } from '../project/stateSchema.js';
@@ -26,13 +27,15 @@ export function pgReverseSession(client: pg.ClientBase, stateSchema: string): Re
       const txIds = intArray(new Set(changes.map((c) => c.txId).filter((t): t is bigint => t !== null)));
       const ids = intArray(new Set(changes.filter((c) => c.event.registration).map((c) => c.event.source.rowKey)));
       const { rows } = await client.query(
-        `SELECT 0 AS o, xid::text AS c, NULL AS l FROM ${s}.own_tx WHERE xid = ANY($1::bigint[])
+        prepared(
+          `SELECT 0 AS o, xid::text AS c, NULL AS l FROM ${s}.own_tx WHERE xid = ANY($1::bigint[])
          UNION ALL
          SELECT 1, contact_id::text, source_row_key::text FROM ${s}.bindings WHERE contact_id = ANY($2::bigint[]) AND source_name = $3
          UNION ALL
          SELECT 2, contact_id::text, legacy_id::text FROM ${s}.links WHERE contact_id = ANY($2::bigint[])
          ORDER BY o`,
-        [txIds, ids, sourceName],
+          [txIds, ids, sourceName],
+        ),
       );
       const own = new Set<bigint>();
       const legacyOf = new Map<bigint, bigint>();
@@ -49,12 +52,14 @@ export function pgReverseSession(client: pg.ClientBase, stateSchema: string): Re
       if (wanted.size > 0) {
         // One round trip: the known AORs' state, and a fresh record label for each of the others.
         const { rows } = await client.query(
-          `WITH known AS (SELECT aor, aorhash, slot, rlabel, next_clabel, wrapped FROM ${s}.legacy_aors WHERE aor = ANY($1::text[]))
+          prepared(
+            `WITH known AS (SELECT aor, aorhash, slot, rlabel, next_clabel, wrapped FROM ${s}.legacy_aors WHERE aor = ANY($1::text[]))
            SELECT aor, aorhash, slot, rlabel::text AS rlabel, next_clabel, wrapped FROM known
            UNION ALL
            SELECT NULL, NULL, NULL, nextval($2::regclass)::text, NULL, NULL
              FROM generate_series(1, cardinality($1::text[]) - (SELECT count(*) FROM known)::int)`,
-          [[...wanted.keys()], `${s}.legacy_rlabel_seq`],
+            [[...wanted.keys()], `${s}.legacy_rlabel_seq`],
+          ),
         );
         for (const a of rows) {
           if (a.aor === null) {
@@ -84,12 +89,14 @@ export function pgReverseSession(client: pg.ClientBase, stateSchema: string): Re
       if (add.size === 0 && drop.size === 0 && labels.length === 0) return;
       // One statement, so one target transaction (and one round trip).
       await client.query(
-        `WITH dropped AS (DELETE FROM ${s}.links WHERE contact_id = ANY($1::bigint[])),
+        prepared(
+          `WITH dropped AS (DELETE FROM ${s}.links WHERE contact_id = ANY($1::bigint[])),
          labels AS (${saveLabelsSql(s, 5)})
          INSERT INTO ${s}.links (contact_id, binding, legacy_id)
          SELECT c, $4 || ':' || l, l FROM unnest($2::bigint[], $3::bigint[]) AS u(c, l)
          ON CONFLICT (contact_id) DO UPDATE SET binding = EXCLUDED.binding, legacy_id = EXCLUDED.legacy_id, created_at = now()`,
-        [intArray(drop), intArray(add.keys()), intArray(add.values()), sourceName, ...saveLabelsParams(labels)],
+          [intArray(drop), intArray(add.keys()), intArray(add.values()), sourceName, ...saveLabelsParams(labels)],
+        ),
       );
     },
     async pruneOwnTransactions(olderThanSeconds) {
