@@ -32,7 +32,12 @@ import { cpuSeconds, peakRssMiB, ulbridgeRunArgs } from './services.js';
  *   peak RSS of the `ulbridge run` process over the whole run (VmHWM);
  *   apply latency while streaming UPDATEs at a fixed 500/s and 5,000/s: each UPDATE writes its
  *                   send time into the row's user_agent; a trigger on the target table records
- *                   clock_timestamp() when the projection writes the row (same machine clock).
+ *                   clock_timestamp() when the projection writes the row (same machine clock);
+ *                   Debezium's share (CDC record timestamp) and the share up to the registration
+ *                   log (log record timestamp: Debezium + ingest), and `ulbridge run`'s CPU per
+ *                   change at each rate.
+ * ULBRIDGE_BENCH_CAPTURE_CONFIG (a JSON object of strings) adds connector properties to both
+ * connectors, e.g. '{"poll.interval.ms":"10"}' to measure Debezium's poll interval.
  * Needs `npm run build` (spawns bin/ulbridge.js). Services: a throwaway stack (src/stack) with
  * PostgreSQL, MariaDB, Kafka and Connect, or existing ones when ULBRIDGE_BENCH_PG_URL,
  * ULBRIDGE_BENCH_MYSQL_URL, ULBRIDGE_BENCH_KAFKA_BROKERS and ULBRIDGE_BENCH_CONNECT_URL are all set.
@@ -41,6 +46,19 @@ import { cpuSeconds, peakRssMiB, ulbridgeRunArgs } from './services.js';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const STREAM_SECONDS = Number(process.env.ULBRIDGE_BENCH_STREAM_SECONDS ?? 15);
+
+/**
+ * Connector properties both connectors (Debezium alone and bridged) get on top of ulbridge's,
+ * from ULBRIDGE_BENCH_CAPTURE_CONFIG (a JSON object), e.g. '{"poll.interval.ms":"10"}'.
+ */
+function captureConfig(): Record<string, string> | undefined {
+  const text = process.env.ULBRIDGE_BENCH_CAPTURE_CONFIG;
+  if (!text) return undefined;
+  const parsed: unknown = JSON.parse(text);
+  if (typeof parsed !== 'object' || parsed === null || Object.values(parsed).some((v) => typeof v !== 'string'))
+    throw new Error('ULBRIDGE_BENCH_CAPTURE_CONFIG must be a JSON object of strings');
+  return parsed as Record<string, string>;
+}
 
 interface Services {
   pgUrl: string;
@@ -197,7 +215,44 @@ interface DbRun {
   peakRssMiB: number;
   /** CPU seconds of `ulbridge run` (both threads) from connector start to target complete. */
   bridgeCpuSeconds: number;
-  latency: Array<{ rate: number; sent: number; seen: number; p50: number; p99: number; cdcP50: number; cdcP99: number }>;
+  latency: Array<{
+    rate: number;
+    sent: number;
+    seen: number;
+    p50: number;
+    p99: number;
+    cdcP50: number;
+    cdcP99: number;
+    logP50: number;
+    logP99: number;
+    /** CPU of `ulbridge run` (both threads) per change sent, µs: from the first send until every change was seen. */
+    cpuPerChange: number;
+  }>;
+}
+
+/**
+ * Latencies seen on a topic from now on: each record's timestamp minus the send time in the
+ * first `lat:<ms>:` of the text `text` makes of its value.
+ */
+async function watchStamps(
+  kafka: Kafka,
+  groupId: string,
+  topic: string,
+  text: (value: Buffer) => string,
+): Promise<{ stamps: number[]; stop(): Promise<void> }> {
+  const stamps: number[] = [];
+  const consumer = kafka.consumer({ groupId });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: false });
+  const joined = new Promise<void>((r) => consumer.on(consumer.events.GROUP_JOIN, () => r()));
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const m = message.value ? /lat:(\d+):/.exec(text(message.value)) : null;
+      if (m) stamps.push(Number(message.timestamp) - Number(m[1]));
+    },
+  });
+  await joined;
+  return { stamps, stop: () => consumer.disconnect() };
 }
 
 async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariadb', n: number, tag: string): Promise<DbRun> {
@@ -221,7 +276,9 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
     connect: { url: s.connectUrl },
     http: { port: 0 },
     log: { topic: `${tag}.log`, partitions: 6, deadLetterTopic: `${tag}.dlq` },
-    sources: [{ name, release: '2.1', timeZone: 'UTC', capture: { db, kind, table, connector: `${tag}-${name}` } }],
+    sources: [
+      { name, release: '2.1', timeZone: 'UTC', capture: { db, kind, table, connector: `${tag}-${name}`, config: captureConfig() } },
+    ],
     targets: [{ name: 'main', db: targetUrl, table: 'location', release: '4.0', hashSize: 12 }],
   });
   const pgSlot = (url: string, cfg: ReturnType<typeof parseConfig>) =>
@@ -294,28 +351,22 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
     const latency: DbRun['latency'] = [];
     const src = await openDb(bridgedUrl);
     try {
-      // Debezium's share: the CDC record's timestamp (set when Connect produced it) - send time.
-      const cdcTopic = configCaptures(cfg)[0]!.topic;
-      const cdcSeen: number[] = [];
-      const cdc = kafka.consumer({ groupId: `${tag}.latency` });
-      await cdc.connect();
-      await cdc.subscribe({ topic: cdcTopic, fromBeginning: false });
-      const joined = new Promise<void>((r) => cdc.on(cdc.events.GROUP_JOIN, () => r()));
-      await cdc.run({
-        eachMessage: async ({ message }) => {
-          // The row image after the change: the value holds the one before it too (the previous
-          // round's send time when a row is updated again), and "before" comes first.
-          const text = message.value?.toString('utf8') ?? '';
-          const m = /"user_agent":"lat:(\d+):/.exec(text.slice(Math.max(0, text.indexOf('"after":'))));
-          if (m) cdcSeen.push(Number(message.timestamp) - Number(m[1]));
-        },
-      });
-      await joined;
+      // Debezium's share: the CDC record's timestamp (set when Connect produced it) - send time;
+      // the ingest's: the log record's timestamp (set when ulbridge produced it) - send time.
+      const cdcSeen = await watchStamps(kafka, `${tag}.latency`, configCaptures(cfg)[0]!.topic, (value) =>
+        // The row image after the change: the value holds the one before it too (the previous
+        // round's send time when a row is updated again), and "before" comes first.
+        value.toString('utf8').slice(Math.max(0, value.indexOf('"after":'))),
+      );
+      // The log's Avro value holds the user agent's bytes as they are (latin1 keeps them apart).
+      const logSeen = await watchStamps(kafka, `${tag}.latency-log`, cfg.log.topic, (value) => value.toString('latin1'));
       await sleep(2000);
       for (const rate of [500, 5000]) {
         await target.query('TRUNCATE bench_latency');
-        cdcSeen.length = 0;
+        cdcSeen.stamps.length = 0;
+        logSeen.stamps.length = 0;
         const perTick = rate / 100; // one multi-row UPDATE every 10 ms
+        const cpuBefore = cpuSeconds(child.pid!);
         let sent = 0;
         let id = 1;
         const start = Date.now();
@@ -351,11 +402,13 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
           if (seen >= sent) break;
           await sleep(250);
         }
+        const cpu = cpuSeconds(child.pid!) - cpuBefore;
         const { rows } = await target.query<{ ms: number }>(
           `SELECT (extract(epoch FROM at) * 1000 - split_part(ua, ':', 2)::bigint)::float8 AS ms FROM bench_latency`,
         );
         const ms = rows.map((r) => r.ms).sort((a, b) => a - b);
-        const dbz = [...cdcSeen].sort((a, b) => a - b);
+        const dbz = [...cdcSeen.stamps].sort((a, b) => a - b);
+        const ingested = [...logSeen.stamps].sort((a, b) => a - b);
         latency.push({
           rate,
           sent,
@@ -364,12 +417,16 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
           p99: percentile(ms, 99),
           cdcP50: percentile(dbz, 50),
           cdcP99: percentile(dbz, 99),
+          logP50: percentile(ingested, 50),
+          logP99: percentile(ingested, 99),
+          cpuPerChange: (cpu / sent) * 1e6,
         });
         say(
-          `latency at ${rate}/s: ${seen} of ${sent} seen, p50 ${percentile(ms, 50).toFixed(0)} ms, p99 ${percentile(ms, 99).toFixed(0)} ms (of which Debezium to its topic: p50 ${percentile(dbz, 50).toFixed(0)} ms, p99 ${percentile(dbz, 99).toFixed(0)} ms)`,
+          `latency at ${rate}/s: ${seen} of ${sent} seen, p50 ${percentile(ms, 50).toFixed(0)} ms, p99 ${percentile(ms, 99).toFixed(0)} ms (of which Debezium to its topic: p50 ${percentile(dbz, 50).toFixed(0)} ms, p99 ${percentile(dbz, 99).toFixed(0)} ms; to the log: p50 ${percentile(ingested, 50).toFixed(0)} ms, p99 ${percentile(ingested, 99).toFixed(0)} ms); ulbridge run CPU ${cpu.toFixed(1)} s`,
         );
       }
-      await cdc.disconnect();
+      await cdcSeen.stop();
+      await logSeen.stop();
     } finally {
       await src.close();
     }
@@ -462,6 +519,18 @@ export const section: BenchSection = {
               value: l.cdcP50,
               unit: 'ms',
               note: `p99 ${Math.round(l.cdcP99)} ms: source UPDATE -> CDC record timestamp`,
+            },
+            {
+              figure: `  of which to the log p50/p99 at ${l.rate}/s (${r.label})`,
+              value: l.logP50,
+              unit: 'ms',
+              note: `p99 ${Math.round(l.logP99)} ms: source UPDATE -> registration log record timestamp (Debezium + ingest)`,
+            },
+            {
+              figure: `ulbridge run CPU per change at ${l.rate}/s (${r.label})`,
+              value: l.cpuPerChange,
+              unit: 'µs',
+              note: 'user + system CPU of the process (both threads), first change sent -> last one written',
             },
           );
         }
