@@ -11,11 +11,19 @@ import type { DbTarget } from './url.js';
  *     timestamp parsers also return the text unchanged),
  *   - INT/REAL as number, text as string, NULL as null.
  */
+export interface QueryOptions {
+  /**
+   * PostgreSQL: run as a named prepared statement (src/db/pgPrepared.ts), for a statement whose
+   * text is the same on every call and runs often. MySQL/MariaDB: no effect.
+   */
+  prepared?: boolean;
+}
+
 export interface DbConnection {
   readonly target: DbTarget;
   readonly dialect: Dialect;
   /** Runs one statement and returns all its rows (small results only). */
-  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], opts?: QueryOptions): Promise<T[]>;
   /**
    * Streams a large result in batches with flat memory: a server-side cursor on PostgreSQL, an
    * unbuffered result stream on MySQL. The next batch is requested before the current one is

@@ -3,9 +3,10 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { to as copyTo } from 'pg-copy-streams';
-import type { DbConnection } from './connection.js';
+import type { DbConnection, QueryOptions } from './connection.js';
 import { postgresDialect } from './dialect.js';
 import { connectError, queryError } from './errors.js';
+import { prepared } from './pgPrepared.js';
 import type { DbTarget } from './url.js';
 
 const OID_INT8 = 20;
@@ -55,9 +56,9 @@ export async function openPostgres(target: DbTarget): Promise<DbConnection> {
     target,
     dialect: postgresDialect,
 
-    async query<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    async query<T>(sql: string, params: readonly unknown[] = [], opts: QueryOptions = {}): Promise<T[]> {
       try {
-        const res = await client.query({ text: sql, values: [...params], types });
+        const res = await client.query({ ...(opts.prepared ? prepared(sql, [...params]) : { text: sql, values: [...params] }), types });
         return res.rows as T[];
       } catch (e) {
         throw queryError(target, 'query', e);

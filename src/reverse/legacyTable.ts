@@ -31,6 +31,12 @@ export interface LegacyVersion extends BindingVersion {
 
 /** Most rows per multi-row statement. */
 const ROWS_PER_STATEMENT = 1000;
+
+/**
+ * The set-based reads and writes of reverse sync, run as prepared statements on PostgreSQL (their
+ * text depends only on the table; MySQL/MariaDB texts carry the values and are unaffected).
+ */
+const PREPARED = { prepared: true } as const;
 const ER_DUP_ENTRY = 1062;
 
 function chunk<T>(items: readonly T[], size: number): T[][] {
@@ -159,6 +165,7 @@ export class LegacyTable {
           ? `SELECT ${cols} FROM ${this.table} WHERE ${this.key} = ANY(${keys})`
           : `SELECT ${cols} FROM ${this.table} WHERE ${this.key} IN (${part.map(intLiteral).join(', ')})`,
         d.name === 'postgres' ? [pgIntArray(part)] : [],
+        PREPARED,
       );
       for (const r of rows)
         map.set(BigInt(r.id), {
@@ -182,6 +189,7 @@ export class LegacyTable {
           ? `SELECT ${this.keyText()} AS id FROM ${this.table} WHERE ${this.key} = ANY(${keys})`
           : `SELECT ${this.keyText()} AS id FROM ${this.table} WHERE ${this.key} IN (${part.map(intLiteral).join(', ')})`,
         this.dialect === 'postgres' ? [pgIntArray(part)] : [],
+        PREPARED,
       );
       for (const r of rows) out.add(BigInt(r.id));
     }
@@ -214,6 +222,7 @@ export class LegacyTable {
                 WHERE l.${this.key} = u.k AND (u.x IS NULL OR l.xmin = u.x) RETURNING 1`
             : `DELETE FROM ${this.table} WHERE ${this.key} = ANY($1::bigint[]) RETURNING 1`,
           cond ? [part.map((r) => intLiteral(r.id)), part.map((r) => r.expect?.xmin ?? null)] : [part.map((r) => intLiteral(r.id))],
+          PREPARED,
         );
         n += res.length;
       } else {
@@ -255,6 +264,7 @@ export class LegacyTable {
             WHERE l.${this.key} = u.${this.key}${cond ? ' AND (u.x_xmin IS NULL OR l.xmin = u.x_xmin)' : ''}
             RETURNING 1`,
           [...this.columnArrays(values), ...(cond ? [part.map((r) => r.expect?.xmin ?? null)] : [])],
+          PREPARED,
         );
         n += res.length;
       } else {
@@ -298,6 +308,7 @@ export class LegacyTable {
           `INSERT INTO ${this.table} (${this.columns.map((c) => this.q(c)).join(', ')}) SELECT * FROM ${this.unnest()}
            ON CONFLICT (${this.key}) DO NOTHING RETURNING ${this.key}::text AS id`,
           this.columnArrays(values),
+          PREPARED,
         );
         const ok = new Set(inserted.map((r) => BigInt(r.id)));
         for (const r of part) if (!ok.has(r.contactId)) clashed.add(r.contactId);
@@ -356,6 +367,7 @@ export class LegacyTable {
                      JOIN ids USING (o))
            SELECT id::text AS id FROM ids ORDER BY o`,
           [this.table, this.profile.keyColumn, part.length, ...this.columns.slice(1).map((_, j) => values.map((v) => v[j]))],
+          PREPARED,
         );
         const ids = got.map((g) => BigInt(g.id));
         out.push(...ids);

@@ -1,11 +1,15 @@
 /**
- * PostgreSQL targets: reverse sync's target statements (the lookup, label state, links) run as
- * named prepared statements (src/db/pgPrepared.ts), parsed once per connection, and answer as before.
+ * PostgreSQL: reverse sync's statements on the target (the lookup, label state, links) and on the
+ * legacy table (version reads, set-based writes) run as named prepared statements
+ * (src/db/pgPrepared.ts), parsed once per connection, and answer as before.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
+import { openDb } from '../../src/db/open.js';
+import { createLocationTable } from '../../src/demo/tables.js';
 import { ensureStateSchema } from '../../src/project/stateSchema.js';
+import { LegacyTable } from '../../src/reverse/legacyTable.js';
 import { ensureReverseState } from '../../src/reverse/labels.js';
 import { pgReverseSession } from '../../src/reverse/pgTarget.js';
 import { logEvent } from '../support/logEvents.js';
@@ -52,4 +56,32 @@ test('the lookup, the label state read and the links write are prepared once, ov
     rows.map((r) => `${r.name}|${r.text}`),
     ['ulbridge_1|SELECT 0 AS o, xid::text AS c,', 'ulbridge_2|WITH known AS (SELECT aor, aor', 'ulbridge_3|WITH dropped AS (DELETE FROM "'],
   );
+});
+
+test('legacy table: version reads and set-based writes are prepared; other statements on the connection are not', async () => {
+  const legacyDb = await freshPostgresDb('revprepl');
+  await createLocationTable(legacyDb.url, '2.1');
+  const conn = await openDb(legacyDb.url);
+  try {
+    const legacy = new LegacyTable(conn, 'location', { release: '2.1', timeZone: 'UTC' });
+    const reg = (cseq: number) => ({ ...logEvent('UPSERT', 1n, 1n, 'alice', cseq).registration! });
+    for (let round = 0; round < 3; round++) {
+      const [id] = await legacy.insertAutoIds([reg(1)]);
+      const versions = await legacy.readVersions([id!]);
+      assert.equal(versions.get(id!)?.cseq, 1);
+      assert.equal(await legacy.updateRows([{ id: id!, reg: reg(2), expect: versions.get(id!)! }]), 1);
+      assert.equal(await legacy.deleteRows([{ id: id! }]), 1);
+    }
+    assert.deepEqual(await conn.query('SELECT count(*)::int AS n FROM location'), [{ n: 0 }]);
+    const rows = await conn.query<{ s: string }>(
+      `SELECT left(regexp_replace(statement, '\\s+', ' ', 'g'), 24) AS s FROM pg_prepared_statements ORDER BY statement COLLATE "C"`,
+    );
+    assert.deepEqual(
+      rows.map((r) => r.s),
+      ['DELETE FROM "location" W', 'SELECT "id"::text AS id,', 'UPDATE "location" AS l S', 'WITH ids AS MATERIALIZED'],
+    );
+  } finally {
+    await conn.close();
+    await legacyDb.drop();
+  }
 });
