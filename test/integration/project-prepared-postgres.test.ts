@@ -25,11 +25,16 @@ describe('apply on postgres: prepared statements', () => {
     await db?.drop();
   });
 
-  /** The prepared statements of a connection: name and the start of its text (state schema as STATE). */
-  const preparedOn = (conn: TestDb['main']): Promise<string[]> =>
-    conn.lines(
-      `SELECT name, left(replace(replace(regexp_replace(statement, '\\s+', ' ', 'g'), '"${db.stateSchema}"', 'STATE'), '${db.stateSchema}', 'STATE'), 38)
-         FROM pg_prepared_statements ORDER BY name COLLATE "C"`,
+  /**
+   * The prepared statements of a connection, in the order they were first prepared: the start of
+   * each text (state schema as STATE), or `unnamed?` for a name that is not ulbridge's.
+   */
+  const preparedOn = async (conn: TestDb['main']): Promise<string[]> =>
+    await conn.lines(
+      `SELECT CASE WHEN name ~ '^ulbridge_[0-9]+$' THEN '' ELSE 'unnamed? ' END,
+                left(replace(replace(regexp_replace(statement, '\\s+', ' ', 'g'), '"${db.stateSchema}"', 'STATE'), '${db.stateSchema}', 'STATE'), 38)
+           FROM pg_prepared_statements ORDER BY substring(name FROM '[0-9]+$')::int`,
+      '',
     );
 
   test('small batches: the reads, locks and writes are prepared once, and stay so over many batches', async () => {
@@ -42,14 +47,14 @@ describe('apply on postgres: prepared statements', () => {
       for (let i = 0; i < 10; i++) await apply(1, [msg(i, ev('UPSERT', 3n, 20n + BigInt(i), 'carol', i + 1))]);
       await apply(0, [msg(2, ev('UPSERT', 1n, 12n, 'alice', 2)), msg(3, ev('DELETE', 2n, 13n, 'bob'))]);
       assert.deepEqual(await preparedOn(c), [
-        'ulbridge_1|SELECT binding, source_name, source_ro',
-        'ulbridge_2|SELECT aor, aorhash, slot, rlabel::tex',
-        "ulbridge_3|SELECT nextval('STATE.rlabel_seq')::te",
-        'ulbridge_4|INSERT INTO "location" ("contact_id", ',
-        'ulbridge_5|INSERT INTO STATE.aors (aor, aorhash, ',
-        'ulbridge_6|INSERT INTO STATE.bindings (binding, s',
-        'ulbridge_7|UPDATE "location" AS t SET "username" ',
-        'ulbridge_8|DELETE FROM "location" WHERE contact_i',
+        'SELECT binding, source_name, source_ro',
+        'SELECT aor, aorhash, slot, rlabel::tex',
+        "SELECT nextval('STATE.rlabel_seq')::te",
+        'INSERT INTO "location" ("contact_id", ',
+        'INSERT INTO STATE.aors (aor, aorhash, ',
+        'INSERT INTO STATE.bindings (binding, s',
+        'UPDATE "location" AS t SET "username" ',
+        'DELETE FROM "location" WHERE contact_i',
       ]);
       // The rows are what the plain statements wrote before (project-apply-suite checks those).
       assert.deepEqual(await c.lines('SELECT username, cseq FROM location ORDER BY username'), ['alice|2', 'carol|10']);
