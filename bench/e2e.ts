@@ -353,11 +353,12 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
     try {
       // Debezium's share: the CDC record's timestamp (set when Connect produced it) - send time;
       // the ingest's: the log record's timestamp (set when ulbridge produced it) - send time.
-      const cdcSeen = await watchStamps(kafka, `${tag}.latency`, configCaptures(cfg)[0]!.topic, (value) =>
+      const cdcSeen = await watchStamps(kafka, `${tag}.latency`, configCaptures(cfg)[0]!.topic, (value) => {
         // The row image after the change: the value holds the one before it too (the previous
         // round's send time when a row is updated again), and "before" comes first.
-        value.toString('utf8').slice(Math.max(0, value.indexOf('"after":'))),
-      );
+        const text = value.toString('utf8');
+        return text.slice(Math.max(0, text.indexOf('"after":')));
+      });
       // The log's Avro value holds the user agent's bytes as they are (latin1 keeps them apart).
       const logSeen = await watchStamps(kafka, `${tag}.latency-log`, cfg.log.topic, (value) => value.toString('latin1'));
       await sleep(2000);
