@@ -1,12 +1,11 @@
 import type pg from 'pg';
 import type { RegistrationEvent } from '../log/event.js';
 import { isNewer, versionOf, type BindingVersion } from '../log/version.js';
-import type { AorState } from '../project/planner.js';
-import { insertAllocated, readLabelsAhead, type LabelsAhead } from './labels.js';
+import { allocateIds, readLabelsAhead, type Allocation, type LabelsAhead } from './labels.js';
 import type { LegacyTable, LegacyVersion } from './legacyTable.js';
 import type { OwnWriteVerdict } from './ownWrites.js';
 import { pgReverseSession } from './pgTarget.js';
-import type { ReverseTargetSession, TargetChange, TargetLookup } from './target.js';
+import type { LinksTransaction, ReverseTargetSession, TargetChange, TargetLookup } from './target.js';
 
 export type { TargetChange } from './target.js';
 
@@ -132,7 +131,9 @@ export async function applyReverseBatches(
       const touched = new Set<bigint>();
       const written = new Set<bigint>();
       const aors = new Set<string>();
-      const result = await applyLooked(target, legacy, opts, changes, prefetched, { touched, written, aors }, () => {
+      // The next slice's lookups, which share the target session with this slice's links.
+      const targetIdle = async (): Promise<void> => void (await next?.catch(() => undefined));
+      const result = await applyLooked(target, legacy, opts, changes, prefetched, { touched, written, aors }, targetIdle, () => {
         // This batch is looked up: the next one's lookup (and legacy read) runs while this one writes.
         const following = batches[i + 1];
         if (following && following.length > 0) {
@@ -207,6 +208,7 @@ async function applyLooked(
   changes: TargetChange[],
   prefetched: Promise<LookAhead> | null,
   changed: Touched,
+  targetIdle: () => Promise<void>,
   lookedUp: () => void,
 ): Promise<ReverseResult> {
   const base: ReverseResult = { ownWrites: 0, inserted: 0, updated: 0, deleted: 0, keptLegacy: 0, ignored: 0 };
@@ -254,7 +256,7 @@ async function applyLooked(
       await (attempt === 1 ? begun : legacy.begin());
       // A retry reads the rows (and label state) again: one of them moved since the read.
       const fromAhead = attempt === 1 ? ahead : { versions: null, labels: null };
-      return await applyOnce(target, legacy, opts, theirs, legacyOf, fromAhead, { ...base }, changed);
+      return await applyOnce(target, legacy, opts, theirs, legacyOf, fromAhead, { ...base }, changed, targetIdle);
     } catch (e) {
       // The legacy registrar wrote a row between our read and our write: read again.
       if (!(e instanceof LegacyRowMoved) || attempt >= 5) throw e;
@@ -309,6 +311,7 @@ async function applyOnce(
   ahead: Pick<LookAhead, 'versions' | 'labels'>,
   result: ReverseResult,
   { touched, written, aors }: Touched,
+  targetIdle: () => Promise<void>,
 ): Promise<ReverseResult> {
   // The caller began the legacy transaction.
   try {
@@ -366,38 +369,70 @@ async function applyOnce(
     if ((await legacy.deleteRows(deletes)) !== deletes.length) throw new LegacyRowMoved();
     if ((await legacy.updateRows(updates)) !== updates.length) throw new LegacyRowMoved();
     const inserts = created.filter((r) => !r.deleted);
-    const newLinks = new Map<bigint, bigint>(); // target contact id -> legacy key
-    let labels: AorState[] = [];
-    if (legacy.hasContactIds) {
-      const now = opts.now ?? Math.floor(Date.now() / 1000);
-      const allocated = await insertAllocated(
+    if (legacy.hasContactIds && inserts.length > 0) {
+      // 2.2+: the new rows' links and label state are written in a target transaction opened
+      // beside their INSERT, committed once the rows are in (and before the legacy commit).
+      const allocation = await allocateIds(
         target,
         legacy,
         inserts.map((r) => ({ targetId: r.targetId, event: r.event! })),
-        now,
+        opts.now ?? Math.floor(Date.now() / 1000),
         ahead.labels,
       );
-      for (const [t, l] of allocated.inserted) newLinks.set(t, l);
       // Expired, or an AOR the legacy registrar cannot load: no row (as the projection decides).
-      result.inserted -= allocated.skipped.length;
-      result.ignored += allocated.skipped.length;
-      labels = allocated.aors;
-      for (const a of labels) aors.add(a.aor);
+      result.inserted -= allocation.skipped.length;
+      result.ignored += allocation.skipped.length;
+      for (const a of allocation.aors) aors.add(a.aor);
+      for (const c of allocation.planned.keys()) goneLinks.delete(c);
+      for (const c of [...allocation.planned.keys(), ...goneLinks]) touched.add(c);
+      await writeBeside(target, opts.sourceName, allocation, goneLinks, targetIdle);
     } else {
-      const created = await legacy.insertAutoIds(inserts.map((r) => r.event!.registration!));
-      inserts.forEach((r, i) => newLinks.set(r.targetId, created[i]!));
+      const newLinks = new Map<bigint, bigint>(); // target contact id -> legacy key
+      if (inserts.length > 0) {
+        const ids = await legacy.insertAutoIds(inserts.map((r) => r.event!.registration!));
+        inserts.forEach((r, i) => newLinks.set(r.targetId, ids[i]!));
+      }
+      for (const c of newLinks.keys()) goneLinks.delete(c);
+      for (const c of [...newLinks.keys(), ...goneLinks]) touched.add(c);
+      // Links commit in the target database BEFORE the legacy transaction does.
+      await target.writeLinks(opts.sourceName, newLinks, goneLinks, []);
     }
-    for (const c of newLinks.keys()) goneLinks.delete(c);
-    // Links and label state commit in the target database BEFORE the legacy transaction does.
-    for (const c of newLinks.keys()) touched.add(c);
-    for (const c of goneLinks) touched.add(c);
-    await target.writeLinks(opts.sourceName, newLinks, goneLinks, labels);
     await legacy.commit();
   } catch (e) {
     await legacy.rollback().catch(() => undefined);
     throw e;
   }
   return result;
+}
+
+/**
+ * 2.2+: inserts the allocated rows into the legacy table while their links (as planned), the links
+ * dropped and the label state are written in a target transaction; rows relabelled after a clash
+ * are amended into it, and it commits once every row is in. Until then no link is visible to the
+ * projection, so none ever names a row that is not the binding's (a clash is another writer's
+ * row). `targetIdle` resolves once the next slice's lookups, on the same target session, are done.
+ */
+async function writeBeside(
+  target: ReverseTargetSession,
+  sourceName: string,
+  allocation: Allocation,
+  drop: ReadonlySet<bigint>,
+  targetIdle: () => Promise<void>,
+): Promise<void> {
+  const inserting = allocation.insert();
+  inserting.catch(() => undefined); // awaited below
+  let links: LinksTransaction | null = null;
+  try {
+    await targetIdle();
+    links = await target.openLinks(sourceName, allocation.planned, drop, allocation.aors);
+    const relabelled = await inserting;
+    if (relabelled.size > 0) await links.amend(relabelled, allocation.aors);
+    await links.commit();
+  } catch (e) {
+    await inserting.catch(() => undefined);
+    if (links) await links.rollback().catch(() => undefined);
+    throw e;
+  }
 }
 
 /** Drops own_tx entries older than the given age (the reverse consumer is expected to be far ahead). */

@@ -59,13 +59,20 @@ export interface NewLegacyRow {
   event: RegistrationEvent;
 }
 
-export interface AllocatedRows {
-  /** Inserted rows: target contact id -> legacy contact id. */
-  inserted: Map<bigint, bigint>;
+/** New legacy rows with contact ids planned (allocateIds), not inserted yet. */
+export interface Allocation {
+  /** The rows to insert: target contact id -> the legacy contact id planned for it. */
+  planned: ReadonlyMap<bigint, bigint>;
   /** Target contact ids not written: expired, or an AOR the legacy registrar cannot load. */
   skipped: bigint[];
-  /** The AORs whose label state changed, to save with the links (saveLabels). */
-  aors: AorState[];
+  /** The AORs whose label state changed, to save with the links (relabelling changes them further). */
+  aors: readonly AorState[];
+  /**
+   * Inserts the rows, in the legacy transaction the caller opened. A row whose id some other
+   * writer holds takes its AOR's next free contact label and is inserted again; resolves to those
+   * rows, target contact id -> the legacy contact id they got instead of the planned one.
+   */
+  insert(): Promise<Map<bigint, bigint>>;
 }
 
 /** Label state read for a set of AORs before the rows to insert were decided (read ahead). */
@@ -111,18 +118,17 @@ export async function readLabelsAhead(
 }
 
 /**
- * Allocates contact ids for new legacy rows and inserts them (in the legacy transaction the caller
- * opened). Label state is read from the target's state schema (either database kind), or taken
- * from `ahead` when that was read for all these rows' AORs, and returned, not saved
- * (ReverseTargetSession.writeLinks saves it with the links).
+ * Allocates contact ids for new legacy rows. Label state is read from the target's state schema
+ * (either database kind), or taken from `ahead` when that was read for all these rows' AORs, and
+ * returned, not saved (ReverseTargetSession.writeLinks/openLinks save it with the links).
  */
-export async function insertAllocated(
+export async function allocateIds(
   target: ReverseTargetSession,
   legacy: LegacyTable,
   rows: readonly NewLegacyRow[],
   now: number,
   ahead: LabelsAhead | null = null,
-): Promise<AllocatedRows> {
+): Promise<Allocation> {
   const registrar = legacy.target;
   const identity = aorIdentityCache(registrar);
   const { wanted, perAor } = aorsOf(
@@ -161,27 +167,38 @@ export async function insertAllocated(
     aorIdentity: identity,
   });
   const bindingOf = (r: NewLegacyRow): string => `reverse:${r.targetId}`;
+  const skipped: bigint[] = [];
+  const planned = new Map<bigint, bigint>();
+  const toInsert: Array<{ r: NewLegacyRow; binding: string }> = [];
   for (const r of rows) planner.apply(r.event, 0, bindingOf(r));
-  const out: AllocatedRows = { inserted: new Map(), skipped: [], aors: [] };
-  let pending = rows.filter((r) => planner.plan.inserts.has(bindingOf(r)));
-  for (const r of rows) if (!planner.plan.inserts.has(bindingOf(r))) out.skipped.push(r.targetId);
-  for (let attempt = 0; pending.length > 0; attempt++) {
-    if (attempt > 64) throw new Error('reverse sync: contact ids kept clashing with rows of the legacy table');
-    const planned = pending.map((r) => ({ r, row: planner.plan.inserts.get(bindingOf(r))! }));
-    const clashed = await legacy.insertWithIds(planned.map((p) => ({ contactId: p.row.contactId, values: p.row.values })));
-    const retry: NewLegacyRow[] = [];
-    for (const { r, row } of planned) {
-      if (clashed.has(row.contactId)) {
-        planner.relabel(bindingOf(r)); // the clashing label stays taken
-        retry.push(r);
-      } else {
-        out.inserted.set(r.targetId, row.contactId);
-      }
+  for (const r of rows) {
+    const binding = bindingOf(r);
+    const row = planner.plan.inserts.get(binding);
+    if (row === undefined) skipped.push(r.targetId);
+    else {
+      planned.set(r.targetId, row.contactId);
+      toInsert.push({ r, binding });
     }
-    pending = retry;
   }
-  out.aors = [...planner.plan.aors.values()];
-  return out;
+  async function insert(): Promise<Map<bigint, bigint>> {
+    const relabelled = new Map<bigint, bigint>();
+    let pending = toInsert;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt > 64) throw new Error('reverse sync: contact ids kept clashing with rows of the legacy table');
+      const rowsOf = pending.map((p) => planner.plan.inserts.get(p.binding)!);
+      const clashed = await legacy.insertWithIds(rowsOf.map((row) => ({ contactId: row.contactId, values: row.values })));
+      const retry: typeof pending = [];
+      pending.forEach((p, i) => {
+        if (!clashed.has(rowsOf[i]!.contactId)) return;
+        // The clashing label stays taken.
+        relabelled.set(p.r.targetId, planner.relabel(p.binding).contactId);
+        retry.push(p);
+      });
+      pending = retry;
+    }
+    return relabelled;
+  }
+  return { planned, skipped, aors: [...planner.plan.aors.values()], insert };
 }
 
 /**

@@ -9,7 +9,7 @@ import { FIRST_RLABEL } from '../project/stateSchema.js';
 import type { Target } from '../project/target.js';
 import { targetError } from '../project/targetStore.js';
 import { ownWrite, type OwnTxRow } from './ownWrites.js';
-import type { ReverseTargetSession, ReverseTargetStore } from './target.js';
+import type { LinksTransaction, ReverseTargetSession, ReverseTargetStore } from './target.js';
 
 /**
  * Reverse sync on a MySQL/MariaDB target (src/reverse/target.ts). The projection's own
@@ -73,6 +73,42 @@ export function mysqlReverseSession(conn: mysql.Connection, stateSchema: string)
         into.set(a.aor, a);
       }
     }
+  }
+
+  /** Links dropped and upserted, label state saved (no transaction statements). */
+  function linkStatements(
+    sourceName: string,
+    add: ReadonlyMap<bigint, bigint>,
+    drop: ReadonlySet<bigint>,
+    labels: readonly AorState[],
+  ): string[] {
+    const sql: string[] = [];
+    for (const part of chunk([...drop], KEYS_PER_STATEMENT)) sql.push(`DELETE FROM ${s}.links WHERE contact_id IN ${inList(part)}`);
+    // The first assignment fails the statement (NOT NULL) if a row met another link's binding
+    // instead of its own contact id: ON DUPLICATE KEY UPDATE would otherwise update that row.
+    for (const part of chunk([...add], 1000)) {
+      sql.push(
+        `INSERT INTO ${s}.links (contact_id, binding, legacy_id, created_at) VALUES ${part
+          .map(([c, l]) => `(${c}, ${bin(`${sourceName}:${l}`)}, ${l}, UTC_TIMESTAMP(3))`)
+          .join(', ')}
+         ON DUPLICATE KEY UPDATE contact_id = IF(contact_id = VALUES(contact_id), contact_id, NULL),
+           binding = VALUES(binding), legacy_id = VALUES(legacy_id), created_at = VALUES(created_at)`,
+      );
+    }
+    // Every AOR was created with its label before planning (legacyAors): its counters only.
+    for (const part of chunk(labels, 1000)) {
+      const derived = part
+        .map(
+          (a, i) =>
+            `SELECT ${bin(a.aor)}${i === 0 ? ' AS aor' : ''}, ${a.rlabel}${i === 0 ? ' AS rlabel' : ''}, ${a.nextClabel}${i === 0 ? ' AS next_clabel' : ''}, ${a.wrapped ? 'TRUE' : 'FALSE'}${i === 0 ? ' AS wrapped' : ''}`,
+        )
+        .join(' UNION ALL ');
+      sql.push(
+        `UPDATE ${s}.legacy_aors AS a JOIN (${derived}) AS u ON a.aor = u.aor AND a.rlabel = u.rlabel
+            SET a.next_clabel = u.next_clabel, a.wrapped = u.wrapped`,
+      );
+    }
+    return sql;
   }
 
   return {
@@ -147,36 +183,27 @@ export function mysqlReverseSession(conn: mysql.Connection, stateSchema: string)
     },
     async writeLinks(sourceName, add, drop, labels) {
       if (add.size === 0 && drop.size === 0 && labels.length === 0) return;
-      const sql: string[] = ['START TRANSACTION'];
-      for (const part of chunk([...drop], KEYS_PER_STATEMENT)) sql.push(`DELETE FROM ${s}.links WHERE contact_id IN ${inList(part)}`);
-      // The first assignment fails the statement (NOT NULL) if a row met another link's binding
-      // instead of its own contact id: ON DUPLICATE KEY UPDATE would otherwise update that row.
-      for (const part of chunk([...add], 1000)) {
-        sql.push(
-          `INSERT INTO ${s}.links (contact_id, binding, legacy_id, created_at) VALUES ${part
-            .map(([c, l]) => `(${c}, ${bin(`${sourceName}:${l}`)}, ${l}, UTC_TIMESTAMP(3))`)
-            .join(', ')}
-           ON DUPLICATE KEY UPDATE contact_id = IF(contact_id = VALUES(contact_id), contact_id, NULL),
-             binding = VALUES(binding), legacy_id = VALUES(legacy_id), created_at = VALUES(created_at)`,
-        );
-      }
-      // Every AOR was created with its label before planning (legacyAors): its counters only.
-      for (const part of chunk(labels, 1000)) {
-        const derived = part
-          .map(
-            (a, i) =>
-              `SELECT ${bin(a.aor)}${i === 0 ? ' AS aor' : ''}, ${a.rlabel}${i === 0 ? ' AS rlabel' : ''}, ${a.nextClabel}${i === 0 ? ' AS next_clabel' : ''}, ${a.wrapped ? 'TRUE' : 'FALSE'}${i === 0 ? ' AS wrapped' : ''}`,
-          )
-          .join(' UNION ALL ');
-        sql.push(
-          `UPDATE ${s}.legacy_aors AS a JOIN (${derived}) AS u ON a.aor = u.aor AND a.rlabel = u.rlabel
-              SET a.next_clabel = u.next_clabel, a.wrapped = u.wrapped`,
-        );
-      }
-      sql.push('COMMIT');
       // One round trip; a failed statement stops the rest, and the session is then dropped (its
       // transaction with it) by the store.
-      await conn.query(sql.join(';\n'));
+      await conn.query(['START TRANSACTION', ...linkStatements(sourceName, add, drop, labels), 'COMMIT'].join(';\n'));
+    },
+    async openLinks(sourceName, add, drop, labels) {
+      const end = (sql: string) => async () => void (await conn.query(sql));
+      const links: LinksTransaction = {
+        async amend(more, state) {
+          const sql = linkStatements(sourceName, more, new Set(), state);
+          if (sql.length > 0) await conn.query(sql.join(';\n'));
+        },
+        commit: end('COMMIT'),
+        rollback: end('ROLLBACK'),
+      };
+      try {
+        await conn.query(['START TRANSACTION', ...linkStatements(sourceName, add, drop, labels)].join(';\n'));
+      } catch (e) {
+        await links.rollback().catch(() => undefined);
+        throw e;
+      }
+      return links;
     },
     async pruneOwnTransactions(olderThanSeconds) {
       const [res] = await conn.query(

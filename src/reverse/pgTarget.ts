@@ -6,7 +6,7 @@ import type { AorState } from '../project/planner.js';
 import { ensureStateSchema, ident } from '../project/stateSchema.js';
 import type { Target } from '../project/target.js';
 import { ensureReverseState, saveLabelsParams, saveLabelsSql } from './labels.js';
-import type { ReverseTargetSession, ReverseTargetStore } from './target.js';
+import type { LinksTransaction, ReverseTargetSession, ReverseTargetStore } from './target.js';
 
 /** 64-bit values as one array literal parameter ('{1,2,3}'): no per-element quoting by the driver. */
 export function intArray(values: Iterable<bigint>): string {
@@ -21,6 +21,21 @@ export function intArray(values: Iterable<bigint>): string {
  */
 export function pgReverseSession(client: pg.ClientBase, stateSchema: string): ReverseTargetSession {
   const s = ident(stateSchema);
+  /** Links dropped and upserted, label state saved: one statement (data-modifying CTEs). */
+  const linksStatement = (
+    sourceName: string,
+    add: ReadonlyMap<bigint, bigint>,
+    drop: ReadonlySet<bigint>,
+    labels: readonly AorState[],
+  ): pg.QueryConfig =>
+    prepared(
+      `WITH dropped AS (DELETE FROM ${s}.links WHERE contact_id = ANY($1::bigint[])),
+         labels AS (${saveLabelsSql(s, 5)})
+         INSERT INTO ${s}.links (contact_id, binding, legacy_id)
+         SELECT c, $4 || ':' || l, l FROM unnest($2::bigint[], $3::bigint[]) AS u(c, l)
+         ON CONFLICT (contact_id) DO UPDATE SET binding = EXCLUDED.binding, legacy_id = EXCLUDED.legacy_id, created_at = now()`,
+      [intArray(drop), intArray(add.keys()), intArray(add.values()), sourceName, ...saveLabelsParams(labels)],
+    );
   return {
     dialect: 'postgres',
     async lookUp(sourceName, changes) {
@@ -88,16 +103,23 @@ export function pgReverseSession(client: pg.ClientBase, stateSchema: string): Re
     async writeLinks(sourceName, add, drop, labels) {
       if (add.size === 0 && drop.size === 0 && labels.length === 0) return;
       // One statement, so one target transaction (and one round trip).
-      await client.query(
-        prepared(
-          `WITH dropped AS (DELETE FROM ${s}.links WHERE contact_id = ANY($1::bigint[])),
-         labels AS (${saveLabelsSql(s, 5)})
-         INSERT INTO ${s}.links (contact_id, binding, legacy_id)
-         SELECT c, $4 || ':' || l, l FROM unnest($2::bigint[], $3::bigint[]) AS u(c, l)
-         ON CONFLICT (contact_id) DO UPDATE SET binding = EXCLUDED.binding, legacy_id = EXCLUDED.legacy_id, created_at = now()`,
-          [intArray(drop), intArray(add.keys()), intArray(add.values()), sourceName, ...saveLabelsParams(labels)],
-        ),
-      );
+      await client.query(linksStatement(sourceName, add, drop, labels));
+    },
+    async openLinks(sourceName, add, drop, labels) {
+      await client.query('BEGIN');
+      const end = (sql: string) => async () => void (await client.query(sql));
+      const links: LinksTransaction = {
+        amend: async (more, state) => void (await client.query(linksStatement(sourceName, more, new Set(), state))),
+        commit: end('COMMIT'),
+        rollback: end('ROLLBACK'),
+      };
+      try {
+        await client.query(linksStatement(sourceName, add, drop, labels));
+      } catch (e) {
+        await links.rollback().catch(() => undefined);
+        throw e;
+      }
+      return links;
     },
     async pruneOwnTransactions(olderThanSeconds) {
       const res = await client.query(`DELETE FROM ${s}.own_tx WHERE committed_at < now() - make_interval(secs => $1)`, [olderThanSeconds]);

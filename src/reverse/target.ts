@@ -46,6 +46,14 @@ export interface LegacyAors {
   takeRlabel: () => number;
 }
 
+/** Links and label state written in a target transaction still open (ReverseTargetSession.openLinks). */
+export interface LinksTransaction {
+  /** Upserts these links and saves this label state again, in the same transaction (rows relabelled after a clash). */
+  amend(add: ReadonlyMap<bigint, bigint>, labels: readonly AorState[]): Promise<void>;
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+}
+
 /** One session on the target database (a pooled connection), used by one batch at a time. */
 export interface ReverseTargetSession {
   readonly dialect: 'postgres' | 'mysql';
@@ -61,6 +69,17 @@ export interface ReverseTargetSession {
    * binding `<sourceName>:<key>`) upserted, those of deleted rows dropped, label state saved.
    */
   writeLinks(sourceName: string, add: ReadonlyMap<bigint, bigint>, drop: ReadonlySet<bigint>, labels: readonly AorState[]): Promise<void>;
+  /**
+   * writeLinks' writes in a target transaction left open, so that they can be made while the
+   * legacy rows they name are inserted; the caller amends, commits or rolls it back. Nothing else
+   * may use the session until it ends.
+   */
+  openLinks(
+    sourceName: string,
+    add: ReadonlyMap<bigint, bigint>,
+    drop: ReadonlySet<bigint>,
+    labels: readonly AorState[],
+  ): Promise<LinksTransaction>;
   /** Drops own_tx entries older than this; returns how many. */
   pruneOwnTransactions(olderThanSeconds: number): Promise<number>;
 }

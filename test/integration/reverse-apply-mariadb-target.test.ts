@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import mysql from 'mysql2/promise';
 import { openDb } from '../../src/db/open.js';
-import type { DbConnection } from '../../src/db/connection.js';
+import type { DbConnection, QueryOptions } from '../../src/db/connection.js';
 import { createLocationTable } from '../../src/demo/tables.js';
 import type { RegistrationEvent } from '../../src/log/event.js';
 import { aorBytes } from '../../src/opensips/aor.js';
@@ -329,5 +329,72 @@ describe('reverse apply from a MariaDB target into a MariaDB 3.x legacy table (h
     assert.equal(report.rowsRead, 4);
     assert.equal(report.findings, 0, JSON.stringify(report));
     assert.equal(report.clean, true);
+  });
+
+  test('links and label state are written beside the INSERT, in a transaction of their own: amended after a clash, rolled back with a failed INSERT', async () => {
+    const held = id('callee', 131072, 3); // callee's next id, held by a row of the legacy registrar
+    const own = change('UPSERT', 0n, tx(0), 1, NOW, 'callee').event.registration!;
+    await r.legacy.begin();
+    assert.deepEqual(
+      await r.legacy.insertWithIds([{ contactId: held, values: r.legacy.values({ ...own, callid: 'registrar' }, held) as never }]),
+      new Set(),
+    );
+    await r.legacy.commit();
+    const links = async (): Promise<string[]> => {
+      const [rows] = await r.my.query(
+        `SELECT CAST(contact_id AS CHAR) AS c, CAST(legacy_id AS CHAR) AS l FROM \`${r.state}\`.links WHERE contact_id IN (300005, 300006) ORDER BY contact_id`,
+      );
+      return (rows as Array<{ c: string; l: string }>).map((x) => `${x.c}|${x.l}`);
+    };
+    // Whether a transaction holds callee's label state row (the target session's, saving it).
+    const targetTxOpen = async (): Promise<boolean> => {
+      try {
+        await r.my.query(`SELECT next_clabel FROM \`${r.state}\`.legacy_aors WHERE aor = _binary'callee' FOR UPDATE NOWAIT`);
+        return false;
+      } catch (e) {
+        if ((e as { errno?: number }).errno === 1205) return true;
+        throw e;
+      }
+    };
+    const seen: string[] = [];
+    // Each legacy INSERT returns only once the target transaction holds callee's label state (or after 2 s).
+    const pausing: DbConnection = {
+      ...r.legacyConn,
+      query: async <T>(sql: string, params?: readonly unknown[], options?: QueryOptions) => {
+        const out = await r.legacyConn.query<T>(sql, params, options);
+        if (/^\s*INSERT/.test(sql)) {
+          for (let i = 0; i < 200 && !(await targetTxOpen()); i++) await new Promise((done) => setTimeout(done, 10));
+          seen.push(`open ${await targetTxOpen()}`, `links ${(await links()).length}`);
+        }
+        return out;
+      },
+    };
+    const legacy = new LegacyTable(pausing, 'location', registrar);
+    const apply2 = (changes: TargetChange[]) =>
+      r.store.withSession((s) => applyReverseBatch(s, legacy, { stateSchema: r.state, sourceName: 'legacy', now: NOW }, changes));
+    // callee's planned id clashes: its link, written meanwhile, is amended to the next label before the commit.
+    assert.deepEqual(await apply2([change('UPSERT', 300_005n, tx(703), 1, NOW, 'callee')]), result({ inserted: 1 }));
+    // (A MySQL legacy INSERT looks its ids up first: the held one is never sent, the row goes in with the next label.)
+    assert.deepEqual(seen, ['open true', 'links 0']);
+    assert.deepEqual(await links(), [`300005|${id('callee', 131072, 4)}`]);
+    assert.ok((await legacyIds()).includes(`${id('callee', 131072, 4)}|callee|1`));
+    const aorsNow = async () =>
+      (await r.my.query(`SELECT CAST(aor AS CHAR) AS aor, rlabel, next_clabel FROM \`${r.state}\`.legacy_aors ORDER BY rlabel`))[0];
+    assert.deepEqual(
+      ((await aorsNow()) as Array<{ aor: string; rlabel: number; next_clabel: number }>).map(
+        (a) => `${a.aor}|${a.rlabel}|${a.next_clabel}`,
+      ),
+      ['callee|131072|5', 'alice|131073|1'],
+    );
+    // A failed INSERT (callid too long): the target transaction is rolled back with the legacy one.
+    const rows = await legacyIds();
+    const aors = await aorsNow();
+    const bad = change('UPSERT', 300_006n, tx(704), 1, NOW, 'callee');
+    bad.event.registration = { ...bad.event.registration!, callid: 'x'.repeat(300) };
+    await assert.rejects(apply2([bad]), /Data too long for column 'callid'/);
+    assert.deepEqual(await links(), [`300005|${id('callee', 131072, 4)}`]);
+    assert.deepEqual(await legacyIds(), rows);
+    assert.deepEqual(await aorsNow(), aors);
+    assert.equal(await targetTxOpen(), false);
   });
 });

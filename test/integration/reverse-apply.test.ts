@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { openDb } from '../../src/db/open.js';
-import type { DbConnection } from '../../src/db/connection.js';
+import type { DbConnection, QueryOptions } from '../../src/db/connection.js';
 import type { RegistrationEvent } from '../../src/log/event.js';
 import { ensureStateSchema } from '../../src/project/stateSchema.js';
 import { createLocationTable } from '../../src/demo/tables.js';
@@ -776,6 +776,55 @@ function scenario22(
         (await links()).filter((l) => l.startsWith('40000')),
         expected.map(([target, legacyId]) => `${target}|legacy:${legacyId}|${legacyId}`),
       );
+    });
+
+    test('links and label state are written beside the INSERT, in a target transaction nobody sees before every row is in', async () => {
+      const probe = new pg.Client({ connectionString: targetDb.url });
+      await probe.connect();
+      const seen: string[] = [];
+      try {
+        // Whether a transaction other than the probe's holds a write lock on the links table.
+        const linksLocked = async (): Promise<boolean> =>
+          (
+            await probe.query(
+              `SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = $1 AND c.relname = 'links' AND l.mode = 'RowExclusiveLock' AND l.granted AND l.pid <> pg_backend_pid()) AS x`,
+              [S],
+            )
+          ).rows[0].x as boolean;
+        const visible = async (): Promise<number> =>
+          (await probe.query(`SELECT count(*)::int AS n FROM ${S}.links WHERE contact_id IN (500001, 500002)`)).rows[0].n as number;
+        // The legacy INSERT returns only once the links statement holds its lock (or after 2 s).
+        const pausing: DbConnection = {
+          target: legacyConn.target,
+          dialect: legacyConn.dialect,
+          query: async <T>(sql: string, params?: readonly unknown[], options?: QueryOptions) => {
+            const out = await legacyConn.query<T>(sql, params, options);
+            if (/^\s*INSERT/.test(sql)) {
+              for (let i = 0; i < 200 && !(await linksLocked()); i++) await new Promise((r) => setTimeout(r, 10));
+              seen.push(`locked ${await linksLocked()}`, `visible ${await visible()}`);
+            }
+            return out;
+          },
+          stream: (sql, params, size) => legacyConn.stream(sql, params, size),
+          close: () => legacyConn.close(),
+        };
+        const r = await applyReverseBatch(
+          t,
+          new LegacyTable(pausing, 'location', registrar),
+          { stateSchema: S, sourceName: 'legacy', now: NOW },
+          [
+            change22('UPSERT', 500_001n, 7300n, { username: 'olga', contact: 'sip:olga@192.0.2.90' }),
+            change22('UPSERT', 500_002n, 7300n, { username: 'olga', contact: 'sip:olga@192.0.2.91' }),
+          ],
+        );
+        assert.equal(r.inserted, 2);
+        assert.deepEqual(seen, ['locked true', 'visible 0']);
+        assert.equal(await visible(), 2);
+        assert.equal(await linksLocked(), false);
+      } finally {
+        await probe.end();
+      }
     });
   });
 }
