@@ -105,7 +105,7 @@ function aorsOf(
 
 /**
  * Label state for the AORs of these registrations (the ones a batch will probably insert), read
- * while the batch before it is written. insertAllocated uses it only if it covers every AOR the
+ * while the batch before it is written. allocateIds uses it only if it covers every AOR the
  * batch inserts; record labels drawn for AORs that get no row are wasted, never handed out twice.
  */
 export async function readLabelsAhead(
