@@ -37,8 +37,10 @@ import { mariaDbServer } from './services.js';
  *      allocated) and INSERTs of links (2.2+: beside the legacy INSERT, as reverse sync writes
  *      them), one legacy transaction per slice, without the
  *      own-transaction check, the lookups, the version read, the decisions or label allocation
- *      (label state is neither read nor saved).
- * The target database is PostgreSQL (reverse sync reads PostgreSQL targets). MariaDB:
+ *      (label state is neither read nor saved); and this process's CPU per change for each, since
+ *      node's thread, not the databases, is where reverse sync spends more than its floor.
+ * The target database is PostgreSQL (reverse sync reads MySQL/MariaDB targets too; the legacy
+ * writes, which this compares, are the same either way). MariaDB:
  * $ULBRIDGE_BENCH_MYSQL_URL (a root URL), else a throwaway server (src/stack).
  */
 
@@ -206,6 +208,15 @@ async function allocatedIds(t: pg.Client, changes: readonly TargetChange[]): Pro
 interface ReverseFigures {
   reverse: number;
   floor: number;
+  /** CPU of this process (user + system) per change, µs: what the node thread spends, not the databases. */
+  reverseCpu: number;
+  floorCpu: number;
+}
+
+/** User + system CPU of this process since `from`, µs. */
+function cpuSince(from: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(from);
+  return d.user + d.system;
 }
 
 /**
@@ -274,12 +285,15 @@ async function reverseRates(targetUrl: string, legacyUrl: string, release: '2.1'
     // Reverse sync and its floor alternate fetch by fetch (FETCH_SLICES slices), so both meet the same machine load.
     let reverseNs = 0n;
     let floorNs = 0n;
+    let reverseCpu = 0;
+    let floorCpu = 0;
     const fetchSize = FETCH_SLICES * REVERSE_BATCH;
     for (const [round, changes] of rounds.entries()) {
       for (let f = 0; f < changes.length; f += fetchSize) {
         const starts: number[] = [];
         for (let i = f; i < Math.min(f + fetchSize, changes.length); i += REVERSE_BATCH) starts.push(i);
         let started = process.hrtime.bigint();
+        let cpu = process.cpuUsage();
         await applyReverseBatches(
           t,
           legacy,
@@ -287,18 +301,26 @@ async function reverseRates(targetUrl: string, legacyUrl: string, release: '2.1'
           starts.map((i) => changes.slice(i, i + REVERSE_BATCH)),
         );
         reverseNs += process.hrtime.bigint() - started;
+        reverseCpu += cpuSince(cpu);
         for (const i of starts) {
           // 2.2+: the contact ids reverse sync gave the new rows of this slice (not timed).
           const allocated = round === 0 && release !== '2.1' ? await allocatedIds(t, changes.slice(i, i + REVERSE_BATCH)) : [];
           started = process.hrtime.bigint();
+          cpu = process.cpuUsage();
           await floorBatch(round, changes, i, allocated);
           floorNs += process.hrtime.bigint() - started;
+          floorCpu += cpuSince(cpu);
         }
       }
     }
     const { rows } = await t.query('SELECT count(*)::int AS n FROM ulbridge_r.links');
     if (rows[0].n !== m) throw new Error(`reverse bench: ${rows[0].n} links, expected ${m}`);
-    return { reverse: (2 * m) / (Number(reverseNs) / 1e9), floor: (2 * m) / (Number(floorNs) / 1e9) };
+    return {
+      reverse: (2 * m) / (Number(reverseNs) / 1e9),
+      floor: (2 * m) / (Number(floorNs) / 1e9),
+      reverseCpu: reverseCpu / (2 * m),
+      floorCpu: floorCpu / (2 * m),
+    };
   } finally {
     await legacyDb.close();
     await legacyReader.close();
@@ -400,6 +422,12 @@ export const section: BenchSection = {
             note: `same legacy INSERTs/UPDATEs of the same rows + link INSERTs${release === '4.0' ? ' (beside the INSERT)' : ''}, 1 tx per slice, alternating with reverse${kind === 'mariadb' && release === '4.0' ? ' (MySQL INSERT includes its id lookup)' : ''}`,
           },
           { figure: `reverse / floor, ${release} ${label(kind)}`, value: f.reverse / f.floor, unit: 'ratio', note: 'same run' },
+          {
+            figure: `node CPU per change, reverse sync / floor, ${release} ${label(kind)}`,
+            value: f.reverseCpu / f.floorCpu,
+            unit: 'ratio',
+            note: `${f.reverseCpu.toFixed(1)} / ${f.floorCpu.toFixed(1)} µs: this process's user + system CPU (the databases' is not in it)`,
+          },
         );
       }
       return figures;
