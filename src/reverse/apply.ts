@@ -369,6 +369,14 @@ async function applyOnce(
     if ((await legacy.deleteRows(deletes)) !== deletes.length) throw new LegacyRowMoved();
     if ((await legacy.updateRows(updates)) !== updates.length) throw new LegacyRowMoved();
     const inserts = created.filter((r) => !r.deleted);
+    /** These target rows get a link (so theirs is not dropped); links written or dropped are touched. */
+    const linking = (linked: Iterable<bigint>): void => {
+      for (const c of linked) {
+        goneLinks.delete(c);
+        touched.add(c);
+      }
+      for (const c of goneLinks) touched.add(c);
+    };
     if (legacy.hasContactIds && inserts.length > 0) {
       // 2.2+: the new rows' links and label state are written in a target transaction opened
       // beside their INSERT, committed once the rows are in (and before the legacy commit).
@@ -383,8 +391,7 @@ async function applyOnce(
       result.inserted -= allocation.skipped.length;
       result.ignored += allocation.skipped.length;
       for (const a of allocation.aors) aors.add(a.aor);
-      for (const c of allocation.planned.keys()) goneLinks.delete(c);
-      for (const c of [...allocation.planned.keys(), ...goneLinks]) touched.add(c);
+      linking(allocation.planned.keys());
       await writeBeside(target, opts.sourceName, allocation, goneLinks, targetIdle);
     } else {
       const newLinks = new Map<bigint, bigint>(); // target contact id -> legacy key
@@ -392,8 +399,7 @@ async function applyOnce(
         const ids = await legacy.insertAutoIds(inserts.map((r) => r.event!.registration!));
         inserts.forEach((r, i) => newLinks.set(r.targetId, ids[i]!));
       }
-      for (const c of newLinks.keys()) goneLinks.delete(c);
-      for (const c of [...newLinks.keys(), ...goneLinks]) touched.add(c);
+      linking(newLinks.keys());
       // Links commit in the target database BEFORE the legacy transaction does.
       await target.writeLinks(opts.sourceName, newLinks, goneLinks, []);
     }
