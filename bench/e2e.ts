@@ -410,7 +410,7 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
         const ms = rows.map((r) => r.ms).sort((a, b) => a - b);
         const dbz = [...cdcSeen.stamps].sort((a, b) => a - b);
         const ingested = [...logSeen.stamps].sort((a, b) => a - b);
-        latency.push({
+        const l: DbRun['latency'][number] = {
           rate,
           sent,
           seen,
@@ -421,9 +421,10 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
           logP50: percentile(ingested, 50),
           logP99: percentile(ingested, 99),
           cpuPerChange: (cpu / sent) * 1e6,
-        });
+        };
+        latency.push(l);
         say(
-          `latency at ${rate}/s: ${seen} of ${sent} seen, p50 ${percentile(ms, 50).toFixed(0)} ms, p99 ${percentile(ms, 99).toFixed(0)} ms (of which Debezium to its topic: p50 ${percentile(dbz, 50).toFixed(0)} ms, p99 ${percentile(dbz, 99).toFixed(0)} ms; to the log: p50 ${percentile(ingested, 50).toFixed(0)} ms, p99 ${percentile(ingested, 99).toFixed(0)} ms); ulbridge run CPU ${cpu.toFixed(1)} s`,
+          `latency at ${rate}/s: ${seen} of ${sent} seen, p50 ${l.p50.toFixed(0)} ms, p99 ${l.p99.toFixed(0)} ms (of which Debezium to its topic: p50 ${l.cdcP50.toFixed(0)} ms, p99 ${l.cdcP99.toFixed(0)} ms; to the log: p50 ${l.logP50.toFixed(0)} ms, p99 ${l.logP99.toFixed(0)} ms); ulbridge run CPU ${cpu.toFixed(1)} s`,
         );
       }
       await cdcSeen.stop();

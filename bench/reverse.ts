@@ -250,11 +250,11 @@ async function reverseRates(targetUrl: string, legacyUrl: string, release: '2.1'
      * new rows (2.2+: written beside the INSERT, as reverse sync writes them).
      */
     async function floorBatch(round: number, changes: TargetChange[], i: number, allocated: readonly bigint[]): Promise<void> {
-      const part = changes.slice(i, i + REVERSE_BATCH).map((c) => c.event.registration!);
+      const batch = changes.slice(i, i + REVERSE_BATCH);
+      const part = batch.map((c) => c.event.registration!);
       await floor.begin();
       if (round === 1) await floor.updateRows(part.map((reg, j) => ({ id: ids[i + j]!, reg })));
       else {
-        const batch = changes.slice(i, i + REVERSE_BATCH);
         // The links of the new rows, as reverse sync writes them: one statement, prepared as its own is
         // (src/reverse/pgTarget.ts), committed before the legacy transaction.
         const writeLinks = (legacyIds: readonly bigint[]) =>
