@@ -17,7 +17,6 @@ import { pgSession } from '../src/project/pgSession.js';
 import { ensureStateSchema } from '../src/project/stateSchema.js';
 import { compileTarget } from '../src/project/target.js';
 import { applyReverseBatches, type TargetChange } from '../src/reverse/apply.js';
-import { intArray } from '../src/reverse/pgTarget.js';
 import { REVERSE_BATCH_CHANGES } from '../src/reverse/reverse.js';
 import { LegacyTable } from '../src/reverse/legacyTable.js';
 import type { BenchContext, BenchFigure, BenchSection } from './section.js';
@@ -263,7 +262,7 @@ async function reverseRates(targetUrl: string, legacyUrl: string, release: '2.1'
               `INSERT INTO ulbridge_r.floor_links (contact_id, binding, legacy_id)
                SELECT c, 'legacy:' || l, l FROM unnest($1::bigint[], $2::bigint[]) AS u(c, l)
                ON CONFLICT (contact_id) DO UPDATE SET binding = EXCLUDED.binding, legacy_id = EXCLUDED.legacy_id, created_at = now()`,
-              [intArray(batch.map((c) => c.event.source.rowKey)), intArray(legacyIds)],
+              [batch.map((c) => c.event.source.rowKey), legacyIds],
             ),
           );
         if (release === '2.1') {

@@ -6,6 +6,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import type { DbConnection, QueryOptions } from './connection.js';
 import { postgresDialect } from './dialect.js';
 import { connectError, queryError } from './errors.js';
+import { arrayParams } from './pgArray.js';
 import { prepared } from './pgPrepared.js';
 import type { DbTarget } from './url.js';
 
@@ -58,7 +59,7 @@ export async function openPostgres(target: DbTarget): Promise<DbConnection> {
 
     async query<T>(sql: string, params: readonly unknown[] = [], opts: QueryOptions = {}): Promise<T[]> {
       try {
-        const res = await client.query({ ...(opts.prepared ? prepared(sql, [...params]) : { text: sql, values: [...params] }), types });
+        const res = await client.query({ ...(opts.prepared ? prepared(sql, params) : { text: sql, values: arrayParams(params) }), types });
         return res.rows as T[];
       } catch (e) {
         throw queryError(target, 'query', e);

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { arrayParams } from './pgArray.js';
 
 /**
  * A statement with parameters as a named (server-side prepared) statement. PostgreSQL then parses
@@ -12,15 +13,17 @@ import type pg from 'pg';
  * The name stands for exactly one text in this process, so it never names two statements on one
  * connection (pg refuses that). Only texts that are the same on every call belong here (values go
  * in `values`); past MAX_NAMES distinct texts, statements run unnamed rather than grow the map.
+ * Array values go as one literal each (src/db/pgArray.ts).
  */
-export function prepared(text: string, values: unknown[]): pg.QueryConfig {
+export function prepared(text: string, values: readonly unknown[]): pg.QueryConfig {
+  const params = arrayParams(values);
   let name = names.get(text);
   if (name === undefined) {
-    if (names.size >= MAX_NAMES) return { text, values };
+    if (names.size >= MAX_NAMES) return { text, values: params };
     name = `ulbridge_${names.size + 1}`;
     names.set(text, name);
   }
-  return { name, text, values };
+  return { name, text, values: params };
 }
 
 const MAX_NAMES = 1000;

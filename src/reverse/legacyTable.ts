@@ -45,9 +45,9 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-/** PostgreSQL: 64-bit keys as one array literal parameter ('{1,2,3}'): no per-element quoting by the driver. */
-function pgIntArray(ids: readonly bigint[]): string {
-  return `{${ids.map(intLiteral).join(',')}}`;
+/** PostgreSQL: 64-bit keys as the signed values a BIGINT holds (an array parameter). */
+function pgKeys(ids: readonly bigint[]): bigint[] {
+  return ids.map((id) => BigInt.asIntN(64, id));
 }
 
 /** A 64-bit key as a bare SQL integer literal (MySQL compares a quoted number with a BIGINT as a double). */
@@ -164,7 +164,7 @@ export class LegacyTable {
         d.name === 'postgres'
           ? `SELECT ${cols} FROM ${this.table} WHERE ${this.key} = ANY(${keys})`
           : `SELECT ${cols} FROM ${this.table} WHERE ${this.key} IN (${part.map(intLiteral).join(', ')})`,
-        d.name === 'postgres' ? [pgIntArray(part)] : [],
+        d.name === 'postgres' ? [pgKeys(part)] : [],
         PREPARED,
       );
       for (const r of rows)
@@ -188,7 +188,7 @@ export class LegacyTable {
         this.dialect === 'postgres'
           ? `SELECT ${this.keyText()} AS id FROM ${this.table} WHERE ${this.key} = ANY(${keys})`
           : `SELECT ${this.keyText()} AS id FROM ${this.table} WHERE ${this.key} IN (${part.map(intLiteral).join(', ')})`,
-        this.dialect === 'postgres' ? [pgIntArray(part)] : [],
+        this.dialect === 'postgres' ? [pgKeys(part)] : [],
         PREPARED,
       );
       for (const r of rows) out.add(BigInt(r.id));

@@ -8,11 +8,6 @@ import type { Target } from '../project/target.js';
 import { ensureReverseState, saveLabelsParams, saveLabelsSql } from './labels.js';
 import type { LinksTransaction, ReverseTargetSession, ReverseTargetStore } from './target.js';
 
-/** 64-bit values as one array literal parameter ('{1,2,3}'): no per-element quoting by the driver. */
-export function intArray(values: Iterable<bigint>): string {
-  return `{${[...values].join(',')}}`;
-}
-
 /**
  * Reverse sync on a PostgreSQL target (src/reverse/target.ts): the projection records each apply
  * transaction's xid in `<state>.own_tx`, which is what Debezium reports as `source.txId`, so the
@@ -34,13 +29,13 @@ export function pgReverseSession(client: pg.ClientBase, stateSchema: string): Re
          INSERT INTO ${s}.links (contact_id, binding, legacy_id)
          SELECT c, $4 || ':' || l, l FROM unnest($2::bigint[], $3::bigint[]) AS u(c, l)
          ON CONFLICT (contact_id) DO UPDATE SET binding = EXCLUDED.binding, legacy_id = EXCLUDED.legacy_id, created_at = now()`,
-      [intArray(drop), intArray(add.keys()), intArray(add.values()), sourceName, ...saveLabelsParams(labels)],
+      [[...drop], [...add.keys()], [...add.values()], sourceName, ...saveLabelsParams(labels)],
     );
   return {
     dialect: 'postgres',
     async lookUp(sourceName, changes) {
-      const txIds = intArray(new Set(changes.map((c) => c.txId).filter((t): t is bigint => t !== null)));
-      const ids = intArray(new Set(changes.filter((c) => c.event.registration).map((c) => c.event.source.rowKey)));
+      const txIds = [...new Set(changes.map((c) => c.txId).filter((t): t is bigint => t !== null))];
+      const ids = [...new Set(changes.filter((c) => c.event.registration).map((c) => c.event.source.rowKey))];
       const { rows } = await client.query(
         prepared(
           `SELECT 0 AS o, xid::text AS c, NULL AS l FROM ${s}.own_tx WHERE xid = ANY($1::bigint[])

@@ -12,3 +12,15 @@ test('one name per statement text, the values passed as given; past 1,000 texts 
   // Texts named before the limit keep their names.
   assert.equal(prepared('SELECT $1::text', ['y']).name, 'ulbridge_2');
 });
+
+test('array values go as one literal each, named or not (src/db/pgArray.ts)', () => {
+  assert.deepEqual(prepared('SELECT $1::text', ['y']).values, ['y']);
+  assert.deepEqual(
+    prepared('SELECT $1::bigint[], $2::text[]', [
+      [1n, 2n],
+      ['a', null],
+    ]).values,
+    ['{1,2}', '{"a",NULL}'],
+  );
+  assert.deepEqual(prepared('SELECT 2000 + $1::int[][]', [[[1]]]).values, [[[1]]]);
+});
