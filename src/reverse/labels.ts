@@ -79,6 +79,8 @@ export interface Allocation {
 export interface LabelsAhead extends LegacyAors {
   /** The AOR keys it was read for. */
   keys: ReadonlySet<string>;
+  /** The legacy registrar's AOR identities, memoised while reading (allocateIds asks for the same ones). */
+  identity: (username: string, domain: string | null) => AorIdentity;
 }
 
 /**
@@ -113,8 +115,9 @@ export async function readLabelsAhead(
   legacy: LegacyTable,
   events: readonly RegistrationEvent[],
 ): Promise<LabelsAhead> {
-  const { wanted } = aorsOf(legacy, events, aorIdentityCache(legacy.target));
-  return { ...(await target.legacyAors(wanted)), keys: new Set(wanted.keys()) };
+  const identity = aorIdentityCache(legacy.target);
+  const { wanted } = aorsOf(legacy, events, identity);
+  return { ...(await target.legacyAors(wanted)), keys: new Set(wanted.keys()), identity };
 }
 
 /**
@@ -130,7 +133,7 @@ export async function allocateIds(
   ahead: LabelsAhead | null = null,
 ): Promise<Allocation> {
   const registrar = legacy.target;
-  const identity = aorIdentityCache(registrar);
+  const identity = ahead?.identity ?? aorIdentityCache(registrar);
   const { wanted, perAor } = aorsOf(
     legacy,
     rows.map((r) => r.event),
@@ -166,20 +169,20 @@ export async function allocateIds(
     takeRlabel,
     aorIdentity: identity,
   });
-  const bindingOf = (r: NewLegacyRow): string => `reverse:${r.targetId}`;
+  const bindings = rows.map((r) => `reverse:${r.targetId}`);
   const skipped: bigint[] = [];
   const planned = new Map<bigint, bigint>();
   const toInsert: Array<{ r: NewLegacyRow; binding: string }> = [];
-  for (const r of rows) planner.apply(r.event, 0, bindingOf(r));
-  for (const r of rows) {
-    const binding = bindingOf(r);
+  rows.forEach((r, i) => planner.apply(r.event, 0, bindings[i]!));
+  rows.forEach((r, i) => {
+    const binding = bindings[i]!;
     const row = planner.plan.inserts.get(binding);
     if (row === undefined) skipped.push(r.targetId);
     else {
       planned.set(r.targetId, row.contactId);
       toInsert.push({ r, binding });
     }
-  }
+  });
   async function insert(): Promise<Map<bigint, bigint>> {
     const relabelled = new Map<bigint, bigint>();
     let pending = toInsert;
