@@ -2,9 +2,9 @@
  * PostgreSQL array parameters as one array literal each ('{1,2,3}', '{"a","b\"c"}'), written here
  * rather than by the driver: node-postgres quotes every element and runs two regular-expression
  * replacements over each, and a 500-row, 20-column set-based write is 10,000 elements (measured:
- * ~2.5 times the CPU of this). Values keep the meaning the driver gives them: null and undefined
- * are NULL, strings are always quoted (so '', 'NULL', spaces, commas and braces stay text),
- * numbers, bigints and booleans are written bare. An array holding anything else (objects,
+ * about three times the CPU of this). Values keep the meaning the driver gives them: null and
+ * undefined are NULL, strings are always quoted (so '', 'NULL', spaces, commas and braces stay
+ * text), numbers, bigints and booleans are written bare. An array holding anything else (objects,
  * buffers, dates, nested arrays) is left to the driver.
  */
 
