@@ -42,3 +42,16 @@ export function pgArray(values: readonly unknown[]): string | null {
 export function arrayParams(values: readonly unknown[]): unknown[] {
   return values.map((v) => (Array.isArray(v) ? (pgArray(v) ?? v) : v));
 }
+
+/**
+ * Rows as one array per column, for `unnest($1::t1[], $2::t2[], ...)` (each array then goes as
+ * one literal); `width` cells of each row, in order.
+ */
+export function columnArrays(rows: ReadonlyArray<readonly unknown[]>, width: number): unknown[][] {
+  const arrays: unknown[][] = Array.from({ length: width }, () => new Array(rows.length));
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!;
+    for (let c = 0; c < width; c++) arrays[c]![r] = row[c];
+  }
+  return arrays;
+}

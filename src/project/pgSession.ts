@@ -7,6 +7,7 @@ import type { BindingVersion } from '../log/version.js';
 import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
 import { localDatetimeToUnix } from '../opensips/localTime.js';
 import { postgresDialect } from '../db/dialect.js';
+import { columnArrays } from '../db/pgArray.js';
 import { prepared } from '../db/pgPrepared.js';
 import type { ApplySession } from './apply.js';
 import { rowImageSelectList, toRowImage } from './rowImage.js';
@@ -406,18 +407,6 @@ function statement(text: string, params: unknown[][]): pg.QueryConfig {
 function unnestFrom(cols: string[], types: string[]): string {
   const args = types.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
   return `unnest(${args}) AS u(${cols.map(ident).join(', ')})`;
-}
-
-function columnArrays(rows: unknown[][], width: number): unknown[][] {
-  const arrays: unknown[][] = Array.from({ length: width }, () => new Array(rows.length));
-  for (let r = 0; r < rows.length; r++) {
-    const row = rows[r]!;
-    for (let c = 0; c < width; c++) {
-      const v = row[c];
-      arrays[c]![r] = typeof v === 'bigint' ? v.toString() : v;
-    }
-  }
-  return arrays;
 }
 
 async function loadBindings(client: pg.ClientBase, s: string, keys: string[]): Promise<Map<string, BindingState>> {

@@ -1,4 +1,5 @@
 import type { DbConnection } from '../db/connection.js';
+import { columnArrays } from '../db/pgArray.js';
 import { parseTableName, type TableName } from '../db/table.js';
 import type { Registration } from '../log/event.js';
 import type { BindingVersion } from '../log/version.js';
@@ -263,7 +264,7 @@ export class LegacyTable {
                AS u(${this.columns.map((c) => this.q(c)).join(', ')}${cond ? ', x_xmin' : ''})
             WHERE l.${this.key} = u.${this.key}${cond ? ' AND (u.x_xmin IS NULL OR l.xmin = u.x_xmin)' : ''}
             RETURNING 1`,
-          [...this.columnArrays(values), ...(cond ? [part.map((r) => r.expect?.xmin ?? null)] : [])],
+          [...columnArrays(values, this.columns.length), ...(cond ? [part.map((r) => r.expect?.xmin ?? null)] : [])],
           PREPARED,
         );
         n += res.length;
@@ -307,7 +308,7 @@ export class LegacyTable {
         const inserted = await this.db.query<{ id: string | bigint }>(
           `INSERT INTO ${this.table} (${this.columns.map((c) => this.q(c)).join(', ')}) SELECT * FROM ${this.unnest()}
            ON CONFLICT (${this.key}) DO NOTHING RETURNING ${this.key}::text AS id`,
-          this.columnArrays(values),
+          columnArrays(values, this.columns.length),
           PREPARED,
         );
         const ok = new Set(inserted.map((r) => BigInt(r.id)));
@@ -366,7 +367,7 @@ export class LegacyTable {
                             .join(', ')}, o)
                      JOIN ids USING (o))
            SELECT id::text AS id FROM ids ORDER BY o`,
-          [this.table, this.profile.keyColumn, part.length, ...this.columns.slice(1).map((_, j) => values.map((v) => v[j]))],
+          [this.table, this.profile.keyColumn, part.length, ...columnArrays(values, this.columns.length - 1)],
           PREPARED,
         );
         const ids = got.map((g) => BigInt(g.id));
@@ -463,10 +464,6 @@ export class LegacyTable {
   private unnest(): string {
     const types = targetColumnPgTypes(this.target);
     return `unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})`;
-  }
-
-  private columnArrays(rows: ReadonlyArray<readonly unknown[]>): unknown[][] {
-    return this.columns.map((_, j) => rows.map((r) => r[j]));
   }
 
   /** Column values, key first, in the legacy release's format: DATETIMEs in its zone, FL_MEM cleared. */

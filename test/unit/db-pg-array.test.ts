@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { arrayParams, pgArray } from '../../src/db/pgArray.js';
+import { arrayParams, columnArrays, pgArray } from '../../src/db/pgArray.js';
 
 test('array literals: strings always quoted, quotes and backslashes escaped, numbers, bigints and booleans bare, null and undefined NULL', () => {
   assert.equal(pgArray([]), '{}');
@@ -19,4 +19,22 @@ test('an array holding anything but plain values is left to the driver; arrayPar
   assert.deepEqual(params.slice(0, 5), [1, 'x', null, '{1,2}', '{"a\\"b"}']);
   assert.equal(params[5], nested);
   assert.deepEqual(params[6], Buffer.from('b'));
+});
+
+test('columnArrays: the first `width` cells of each row, one array per column, in row order', () => {
+  assert.deepEqual(
+    columnArrays(
+      [
+        [1n, 'a', null, 'extra'],
+        [2n, 'b', true, 'extra'],
+      ],
+      3,
+    ),
+    [
+      [1n, 2n],
+      ['a', 'b'],
+      [null, true],
+    ],
+  );
+  assert.deepEqual(columnArrays([], 2), [[], []]);
 });
