@@ -46,6 +46,10 @@ import { cpuSeconds, peakRssMiB, ulbridgeRunArgs } from './services.js';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const STREAM_SECONDS = Number(process.env.ULBRIDGE_BENCH_STREAM_SECONDS ?? 15);
+/** The fixed rates streamed after the snapshot (ULBRIDGE_BENCH_RATES, e.g. "500" to profile one). */
+const STREAM_RATES = (process.env.ULBRIDGE_BENCH_RATES ?? '500,5000').split(',').map(Number);
+if (STREAM_RATES.some((r) => !Number.isInteger(r) || r <= 0 || r % 100 !== 0))
+  throw new Error('ULBRIDGE_BENCH_RATES takes multiples of 100 changes/s, comma-separated (one UPDATE every 10 ms)');
 
 /**
  * Connector properties both connectors (Debezium alone and bridged) get on top of ulbridge's,
@@ -362,7 +366,7 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
       // The log's Avro value holds the user agent's bytes as they are (latin1 keeps them apart).
       const logSeen = await watchStamps(kafka, `${tag}.latency-log`, cfg.log.topic, (value) => value.toString('latin1'));
       await sleep(2000);
-      for (const rate of [500, 5000]) {
+      for (const rate of STREAM_RATES) {
         await target.query('TRUNCATE bench_latency');
         cdcSeen.stamps.length = 0;
         logSeen.stamps.length = 0;
