@@ -5,6 +5,7 @@ import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { BatchResult, DeadLetter } from './batch.js';
+import { OffsetReports } from './offsetReports.js';
 import type { Target } from './target.js';
 import type { TargetStore } from './targetStore.js';
 
@@ -47,6 +48,9 @@ export interface Projection {
  */
 const MAX_REFETCHES = 20;
 
+/** How often the group's committed offsets (informational, for lag tools) are sent to Kafka. */
+const OFFSET_REPORT_INTERVAL_MS = 1000;
+
 /**
  * Registration log -> one target table. The offsets stored in the target database are the only
  * authority on what was applied: they commit in the transaction that writes the rows.
@@ -55,7 +59,8 @@ const MAX_REFETCHES = 20;
  * - Every apply checks, under the offsets-row lock, that the batch was fetched from at or below
  *   the stored offset. A batch from above it (a stale cached position, a target restored from an
  *   older dump, a rebuilt target) is not applied: the consumer seeks back to the stored offset.
- * Kafka's committed offsets are informational (kept for lag tools) and never read.
+ * Kafka's committed offsets are informational (kept for lag tools, at most a second behind:
+ * offsetReports.ts) and never read.
  */
 export function createProjection(opts: ProjectionOptions): Projection {
   const { kafka, store, target, logger, metrics } = opts;
@@ -68,6 +73,7 @@ export function createProjection(opts: ProjectionOptions): Projection {
   const refetches = new Map<number, number>();
   let consumer: Consumer | null = null;
   let producer: Producer | null = null;
+  let reports: OffsetReports | null = null;
 
   async function sendDeadLetters(partition: number, letters: DeadLetter[]): Promise<void> {
     const docs = letters.map((l) =>
@@ -139,8 +145,7 @@ export function createProjection(opts: ProjectionOptions): Projection {
         { ...labels, topic: batch.topic, partition: String(batch.partition) },
         Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(result.nextOffset))),
       );
-      // Informational only (lag tools); the stored offset in the target is what counts.
-      await consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: result.nextOffset }]);
+      await reports!.note(batch.partition, result.nextOffset);
     }
     if (result.deadLetters.length > 0)
       log.warn(
@@ -174,15 +179,26 @@ export function createProjection(opts: ProjectionOptions): Projection {
       maxBytes: 4 * (opts.maxBytesPerPartition ?? 512 * 1024),
       retry: stageConsumerRetry(lifecycle),
     });
+    const r = new OffsetReports({
+      topic: opts.logTopic,
+      commit: (offsets) => c.commitOffsets(offsets),
+      intervalMs: OFFSET_REPORT_INTERVAL_MS,
+      onError: (err) => log.debug({ err }, 'reporting offsets to Kafka failed (informational; the next report carries them)'),
+    });
     // Disconnecting the consumer finishes the batch in flight (committed) and leaves the group.
-    lifecycle.hold('consumer', () => c.disconnect());
+    lifecycle.hold('consumer', async () => {
+      await r.close().catch((err: unknown) => log.debug({ err }, 'last offset report to Kafka failed (informational)'));
+      await c.disconnect();
+    });
     consumer = c;
+    reports = r;
     c.on(c.events.GROUP_JOIN, (e) => {
       const assigned = e.payload.memberAssignment[opts.logTopic] ?? [];
       // Synchronous: kafkajs emits GROUP_JOIN before it fetches for the new assignment, so every
       // first fetch starts at the stored offset (offset 0 when none is stored). A position stale
       // because another instance applied more is only re-read (and skipped under the lock).
       for (const partition of assigned) c.seek({ topic: opts.logTopic, partition, offset: positions.get(partition) ?? '0' });
+      r.reset();
       log.info({ partitions: assigned }, 'joined the consumer group; positioned at the offsets stored in the target');
     });
     failStageOnCrash(c, lifecycle, log, 'projection');
