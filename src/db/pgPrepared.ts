@@ -28,3 +28,35 @@ export function prepared(text: string, values: readonly unknown[]): pg.QueryConf
 
 const MAX_NAMES = 1000;
 const names = new Map<string, string>();
+
+/** The names each connection holds: a statement from prepared() that ran on it (runPrepared). */
+const preparedOn = new WeakMap<pg.ClientBase, Set<string>>();
+
+/** Runs a statement from prepared() and notes that this connection now holds it. */
+export async function runPrepared(client: pg.ClientBase, config: pg.QueryConfig): Promise<pg.QueryResult> {
+  const result = await client.query(config);
+  if (config.name !== undefined) {
+    let names = preparedOn.get(client);
+    if (!names) preparedOn.set(client, (names = new Set()));
+    names.add(config.name);
+  }
+  return result;
+}
+
+/**
+ * The same statement as SQL text, `EXECUTE name('...', ...)`, to send in a simple query beside
+ * others (e.g. with COMMIT) and still run on its prepared plan; null when this connection does not
+ * hold it yet (runPrepared) or a value is not text (array parameters are, as prepared() writes them).
+ */
+export function executeSql(client: pg.ClientBase, config: pg.QueryConfig): string | null {
+  if (config.name === undefined || !preparedOn.get(client)?.has(config.name)) return null;
+  const values: unknown[] = config.values ?? [];
+  if (!values.every((v) => typeof v === 'string' || v === null)) return null;
+  return `EXECUTE ${config.name}(${values.map((v) => (v === null ? 'NULL' : pgLiteral(v))).join(', ')})`;
+}
+
+/** A PostgreSQL string literal, whatever standard_conforming_strings says (E'' when it holds a backslash). */
+export function pgLiteral(text: string): string {
+  const quoted = text.replace(/'/g, "''");
+  return text.includes('\\') ? `E'${quoted.replace(/\\/g, '\\\\')}'` : `'${quoted}'`;
+}

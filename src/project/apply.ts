@@ -14,11 +14,20 @@ import type { AorIdentity, Target } from './target.js';
  */
 export interface ApplySession {
   readonly target: Target;
-  /** Opens the transaction and locks the partition's offsets row (created at 0 if missing): the stored next offset. */
-  begin(topic: string, partition: number): Promise<bigint>;
-  /** Stores the next offset (when not null), marks the transaction as ulbridge's on a shared target, and commits. */
+  /**
+   * Opens the transaction and locks the partition's offsets row (created at 0 if missing): the
+   * stored next offset; then reads these bindings as loadBindings would, in the same round trip,
+   * or not at all (bindings null: a dialect may leave a long list to loadBindings).
+   */
+  begin(topic: string, partition: number, bindingKeys: string[]): Promise<{ stored: bigint; bindings: Map<string, BindingState> | null }>;
+  /**
+   * Sends what writePlan held back (deferredWrites.ts) and stores the next offset (when not null),
+   * marks the transaction as ulbridge's on a shared target, and commits.
+   */
   commit(topic: string, partition: number, next: bigint | null): Promise<void>;
   rollback(): Promise<void>;
+  /** Sends what writePlan held back: called before any other statement once a plan is written. */
+  flush(): Promise<void>;
   /** The AOR identity (hash, slot) as the target registrar computes it from the row it reads back. */
   aorIdentity(): (username: string, domain: string | null) => AorIdentity;
   loadBindings(keys: string[]): Promise<Map<string, BindingState>>;
@@ -39,7 +48,8 @@ export interface ApplySession {
   idHolders(ids: bigint[]): Promise<Map<bigint, string>>;
   /**
    * Writes the plan: deletes, updates, inserts (a planned id held by a row ulbridge did not write
-   * is relabelled through the planner, never overwritten), AOR counters, binding states.
+   * is relabelled through the planner, never overwritten), AOR counters, binding states. Writes
+   * whose result is not needed may be held back until flush() or commit().
    */
   writePlan(plan: Plan, planner: Planner, ctx: PlanContext): Promise<void>;
   /** TRUNCATE of a source: every binding of that source in this log partition is gone. */
@@ -67,7 +77,11 @@ export async function applyBatch(session: ApplySession, batch: BatchInput): Prom
   if (batch.messages.length === 0) return result;
   if (!Number.isInteger(batch.partition)) throw new Error(`partition ${batch.partition} is not an integer`);
   try {
-    const stored = await session.begin(batch.topic, batch.partition);
+    // The bindings of every keyed record, read with the offsets lock: the first segment's reads
+    // (normally the only one) in the same round trip.
+    const asked = new Set<string>();
+    for (const m of batch.messages) if (m.key !== null) asked.add(m.key.toString('utf8'));
+    const { stored, bindings: read } = await session.begin(batch.topic, batch.partition, [...asked]);
     const position = batchPosition(batch, stored);
     if (position.gap) {
       await session.rollback();
@@ -75,8 +89,9 @@ export async function applyBatch(session: ApplySession, batch: BatchInput): Prom
       return result;
     }
     const { steps } = splitBatch(batch.messages, stored, result);
-    for (const step of steps) {
-      if (step.kind === 'segment') await applySegment(session, batch, step.items, result);
+    for (const [i, step] of steps.entries()) {
+      if (i > 0) await session.flush(); // the previous step's writes, before this step reads
+      if (step.kind === 'segment') await applySegment(session, batch, step.items, result, i === 0 && read ? { asked, read } : null);
       else {
         if (session.target.push) {
           const gone = await session.readImages({ source: step.event.source.name, partition: batch.partition });
@@ -97,11 +112,22 @@ export async function applyBatch(session: ApplySession, batch: BatchInput): Prom
   }
 }
 
-async function applySegment(session: ApplySession, batch: BatchInput, segment: SegmentItem[], result: BatchResult): Promise<void> {
+/**
+ * Applies one segment. `begun`: the bindings begin() read (the batch's first segment: nothing has
+ * written since), used when they cover the segment's bindings; otherwise they are read here.
+ */
+async function applySegment(
+  session: ApplySession,
+  batch: BatchInput,
+  segment: SegmentItem[],
+  result: BatchResult,
+  begun: { asked: Set<string>; read: Map<string, BindingState> } | null,
+): Promise<void> {
   if (segment.length === 0) return;
   const { target } = session;
   const bindingKeys = [...new Set(segment.map((d) => d.binding))];
-  const bindings = await session.loadBindings(bindingKeys);
+  const bindings =
+    begun && bindingKeys.every((k) => begun.asked.has(k)) ? only(begun.read, bindingKeys) : await session.loadBindings(bindingKeys);
   const storedIds = new Map<string, bigint>();
   for (const b of bindings.values()) if (b.contactId !== null) storedIds.set(b.binding, b.contactId);
   const links = target.shared ? await session.loadLinks(bindingKeys.filter((b) => !bindings.has(b))) : new Map<string, bigint>();
@@ -136,9 +162,22 @@ async function applySegment(session: ApplySession, batch: BatchInput, segment: S
   }
   const deleted = target.push && plan.deletes.size > 0 ? await session.readImages({ ids: [...plan.deletes] }) : [];
   await session.writePlan(plan, planner, { aors, liveClabels, storedIds });
-  if (target.push) await collectChanges(session, plan, deleted, result.changes);
+  if (target.push) {
+    await session.flush();
+    await collectChanges(session, plan, deleted, result.changes);
+  }
   result.applied += plan.applied;
   result.stale += plan.stale;
+}
+
+/** The entries of `map` under these keys. */
+function only<V>(map: Map<string, V>, keys: string[]): Map<string, V> {
+  const out = new Map<string, V>();
+  for (const k of keys) {
+    const v = map.get(k);
+    if (v !== undefined) out.set(k, v);
+  }
+  return out;
 }
 
 /**

@@ -5,6 +5,7 @@ import type { BindingVersion } from '../log/version.js';
 import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
 import { localDatetimeToUnix } from '../opensips/localTime.js';
 import type { ApplySession, PlanContext } from './apply.js';
+import { DeferredWrites } from './deferredWrites.js';
 import { mysqlDialect } from '../db/dialect.js';
 import { rowImageSelectList, toRowImage } from './rowImage.js';
 import { gtidPositionSql, myIdent, myTable, type MysqlFlavor } from './mysqlState.js';
@@ -17,11 +18,13 @@ import { targetColumns, type CellValue } from './targetRow.js';
  * The MySQL/MariaDB dialect of the applier (src/project/apply.ts): the same transaction as the
  * PostgreSQL session, in InnoDB:
  *
- *   SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION; offsets row locked (one round trip)
- *   per segment: bindings read, AOR rows locked (FOR UPDATE, in key order), new AORs inserted and
- *   their AUTO_INCREMENT record labels read back, plan, then multi-row DELETE / UPDATE ... JOIN /
- *   INSERT of target rows, UPDATE ... JOIN of aors, INSERT ... ON DUPLICATE KEY UPDATE of bindings
- *   dead letters sent; next offset and COMMIT (one round trip)
+ *   SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION; offsets row locked; the
+ *   batch's bindings read (one round trip)
+ *   per segment: bindings read (unless begin's cover them), AOR rows locked (FOR UPDATE, in key
+ *   order), new AORs inserted and their AUTO_INCREMENT record labels read back, plan, then
+ *   multi-row DELETE / INSERT of target rows
+ *   dead letters sent; held back (deferredWrites.ts): UPDATE ... JOIN of target rows and of aors,
+ *   INSERT ... ON DUPLICATE KEY UPDATE of bindings; next offset and COMMIT (one round trip)
  *
  * On a shared target (a reverse sync reads it) the same steps also read the reverse-sync links of
  * new bindings and lock the current version of every row a plan updates or deletes (the conflict
@@ -70,31 +73,45 @@ export function mysqlSession(conn: Connection, target: Target, opts: MysqlSessio
   const maxRows = opts.rowsPerStatement ?? 1000;
   const flavor = opts.flavor ?? 'mariadb';
   const where = (topic: string, partition: number): string => `topic = ${mysql.escape(topic)} AND \`partition\` = ${partition}`;
+  const deferred = new DeferredWrites((sql) => conn.query(sql));
   return {
     target,
-    async begin(topic, partition) {
-      // Isolation, BEGIN and the offsets lock in one round trip. The no-op ON DUPLICATE KEY UPDATE
-      // takes the row's exclusive lock, so does the FOR UPDATE that reads it.
+    async begin(topic, partition, bindingKeys) {
+      // Isolation, BEGIN, the offsets lock and the bindings read after it in one round trip. The
+      // no-op ON DUPLICATE KEY UPDATE takes the row's exclusive lock, so does the FOR UPDATE that
+      // reads it.
       // MySQL reports a transaction's GTID only through the session tracker of its COMMIT reply.
       const track = target.shared && flavor === 'mysql' ? 'SET @@SESSION.session_track_gtids = OWN_GTID; ' : '';
+      const reads = chunk(bindingKeys, KEYS_PER_LOOKUP).map((part) => bindingsSelect(s, part));
       const [sets] = await conn.query(
         `${track}SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION;
          INSERT INTO ${s}.offsets (topic, \`partition\`, next_offset, updated_at) VALUES (${mysql.escape(topic)}, ${partition}, 0, UTC_TIMESTAMP(3))
            ON DUPLICATE KEY UPDATE next_offset = next_offset;
-         SELECT CAST(next_offset AS CHAR) AS n FROM ${s}.offsets WHERE ${where(topic, partition)} FOR UPDATE`,
+         SELECT CAST(next_offset AS CHAR) AS n FROM ${s}.offsets WHERE ${where(topic, partition)} FOR UPDATE${reads
+           .map(
+             (r) => `;
+${r}`,
+           )
+           .join('')}`,
       );
-      return BigInt(((sets as unknown[]).at(-1) as Row[])[0]!.n as string);
+      const results = sets as unknown[];
+      const offsets = results[results.length - reads.length - 1] as Row[];
+      return { stored: BigInt(offsets[0]!.n as string), bindings: bindingStates(results.slice(results.length - reads.length) as Row[][]) };
     },
     async commit(topic, partition, next) {
-      // The next offset and COMMIT in one round trip (COMMIT does not run if the UPDATE fails).
+      // The writes writePlan held back, the next offset and COMMIT in one round trip (a failing
+      // statement ends the packet: COMMIT does not run).
+      const writes = deferred.take();
       const offset = `UPDATE ${s}.offsets SET next_offset = ${next}, updated_at = UTC_TIMESTAMP(3) WHERE ${where(topic, partition)}; COMMIT`;
-      if (next === null) await conn.query('COMMIT');
-      else if (!target.shared) await conn.query(offset);
-      else await commitOwnTx(conn, s, flavor, offset);
+      if (next === null) await conn.query([...writes, 'COMMIT'].join('; '));
+      else if (!target.shared) await conn.query([...writes, offset].join('; '));
+      else await commitOwnTx(conn, s, flavor, writes, offset);
     },
     async rollback() {
+      deferred.take();
       await conn.query('ROLLBACK');
     },
+    flush: () => deferred.flush(),
     aorIdentity: () => mysqlAorIdentity(target, opts.charAorColumns ?? { username: true, domain: true }),
     loadBindings: (keys) => loadBindings(conn, s, keys),
     loadLinks: (keys) => loadLinks(conn, s, keys),
@@ -119,7 +136,7 @@ export function mysqlSession(conn: Connection, target: Target, opts: MysqlSessio
     },
     loadLiveClabels: (aors) => loadLiveClabels(conn, s, aors),
     lockedVersions: (ids) => lockedVersions(conn, target, ids),
-    writePlan: (plan, planner, ctx) => writePlan(conn, target, maxRows, plan, planner, ctx),
+    writePlan: (plan, planner, ctx) => writePlan(conn, target, maxRows, plan, planner, ctx, deferred),
     truncate: (event, partition) => truncate(conn, target, event, partition),
     async readImages(sel) {
       const list = rowImageSelectList(mysqlDialect, target, 't.');
@@ -155,16 +172,19 @@ export function mysqlSession(conn: Connection, target: Target, opts: MysqlSessio
  * COMMIT's reply (session_track_gtids), and the client writes it in the next round trip. A marker
  * left without GTID gets a ceiling from the next session (boundUnresolvedOwnTx).
  */
-async function commitOwnTx(conn: Connection, s: string, flavor: MysqlFlavor, offsetAndCommit: string): Promise<void> {
+async function commitOwnTx(conn: Connection, s: string, flavor: MysqlFlavor, writes: string[], offsetAndCommit: string): Promise<void> {
   const marker = `INSERT INTO ${s}.own_tx (server_id, fence, committed_at) VALUES (@@server_id, ${gtidPositionSql(flavor)}, UTC_TIMESTAMP(3))`;
+  // The marker after the transaction's writes (its fence is read after them), then offset, COMMIT.
+  const statements = [...writes, marker, offsetAndCommit].join('; ');
   if (flavor === 'mariadb') {
-    // LAST_INSERT_ID() is the marker's seq: the last AUTO_INCREMENT insert of this session.
-    await conn.query(`${marker}; ${offsetAndCommit}; UPDATE ${s}.own_tx SET gtid = NULLIF(@@last_gtid, '') WHERE seq = LAST_INSERT_ID()`);
+    // LAST_INSERT_ID() is the marker's seq: the last AUTO_INCREMENT insert of this session (the
+    // writes held back insert into tables without one).
+    await conn.query(`${statements}; UPDATE ${s}.own_tx SET gtid = NULLIF(@@last_gtid, '') WHERE seq = LAST_INSERT_ID()`);
     return;
   }
-  const [results] = await conn.query(`${marker}; ${offsetAndCommit}`);
+  const [results] = await conn.query(statements);
   const list = results as unknown as Array<{ insertId?: number | string; stateChanges?: { gtids?: string[] } }>;
-  const seq = String(list[0]!.insertId);
+  const seq = String(list[writes.length]!.insertId);
   const gtid = list.at(-1)?.stateChanges?.gtids?.find((g) => g !== '') ?? null;
   if (gtid !== null) await conn.query(`UPDATE ${s}.own_tx SET gtid = ${mysql.escape(gtid)} WHERE seq = ${BigInt(seq)}`);
 }
@@ -214,7 +234,21 @@ function mysqlAorIdentity(
   return (username, domain) => cached(char.username ? strip(username) : username, domain === null || !char.domain ? domain : strip(domain));
 }
 
-async function writePlan(conn: Connection, target: Target, maxRows: number, plan: Plan, planner: Planner, ctx: PlanContext): Promise<void> {
+/**
+ * The plan's writes. DELETEs, new AORs and INSERTs run now (an INSERT's clashes decide
+ * relabelling); the UPDATE of target rows, the AOR counters and the binding states are held back
+ * to travel with the COMMIT (deferredWrites.ts): the UPDATE never changes a contact_id, so running
+ * it after the INSERTs changes nothing they see.
+ */
+async function writePlan(
+  conn: Connection,
+  target: Target,
+  maxRows: number,
+  plan: Plan,
+  planner: Planner,
+  ctx: PlanContext,
+  deferred: DeferredWrites,
+): Promise<void> {
   const s = myIdent(target.stateSchema);
   const table = myTable(target);
   const cols = targetColumns(target);
@@ -228,7 +262,7 @@ async function writePlan(conn: Connection, target: Target, maxRows: number, plan
       .map((c) => `t.${myIdent(c)} = u.${myIdent(c)}`)
       .join(', ');
     for (const part of statements([...plan.updates.values()], (r) => r.values.map(lit), maxRows)) {
-      await conn.query(`UPDATE ${table} AS t JOIN (${derivedTable(cols, part)}) AS u ON t.contact_id = u.contact_id SET ${sets}`);
+      await deferred.add(`UPDATE ${table} AS t JOIN (${derivedTable(cols, part)}) AS u ON t.contact_id = u.contact_id SET ${sets}`);
     }
   }
 
@@ -283,7 +317,7 @@ async function writePlan(conn: Connection, target: Target, maxRows: number, plan
   // AORs: all exist by now (locked, or inserted by this transaction); write their counters.
   const aorRows = [...plan.aors.values()];
   for (const part of statements(aorRows, (a) => [bin(a.aor), String(a.nextClabel), a.wrapped ? '1' : '0'], maxRows)) {
-    await conn.query(
+    await deferred.add(
       `UPDATE ${s}.aors AS a JOIN (${derivedTable(['aor', 'next_clabel', 'wrapped'], part)}) AS u ON a.aor = u.aor
           SET a.next_clabel = u.next_clabel, a.wrapped = u.wrapped`,
     );
@@ -296,7 +330,7 @@ async function writePlan(conn: Connection, target: Target, maxRows: number, plan
     const owner = new Map<bigint, string>();
     for (const x of b) if (x.contactId !== null) owner.set(x.contactId, x.binding);
     const moved = [...ctx.storedIds].filter(([binding, id]) => owner.has(id) && owner.get(id) !== binding).map(([binding]) => binding);
-    if (moved.length > 0) await conn.query(`UPDATE ${s}.bindings SET contact_id = NULL WHERE binding IN (${moved.map(bin).join(', ')})`);
+    if (moved.length > 0) await deferred.add(`UPDATE ${s}.bindings SET contact_id = NULL WHERE binding IN (${moved.map(bin).join(', ')})`);
     // The first assignment fails the statement (NOT NULL) if a row met another binding's
     // contact_id instead of its own key: ON DUPLICATE KEY UPDATE would otherwise update that row.
     const upsert = `ON DUPLICATE KEY UPDATE binding = IF(binding = VALUES(binding), binding, NULL),
@@ -304,7 +338,7 @@ async function writePlan(conn: Connection, target: Target, maxRows: number, plan
          in_target = VALUES(in_target), pos_major = VALUES(pos_major), pos_minor = VALUES(pos_minor), pos_seq = VALUES(pos_seq),
          updated_at = VALUES(updated_at)`;
     for (const part of statements(b, bindingLiterals, maxRows)) {
-      await conn.query(
+      await deferred.add(
         `INSERT INTO ${s}.bindings (${BINDING_COLUMNS.join(', ')}) VALUES ${part.map((r) => `(${r.join(', ')})`).join(', ')} ${upsert}`,
       );
     }
@@ -446,16 +480,23 @@ async function markLabelsInTable(conn: Connection, table: string, aors: AorState
   }
 }
 
+/** The state of these bindings (at most KEYS_PER_LOOKUP), as loadBindings and begin read it. */
+function bindingsSelect(s: string, keys: string[]): string {
+  return `SELECT binding, source_name, CAST(source_row_key AS CHAR) AS source_row_key, log_partition, aor, clabel,
+                 CAST(contact_id AS CHAR) AS contact_id, in_target,
+                 CAST(pos_major AS CHAR) AS pos_major, CAST(pos_minor AS CHAR) AS pos_minor, CAST(pos_seq AS CHAR) AS pos_seq
+            FROM ${s}.bindings WHERE binding IN (${keys.map(bin).join(', ')})`;
+}
+
 async function loadBindings(conn: Connection, s: string, keys: string[]): Promise<Map<string, BindingState>> {
+  const parts: Row[][] = [];
+  for (const part of chunk(keys, KEYS_PER_LOOKUP)) parts.push(await query(conn, bindingsSelect(s, part)));
+  return bindingStates(parts);
+}
+
+function bindingStates(parts: Row[][]): Map<string, BindingState> {
   const map = new Map<string, BindingState>();
-  for (const part of chunk(keys, KEYS_PER_LOOKUP)) {
-    const rows = await query(
-      conn,
-      `SELECT binding, source_name, CAST(source_row_key AS CHAR) AS source_row_key, log_partition, aor, clabel,
-              CAST(contact_id AS CHAR) AS contact_id, in_target,
-              CAST(pos_major AS CHAR) AS pos_major, CAST(pos_minor AS CHAR) AS pos_minor, CAST(pos_seq AS CHAR) AS pos_seq
-         FROM ${s}.bindings WHERE binding IN (${part.map(bin).join(', ')})`,
-    );
+  for (const rows of parts) {
     for (const r of rows) {
       const binding = text(r.binding);
       map.set(binding, {

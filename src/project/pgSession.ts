@@ -8,7 +8,8 @@ import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
 import { localDatetimeToUnix } from '../opensips/localTime.js';
 import { postgresDialect } from '../db/dialect.js';
 import { columnArrays } from '../db/pgArray.js';
-import { prepared } from '../db/pgPrepared.js';
+import { DeferredWrites } from './deferredWrites.js';
+import { executeSql, pgLiteral, prepared, runPrepared } from '../db/pgPrepared.js';
 import type { ApplySession } from './apply.js';
 import { rowImageSelectList, toRowImage } from './rowImage.js';
 import type { AorState, BindingState, Plan, Planner } from './planner.js';
@@ -26,13 +27,15 @@ const MAX_RELABEL_ROUNDS = 64;
 /**
  * The PostgreSQL dialect of the applier (src/project/apply.ts), on one client:
  *
- *   BEGIN and the offsets row locked (one round trip: a simple query of literals)
- *   per segment: bindings read, AOR rows locked (FOR UPDATE, in key order), record labels drawn
- *   from the rlabel sequence, plan, then DELETE / UPDATE ... FROM / INSERT ... ON CONFLICT
- *   (contact_id) DO NOTHING RETURNING (only clashing ids come back and are relabelled), aors and
- *   bindings upserted; rows come from UNNEST arrays, or from copyMinRows rows on through COPY into
- *   TEMP stage tables
- *   next offset (+ own_tx xid on a shared target) and COMMIT (one round trip)
+ *   BEGIN, the offsets row locked and the batch's bindings read (one round trip: a simple query,
+ *   the read an EXECUTE of loadBindings' prepared statement once this connection holds it)
+ *   per segment: bindings read (unless begin's cover them), AOR rows locked (FOR UPDATE, in key
+ *   order), record labels drawn from the rlabel sequence, plan, then DELETE / INSERT ... ON
+ *   CONFLICT (contact_id) DO NOTHING RETURNING (only clashing ids come back and are relabelled);
+ *   rows come from UNNEST arrays, or from copyMinRows rows on through COPY into TEMP stage tables
+ *   the UPDATE ... FROM of target rows, aors and bindings upserted: from UNNEST arrays held back
+ *   (deferredWrites.ts) as EXECUTE of their prepared statements, from a stage sent at once
+ *   next offset (+ own_tx xid on a shared target) and COMMIT, after what was held back (one round trip)
  *
  * Statements with parameters run as named prepared statements (src/db/pgPrepared.ts), except the
  * rare ones whose best plan depends on their values (row images by source, live labels, TRUNCATE).
@@ -40,35 +43,47 @@ const MAX_RELABEL_ROUNDS = 64;
 export function pgSession(client: pg.ClientBase, target: Target, opts: PgSessionOptions = {}): ApplySession {
   const s = ident(target.stateSchema);
   const copyMinRows = opts.copyMinRows ?? COPY_MIN_ROWS;
-  const where = (topic: string, partition: number): string => `topic = ${literal(topic)} AND partition = ${partition}`;
+  const where = (topic: string, partition: number): string => `topic = ${pgLiteral(topic)} AND partition = ${partition}`;
+  const deferred = new DeferredWrites((sql) => client.query(sql));
   return {
     target,
-    async begin(topic, partition) {
+    async begin(topic, partition, bindingKeys) {
       const stages = stagesOf.get(client);
       if (stages) for (const name of stages.keys()) stages.set(name, false); // emptied by the last COMMIT
-      // The no-op DO UPDATE locks the row, as SELECT ... FOR UPDATE would.
+      // The no-op DO UPDATE locks the row, as SELECT ... FOR UPDATE would; the bindings are read
+      // after it, in the same round trip, by loadBindings' prepared statement once this
+      // connection holds it (until then loadBindings reads them).
+      const execute = bindingKeys.length === 0 ? null : executeSql(client, loadBindingsStatement(s, bindingKeys));
+      const read = execute === null ? '' : `; ${execute}`;
       const results = (await client.query(
-        `BEGIN; INSERT INTO ${s}.offsets (topic, partition, next_offset) VALUES (${literal(topic)}, ${partition}, 0)
-         ON CONFLICT (topic, partition) DO UPDATE SET next_offset = ${s}.offsets.next_offset RETURNING next_offset::text AS n`,
+        `BEGIN; INSERT INTO ${s}.offsets (topic, partition, next_offset) VALUES (${pgLiteral(topic)}, ${partition}, 0)
+         ON CONFLICT (topic, partition) DO UPDATE SET next_offset = ${s}.offsets.next_offset RETURNING next_offset::text AS n${read}`,
       )) as unknown as pg.QueryResult[];
-      return BigInt(results[1]!.rows[0].n as string);
+      return { stored: BigInt(results[1]!.rows[0].n as string), bindings: execute === null ? null : bindingStates(results[2]!.rows) };
     },
     async commit(topic, partition, next) {
       // Shared targets: this transaction's xid, so reverse sync knows its change events for ulbridge's.
       const ownTx = target.shared
         ? `INSERT INTO ${s}.own_tx (xid) VALUES (txid_current() % 4294967296) ON CONFLICT (xid) DO UPDATE SET committed_at = now(); `
         : '';
-      if (next === null) await client.query('COMMIT');
+      // The writes writePlan held back run first: a failing one skips the rest, COMMIT included.
+      const writes = deferred
+        .take()
+        .map((w) => `${w}; `)
+        .join('');
+      if (next === null) await client.query(`${writes}COMMIT`);
       else
         await client.query(
-          `${ownTx}UPDATE ${s}.offsets SET next_offset = ${next}, updated_at = now() WHERE ${where(topic, partition)}; COMMIT`,
+          `${writes}${ownTx}UPDATE ${s}.offsets SET next_offset = ${next}, updated_at = now() WHERE ${where(topic, partition)}; COMMIT`,
         );
     },
     async rollback() {
+      deferred.take();
       // Stage tables created in this transaction are gone with it.
       stagesOf.delete(client);
       await client.query('ROLLBACK');
     },
+    flush: () => deferred.flush(),
     aorIdentity: () => aorIdentityCache(target),
     loadBindings: (keys) => loadBindings(client, s, keys),
     loadLinks: (keys) => loadLinks(client, s, keys),
@@ -115,7 +130,7 @@ export function pgSession(client: pg.ClientBase, target: Target, opts: PgSession
         ]),
       );
     },
-    writePlan: (plan, planner) => writePlan(client, target, copyMinRows, plan, planner),
+    writePlan: (plan, planner) => writePlan(client, target, copyMinRows, plan, planner, deferred),
     truncate: (event, partition) => truncate(client, target, event, partition),
     async readImages(sel) {
       const list = rowImageSelectList(postgresDialect, target, 't.');
@@ -135,11 +150,39 @@ export function pgSession(client: pg.ClientBase, target: Target, opts: PgSession
   };
 }
 
-async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: number, plan: Plan, planner: Planner): Promise<void> {
+/**
+ * The plan's writes. DELETEs, INSERTs (an INSERT's clashes decide relabelling) and new AORs run
+ * now; the UPDATE of target rows, the AOR counters and the binding states, when below copyMinRows
+ * rows, are held back to travel with the COMMIT (deferredWrites.ts): the UPDATE never changes a
+ * contact_id, so running it after the INSERTs changes nothing they see.
+ */
+async function writePlan(
+  client: pg.ClientBase,
+  target: Target,
+  copyMinRows: number,
+  plan: Plan,
+  planner: Planner,
+  deferred: DeferredWrites,
+): Promise<void> {
   const s = ident(target.stateSchema);
   const table = qualified(target.table);
   const cols = targetColumns(target);
   const types = targetColumnPgTypes(target);
+  /**
+   * A statement over rowsFrom's rows: from UNNEST arrays it is held back as an EXECUTE of its
+   * prepared statement once this connection has prepared it (its first run here prepares it);
+   * from a stage (copyMinRows rows or more) it is sent now, as it always was.
+   */
+  const later = async (text: string, rows: { params: unknown[][] }): Promise<void> => {
+    if (rows.params.length === 0) {
+      await client.query(text);
+      return;
+    }
+    const config = prepared(text, rows.params);
+    const execute = executeSql(client, config);
+    if (execute !== null) await deferred.add(execute);
+    else await runPrepared(client, config);
+  };
 
   if (plan.deletes.size > 0) {
     await client.query(prepared(`DELETE FROM ${table} WHERE contact_id = ANY($1::bigint[])`, [[...plan.deletes].map(String)]));
@@ -158,7 +201,7 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
       types,
       () => targetStage(client, target, 'updates'),
     );
-    await client.query(statement(`UPDATE ${table} AS t SET ${sets} FROM ${rows.from} WHERE t.contact_id = u.contact_id`, rows.params));
+    await later(`UPDATE ${table} AS t SET ${sets} FROM ${rows.from} WHERE t.contact_id = u.contact_id`, rows);
   }
   let pending = [...plan.inserts.keys()];
   for (let round = 0; pending.length > 0; round++) {
@@ -206,6 +249,7 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
   if (created.length > 0) {
     // No ON CONFLICT: if another transaction created the same AOR meanwhile (two log partitions
     // can hold one use_domain=0 AOR), this one fails and is retried, and then reuses its rlabel.
+    // Not held back: the row, inserted now, makes that other transaction wait for this one.
     await client.query(
       prepared(
         `INSERT INTO ${s}.aors (aor, aorhash, slot, rlabel, next_clabel, wrapped)
@@ -230,12 +274,7 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
       AOR_UPDATE_TYPES,
       () => stageTable(client, 'ulbridge_aors_stage', stageDefinition(AOR_UPDATE_COLUMNS, AOR_UPDATE_TYPES)),
     );
-    await client.query(
-      statement(
-        `UPDATE ${s}.aors AS a SET next_clabel = u.next_clabel, wrapped = u.wrapped FROM ${rows.from} WHERE a.aor = u.aor`,
-        rows.params,
-      ),
-    );
+    await later(`UPDATE ${s}.aors AS a SET next_clabel = u.next_clabel, wrapped = u.wrapped FROM ${rows.from} WHERE a.aor = u.aor`, rows);
   }
   if (plan.bindings.size > 0) {
     const b = [...plan.bindings.values()];
@@ -245,9 +284,7 @@ async function writePlan(client: pg.ClientBase, target: Target, copyMinRows: num
     const rows = await rowsFrom(client, copyMinRows, b.map(bindingValues), BINDING_COLUMNS, BINDING_TYPES, () =>
       stageTable(client, 'ulbridge_bindings_stage', stageDefinition(BINDING_COLUMNS, BINDING_TYPES)),
     );
-    await client.query(
-      statement(`INSERT INTO ${s}.bindings (${BINDING_COLUMNS.join(', ')}) SELECT * FROM ${rows.from} ${upsert}`, rows.params),
-    );
+    await later(`INSERT INTO ${s}.bindings (${BINDING_COLUMNS.join(', ')}) SELECT * FROM ${rows.from} ${upsert}`, rows);
   }
 }
 
@@ -394,30 +431,28 @@ async function truncate(client: pg.ClientBase, target: Target, event: Registrati
   );
 }
 
-/** A PostgreSQL string literal (standard_conforming_strings). */
-function literal(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
-}
-
-/** A statement from rowsFrom: prepared when its rows come as UNNEST arrays, plain when from a stage. */
-function statement(text: string, params: unknown[][]): pg.QueryConfig {
-  return params.length > 0 ? prepared(text, params) : { text };
-}
-
 function unnestFrom(cols: string[], types: string[]): string {
   const args = types.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
   return `unnest(${args}) AS u(${cols.map(ident).join(', ')})`;
 }
 
+/** The bindings' state as loadBindings and begin read it, up to the WHERE clause. */
+function bindingsSelect(s: string): string {
+  return `SELECT binding, source_name, source_row_key::text, log_partition, aor, clabel, contact_id::text, in_target,
+                 pos_major::text, pos_minor::text, pos_seq::text
+            FROM ${s}.bindings`;
+}
+
+function loadBindingsStatement(s: string, keys: string[]): pg.QueryConfig {
+  return prepared(`${bindingsSelect(s)} WHERE binding = ANY($1::text[])`, [keys]);
+}
+
 async function loadBindings(client: pg.ClientBase, s: string, keys: string[]): Promise<Map<string, BindingState>> {
-  const { rows } = await client.query(
-    prepared(
-      `SELECT binding, source_name, source_row_key::text, log_partition, aor, clabel, contact_id::text, in_target,
-              pos_major::text, pos_minor::text, pos_seq::text
-         FROM ${s}.bindings WHERE binding = ANY($1::text[])`,
-      [keys],
-    ),
-  );
+  const { rows } = await runPrepared(client, loadBindingsStatement(s, keys));
+  return bindingStates(rows);
+}
+
+function bindingStates(rows: pg.QueryResult['rows']): Map<string, BindingState> {
   const map = new Map<string, BindingState>();
   for (const r of rows) {
     map.set(r.binding, {

@@ -26,6 +26,11 @@ export interface Variant {
   copyMinRows?: number;
   /** MySQL: most rows per statement. */
   rowsPerStatement?: number;
+  /**
+   * Round trips of a batch that refreshes one binding, its log record keyed (begin can read the
+   * binding) or not (read on its own); the statements are listed where it is set.
+   */
+  refreshRoundTrips: { keyed: number; unkeyed: number };
 }
 
 /** A connection to the test database. */
@@ -35,7 +40,9 @@ export interface Conn {
   /** Rows as `a|b|c` lines. */
   lines(sql: string, sep?: string): Promise<string[]>;
   exec(sql: string): Promise<void>;
-  session(target: Target, variant?: Variant): ApplySession;
+  session(target: Target, variant?: Omit<Variant, 'refreshRoundTrips'>): ApplySession;
+  /** Round trips (driver query calls) this connection has made so far. */
+  roundTrips(): number;
   close(): Promise<void>;
 }
 
@@ -72,6 +79,17 @@ function renderRows(rows: Array<Record<string, unknown>>): Array<Record<string, 
   return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, render(v)])));
 }
 
+/** Counts a client's query calls (each one round trip: neither driver pipelines). */
+function countRoundTrips(client: { query: (...args: never[]) => unknown }): { n: number } {
+  const count = { n: 0 };
+  const query: (...args: never[]) => unknown = client.query.bind(client);
+  client.query = (...args: never[]) => {
+    count.n++;
+    return query(...args);
+  };
+  return count;
+}
+
 function baseTarget(db: FreshDb, stateSchema: string, opts: Partial<TargetOptions> & { release: string }): Target {
   return compileTarget({
     name: 't',
@@ -96,6 +114,7 @@ async function pgConn(url: string): Promise<Conn> {
   const c = new pg.Client({ connectionString: url, types: pgTypes });
   c.on('error', () => undefined);
   await c.connect();
+  const trips = countRoundTrips(c);
   const q = async (sql: string) => renderRows((await c.query(sql)).rows as Array<Record<string, unknown>>);
   return {
     q,
@@ -104,6 +123,7 @@ async function pgConn(url: string): Promise<Conn> {
       await c.query(sql);
     },
     session: (target, variant) => pgSession(c, target, { copyMinRows: variant?.copyMinRows ?? Number.MAX_SAFE_INTEGER }),
+    roundTrips: () => trips.n,
     close: () => c.end().catch(() => undefined),
   };
 }
@@ -111,6 +131,7 @@ async function pgConn(url: string): Promise<Conn> {
 async function mysqlConn(url: string): Promise<Conn> {
   const c = await mysql.createConnection(mysqlSessionOptions(url));
   await prepareMysqlSession(c);
+  const trips = countRoundTrips(c);
   const q = async (sql: string) => {
     const [rows] = await c.query(sql);
     return renderRows(rows as Array<Record<string, unknown>>);
@@ -122,6 +143,7 @@ async function mysqlConn(url: string): Promise<Conn> {
       await c.query(sql);
     },
     session: (target, variant) => mysqlSession(c, target, { rowsPerStatement: variant?.rowsPerStatement ?? 1000 }),
+    roundTrips: () => trips.n,
     close: () => c.end().catch(() => undefined),
   };
 }
@@ -129,8 +151,16 @@ async function mysqlConn(url: string): Promise<Conn> {
 export const postgres: Dialect = {
   name: 'postgres',
   variants: [
-    { label: '4.0 table, UNNEST arrays', release: '4.0', copyMinRows: Number.MAX_SAFE_INTEGER },
-    { label: '2.2 table, COPY into stage tables', release: '2.2', copyMinRows: 0 },
+    // A refresh: BEGIN + offsets lock + bindings read, AORs locked, UPDATE + bindings upsert +
+    // offset + COMMIT (the read and the writes as EXECUTE of statements this connection prepared).
+    {
+      label: '4.0 table, UNNEST arrays',
+      release: '4.0',
+      copyMinRows: Number.MAX_SAFE_INTEGER,
+      refreshRoundTrips: { keyed: 3, unkeyed: 4 },
+    },
+    // From copyMinRows rows on (here: always) each write COPYs its stage first and runs at once.
+    { label: '2.2 table, COPY into stage tables', release: '2.2', copyMinRows: 0, refreshRoundTrips: { keyed: 7, unkeyed: 8 } },
   ],
   text: (e) => `${e}::text`,
   async open(prefix, release) {
@@ -165,8 +195,9 @@ export const postgres: Dialect = {
 export const mariadb: Dialect = {
   name: 'mysql',
   variants: [
-    { label: '4.0 table, one statement per write', release: '4.0', rowsPerStatement: 1000 },
-    { label: '2.2 table, statements of two rows', release: '2.2', rowsPerStatement: 2 },
+    // A refresh: isolation + START TRANSACTION + offsets lock + bindings read, AORs locked, UPDATE + bindings upsert + offset + COMMIT.
+    { label: '4.0 table, one statement per write', release: '4.0', rowsPerStatement: 1000, refreshRoundTrips: { keyed: 3, unkeyed: 4 } },
+    { label: '2.2 table, statements of two rows', release: '2.2', rowsPerStatement: 2, refreshRoundTrips: { keyed: 3, unkeyed: 4 } },
   ],
   text: (e) => `CAST(${e} AS CHAR)`,
   async open(prefix, release) {

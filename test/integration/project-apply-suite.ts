@@ -431,6 +431,21 @@ function scenario(d: Dialect, variant: Variant): void {
       const got = await c.lines(`SELECT username, contact, user_agent FROM location WHERE username LIKE 'bulk%'`);
       assert.deepEqual(got.sort(), expected.sort());
     });
+
+    test('a refresh reads its binding in the round trip that locks the offsets; a record without a key reads it on its own', async () => {
+      // A new binding, then a first refresh (PostgreSQL's COPY variant creates its stage tables here).
+      await apply([msg(0, ev('UPSERT', 50_000n, 60_000n, 'erin', 1))], 13);
+      await apply([msg(1, ev('UPSERT', 50_000n, 60_001n, 'erin', 2))], 13);
+      const trips = async (m: LogMessage): Promise<number> => {
+        const before = c.roundTrips();
+        await apply([m], 13);
+        return c.roundTrips() - before;
+      };
+      const keyed = await trips(msg(2, ev('UPSERT', 50_000n, 60_002n, 'erin', 3)));
+      const unkeyed = await trips({ ...msg(3, ev('UPSERT', 50_000n, 60_003n, 'erin', 4)), key: null });
+      assert.deepEqual({ keyed, unkeyed }, variant.refreshRoundTrips);
+      assert.deepEqual(await c.lines(`SELECT username, cseq FROM location WHERE username = 'erin'`), ['erin|4']);
+    });
   });
 }
 

@@ -46,6 +46,8 @@ describe('apply on postgres: prepared statements', () => {
       await apply(0, [msg(0, ev('UPSERT', 1n, 10n, 'alice', 1)), msg(1, ev('UPSERT', 2n, 11n, 'bob', 1))]);
       for (let i = 0; i < 10; i++) await apply(1, [msg(i, ev('UPSERT', 3n, 20n + BigInt(i), 'carol', i + 1))]);
       await apply(0, [msg(2, ev('UPSERT', 1n, 12n, 'alice', 2)), msg(3, ev('DELETE', 2n, 13n, 'bob'))]);
+      // Once prepared here, the bindings read and the writes held back for COMMIT run as EXECUTE
+      // of these same statements (project-apply-suite counts the round trips).
       assert.deepEqual(await preparedOn(c), [
         'SELECT binding, source_name, source_ro',
         'SELECT aor, aorhash, slot, rlabel::tex',
