@@ -436,15 +436,14 @@ function unnestFrom(cols: string[], types: string[]): string {
   return `unnest(${args}) AS u(${cols.map(ident).join(', ')})`;
 }
 
-/** The bindings' state as loadBindings and begin read it, up to the WHERE clause. */
-function bindingsSelect(s: string): string {
-  return `SELECT binding, source_name, source_row_key::text, log_partition, aor, clabel, contact_id::text, in_target,
-                 pos_major::text, pos_minor::text, pos_seq::text
-            FROM ${s}.bindings`;
-}
-
+/** The bindings' state, as loadBindings reads it (and begin, as an EXECUTE of it). */
 function loadBindingsStatement(s: string, keys: string[]): pg.QueryConfig {
-  return prepared(`${bindingsSelect(s)} WHERE binding = ANY($1::text[])`, [keys]);
+  return prepared(
+    `SELECT binding, source_name, source_row_key::text, log_partition, aor, clabel, contact_id::text, in_target,
+            pos_major::text, pos_minor::text, pos_seq::text
+       FROM ${s}.bindings WHERE binding = ANY($1::text[])`,
+    [keys],
+  );
 }
 
 async function loadBindings(client: pg.ClientBase, s: string, keys: string[]): Promise<Map<string, BindingState>> {
