@@ -63,7 +63,9 @@ export const postgresDialect: Dialect = {
   label: 'PostgreSQL',
   quoteIdent: pgQuote,
   table: (t) => (t.schema ? `${pgQuote(t.schema)}.${pgQuote(t.name)}` : pgQuote(t.name)),
-  literal: (s) => sqlLiteral(s, false),
+  // E'' (backslashes doubled) when the text holds a backslash: right whatever
+  // standard_conforming_strings says.
+  literal: (s) => (s.includes('\\') ? `E${sqlLiteral(s, true)}` : sqlLiteral(s, false)),
   param: (i) => `$${i}`,
   columnDefinition(col, { primaryKey }) {
     const name = pgQuote(col.name);

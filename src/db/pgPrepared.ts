@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { postgresDialect } from './dialect.js';
 import { arrayParams } from './pgArray.js';
 
 /**
@@ -52,11 +53,5 @@ export function executeSql(client: pg.ClientBase, config: pg.QueryConfig): strin
   if (config.name === undefined || !preparedOn.get(client)?.has(config.name)) return null;
   const values: unknown[] = config.values ?? [];
   if (!values.every((v) => typeof v === 'string' || v === null)) return null;
-  return `EXECUTE ${config.name}(${values.map((v) => (v === null ? 'NULL' : pgLiteral(v))).join(', ')})`;
-}
-
-/** A PostgreSQL string literal, whatever standard_conforming_strings says (E'' when it holds a backslash). */
-export function pgLiteral(text: string): string {
-  const quoted = text.replace(/'/g, "''");
-  return text.includes('\\') ? `E'${quoted.replace(/\\/g, '\\\\')}'` : `'${quoted}'`;
+  return `EXECUTE ${config.name}(${values.map((v) => (v === null ? 'NULL' : postgresDialect.literal(v))).join(', ')})`;
 }

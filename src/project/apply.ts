@@ -17,7 +17,7 @@ export interface ApplySession {
   /**
    * Opens the transaction and locks the partition's offsets row (created at 0 if missing): the
    * stored next offset; then reads these bindings as loadBindings would, in the same round trip,
-   * or not at all (bindings null: a dialect may leave a long list to loadBindings).
+   * or not at all (bindings null: PostgreSQL until the connection has prepared loadBindings).
    */
   begin(topic: string, partition: number, bindingKeys: string[]): Promise<{ stored: bigint; bindings: Map<string, BindingState> | null }>;
   /**

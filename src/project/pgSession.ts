@@ -9,7 +9,7 @@ import { localDatetimeToUnix } from '../opensips/localTime.js';
 import { postgresDialect } from '../db/dialect.js';
 import { columnArrays } from '../db/pgArray.js';
 import { DeferredWrites } from './deferredWrites.js';
-import { executeSql, pgLiteral, prepared, runPrepared } from '../db/pgPrepared.js';
+import { executeSql, prepared, runPrepared } from '../db/pgPrepared.js';
 import type { ApplySession } from './apply.js';
 import { rowImageSelectList, toRowImage } from './rowImage.js';
 import type { AorState, BindingState, Plan, Planner } from './planner.js';
@@ -43,7 +43,7 @@ const MAX_RELABEL_ROUNDS = 64;
 export function pgSession(client: pg.ClientBase, target: Target, opts: PgSessionOptions = {}): ApplySession {
   const s = ident(target.stateSchema);
   const copyMinRows = opts.copyMinRows ?? COPY_MIN_ROWS;
-  const where = (topic: string, partition: number): string => `topic = ${pgLiteral(topic)} AND partition = ${partition}`;
+  const where = (topic: string, partition: number): string => `topic = ${postgresDialect.literal(topic)} AND partition = ${partition}`;
   const deferred = new DeferredWrites((sql) => client.query(sql));
   return {
     target,
@@ -56,7 +56,7 @@ export function pgSession(client: pg.ClientBase, target: Target, opts: PgSession
       const execute = bindingKeys.length === 0 ? null : executeSql(client, loadBindingsStatement(s, bindingKeys));
       const read = execute === null ? '' : `; ${execute}`;
       const results = (await client.query(
-        `BEGIN; INSERT INTO ${s}.offsets (topic, partition, next_offset) VALUES (${pgLiteral(topic)}, ${partition}, 0)
+        `BEGIN; INSERT INTO ${s}.offsets (topic, partition, next_offset) VALUES (${postgresDialect.literal(topic)}, ${partition}, 0)
          ON CONFLICT (topic, partition) DO UPDATE SET next_offset = ${s}.offsets.next_offset RETURNING next_offset::text AS n${read}`,
       )) as unknown as pg.QueryResult[];
       return { stored: BigInt(results[1]!.rows[0].n as string), bindings: execute === null ? null : bindingStates(results[2]!.rows) };

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type pg from 'pg';
-import { executeSql, pgLiteral, prepared, runPrepared } from '../../src/db/pgPrepared.js';
+import { postgresDialect } from '../../src/db/dialect.js';
+import { executeSql, prepared, runPrepared } from '../../src/db/pgPrepared.js';
 
 test('one name per statement text, the values passed as given; past 1,000 texts statements run unnamed', () => {
   const a = prepared('SELECT $1::int', [1]);
@@ -45,6 +46,6 @@ test('EXECUTE text of a statement once the connection holds it, its values as li
 });
 
 test('string literals: quotes doubled; with a backslash, an E string with backslashes doubled', () => {
-  assert.equal(pgLiteral("a'b"), "'a''b'");
-  assert.equal(pgLiteral('a\\b'), "E'a\\\\b'");
+  assert.equal(postgresDialect.literal("a'b"), "'a''b'");
+  assert.equal(postgresDialect.literal('a\\b'), "E'a\\\\b'");
 });
