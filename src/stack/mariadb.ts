@@ -36,11 +36,13 @@ export function mariadbArgs(home: string, port: number): string[] {
     '--binlog-format=ROW',
     '--binlog-row-image=FULL',
     '--expire-logs-days=1',
-    // small and fast; the data is thrown away
+    // fast; the data is thrown away. The buffer pool holds a 200,000-row location table with
+    // ulbridge's state (as a registrar's server holds its tables): at 64M the benches measured the
+    // disk (docs/performance.md, "MariaDB's buffer pool"). Allocated as pages are used.
     '--character-set-server=utf8mb4',
     '--collation-server=utf8mb4_general_ci',
-    '--innodb-buffer-pool-size=64M',
-    '--innodb-log-file-size=48M',
+    '--innodb-buffer-pool-size=512M',
+    '--innodb-log-file-size=256M',
     '--innodb-flush-log-at-trx-commit=0',
     '--sync-binlog=0',
     '--performance-schema=OFF',
