@@ -33,12 +33,13 @@ import { targetColumns, type CellValue } from './targetRow.js';
  *
  * Clashes with rows ulbridge did not write: MySQL has no INSERT ... ON CONFLICT DO NOTHING
  * RETURNING (INSERT IGNORE would also turn every other error into a silently truncated value), so
- * the planned ids are first looked up in the table; a binding whose id is held takes the AOR's
- * next free contact label (planner.relabel), after every label of that AOR held in the table is
- * marked taken (a DB-only MySQL registrar takes max(contact_id)+1, max+2, ...: a run of one AOR's
- * labels). The INSERT is a plain one, so a row that appeared since (a registrar inserting at that
- * moment) fails it with ER_DUP_ENTRY: InnoDB rolls back that statement only, and the lookup runs
- * again for what is left. A foreign row is therefore never overwritten and never recorded as ours.
+ * the INSERT is a plain one: a planned id that a row already holds fails it with ER_DUP_ENTRY,
+ * InnoDB rolls back that statement only, and the ids of the rows left are then looked up in the
+ * table; a binding whose id is held takes the AOR's next free contact label (planner.relabel),
+ * after every label of that AOR held in the table is marked taken (a DB-only MySQL registrar takes
+ * max(contact_id)+1, max+2, ...: a run of one AOR's labels), and the INSERT runs again. Clashes are
+ * rare, so the lookup is not made before the first INSERT. A foreign row is therefore never
+ * overwritten and never recorded as ours.
  *
  * The connection must be opened with multipleStatements, supportBigNumbers, bigNumberStrings,
  * dateStrings and charset utf8mb4 and have run MYSQL_SESSION_SETUP (src/project/mysqlStore.ts
@@ -267,8 +268,9 @@ async function writePlan(
   }
 
   let pending = [...plan.inserts.keys()];
-  // Bindings whose planned id has not been looked up in the table yet.
-  let unchecked = pending;
+  // Bindings whose planned id must be looked up in the table before the next INSERT: none at
+  // first (the INSERT itself finds a clash, ER_DUP_ENTRY), then those left by a failed statement.
+  let unchecked: string[] = [];
   let lastDuplicate: Error | null = null;
   for (let round = 0; pending.length > 0; round++) {
     if (round >= MAX_RELABEL_ROUNDS) {
@@ -307,7 +309,7 @@ async function writePlan(
       pending = [];
     } catch (e) {
       if ((e as { errno?: number }).errno !== ER_DUP_ENTRY) throw e;
-      // A row with one of these ids appeared since the lookup: that statement was rolled back.
+      // A row already holds one of these ids: that statement was rolled back; look them up.
       pending = pending.slice(done);
       unchecked = pending;
       lastDuplicate = e as Error;

@@ -31,6 +31,8 @@ export interface Variant {
    * binding) or not (read on its own); the statements are listed where it is set.
    */
   refreshRoundTrips: { keyed: number; unkeyed: number };
+  /** Round trips of a batch that registers one binding of a new AOR (listed where it is set). */
+  newBindingRoundTrips: number;
 }
 
 /** A connection to the test database. */
@@ -40,7 +42,7 @@ export interface Conn {
   /** Rows as `a|b|c` lines. */
   lines(sql: string, sep?: string): Promise<string[]>;
   exec(sql: string): Promise<void>;
-  session(target: Target, variant?: Omit<Variant, 'refreshRoundTrips'>): ApplySession;
+  session(target: Target, variant?: Omit<Variant, 'refreshRoundTrips' | 'newBindingRoundTrips'>): ApplySession;
   /** Round trips (driver query calls) this connection has made so far. */
   roundTrips(): number;
   close(): Promise<void>;
@@ -153,14 +155,24 @@ export const postgres: Dialect = {
   variants: [
     // A refresh: BEGIN + offsets lock + bindings read, AORs locked, UPDATE + bindings upsert +
     // offset + COMMIT (the read and the writes as EXECUTE of statements this connection prepared).
+    // A new binding of a new AOR: BEGIN + offsets lock + bindings read, AORs locked, a record label
+    // drawn, INSERT ... ON CONFLICT DO NOTHING of the row, the AOR row inserted, bindings upsert +
+    // offset + COMMIT.
     {
       label: '4.0 table, UNNEST arrays',
       release: '4.0',
       copyMinRows: Number.MAX_SAFE_INTEGER,
       refreshRoundTrips: { keyed: 3, unkeyed: 4 },
+      newBindingRoundTrips: 6,
     },
     // From copyMinRows rows on (here: always) each write COPYs its stage first and runs at once.
-    { label: '2.2 table, COPY into stage tables', release: '2.2', copyMinRows: 0, refreshRoundTrips: { keyed: 7, unkeyed: 8 } },
+    {
+      label: '2.2 table, COPY into stage tables',
+      release: '2.2',
+      copyMinRows: 0,
+      refreshRoundTrips: { keyed: 7, unkeyed: 8 },
+      newBindingRoundTrips: 9,
+    },
   ],
   text: (e) => `${e}::text`,
   async open(prefix, release) {
@@ -196,8 +208,23 @@ export const mariadb: Dialect = {
   name: 'mysql',
   variants: [
     // A refresh: isolation + START TRANSACTION + offsets lock + bindings read, AORs locked, UPDATE + bindings upsert + offset + COMMIT.
-    { label: '4.0 table, one statement per write', release: '4.0', rowsPerStatement: 1000, refreshRoundTrips: { keyed: 3, unkeyed: 4 } },
-    { label: '2.2 table, statements of two rows', release: '2.2', rowsPerStatement: 2, refreshRoundTrips: { keyed: 3, unkeyed: 4 } },
+    // A new binding of a new AOR: isolation + START TRANSACTION + offsets lock + bindings read, AORs
+    // locked, the AOR row inserted and its label read back, the row's INSERT (no lookup of its id
+    // first: a clash fails it), AOR counter + bindings upsert + offset + COMMIT.
+    {
+      label: '4.0 table, one statement per write',
+      release: '4.0',
+      rowsPerStatement: 1000,
+      refreshRoundTrips: { keyed: 3, unkeyed: 4 },
+      newBindingRoundTrips: 5,
+    },
+    {
+      label: '2.2 table, statements of two rows',
+      release: '2.2',
+      rowsPerStatement: 2,
+      refreshRoundTrips: { keyed: 3, unkeyed: 4 },
+      newBindingRoundTrips: 5,
+    },
   ],
   text: (e) => `CAST(${e} AS CHAR)`,
   async open(prefix, release) {

@@ -446,6 +446,18 @@ function scenario(d: Dialect, variant: Variant): void {
       assert.deepEqual({ keyed, unkeyed }, variant.refreshRoundTrips);
       assert.deepEqual(await c.lines(`SELECT username, cseq FROM location WHERE username = 'erin'`), ['erin|4']);
     });
+
+    test('a new binding of a new AOR is inserted without a lookup of its contact id first (a clash fails the INSERT itself)', async () => {
+      // The first run on this connection prepares statements (PostgreSQL), creates stages (COPY variant).
+      await apply([msg(0, ev('UPSERT', 51_000n, 61_000n, 'fiona', 1))], 14);
+      const before = c.roundTrips();
+      await apply([msg(1, ev('UPSERT', 51_001n, 61_001n, 'gwen', 1))], 14);
+      assert.equal(c.roundTrips() - before, variant.newBindingRoundTrips);
+      assert.deepEqual(await c.lines(`SELECT username, callid FROM location WHERE username IN ('fiona', 'gwen') ORDER BY username`), [
+        'fiona|cid-51000',
+        'gwen|cid-51001',
+      ]);
+    });
   });
 }
 
