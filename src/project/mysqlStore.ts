@@ -13,7 +13,8 @@ import { targetError, type TargetStore, type TargetStoreOptions } from './target
  * mysql2 options of a MySQL/MariaDB target session: 64-bit values as decimal strings
  * (supportBigNumbers + bigNumberStrings), DATETIME as text (dateStrings), utf8mb4 so AOR bytes
  * arrive exactly, several statements per round trip (BEGIN with the offsets lock, the next offset
- * with COMMIT: every value in them is escaped by the applier).
+ * with COMMIT: every value in them is escaped by the applier), statements without values sent as
+ * they are (sendAsWritten).
  */
 export function mysqlSessionOptions(url: string): mysql.ConnectionOptions {
   return {
@@ -25,7 +26,19 @@ export function mysqlSessionOptions(url: string): mysql.ConnectionOptions {
     timezone: 'Z',
     multipleStatements: true,
     connectTimeout: 10_000,
+    queryFormat: sendAsWritten,
   };
+}
+
+/**
+ * mysql2's query formatting, except that a statement without values is not scanned for `?`
+ * placeholders: mysql2 formats every query, with an empty list when it has no values, and that
+ * scan of the applier's statements of literals (up to 1 MiB each) was 8% of `ulbridge run`'s main
+ * thread in a MariaDB first load (docs/performance.md).
+ */
+export function sendAsWritten(sql: string, values: unknown, timezone?: string): string {
+  if (values === undefined || values === null || (Array.isArray(values) && values.length === 0)) return sql;
+  return mysql.format(sql, values as Parameters<typeof mysql.format>[1], false, (timezone ?? 'Z') as Parameters<typeof mysql.format>[3]);
 }
 
 /** Runs MYSQL_SESSION_SETUP (UTC session zone, strict sql_mode, READ COMMITTED) on a new session. */
