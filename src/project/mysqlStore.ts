@@ -38,7 +38,7 @@ export function mysqlSessionOptions(url: string): mysql.ConnectionOptions {
  */
 export function sendAsWritten(sql: string, values: unknown, timezone?: string): string {
   if (values === undefined || values === null || (Array.isArray(values) && values.length === 0)) return sql;
-  return mysql.format(sql, values as Parameters<typeof mysql.format>[1], false, (timezone ?? 'Z') as Parameters<typeof mysql.format>[3]);
+  return mysql.format(sql, values as Parameters<typeof mysql.format>[1], false, timezone ?? 'Z');
 }
 
 /** Runs MYSQL_SESSION_SETUP (UTC session zone, strict sql_mode, READ COMMITTED) on a new session. */
