@@ -27,18 +27,6 @@ export function prepared(text: string, values: readonly unknown[]): pg.QueryConf
   return { name, text, values: params };
 }
 
-/**
- * A statement planned for its values on every call (unnamed), for reads and deletes by key: their
- * best plan depends on how big the table is now. A named statement's generic plan is made once,
- * after its fifth run: made while a table was small (a first load into an empty target), it stays
- * a sequential scan while the table grows, until an ANALYZE invalidates it (autovacuum looks once
- * a minute). Measured: five times the server's CPU per event in a first load (docs/performance.md,
- * "Generic plans made on empty tables").
- */
-export function planned(text: string, values: readonly unknown[]): pg.QueryConfig {
-  return { text, values: arrayParams(values) };
-}
-
 const MAX_NAMES = 1000;
 const names = new Map<string, string>();
 

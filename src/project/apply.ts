@@ -16,9 +16,10 @@ export interface ApplySession {
   readonly target: Target;
   /**
    * Opens the transaction and locks the partition's offsets row (created at 0 if missing): the
-   * stored next offset; then reads these bindings as loadBindings would, in the same round trip.
+   * stored next offset; then reads these bindings as loadBindings would, in the same round trip,
+   * or not at all (bindings null: PostgreSQL until the connection has prepared loadBindings).
    */
-  begin(topic: string, partition: number, bindingKeys: string[]): Promise<{ stored: bigint; bindings: Map<string, BindingState> }>;
+  begin(topic: string, partition: number, bindingKeys: string[]): Promise<{ stored: bigint; bindings: Map<string, BindingState> | null }>;
   /**
    * Sends what writePlan held back (deferredWrites.ts) and stores the next offset (when not null),
    * marks the transaction as ulbridge's on a shared target, and commits.
@@ -90,7 +91,7 @@ export async function applyBatch(session: ApplySession, batch: BatchInput): Prom
     const { steps } = splitBatch(batch.messages, stored, result);
     for (const [i, step] of steps.entries()) {
       if (i > 0) await session.flush(); // the previous step's writes, before this step reads
-      if (step.kind === 'segment') await applySegment(session, batch, step.items, result, i === 0 ? { asked, read } : null);
+      if (step.kind === 'segment') await applySegment(session, batch, step.items, result, i === 0 && read ? { asked, read } : null);
       else {
         if (session.target.push) {
           const gone = await session.readImages({ source: step.event.source.name, partition: batch.partition });

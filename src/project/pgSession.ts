@@ -7,9 +7,9 @@ import type { BindingVersion } from '../log/version.js';
 import { CLABEL_MASK, packContactId } from '../opensips/contactId.js';
 import { localDatetimeToUnix } from '../opensips/localTime.js';
 import { postgresDialect } from '../db/dialect.js';
-import { columnArrays, pgArray } from '../db/pgArray.js';
+import { columnArrays } from '../db/pgArray.js';
 import { DeferredWrites } from './deferredWrites.js';
-import { executeSql, planned, prepared, runPrepared } from '../db/pgPrepared.js';
+import { executeSql, prepared, runPrepared } from '../db/pgPrepared.js';
 import type { ApplySession } from './apply.js';
 import { rowImageSelectList, toRowImage } from './rowImage.js';
 import type { AorState, BindingState, Plan, Planner } from './planner.js';
@@ -28,7 +28,7 @@ const MAX_RELABEL_ROUNDS = 64;
  * The PostgreSQL dialect of the applier (src/project/apply.ts), on one client:
  *
  *   BEGIN, the offsets row locked and the batch's bindings read (one round trip: a simple query,
- *   the keys written in as an array literal)
+ *   the read an EXECUTE of loadBindings' prepared statement once this connection holds it)
  *   per segment: bindings read (unless begin's cover them), AOR rows locked (FOR UPDATE, in key
  *   order), record labels drawn from the rlabel sequence, plan, then DELETE / INSERT ... ON
  *   CONFLICT (contact_id) DO NOTHING RETURNING (only clashing ids come back and are relabelled);
@@ -37,12 +37,8 @@ const MAX_RELABEL_ROUNDS = 64;
  *   (deferredWrites.ts) as EXECUTE of their prepared statements, from a stage sent at once
  *   next offset (+ own_tx xid on a shared target) and COMMIT, after what was held back (one round trip)
  *
- * The writes with parameters run as named prepared statements (src/db/pgPrepared.ts `prepared`:
- * their generic plan probes the key for each array row). Reads and deletes by key are planned for
- * their values on every call (`planned`): their best plan depends on how big the table is now, and
- * a generic plan made while it was small stays a sequential scan as a first load fills it. So are
- * the rare statements whose best plan depends on their values (row images by source, live labels,
- * TRUNCATE).
+ * Statements with parameters run as named prepared statements (src/db/pgPrepared.ts), except the
+ * rare ones whose best plan depends on their values (row images by source, live labels, TRUNCATE).
  */
 export function pgSession(client: pg.ClientBase, target: Target, opts: PgSessionOptions = {}): ApplySession {
   const s = ident(target.stateSchema);
@@ -55,13 +51,15 @@ export function pgSession(client: pg.ClientBase, target: Target, opts: PgSession
       const stages = stagesOf.get(client);
       if (stages) for (const name of stages.keys()) stages.set(name, false); // emptied by the last COMMIT
       // The no-op DO UPDATE locks the row, as SELECT ... FOR UPDATE would; the bindings are read
-      // after it, in the same round trip, with the keys written in (planned for them: planned()).
-      const read = bindingKeys.length === 0 ? '' : `; ${bindingsSelect(s, postgresDialect.literal(pgArray(bindingKeys)!))}`;
+      // after it, in the same round trip, by loadBindings' prepared statement once this
+      // connection holds it (until then loadBindings reads them).
+      const execute = bindingKeys.length === 0 ? null : executeSql(client, loadBindingsStatement(s, bindingKeys));
+      const read = execute === null ? '' : `; ${execute}`;
       const results = (await client.query(
         `BEGIN; INSERT INTO ${s}.offsets (topic, partition, next_offset) VALUES (${postgresDialect.literal(topic)}, ${partition}, 0)
          ON CONFLICT (topic, partition) DO UPDATE SET next_offset = ${s}.offsets.next_offset RETURNING next_offset::text AS n${read}`,
       )) as unknown as pg.QueryResult[];
-      return { stored: BigInt(results[1]!.rows[0].n as string), bindings: bindingStates(results[2]?.rows ?? []) };
+      return { stored: BigInt(results[1]!.rows[0].n as string), bindings: execute === null ? null : bindingStates(results[2]!.rows) };
     },
     async commit(topic, partition, next) {
       // Shared targets: this transaction's xid, so reverse sync knows its change events for ulbridge's.
@@ -92,7 +90,7 @@ export function pgSession(client: pg.ClientBase, target: Target, opts: PgSession
     async idHolders(ids) {
       if (ids.length === 0) return new Map();
       const { rows } = await client.query(
-        planned(`SELECT contact_id::text AS id, binding FROM ${s}.bindings WHERE contact_id = ANY($1::bigint[])`, [ids.map(String)]),
+        prepared(`SELECT contact_id::text AS id, binding FROM ${s}.bindings WHERE contact_id = ANY($1::bigint[])`, [ids.map(String)]),
       );
       return new Map(rows.map((r) => [BigInt(r.id as string), r.binding as string]));
     },
@@ -120,7 +118,7 @@ export function pgSession(client: pg.ClientBase, target: Target, opts: PgSession
     loadLiveClabels: (aors) => loadLiveClabels(client, s, aors),
     async lockedVersions(ids) {
       const { rows } = await client.query(
-        planned(
+        prepared(
           `SELECT contact_id::text AS id, callid, cseq, last_modified::text AS lm FROM ${qualified(target.table)} WHERE contact_id = ANY($1::bigint[]) FOR UPDATE`,
           [ids.map(String)],
         ),
@@ -187,7 +185,7 @@ async function writePlan(
   };
 
   if (plan.deletes.size > 0) {
-    await client.query(planned(`DELETE FROM ${table} WHERE contact_id = ANY($1::bigint[])`, [[...plan.deletes].map(String)]));
+    await client.query(prepared(`DELETE FROM ${table} WHERE contact_id = ANY($1::bigint[])`, [[...plan.deletes].map(String)]));
   }
   if (plan.updates.size > 0) {
     const sets = cols
@@ -438,15 +436,18 @@ function unnestFrom(cols: string[], types: string[]): string {
   return `unnest(${args}) AS u(${cols.map(ident).join(', ')})`;
 }
 
-/** The bindings' state of the keys `keys` stands for: `$1` (loadBindings) or an array literal (begin). */
-function bindingsSelect(s: string, keys: string): string {
-  return `SELECT binding, source_name, source_row_key::text, log_partition, aor, clabel, contact_id::text, in_target,
+/** The bindings' state, as loadBindings reads it (and begin, as an EXECUTE of it). */
+function loadBindingsStatement(s: string, keys: string[]): pg.QueryConfig {
+  return prepared(
+    `SELECT binding, source_name, source_row_key::text, log_partition, aor, clabel, contact_id::text, in_target,
             pos_major::text, pos_minor::text, pos_seq::text
-       FROM ${s}.bindings WHERE binding = ANY(${keys}::text[])`;
+       FROM ${s}.bindings WHERE binding = ANY($1::text[])`,
+    [keys],
+  );
 }
 
 async function loadBindings(client: pg.ClientBase, s: string, keys: string[]): Promise<Map<string, BindingState>> {
-  const { rows } = await client.query(planned(bindingsSelect(s, '$1'), [keys]));
+  const { rows } = await runPrepared(client, loadBindingsStatement(s, keys));
   return bindingStates(rows);
 }
 
@@ -472,7 +473,7 @@ function bindingStates(rows: pg.QueryResult['rows']): Map<string, BindingState> 
 async function loadLinks(client: pg.ClientBase, s: string, keys: string[]): Promise<Map<string, bigint>> {
   if (keys.length === 0) return new Map();
   const { rows } = await client.query(
-    planned(`SELECT binding, contact_id::text AS id FROM ${s}.links WHERE binding = ANY($1::text[])`, [keys]),
+    prepared(`SELECT binding, contact_id::text AS id FROM ${s}.links WHERE binding = ANY($1::text[])`, [keys]),
   );
   return new Map(rows.map((r) => [r.binding as string, BigInt(r.id as string)]));
 }
@@ -483,7 +484,7 @@ async function loadAors(client: pg.ClientBase, s: string, keys: string[]): Promi
   // Locked (in a fixed order, so two transactions cannot deadlock on them): two log partitions may
   // hold bindings of one AOR, and its next contact label must not be handed out twice.
   const { rows } = await client.query(
-    planned(
+    prepared(
       `SELECT aor, aorhash, slot, rlabel::text, next_clabel, wrapped FROM ${s}.aors WHERE aor = ANY($1::text[]) ORDER BY aor FOR UPDATE`,
       [keys],
     ),
