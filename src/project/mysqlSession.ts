@@ -88,12 +88,7 @@ export function mysqlSession(conn: Connection, target: Target, opts: MysqlSessio
         `${track}SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION;
          INSERT INTO ${s}.offsets (topic, \`partition\`, next_offset, updated_at) VALUES (${mysql.escape(topic)}, ${partition}, 0, UTC_TIMESTAMP(3))
            ON DUPLICATE KEY UPDATE next_offset = next_offset;
-         SELECT CAST(next_offset AS CHAR) AS n FROM ${s}.offsets WHERE ${where(topic, partition)} FOR UPDATE${reads
-           .map(
-             (r) => `;
-${r}`,
-           )
-           .join('')}`,
+         ${[`SELECT CAST(next_offset AS CHAR) AS n FROM ${s}.offsets WHERE ${where(topic, partition)} FOR UPDATE`, ...reads].join(';\n')}`,
       );
       const results = sets as unknown[];
       const offsets = results[results.length - reads.length - 1] as Row[];

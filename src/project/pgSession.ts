@@ -64,18 +64,14 @@ export function pgSession(client: pg.ClientBase, target: Target, opts: PgSession
     async commit(topic, partition, next) {
       // Shared targets: this transaction's xid, so reverse sync knows its change events for ulbridge's.
       const ownTx = target.shared
-        ? `INSERT INTO ${s}.own_tx (xid) VALUES (txid_current() % 4294967296) ON CONFLICT (xid) DO UPDATE SET committed_at = now(); `
-        : '';
+        ? [`INSERT INTO ${s}.own_tx (xid) VALUES (txid_current() % 4294967296) ON CONFLICT (xid) DO UPDATE SET committed_at = now()`]
+        : [];
+      const offset =
+        next === null
+          ? []
+          : [...ownTx, `UPDATE ${s}.offsets SET next_offset = ${next}, updated_at = now() WHERE ${where(topic, partition)}`];
       // The writes writePlan held back run first: a failing one skips the rest, COMMIT included.
-      const writes = deferred
-        .take()
-        .map((w) => `${w}; `)
-        .join('');
-      if (next === null) await client.query(`${writes}COMMIT`);
-      else
-        await client.query(
-          `${writes}${ownTx}UPDATE ${s}.offsets SET next_offset = ${next}, updated_at = now() WHERE ${where(topic, partition)}; COMMIT`,
-        );
+      await client.query([...deferred.take(), ...offset, 'COMMIT'].join('; '));
     },
     async rollback() {
       deferred.take();
