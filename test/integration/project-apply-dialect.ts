@@ -28,11 +28,10 @@ export interface Variant {
   rowsPerStatement?: number;
   /**
    * Round trips of a batch that refreshes one binding, its log record keyed (begin can read the
-   * binding) or not (read on its own); the statements are listed where it is set.
+   * binding) or not (read on its own), and of one that registers a binding of a new AOR; the
+   * statements are listed where it is set.
    */
-  refreshRoundTrips: { keyed: number; unkeyed: number };
-  /** Round trips of a batch that registers one binding of a new AOR (listed where it is set). */
-  newBindingRoundTrips: number;
+  roundTrips: { keyedRefresh: number; unkeyedRefresh: number; newBinding: number };
 }
 
 /** A connection to the test database. */
@@ -42,7 +41,7 @@ export interface Conn {
   /** Rows as `a|b|c` lines. */
   lines(sql: string, sep?: string): Promise<string[]>;
   exec(sql: string): Promise<void>;
-  session(target: Target, variant?: Omit<Variant, 'refreshRoundTrips' | 'newBindingRoundTrips'>): ApplySession;
+  session(target: Target, variant?: Omit<Variant, 'roundTrips'>): ApplySession;
   /** Round trips (driver query calls) this connection has made so far. */
   roundTrips(): number;
   close(): Promise<void>;
@@ -162,16 +161,14 @@ export const postgres: Dialect = {
       label: '4.0 table, UNNEST arrays',
       release: '4.0',
       copyMinRows: Number.MAX_SAFE_INTEGER,
-      refreshRoundTrips: { keyed: 3, unkeyed: 4 },
-      newBindingRoundTrips: 6,
+      roundTrips: { keyedRefresh: 3, unkeyedRefresh: 4, newBinding: 6 },
     },
     // From copyMinRows rows on (here: always) each write COPYs its stage first and runs at once.
     {
       label: '2.2 table, COPY into stage tables',
       release: '2.2',
       copyMinRows: 0,
-      refreshRoundTrips: { keyed: 7, unkeyed: 8 },
-      newBindingRoundTrips: 9,
+      roundTrips: { keyedRefresh: 7, unkeyedRefresh: 8, newBinding: 9 },
     },
   ],
   text: (e) => `${e}::text`,
@@ -215,15 +212,13 @@ export const mariadb: Dialect = {
       label: '4.0 table, one statement per write',
       release: '4.0',
       rowsPerStatement: 1000,
-      refreshRoundTrips: { keyed: 3, unkeyed: 4 },
-      newBindingRoundTrips: 5,
+      roundTrips: { keyedRefresh: 3, unkeyedRefresh: 4, newBinding: 5 },
     },
     {
       label: '2.2 table, statements of two rows',
       release: '2.2',
       rowsPerStatement: 2,
-      refreshRoundTrips: { keyed: 3, unkeyed: 4 },
-      newBindingRoundTrips: 5,
+      roundTrips: { keyedRefresh: 3, unkeyedRefresh: 4, newBinding: 5 },
     },
   ],
   text: (e) => `CAST(${e} AS CHAR)`,
