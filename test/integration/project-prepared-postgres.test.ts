@@ -65,6 +65,48 @@ describe('apply on postgres: prepared statements', () => {
     }
   });
 
+  test('README Limits: after a first load of small batches, ANALYZE of the state tables or a restart replans the reads (no sequential scans of them)', async () => {
+    const c = await db.connect();
+    const restarted = await db.connect();
+    try {
+      let offset = 0;
+      const apply = (conn: TestDb['main'], from: number, n: number, cseq: number) => {
+        const messages = Array.from({ length: n }, (_, i) =>
+          msg(offset + i, ev('UPSERT', BigInt(from + i), BigInt(offset + i + 1), `erin${from + i}`, cseq)),
+        );
+        offset += n;
+        return applyBatch(conn.session(target), { topic: 'log', partition: 3, messages, now: APPLY_NOW });
+      };
+      const seqScans = async (): Promise<string[]> => {
+        // Each backend's counters reach the shared statistics at the end of its next transaction.
+        for (const conn of [c, restarted]) await conn.exec('SELECT pg_stat_force_next_flush()');
+        return c.lines(
+          `SELECT relname, seq_scan FROM pg_stat_user_tables WHERE schemaname = '${db.stateSchema}' AND relname IN ('aors', 'bindings') ORDER BY relname`,
+        );
+      };
+      // Eight batches while the state tables are nearly empty (the named statements get their
+      // generic plans at the sixth), then 20,000 bindings of as many AORs.
+      for (let b = 0; b < 8; b++) await apply(c, 10_000 + offset, 10, 1);
+      for (let b = 0; b < 40; b++) await apply(c, 10_000 + offset, 500, 1);
+
+      // "restarting ulbridge run": new connections prepare their statements on the grown tables.
+      let before = await seqScans();
+      for (let b = 0; b < 8; b++) await apply(restarted, 10_000 + offset, 10, 1);
+      assert.deepEqual(await seqScans(), before);
+
+      // "Running ANALYZE on the state schema's bindings and aors tables", then the same connection.
+      await db.main.exec(`ANALYZE "${db.stateSchema}".bindings, "${db.stateSchema}".aors`);
+      before = await seqScans();
+      for (let b = 0; b < 4; b++) await apply(c, 10_000 + offset, 10, 1);
+      for (let b = 0; b < 4; b++) await apply(c, 10_000 + b * 10, 10, 2);
+      assert.deepEqual(await seqScans(), before);
+      assert.equal((await c.lines(`SELECT count(*) FROM location WHERE username LIKE 'erin%' AND cseq = 2`))[0], '40');
+    } finally {
+      await c.close();
+      await restarted.close();
+    }
+  });
+
   test('COPY into stage tables: the statements over a stage are not prepared', async () => {
     const c = await db.connect();
     try {
