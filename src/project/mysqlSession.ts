@@ -10,7 +10,7 @@ import { mysqlDialect } from '../db/dialect.js';
 import { rowImageSelectList, toRowImage } from './rowImage.js';
 import { gtidPositionSql, myIdent, myTable, type MysqlFlavor } from './mysqlState.js';
 import type { AorState, BindingState, Plan, Planner } from './planner.js';
-import { FIRST_RLABEL } from './stateSchema.js';
+import { BINDING_STATE_COLUMNS, FIRST_RLABEL } from './stateSchema.js';
 import { aorIdentityCache, type AorIdentity, type Target } from './target.js';
 import { targetColumns, type CellValue } from './targetRow.js';
 
@@ -342,20 +342,7 @@ async function writePlan(
   }
 }
 
-const BINDING_COLUMNS = [
-  'binding',
-  'source_name',
-  'source_row_key',
-  'log_partition',
-  'aor',
-  'clabel',
-  'contact_id',
-  'in_target',
-  'pos_major',
-  'pos_minor',
-  'pos_seq',
-  'updated_at',
-];
+const BINDING_COLUMNS = [...BINDING_STATE_COLUMNS, 'updated_at'];
 
 function bindingLiterals(x: BindingState): string[] {
   return [

@@ -46,19 +46,35 @@ export async function prepareMysqlSession(conn: mysql.Connection): Promise<void>
   for (const sql of MYSQL_SESSION_SETUP) await conn.query(sql);
 }
 
+/** ensureMysqlState, its failures reported as the target's. */
+export async function ensureMysqlStateOf(target: Target, db: DbTarget, conn: mysql.Connection): Promise<MysqlTargetShape> {
+  try {
+    return await ensureMysqlState(conn, target);
+  } catch (e) {
+    if (isUlbridgeError(e)) throw e;
+    throw targetError(target, queryError(db, `creating the state database "${target.stateSchema}"`, e));
+  }
+}
+
 export interface MysqlTargetStore extends TargetStore {
   readonly dialect: 'mysql';
   readonly pool: mysql.Pool;
 }
 
-/** The MySQL/MariaDB store: a mysql2 pool, the state database of mysqlState.ts, the applier on a MySQL session. */
-export function createMysqlTargetStore(target: Target, db: DbTarget, opts: TargetStoreOptions): MysqlTargetStore {
-  const pool = mysql.createPool({ ...mysqlSessionOptions(db.url), connectionLimit: opts.poolSize, enableKeepAlive: true });
+/** A mysql2 pool on a target whose sessions are set up (MYSQL_SESSION_SETUP) before their first use. */
+export interface MysqlTargetPool {
+  readonly pool: mysql.Pool;
+  /**
+   * Runs `fn` on a pooled session: released after, destroyed when `fn` throws (the session may be
+   * half-broken, or hold an open transaction). Connection and setup failures are target errors.
+   */
+  withConnection<T>(fn: (conn: mysql.PoolConnection) => Promise<T>): Promise<T>;
+}
+
+export function mysqlTargetPool(target: Target, db: DbTarget, poolSize: number): MysqlTargetPool {
+  const pool = mysql.createPool({ ...mysqlSessionOptions(db.url), connectionLimit: poolSize, enableKeepAlive: true });
   // Sessions that ran MYSQL_SESSION_SETUP (keyed by the pooled connection, not its promise wrapper).
   const prepared = new WeakSet<object>();
-  // Sessions of a shared target that gave markers left without GTID their ceiling (mysqlState.ts).
-  const bounded = new WeakSet<object>();
-  let shape: MysqlTargetShape | null = null;
 
   async function acquire(): Promise<mysql.PoolConnection> {
     let conn: mysql.PoolConnection;
@@ -80,56 +96,57 @@ export function createMysqlTargetStore(target: Target, db: DbTarget, opts: Targe
   }
 
   return {
+    pool,
+    async withConnection(fn) {
+      const conn = await acquire();
+      let ok = false;
+      try {
+        const result = await fn(conn);
+        ok = true;
+        return result;
+      } finally {
+        if (ok) conn.release();
+        else conn.destroy();
+      }
+    },
+  };
+}
+
+/** The MySQL/MariaDB store: a mysql2 pool, the state database of mysqlState.ts, the applier on a MySQL session. */
+export function createMysqlTargetStore(target: Target, db: DbTarget, opts: TargetStoreOptions): MysqlTargetStore {
+  const { pool, withConnection } = mysqlTargetPool(target, db, opts.poolSize);
+  // Sessions of a shared target that gave markers left without GTID their ceiling (mysqlState.ts).
+  const bounded = new WeakSet<object>();
+  let shape: MysqlTargetShape | null = null;
+
+  return {
     target,
     dialect: 'mysql',
     pool,
     async ensureState() {
-      const conn = await acquire();
-      try {
-        shape = await ensureMysqlState(conn, target);
-      } catch (e) {
-        if (isUlbridgeError(e)) throw e;
-        throw targetError(target, queryError(db, `creating the state database "${target.stateSchema}"`, e));
-      } finally {
-        conn.release();
-      }
+      shape = await withConnection((conn) => ensureMysqlStateOf(target, db, conn));
     },
     async storedOffsets(topic, partitions) {
       const map = new Map<number, string>();
       if (partitions.length === 0) return map;
       if (!partitions.every(Number.isInteger)) throw new Error(`partitions must be integers: ${partitions.join(',')}`);
-      const conn = await acquire();
-      try {
-        const [rows] = await conn.query(
+      const [rows] = await withConnection((conn) =>
+        conn.query(
           `SELECT \`partition\` AS p, CAST(next_offset AS CHAR) AS n FROM ${myIdent(target.stateSchema)}.offsets WHERE topic = ? AND \`partition\` IN (${partitions.join(', ')})`,
           [topic],
-        );
-        for (const r of rows as Array<{ p: number; n: string }>) map.set(Number(r.p), String(r.n));
-        return map;
-      } finally {
-        conn.release();
-      }
+        ),
+      );
+      for (const r of rows as Array<{ p: number; n: string }>) map.set(Number(r.p), String(r.n));
+      return map;
     },
-    async applyBatch(batch: BatchInput): Promise<BatchResult> {
-      const conn = await acquire();
-      let ok = false;
-      try {
+    applyBatch: (batch: BatchInput): Promise<BatchResult> =>
+      withConnection(async (conn) => {
         if (target.shared && shape && !bounded.has(conn.connection)) {
           await boundUnresolvedOwnTx(conn, target, shape.flavor);
           bounded.add(conn.connection);
         }
-        const result = await applyBatch(
-          mysqlSession(conn, target, shape ? { charAorColumns: shape.charAorColumns, flavor: shape.flavor } : {}),
-          batch,
-        );
-        ok = true;
-        return result;
-      } finally {
-        // After a failure the session may be half-broken (lost connection, killed query): drop it.
-        if (ok) conn.release();
-        else conn.destroy();
-      }
-    },
+        return applyBatch(mysqlSession(conn, target, shape ? { charAorColumns: shape.charAorColumns, flavor: shape.flavor } : {}), batch);
+      }),
     async close() {
       await pool.end();
     },

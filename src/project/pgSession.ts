@@ -13,7 +13,7 @@ import { executeSql, prepared, runPrepared } from '../db/pgPrepared.js';
 import type { ApplySession } from './apply.js';
 import { rowImageSelectList, toRowImage } from './rowImage.js';
 import type { AorState, BindingState, Plan, Planner } from './planner.js';
-import { ident, qualified } from './stateSchema.js';
+import { BINDING_STATE_COLUMNS, ident, qualified } from './stateSchema.js';
 import { aorIdentityCache, type Target } from './target.js';
 import { targetColumnPgTypes, targetColumns, type CellValue } from './targetRow.js';
 
@@ -277,26 +277,13 @@ async function writePlan(
     const upsert = `ON CONFLICT (binding) DO UPDATE SET log_partition = EXCLUDED.log_partition, aor = EXCLUDED.aor, clabel = EXCLUDED.clabel,
          contact_id = EXCLUDED.contact_id, in_target = EXCLUDED.in_target, pos_major = EXCLUDED.pos_major,
          pos_minor = EXCLUDED.pos_minor, pos_seq = EXCLUDED.pos_seq, updated_at = now()`;
-    const rows = await rowsFrom(client, copyMinRows, b.map(bindingValues), BINDING_COLUMNS, BINDING_TYPES, () =>
-      stageTable(client, 'ulbridge_bindings_stage', stageDefinition(BINDING_COLUMNS, BINDING_TYPES)),
+    const rows = await rowsFrom(client, copyMinRows, b.map(bindingValues), BINDING_STATE_COLUMNS, BINDING_TYPES, () =>
+      stageTable(client, 'ulbridge_bindings_stage', stageDefinition(BINDING_STATE_COLUMNS, BINDING_TYPES)),
     );
-    await later(`INSERT INTO ${s}.bindings (${BINDING_COLUMNS.join(', ')}) SELECT * FROM ${rows.from} ${upsert}`, rows);
+    await later(`INSERT INTO ${s}.bindings (${BINDING_STATE_COLUMNS.join(', ')}) SELECT * FROM ${rows.from} ${upsert}`, rows);
   }
 }
 
-const BINDING_COLUMNS = [
-  'binding',
-  'source_name',
-  'source_row_key',
-  'log_partition',
-  'aor',
-  'clabel',
-  'contact_id',
-  'in_target',
-  'pos_major',
-  'pos_minor',
-  'pos_seq',
-];
 const BINDING_TYPES = ['text', 'text', 'bigint', 'int', 'text', 'int', 'bigint', 'bool', 'bigint', 'bigint', 'bigint'];
 const AOR_UPDATE_COLUMNS = ['aor', 'next_clabel', 'wrapped'];
 const AOR_UPDATE_TYPES = ['text', 'int', 'bool'];
@@ -345,7 +332,7 @@ async function stageTable(client: pg.ClientBase, name: string, definition: strin
 }
 
 /** A stage's column list: `(name type, ...)`. */
-function stageDefinition(cols: string[], types: string[]): string {
+function stageDefinition(cols: readonly string[], types: string[]): string {
   return `(${cols.map((c, i) => `${ident(c)} ${types[i]}`).join(', ')})`;
 }
 
@@ -358,7 +345,7 @@ async function rowsFrom(
   client: pg.ClientBase,
   copyMinRows: number,
   rows: unknown[][],
-  cols: string[],
+  cols: readonly string[],
   types: string[],
   stage: () => Promise<string>,
 ): Promise<{ from: string; params: unknown[][] }> {
@@ -388,7 +375,7 @@ function copyText(v: unknown): string {
 }
 
 /** COPY (text format) of rows into a table, in 1 MiB-ish chunks. */
-async function copyInto(client: pg.ClientBase, table: string, cols: string[], rows: unknown[][]): Promise<void> {
+async function copyInto(client: pg.ClientBase, table: string, cols: readonly string[], rows: unknown[][]): Promise<void> {
   function* chunks(): Generator<string> {
     let chunk = '';
     for (const row of rows) {
@@ -427,7 +414,7 @@ async function truncate(client: pg.ClientBase, target: Target, event: Registrati
   );
 }
 
-function unnestFrom(cols: string[], types: string[]): string {
+function unnestFrom(cols: readonly string[], types: string[]): string {
   const args = types.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
   return `unnest(${args}) AS u(${cols.map(ident).join(', ')})`;
 }

@@ -17,6 +17,21 @@ export function qualified(name: string): string {
  */
 export const FIRST_RLABEL = 131072;
 
+/** The columns of the state's `bindings` table that the applier writes, in both dialects (created here and in mysqlState.ts). */
+export const BINDING_STATE_COLUMNS = [
+  'binding',
+  'source_name',
+  'source_row_key',
+  'log_partition',
+  'aor',
+  'clabel',
+  'contact_id',
+  'in_target',
+  'pos_major',
+  'pos_minor',
+  'pos_seq',
+] as const;
+
 /**
  * ulbridge's state for one target, in a schema of its own in the target database. Record labels
  * come from one sequence, so they are unique across the whole target: unique per slot for every

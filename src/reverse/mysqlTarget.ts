@@ -1,13 +1,10 @@
 import mysql from 'mysql2/promise';
-import { connectError, queryError } from '../db/errors.js';
 import { parseDbUrl } from '../db/url.js';
-import { isUlbridgeError } from '../ops/errors.js';
 import type { AorState } from '../project/planner.js';
-import { ensureMysqlState, myIdent } from '../project/mysqlState.js';
-import { mysqlSessionOptions, prepareMysqlSession } from '../project/mysqlStore.js';
+import { myIdent } from '../project/mysqlState.js';
+import { ensureMysqlStateOf, mysqlTargetPool } from '../project/mysqlStore.js';
 import { FIRST_RLABEL } from '../project/stateSchema.js';
 import type { Target } from '../project/target.js';
-import { targetError } from '../project/targetStore.js';
 import { ownWrite, type OwnTxRow } from './ownWrites.js';
 import type { LinksTransaction, ReverseTargetSession, ReverseTargetStore } from './target.js';
 
@@ -217,54 +214,11 @@ export function mysqlReverseSession(conn: mysql.Connection, stateSchema: string)
 /** A mysql2 pool on the MySQL/MariaDB target for one reverse sync, sessions set up as the projection's. */
 export function mysqlReverseTargetStore(target: Target, opts: { poolSize?: number }): ReverseTargetStore {
   const db = parseDbUrl(target.db);
-  const pool = mysql.createPool({ ...mysqlSessionOptions(db.url), connectionLimit: opts.poolSize ?? 2, enableKeepAlive: true });
-  const prepared = new WeakSet<object>();
-
-  async function acquire(): Promise<mysql.PoolConnection> {
-    let conn: mysql.PoolConnection;
-    try {
-      conn = await pool.getConnection();
-    } catch (e) {
-      throw targetError(target, connectError(db, e));
-    }
-    if (!prepared.has(conn.connection)) {
-      try {
-        await prepareMysqlSession(conn);
-      } catch (e) {
-        conn.destroy();
-        throw targetError(target, queryError(db, 'setting up the session', e));
-      }
-      prepared.add(conn.connection);
-    }
-    return conn;
-  }
-
-  async function withConn<T>(fn: (conn: mysql.PoolConnection) => Promise<T>): Promise<T> {
-    const conn = await acquire();
-    let ok = false;
-    try {
-      const result = await fn(conn);
-      ok = true;
-      return result;
-    } finally {
-      // After a failure the session may be half-broken (or hold an open transaction): drop it.
-      if (ok) conn.release();
-      else conn.destroy();
-    }
-  }
-
+  const { pool, withConnection } = mysqlTargetPool(target, db, opts.poolSize ?? 2);
   return {
     dialect: 'mysql',
-    ensureState: () =>
-      withConn(async (conn) => {
-        try {
-          await ensureMysqlState(conn, target);
-        } catch (e) {
-          if (isUlbridgeError(e)) throw e;
-          throw targetError(target, queryError(db, `creating the state database "${target.stateSchema}"`, e));
-        }
-      }),
-    withSession: (fn) => withConn((conn) => fn(mysqlReverseSession(conn, target.stateSchema))),
+    ensureState: () => withConnection(async (conn) => void (await ensureMysqlStateOf(target, db, conn))),
+    withSession: (fn) => withConnection((conn) => fn(mysqlReverseSession(conn, target.stateSchema))),
     close: () => pool.end(),
   };
 }
