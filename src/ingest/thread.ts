@@ -1,7 +1,7 @@
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { UlbridgeError } from '../ops/errors.js';
 import { Lifecycle, StoppedError } from '../ops/lifecycle.js';
-import type { Logger } from '../ops/logger.js';
+import { writeSerializedLine, type Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
 import { applyRelayedMetric, isRelayedMetric } from '../ops/metricsRelay.js';
 import type { Ingest } from './ingest.js';
@@ -18,7 +18,7 @@ export interface IngestThreadOptions extends Omit<IngestWorkerData, 'logLevel'> 
  * `ulbridge run` decodes CDC events on one core while the projection applies them on the other:
  * in one thread the two stages took turns (docs/performance.md). The stages meet only through
  * Kafka (the registration log), so nothing else is shared; the worker's metric updates land in
- * this thread's registry (src/ops/metricsRelay.ts), its log lines go to stderr itself.
+ * this thread's registry (src/ops/metricsRelay.ts), its log lines to this thread's logger's destination.
  */
 export function createIngestThread(opts: IngestThreadOptions): Ingest {
   const { logger, metrics, ...rest } = opts;
@@ -39,8 +39,11 @@ export function createIngestThread(opts: IngestThreadOptions): Ingest {
       await w.terminate();
       await exited;
     });
-    // Stopped while starting: the worker aborts its start and answers 'startFailed' (stopped).
-    lifecycle.signal.addEventListener('abort', drain, { once: true });
+    // Stopped while starting: the thread ends at once. Its start may wait on Kafka (kafkajs retries
+    // a broker that does not answer, with growing pauses) and has nothing to drain yet; a thread
+    // ended mid-batch is a crash, which the ingest's commits are made to survive.
+    let started = false;
+    lifecycle.signal.addEventListener('abort', () => void (started ? undefined : w.terminate()), { once: true });
     await new Promise<void>((resolve, reject) => {
       /** A failure of the thread itself: ends a start, or marks a running stage failed. */
       const crashed = (message: string): void => {
@@ -54,6 +57,7 @@ export function createIngestThread(opts: IngestThreadOptions): Ingest {
         }
         switch (m.type) {
           case 'started':
+            started = true;
             resolve();
             return;
           case 'startFailed':
@@ -64,6 +68,9 @@ export function createIngestThread(opts: IngestThreadOptions): Ingest {
             return;
           case 'stopped':
             onStopped();
+            return;
+          case 'log':
+            writeSerializedLine(logger, m.line);
             return;
         }
       });

@@ -30,4 +30,6 @@ export type WorkerMessage =
   | { type: 'startFailed'; code: string; message: string; exitCode: number; stopped: boolean }
   /** The ingest failed for good after it started (e.g. its consumer crashed without restart). */
   | { type: 'failed'; message: string }
-  | { type: 'stopped' };
+  | { type: 'stopped' }
+  /** A log line as the worker's logger serialized it, for the main thread's logger's destination. */
+  | { type: 'log'; line: string };

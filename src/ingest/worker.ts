@@ -9,15 +9,15 @@ import type { IngestWorkerData, StopMessage, WorkerMessage } from './threadProto
 
 /**
  * The entry point of an ingest's worker thread (spawned by src/ingest/thread.ts): one ingest with
- * its own Kafka client, its log lines written to stderr like the main thread's, its metric updates
- * relayed to the main thread's registry.
+ * its own Kafka client, its log lines and metric updates relayed to the main thread's logger and
+ * registry.
  */
 const port = parentPort;
 if (port === null) throw new Error('src/ingest/worker.ts runs as a worker thread (src/ingest/thread.ts)');
 const data = workerData as IngestWorkerData;
 const post = (m: WorkerMessage): void => port.postMessage(m);
 
-const logger = createLogger(data.logLevel);
+const logger = createLogger(data.logLevel, { write: (line: string) => post({ type: 'log', line }) });
 let quiet = true; // kafkajs's retry noise while starting and stopping, as in the main thread
 const kafka = createKafka(data.brokers, data.clientId, logger, { quiet: () => quiet });
 
