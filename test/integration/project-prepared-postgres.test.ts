@@ -6,6 +6,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { applyBatch } from '../../src/project/apply.js';
+import { parseDbUrl } from '../../src/db/url.js';
+import { silentLogger } from '../../src/ops/logger.js';
+import { createPostgresTargetStore } from '../../src/project/pgStore.js';
 import type { LogMessage } from '../../src/project/batch.js';
 import type { Target } from '../../src/project/target.js';
 import { APPLY_NOW, logEvent as ev, logMessage as msg } from '../support/logEvents.js';
@@ -104,6 +107,52 @@ describe('apply on postgres: prepared statements', () => {
     } finally {
       await c.close();
       await restarted.close();
+    }
+  });
+
+  test('the store ANALYZEs the state tables after 1,000 applied events, then 4x as many: small batches into a new target stop scanning them', async () => {
+    // Its own target: the state tables start empty, as on a new target.
+    const fresh = await postgres.open('prepan', '4.0');
+    const t = fresh.target({ release: '4.0' });
+    const store = createPostgresTargetStore(t, parseDbUrl(t.db), { poolSize: 1, logger: silentLogger });
+    try {
+      await store.ensureState();
+      let offset = 0;
+      const apply = (n: number) => {
+        const messages = Array.from({ length: n }, (_, i) =>
+          msg(offset + i, ev('UPSERT', BigInt(offset + i), BigInt(offset + i + 1), `fred${offset + i}`, 1)),
+        );
+        offset += n;
+        return store.applyBatch({ topic: 'log', partition: 0, messages, now: APPLY_NOW });
+      };
+      const analysed = async (): Promise<string[]> =>
+        fresh.main.lines(
+          `SELECT relname, analyze_count FROM pg_stat_user_tables WHERE schemaname = '${fresh.stateSchema}' AND relname IN ('aors', 'bindings') ORDER BY relname`,
+        );
+      const seqScans = async (): Promise<string[]> => {
+        // The store's one pooled backend reports its counters when it next goes idle.
+        await store.pool.query('SELECT pg_stat_force_next_flush()');
+        return fresh.main.lines(
+          `SELECT relname, seq_scan FROM pg_stat_user_tables WHERE schemaname = '${fresh.stateSchema}' AND relname IN ('aors', 'bindings') ORDER BY relname`,
+        );
+      };
+      // 99 batches of 10 (990 events): the generic plans are made on nearly empty tables, no ANALYZE yet.
+      for (let b = 0; b < 99; b++) await apply(10);
+      assert.deepEqual(await analysed(), ['aors|0', 'bindings|0']);
+      await apply(10); // the 1,000th event
+      assert.deepEqual(await analysed(), ['aors|1', 'bindings|1']);
+      // (At 1,000 rows a sequential scan is the cheaper plan, and the planner says so.)
+      for (let b = 0; b < 30; b++) await apply(100); // the 4,000th event
+      assert.deepEqual(await analysed(), ['aors|2', 'bindings|2']);
+      // Then batches of 10 again, on the same connection: planned from the statistics, no sequential scans.
+      const before = await seqScans();
+      for (let b = 0; b < 20; b++) await apply(10);
+      assert.deepEqual(await seqScans(), before);
+      assert.deepEqual(await analysed(), ['aors|2', 'bindings|2']); // the next at 16,000
+      assert.equal((await fresh.main.lines(`SELECT count(*) FROM location WHERE username LIKE 'fred%'`))[0], '4200');
+    } finally {
+      await store.close();
+      await fresh.drop();
     }
   });
 
