@@ -14,7 +14,7 @@ export interface PostgresTargetStore extends TargetStore {
 }
 
 /** Events applied by one store before it first ANALYZEs the state tables; then after 4x as many, and so on. */
-export const FIRST_STATE_ANALYZE_AT = 1000;
+const FIRST_STATE_ANALYZE_AT = 1000;
 
 /**
  * The PostgreSQL store: a pool, the state schema, and the applier on a PostgreSQL session.
