@@ -43,7 +43,13 @@ export function createIngestThread(opts: IngestThreadOptions): Ingest {
     // a broker that does not answer, with growing pauses) and has nothing to drain yet; a thread
     // ended mid-batch is a crash, which the ingest's commits are made to survive.
     let started = false;
-    lifecycle.signal.addEventListener('abort', () => void (started ? undefined : w.terminate()), { once: true });
+    lifecycle.signal.addEventListener(
+      'abort',
+      () => {
+        if (!started) void w.terminate();
+      },
+      { once: true },
+    );
     await new Promise<void>((resolve, reject) => {
       /** A failure of the thread itself: ends a start, or marks a running stage failed. */
       const crashed = (message: string): void => {

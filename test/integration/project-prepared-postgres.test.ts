@@ -14,6 +14,12 @@ import type { Target } from '../../src/project/target.js';
 import { APPLY_NOW, logEvent as ev, logMessage as msg } from '../support/logEvents.js';
 import { postgres, type TestDb } from './project-apply-dialect.js';
 
+/** A counter of pg_stat_user_tables for the state's `aors` and `bindings`: `aors|n`, `bindings|n`. */
+const stateTableCounter = (conn: TestDb['main'], stateSchema: string, counter: 'seq_scan' | 'analyze_count'): Promise<string[]> =>
+  conn.lines(
+    `SELECT relname, ${counter} FROM pg_stat_user_tables WHERE schemaname = '${stateSchema}' AND relname IN ('aors', 'bindings') ORDER BY relname`,
+  );
+
 describe('apply on postgres: prepared statements', () => {
   let db: TestDb;
   let target: Target;
@@ -83,9 +89,7 @@ describe('apply on postgres: prepared statements', () => {
       const seqScans = async (): Promise<string[]> => {
         // Each backend's counters reach the shared statistics at the end of its next transaction.
         for (const conn of [c, restarted]) await conn.exec('SELECT pg_stat_force_next_flush()');
-        return c.lines(
-          `SELECT relname, seq_scan FROM pg_stat_user_tables WHERE schemaname = '${db.stateSchema}' AND relname IN ('aors', 'bindings') ORDER BY relname`,
-        );
+        return stateTableCounter(c, db.stateSchema, 'seq_scan');
       };
       // Eight batches while the state tables are nearly empty (the named statements get their
       // generic plans at the sixth), then 20,000 bindings of as many AORs.
@@ -125,16 +129,11 @@ describe('apply on postgres: prepared statements', () => {
         offset += n;
         return store.applyBatch({ topic: 'log', partition: 0, messages, now: APPLY_NOW });
       };
-      const analysed = async (): Promise<string[]> =>
-        fresh.main.lines(
-          `SELECT relname, analyze_count FROM pg_stat_user_tables WHERE schemaname = '${fresh.stateSchema}' AND relname IN ('aors', 'bindings') ORDER BY relname`,
-        );
+      const analysed = (): Promise<string[]> => stateTableCounter(fresh.main, fresh.stateSchema, 'analyze_count');
       const seqScans = async (): Promise<string[]> => {
         // The store's one pooled backend reports its counters when it next goes idle.
         await store.pool.query('SELECT pg_stat_force_next_flush()');
-        return fresh.main.lines(
-          `SELECT relname, seq_scan FROM pg_stat_user_tables WHERE schemaname = '${fresh.stateSchema}' AND relname IN ('aors', 'bindings') ORDER BY relname`,
-        );
+        return stateTableCounter(fresh.main, fresh.stateSchema, 'seq_scan');
       };
       // 99 batches of 10 (990 events): the generic plans are made on nearly empty tables, no ANALYZE yet.
       for (let b = 0; b < 99; b++) await apply(10);
