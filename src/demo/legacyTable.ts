@@ -55,7 +55,10 @@ export interface ChurnCounts {
  * registrar's zone.
  */
 export class LegacyTableWriter {
-  readonly rows = new Map<number, LegacyRow>();
+  private readonly byId = new Map<number, LegacyRow>();
+  /** The same rows' ids, in no particular order (a random pick is one index, a removal a swap with the last), and where each is. */
+  private readonly ids: number[] = [];
+  private readonly slots = new Map<number, number>();
   private nextAor: number;
   readonly counts: ChurnCounts = { refreshes: 0, newContacts: 0, newAors: 0, deregistrations: 0 };
 
@@ -100,9 +103,32 @@ export class LegacyTableWriter {
       this.values(rows),
     );
     return ids.map((r, i) => {
-      this.rows.set(r.id as number, rows[i]!);
+      this.remember(r.id as number, rows[i]!);
       return r.id as number;
     });
+  }
+
+  /** The rows this writer churns, by id: every row it inserted and has not deleted or forgotten. */
+  get rows(): ReadonlyMap<number, LegacyRow> {
+    return this.byId;
+  }
+
+  /** Leaves a row alone from now on: churn never picks it again (the table keeps it). */
+  forget(id: number): void {
+    const slot = this.slots.get(id);
+    if (slot === undefined) return;
+    const last = this.ids.pop()!;
+    if (last !== id) {
+      this.ids[slot] = last;
+      this.slots.set(last, slot);
+    }
+    this.slots.delete(id);
+    this.byId.delete(id);
+  }
+
+  private remember(id: number, row: LegacyRow): void {
+    if (!this.slots.has(id)) this.slots.set(id, this.ids.push(id) - 1);
+    this.byId.set(id, row);
   }
 
   /** `count` registrations: AORs 0..aors-1, the rest extra contacts of those AORs. */
@@ -115,12 +141,8 @@ export class LegacyTableWriter {
   }
 
   private randomId(): number | undefined {
-    const n = this.rows.size;
-    if (n === 0) return undefined;
-    // Map iteration from a random start: cheap enough for demo-sized tables.
-    let skip = Math.floor(this.workload.next() * n);
-    for (const id of this.rows.keys()) if (skip-- === 0) return id;
-    return undefined;
+    const n = this.ids.length;
+    return n === 0 ? undefined : this.ids[Math.floor(this.workload.next() * n)];
   }
 
   /** One registrar-like change: refresh 55%, new contact 15%, new AOR 15%, de-registration 15%. */
@@ -128,17 +150,17 @@ export class LegacyTableWriter {
     const dice = this.workload.next();
     const id = this.randomId();
     if (dice < 0.55 && id !== undefined) {
-      const row = this.workload.refresh(this.rows.get(id)!);
+      const row = this.workload.refresh(this.byId.get(id)!);
       await this.client.query(`UPDATE ${this.table} SET expires = $2::timestamp, cseq = $3, last_modified = $4::timestamp WHERE id = $1`, [
         id,
         unixToLocalDatetime(row.expires, this.timeZone),
         row.cseq,
         unixToLocalDatetime(row.lastModified, this.timeZone),
       ]);
-      this.rows.set(id, row);
+      this.remember(id, row);
       this.counts.refreshes++;
     } else if (dice < 0.7 && id !== undefined) {
-      const base = this.rows.get(id)!;
+      const base = this.byId.get(id)!;
       const fresh = this.workload.registration(0);
       await this.insert([{ ...fresh, username: base.username, domain: base.domain }]);
       this.counts.newContacts++;
@@ -147,7 +169,7 @@ export class LegacyTableWriter {
       this.counts.newAors++;
     } else {
       await this.client.query(`DELETE FROM ${this.table} WHERE id = $1`, [id]);
-      this.rows.delete(id);
+      this.forget(id);
       this.counts.deregistrations++;
     }
   }
