@@ -115,7 +115,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     const source = await openDb(legacyUrl);
     const target = await openDb(targetUrl);
     const catchUpStart = Date.now();
-    let comparison: BindingDiff;
+    let converged: Convergence;
     try {
       // Both sets are read when a comparison is due, with the time of that comparison: bindings
       // that expire while the target fills (a 1M-row demo runs longer than the shortest expiry)
@@ -124,11 +124,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
       // starved its consumers' heartbeats: the projection was evicted from its group).
       const read = (db: typeof source, release: string, caseSensitive: boolean, at: number) =>
         readBindingSet(db, { table: 'location', release, timeZone: 'UTC', caseSensitive, now: at });
-      comparison = await waitForConvergence({
+      converged = await waitForConvergence({
         count: () => countRows(targetUrl, 'location'),
         compare: async () => {
           const at = Math.floor(Date.now() / 1000) + 1;
-          return diffBindingSets(await read(source, '2.1', false, at), await read(target, o.targetRelease, true, at));
+          const targetSet = await read(target, o.targetRelease, true, at); // first: see ConvergenceWait.compare
+          return diffBindingSets(await read(source, '2.1', false, at), targetSet);
         },
         sourceRows: await countRows(legacyUrl, 'location'),
         say: (line) => say(`${line}, ${((Date.now() - connectorStart) / 1000).toFixed(0)} s since the connector started`),
@@ -137,8 +138,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
       await source.close();
       await target.close();
     }
-    const caughtUpMs = Date.now() - catchUpStart;
-    const convergedMs = Date.now() - connectorStart;
+    const comparison = converged.diff;
+    const caughtUpMs = converged.at - catchUpStart;
+    const convergedMs = converged.at - connectorStart;
     say(
       `target ${comparison.equal ? 'equals' : 'DIFFERS FROM'} the source (${comparison.target.live} live bindings) ${(caughtUpMs / 1000).toFixed(1)} s after churn stopped, ${(convergedMs / 1000).toFixed(1)} s after the connector started`,
     );
@@ -185,7 +187,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
 export interface ConvergenceWait {
   /** Target row count (cheap). */
   count(): Promise<number>;
-  /** The full comparison of both binding sets (expensive). */
+  /**
+   * The full comparison of both binding sets (expensive: seconds at 200,000 rows). It reads the
+   * target first, in one statement, so the target it compares is the one of the moment it is
+   * called: that moment is when an equal target was reached (Convergence.at).
+   */
   compare(): Promise<BindingDiff>;
   /** Source rows: a target count equal to it is worth a full comparison. */
   sourceRows: number;
@@ -204,15 +210,22 @@ export interface ConvergenceWait {
   sleep?: (ms: number) => Promise<void>;
 }
 
+export interface Convergence {
+  /** The last comparison. */
+  diff: BindingDiff;
+  /** When that comparison was started (the time of the target it read). */
+  at: number;
+}
+
 /**
  * Waits until the target equals the source. Cheap checks (a row count) while the target fills;
  * the full comparison of both binding sets (hundreds of MB at 1M rows, and CPU the bridge in the
  * same process needs) only when the count says they can be equal, or once the count has settled
  * (settleMs without a change). There is no fixed deadline (a 1M-row table takes minutes): it gives
  * up only when the target stops moving for stallMs, and says how far it got. Returns the last
- * comparison.
+ * comparison and when it started.
  */
-export async function waitForConvergence(w: ConvergenceWait): Promise<BindingDiff> {
+export async function waitForConvergence(w: ConvergenceWait): Promise<Convergence> {
   const now = w.now ?? Date.now;
   const pause = w.sleep ?? sleep;
   const stallMs = w.stallMs ?? DEMO_STALL_MS;
@@ -230,17 +243,19 @@ export async function waitForConvergence(w: ConvergenceWait): Promise<BindingDif
     }
     if (count !== comparedAtCount && (count === w.sourceRows || now() - lastMove >= settleMs)) {
       comparedAtCount = count;
+      const at = now();
       const c = await w.compare();
-      if (c.equal) return c;
+      if (c.equal) return { diff: c, at };
     }
     if (now() - lastMove > stallMs) {
+      const at = now();
       const c = await w.compare();
       if (!c.equal) {
         w.say(
           `target did not converge: its row count stayed at ${count.toLocaleString('en')} for ${Math.round(stallMs / 1000)} s; ${c.onlyInSource} bindings only in the source, ${c.onlyInTarget} only in the target`,
         );
       }
-      return c;
+      return { diff: c, at };
     }
     if (now() - lastSay >= sayEveryMs) {
       lastSay = now();

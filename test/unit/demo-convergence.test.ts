@@ -42,7 +42,7 @@ test('a target that fills for 10 minutes converges; no full comparison while the
     now: c.now,
     sleep: c.sleep,
   });
-  assert.equal(result.equal, true);
+  assert.equal(result.diff.equal, true);
   assert.ok(c.t >= 600_000 && c.t < 601_000, `converged at ${c.t} ms`);
   assert.equal(compares, 1, 'one full comparison, when the count reached the source');
   assert.ok(
@@ -63,7 +63,7 @@ test('a target whose row count stops moving is given up after the stall period, 
     now: c.now,
     sleep: c.sleep,
   });
-  assert.equal(result.equal, false);
+  assert.equal(result.diff.equal, false);
   assert.ok(c.t > 14_891 + DEMO_STALL_MS && c.t < 14_891 + DEMO_STALL_MS + 2000, `gave up at ${c.t} ms`);
   assert.match(lines.at(-1)!, /^target did not converge: its row count stayed at 148,910 for 120 s; 51214 bindings only in the source/);
 });
@@ -78,6 +78,25 @@ test('a target that can never reach the source row count (expired bindings) conv
     now: c.now,
     sleep: c.sleep,
   });
-  assert.equal(result.equal, true);
+  assert.equal(result.diff.equal, true);
   assert.ok(c.t >= 19_000 && c.t < 20_000, `converged 10 s after the count settled at 9 s: ${c.t} ms`);
+});
+
+test('the target equalled the source when the deciding comparison started, not when its seconds of reading ended', async () => {
+  const c = clock();
+  const result = await waitForConvergence({
+    count: async () => Math.min(200_000, Math.floor(c.t * 10)), // complete at 20 s
+    compare: async () => {
+      const at = c.t;
+      await c.sleep(4000); // reading both tables
+      return diff(at >= 20_000);
+    },
+    sourceRows: 200_000,
+    say: () => undefined,
+    now: c.now,
+    sleep: c.sleep,
+  });
+  assert.equal(result.diff.equal, true);
+  assert.equal(result.at, 20_000);
+  assert.equal(c.t, 24_000);
 });
