@@ -5,6 +5,7 @@ import { ensureTopics } from '../log/topics.js';
 import { UlbridgeError, wrapError } from '../ops/errors.js';
 import { failStageOnCrash, rejoinOnMembershipLoss, stageConsumerRetry } from '../ops/consumerRetry.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
+import { linger, snapshotLingerMs, valueBytes } from '../ops/snapshotLinger.js';
 import { compileIngestOptions, type CompiledIngestOptions, type IngestOptions } from './config.js';
 import type { RawRecord } from '../log/deadLetter.js';
 import { translate, type Outcome, type Translation } from './translate.js';
@@ -134,7 +135,7 @@ export function createIngest(options: IngestOptions): Ingest {
    * resolved offset, which is never past an unacknowledged record.
    */
   async function handleBatch(o: CompiledIngestOptions, d: Decoder, p: Producer, payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, heartbeat, isStale, commitOffsetsIfNecessary } = payload;
+    const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
     const timer = metrics.batchSeconds.startTimer(labels);
     const partitionLabels = { ...labels, topic: batch.topic, partition: String(batch.partition) };
     const commits = new CommitChain((next) =>
@@ -143,6 +144,7 @@ export function createIngest(options: IngestOptions): Ingest {
       commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] }),
     );
     let inFlight: { send: Promise<void>; last: string; t: Translation } | null = null;
+    const shape = { records: 0, snapshotReads: 0, bytes: 0 };
     const acknowledged = async (f: { send: Promise<void>; last: string; t: Translation }): Promise<void> => {
       await f.send;
       const next = (BigInt(f.last) + 1n).toString();
@@ -165,6 +167,9 @@ export function createIngest(options: IngestOptions): Ingest {
         }));
         metrics.eventsIn.inc(labels, records.length);
         const t = translate(d, o.log.partitions, records);
+        shape.records += records.length;
+        shape.snapshotReads += t.snapshotReads;
+        shape.bytes += valueBytes(chunk);
         if (inFlight) {
           const previous = inFlight;
           inFlight = null;
@@ -189,6 +194,7 @@ export function createIngest(options: IngestOptions): Ingest {
     } finally {
       timer();
     }
+    await linger(snapshotLingerMs(shape, FETCH_BYTES_PER_PARTITION), isRunning);
   }
 
   function record(t: Translation): void {

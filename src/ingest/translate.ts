@@ -21,6 +21,8 @@ export interface Translation {
   reasons: Map<DecodeReason, number>;
   /** Source time of the last event decoded, or null. */
   lastTsMs: bigint | null;
+  /** Events that are Debezium snapshot reads. */
+  snapshotReads: number;
 }
 
 const OUTCOME: Record<RegistrationEvent['op'], Outcome> = { UPSERT: 'upsert', DELETE: 'delete', TRUNCATE: 'truncate' };
@@ -33,6 +35,7 @@ export function translate(decoder: Decoder, partitions: number, records: readonl
     outcomes: { upsert: 0, delete: 0, truncate: 0, tombstone: 0, dead_letter: 0 },
     reasons: new Map(),
     lastTsMs: null,
+    snapshotReads: 0,
   };
   const name = decoder.config.name;
   for (const raw of records) {
@@ -46,6 +49,7 @@ export function translate(decoder: Decoder, partitions: number, records: readonl
       out.log.push(...recs);
       out.outcomes[OUTCOME[decoded.event.op]]++;
       out.lastTsMs = decoded.event.source.tsMs;
+      if (decoded.event.source.snapshot) out.snapshotReads++;
     } catch (e) {
       const err = e instanceof DecodeError ? e : new DecodeError('INTERNAL', e instanceof Error ? e.message : String(e), { cause: e });
       const doc = deadLetterDocument('ingest', name, err.reason, err.message, raw);

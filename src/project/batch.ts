@@ -27,6 +27,8 @@ export interface BatchResult {
   /** Shared targets: changes not written because the target row is as new or newer (the conflict rule). */
   kept: number;
   deadLetters: DeadLetter[];
+  /** Processed events that are Debezium snapshot reads (the stage's pacing: src/ops/snapshotLinger.ts). */
+  snapshotReads: number;
   /** Source change times (unix ms) of the applied events, for latency metrics. */
   sourceTimesMs: number[];
   /** Targets that push to a registrar cluster: the target rows this batch wrote, in order (else empty). */

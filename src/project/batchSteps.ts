@@ -23,6 +23,7 @@ export function emptyBatchResult(): BatchResult {
     alreadyApplied: 0,
     tombstones: 0,
     kept: 0,
+    snapshotReads: 0,
     deadLetters: [],
     sourceTimesMs: [],
     changes: [],
@@ -85,6 +86,7 @@ export function splitBatch(messages: readonly LogMessage[], stored: bigint, resu
       });
       continue;
     }
+    if (event.source.snapshot) result.snapshotReads++;
     if (event.op === 'TRUNCATE') {
       if (segment.length > 0) steps.push({ kind: 'segment', items: segment });
       segment = [];

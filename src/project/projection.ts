@@ -4,6 +4,7 @@ import { failStageOnCrash, rejoinOnMembershipLoss, stageConsumerRetry } from '..
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
+import { linger, snapshotLingerMs, valueBytes } from '../ops/snapshotLinger.js';
 import type { BatchResult, DeadLetter } from './batch.js';
 import { OffsetReports } from './offsetReports.js';
 import type { Target } from './target.js';
@@ -71,6 +72,7 @@ export function createProjection(opts: ProjectionOptions): Projection {
   /** The last stored next offset known per partition: the position a (re)assigned partition resumes at. */
   const positions = new Map<number, string>();
   const refetches = new Map<number, number>();
+  const fetchBytesPerPartition = opts.maxBytesPerPartition ?? 512 * 1024;
   let consumer: Consumer | null = null;
   let producer: Producer | null = null;
   let reports: OffsetReports | null = null;
@@ -153,6 +155,8 @@ export function createProjection(opts: ProjectionOptions): Projection {
         'events sent to the dead-letter topic',
       );
     await heartbeat();
+    const shape = { records: result.processed, snapshotReads: result.snapshotReads, bytes: valueBytes(batch.messages) };
+    await linger(snapshotLingerMs(shape, fetchBytesPerPartition), isRunning);
   }
 
   async function start(): Promise<void> {
@@ -175,8 +179,8 @@ export function createProjection(opts: ProjectionOptions): Projection {
     const c = kafka.consumer({
       groupId: opts.groupId,
       allowAutoTopicCreation: false,
-      maxBytesPerPartition: opts.maxBytesPerPartition ?? 512 * 1024,
-      maxBytes: 4 * (opts.maxBytesPerPartition ?? 512 * 1024),
+      maxBytesPerPartition: fetchBytesPerPartition,
+      maxBytes: 4 * fetchBytesPerPartition,
       retry: stageConsumerRetry(lifecycle),
     });
     const r = new OffsetReports({

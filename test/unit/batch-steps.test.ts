@@ -4,7 +4,7 @@ import { batchPosition, emptyBatchResult, splitBatch } from '../../src/project/b
 import { encodeEvent } from '../../src/log/codec.js';
 import type { RegistrationEvent } from '../../src/log/event.js';
 
-const event = (op: 'UPSERT' | 'TRUNCATE', rowKey: bigint): RegistrationEvent => ({
+const event = (op: 'UPSERT' | 'TRUNCATE', rowKey: bigint, snapshot = false): RegistrationEvent => ({
   op,
   source: {
     name: 'legacy',
@@ -13,7 +13,7 @@ const event = (op: 'UPSERT' | 'TRUNCATE', rowKey: bigint): RegistrationEvent => 
     table: 'opensips.location',
     rowKey,
     position: { major: 1n, minor: 4n, seq: 1n },
-    snapshot: false,
+    snapshot,
     tsMs: 0n,
   },
   registration:
@@ -73,10 +73,28 @@ test('splitBatch: skips offsets below the stored one, dead-letters undecodable v
     { processed: result.processed, alreadyApplied: result.alreadyApplied, tombstones: result.tombstones },
     { processed: 5, alreadyApplied: 1, tombstones: 1 },
   );
+  assert.equal(result.snapshotReads, 0);
   assert.deepEqual(
     result.deadLetters.map((d) => [d.reason, d.offset]),
     [['UNDECODABLE_LOG_EVENT', '7']],
   );
+});
+
+test('splitBatch counts the snapshot reads it processes (not those below the stored offset, nor tombstones or dead letters)', () => {
+  const result = emptyBatchResult();
+  splitBatch(
+    [
+      { offset: '4', key: Buffer.from('legacy:1'), value: encodeEvent(event('UPSERT', 1n, true)) },
+      { offset: '5', key: Buffer.from('legacy:1'), value: encodeEvent(event('UPSERT', 1n, true)) },
+      { offset: '6', key: Buffer.from('legacy:2'), value: encodeEvent(event('UPSERT', 2n, true)) },
+      { offset: '7', key: Buffer.from('legacy:9'), value: null },
+      { offset: '8', key: Buffer.from('legacy:3'), value: Buffer.from('junk') },
+      { offset: '9', key: Buffer.from('legacy:3'), value: encodeEvent(event('UPSERT', 3n)) },
+    ],
+    5n,
+    result,
+  );
+  assert.deepEqual({ processed: result.processed, snapshotReads: result.snapshotReads }, { processed: 5, snapshotReads: 2 });
 });
 
 test('splitBatch: a batch wholly below the stored offset has no steps', () => {

@@ -4,6 +4,7 @@ import type { EachBatchPayload, Kafka, ProducerBatch } from 'kafkajs';
 import { CommitChain, createIngest } from '../../src/ingest/index.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { silentLogger } from '../../src/ops/logger.js';
+import { SNAPSHOT_LINGER_MS } from '../../src/ops/snapshotLinger.js';
 import { change } from '../fixtures/debezium/handmade/build.js';
 
 /**
@@ -70,8 +71,9 @@ function rig() {
       disconnect: async () => undefined,
     }),
   } as unknown as Kafka;
-  const value = change({ release: '2.2', db: 'postgresql', op: 'c', schemas: false, key: 1n, source: { lsn: 10n, tsMs: 1n } });
-  const payload = (offsets: number[]): EachBatchPayload =>
+  const value = (op: 'c' | 'r') =>
+    change({ release: '2.2', db: 'postgresql', op, schemas: false, key: 1n, source: { lsn: 10n, tsMs: 1n } });
+  const payload = (offsets: number[], op: 'c' | 'r' = 'c', running = true): EachBatchPayload =>
     ({
       batch: {
         topic: 'legacy_pg.public.location',
@@ -80,7 +82,7 @@ function rig() {
         messages: offsets.map((o) => ({
           offset: String(o),
           key: null,
-          value: Buffer.from(value),
+          value: Buffer.from(value(op)),
           timestamp: '0',
           attributes: 0,
           headers: {},
@@ -89,7 +91,7 @@ function rig() {
       resolveOffset: (o: string) => void events.push(`resolve ${o}`),
       heartbeat: async () => undefined,
       isStale: () => false,
-      isRunning: () => true,
+      isRunning: () => running,
       pause: () => () => undefined,
       commitOffsetsIfNecessary: async (offsets?: { topics: { partitions: { offset: string }[] }[] }) => {
         const next = offsets!.topics[0]!.partitions[0]!.offset;
@@ -188,4 +190,40 @@ test('CommitChain: issued at once when idle, else after the previous; the first 
   assert.deepEqual(log, ['start 1', 'end 1', 'start 2'], 'commit 3 is not issued after a failure');
   chain.commit('4');
   assert.deepEqual(log, ['start 1', 'end 1', 'start 2']);
+});
+
+test('behind a snapshot the ingest waits SNAPSHOT_LINGER_MS before its next fetch; after changes, or while stopping, it does not', async (t) => {
+  const r = rig();
+  await r.ingest.start();
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const settle = async (offsets: number[], op: 'c' | 'r', running = true) => {
+    let done = false;
+    const batch = r
+      .eachBatch()(r.payload(offsets, op, running))
+      .then(() => {
+        done = true;
+      });
+    await tick();
+    r.sends.at(-1)!.resolve();
+    await tick();
+    r.commits.at(-1)!.resolve();
+    for (let i = 0; i < 5; i++) await tick();
+    return { batch, done: () => done };
+  };
+  const reads = await settle([0, 1], 'r');
+  assert.equal(reads.done(), false, 'snapshot reads: committed, then waiting');
+  t.mock.timers.tick(SNAPSHOT_LINGER_MS - 1);
+  await tick();
+  assert.equal(reads.done(), false);
+  t.mock.timers.tick(1);
+  await reads.batch;
+  const changes = await settle([2, 3], 'c');
+  assert.equal(changes.done(), true, 'changes: the next fetch at once');
+  const stopping = await settle([4, 5], 'r', false);
+  assert.equal(stopping.done(), true, 'stopping: no wait');
+  assert.deepEqual(
+    r.events.filter((e) => e.startsWith('committed')),
+    ['committed 2', 'committed 4', 'committed 6'],
+  );
+  await r.ingest.stop();
 });

@@ -43,6 +43,7 @@ test('a mixed batch: upsert, delete + tombstone, Debezium tombstone skipped, dea
   ]);
   assert.deepEqual(t.outcomes, { upsert: 1, delete: 1, truncate: 1, tombstone: 1, dead_letter: 2 });
   assert.deepEqual([...t.reasons], [['MALFORMED_JSON', 2]]);
+  assert.equal(t.snapshotReads, 0);
   assert.equal(t.lastTsMs, 1719835300000n);
   assert.deepEqual(t.deadLetters, [
     {
@@ -131,4 +132,12 @@ test('INTERNAL: an unexpected decoder failure becomes a dead letter, not a crash
     JSON.parse(t2.deadLetters[0]!.value as string).message,
     'the decoded event could not be encoded: registration event is invalid at source.tsMs',
   );
+});
+
+test('snapshot reads are counted (a stage paces itself behind a snapshot: src/ops/snapshotLinger.ts)', () => {
+  const read = (key: bigint) => change({ release: '2.2', db: 'postgresql', op: 'r', schemas: false, key, source: { lsn: 10n } });
+  const update = change({ release: '2.2', db: 'postgresql', op: 'u', schemas: false, key: 9n, source: { lsn: 11n } });
+  const t = translate(decoder, 2, [raw(0, null, read(7n)), raw(1, null, read(8n)), raw(2, null, update), raw(3, null, '{')]);
+  assert.deepEqual(t.outcomes, { upsert: 3, delete: 0, truncate: 0, tombstone: 0, dead_letter: 1 });
+  assert.equal(t.snapshotReads, 2);
 });
