@@ -10,8 +10,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * later. After such a batch the stage waits SNAPSHOT_LINGER_MS before its next fetch, so the
  * snapshot arrives in fewer, larger batches. Streaming changes never wait: a batch holding any
  * record that is not a snapshot read, or one that filled half the fetch (the stage is behind and
- * has work waiting), is followed by the next fetch at once. Nothing is held back that was fetched;
- * the wait only delays the next fetch. docs/performance.md, "Pacing behind a snapshot".
+ * has work waiting), is followed by the next fetch at once (only a change that arrives during the
+ * wait after the snapshot's last batch waits for the rest of it). Nothing is held back that was
+ * fetched; the wait only delays the next fetch. docs/performance.md, "Pacing behind a snapshot".
  */
 export const SNAPSHOT_LINGER_MS = 200;
 
