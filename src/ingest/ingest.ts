@@ -144,7 +144,7 @@ export function createIngest(options: IngestOptions): Ingest {
       commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] }),
     );
     let inFlight: { send: Promise<void>; last: string; t: Translation } | null = null;
-    const shape = { records: 0, snapshotReads: 0, bytes: 0 };
+    let snapshotReads = 0;
     const acknowledged = async (f: { send: Promise<void>; last: string; t: Translation }): Promise<void> => {
       await f.send;
       const next = (BigInt(f.last) + 1n).toString();
@@ -167,9 +167,7 @@ export function createIngest(options: IngestOptions): Ingest {
         }));
         metrics.eventsIn.inc(labels, records.length);
         const t = translate(d, o.log.partitions, records);
-        shape.records += records.length;
-        shape.snapshotReads += t.snapshotReads;
-        shape.bytes += valueBytes(chunk);
+        snapshotReads += t.snapshotReads;
         if (inFlight) {
           const previous = inFlight;
           inFlight = null;
@@ -194,6 +192,7 @@ export function createIngest(options: IngestOptions): Ingest {
     } finally {
       timer();
     }
+    const shape = { records: batch.messages.length, snapshotReads, bytes: valueBytes(batch.messages) };
     await linger(snapshotLingerMs(shape, FETCH_BYTES_PER_PARTITION), isRunning);
   }
 
