@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
-import { registerConnector, deleteConnector } from '../../src/stack/index.js';
+import { changeTopic, registerConnector, deleteConnector } from '../../src/stack/index.js';
 import { createLocationTable } from '../../src/demo/tables.js';
 import { Workload } from '../../src/demo/workload.js';
 import { parseConfig } from '../../src/ops/config.js';
@@ -49,6 +49,11 @@ export interface RigOptions {
   seed: number;
   /** hash_size of the target registrar. */
   hashSize: number;
+  /**
+   * The target's connector is registered by captureTarget(), once the bridge alone has filled the
+   * target (the runbook's order: §2, then §2c), so its first events are a snapshot of every row.
+   */
+  targetCapturedLater?: boolean;
 }
 
 async function openSession(db: FreshDb, kind: LegacyKind): Promise<SqlSession> {
@@ -151,10 +156,16 @@ export class CutoverRig {
     const legacyConnector = await registerConnector(connectUrl(), rig.legacySpec());
     rig.legacyConnector = legacyConnector.name;
     rig.cdcTopic = legacyConnector.topic;
-    const targetConnector = await registerConnector(connectUrl(), rig.targetSpec());
-    rig.targetConnector = targetConnector.name;
-    rig.targetTopic = targetConnector.topic;
+    if (opts.targetCapturedLater) rig.targetTopic = changeTopic(rig.targetSpec());
+    else await rig.captureTarget();
     return rig;
+  }
+
+  /** Registers the Debezium connector of the target table (it snapshots the rows already there). */
+  async captureTarget(): Promise<void> {
+    const targetConnector = await registerConnector(connectUrl(), this.targetSpec());
+    this.targetConnector = targetConnector.name;
+    this.targetTopic = targetConnector.topic;
   }
 
   private get tag(): string {
@@ -219,8 +230,8 @@ export class CutoverRig {
     await this.legacySql?.close().catch(() => undefined);
   }
 
-  /** bridge.json: the legacy source, the target `main` (plus extra targets), the reverse sync. */
-  writeConfig(extraTargets: Array<{ name: string; table: string; hashSize: number }> = []): void {
+  /** bridge.json: the legacy source, the target `main` (plus extra targets), the reverse sync (unless `reverse` is false). */
+  writeConfig(extraTargets: Array<{ name: string; table: string; hashSize: number }> = [], { reverse = true } = {}): void {
     this.config = {
       kafka: { brokers: kafkaBrokers() },
       log: { topic: `${this.tag}.registrations`, partitions: 4, deadLetterTopic: `${this.tag}.dead-letters` },
@@ -247,23 +258,25 @@ export class CutoverRig {
           ...(this.targetTable.kind === 'postgres' ? {} : { stateSchema: `${this.tag}_${t.name}` }),
         })),
       ],
-      reverse: [
-        {
-          name: 'rollback',
-          target: 'main',
-          topic: this.targetTopic,
-          source: 'legacy',
-          legacy: {
-            db: this.reverseLegacyUrl,
-            table: 'location',
-            // A 2.2+ legacy table: ids its registrar accepts at preload.
-            ...(this.legacyTable.release === '2.1'
-              ? {}
-              : { release: this.legacyTable.release, hashSize: this.legacyTable.hashSize, timeZone: TZ }),
-          },
-          groupId: `${this.tag}-reverse`,
-        },
-      ],
+      reverse: reverse
+        ? [
+            {
+              name: 'rollback',
+              target: 'main',
+              topic: this.targetTopic,
+              source: 'legacy',
+              legacy: {
+                db: this.reverseLegacyUrl,
+                table: 'location',
+                // A 2.2+ legacy table: ids its registrar accepts at preload.
+                ...(this.legacyTable.release === '2.1'
+                  ? {}
+                  : { release: this.legacyTable.release, hashSize: this.legacyTable.hashSize, timeZone: TZ }),
+              },
+              groupId: `${this.tag}-reverse`,
+            },
+          ]
+        : [],
       http: { port: this.httpPort },
     };
     parseConfig(this.config, {}); // fails here, not in the child, if the config is wrong
@@ -437,6 +450,11 @@ export class CutoverRig {
     } finally {
       await admin.disconnect();
     }
+  }
+
+  /** Every row of the legacy table, every column, in key order. */
+  async legacyRows(): Promise<Array<Record<string, unknown>>> {
+    return this.legacySql.query(`SELECT * FROM location ORDER BY ${releaseProfile(this.legacyTable.release).keyColumn}`);
   }
 
   /** The running bridge's /metrics (needs `httpPort` set before writeConfig). */

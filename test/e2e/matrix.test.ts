@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { freePort } from '../support/net.js';
 import { CutoverRig, type RigOptions } from './cutover.js';
 
 // Issue 11, the parallel-run matrix: runbook §2c (parallel run with moving shares of AORs, every
@@ -10,7 +11,10 @@ import { CutoverRig, type RigOptions } from './cutover.js';
 // written by a registrar that assigns ids the way its release does (2.1: auto-increment `id`; 2.2+:
 // its own labels in the same table), and each run ends with `ulbridge verify` clean on both tables
 // for their own registrars. The 2.1 MariaDB -> 4.0 PostgreSQL pair is test/e2e/rehearsal.test.ts.
-// ULBRIDGE_MATRIX_OUT=dir keeps what status and diff printed at each checkpoint, one file per pair.
+// One pair follows the runbook's order to the letter: the bridge alone fills the target (§2), and
+// only then is the target captured and reverse sync added (§2c.0), so reverse sync first reads
+// Debezium's snapshot of every target row. ULBRIDGE_MATRIX_OUT=dir keeps what status and diff
+// printed at each checkpoint, one file per pair.
 
 interface Pair {
   title: string;
@@ -52,6 +56,7 @@ const PAIRS: Pair[] = [
       aors: 700,
       seed: 73,
       hashSize: 10,
+      targetCapturedLater: true,
     },
   },
 ];
@@ -63,9 +68,12 @@ for (const pair of PAIRS) {
     let rig: CutoverRig;
     const outputs: string[] = [];
 
+    const capturedLater = pair.rig.targetCapturedLater === true;
+
     before(async () => {
       rig = await CutoverRig.create(pair.name, pair.rig);
-      rig.writeConfig();
+      if (capturedLater) rig.httpPort = await freePort(); // reads /metrics
+      rig.writeConfig([], { reverse: !capturedLater });
     });
 
     after(async () => {
@@ -77,8 +85,31 @@ for (const pair of PAIRS) {
       }
     });
 
+    if (capturedLater) {
+      test('runbook 2, then 2c.0: the target filled by the bridge alone, then captured: its snapshot reaches reverse sync as echoes that change nothing', async () => {
+        rig.startBridge();
+        await rig.traffic(60);
+        outputs.push(await rig.statusReady());
+        outputs.push(await rig.diffEqual());
+        await rig.stopBridge();
+        const legacyBefore = await rig.legacyRows();
+        const targetRows = Number((await rig.targetSql.query('SELECT count(*) AS n FROM location'))[0]!.n);
+        assert.ok(targetRows > 500, String(targetRows));
+        await rig.captureTarget();
+        rig.writeConfig();
+        rig.startBridge();
+        outputs.push(await rig.statusReady());
+        assert.deepEqual(await rig.legacyRows(), legacyBefore, 'the legacy table is as it was, row by row');
+        // Every row of the snapshot was an echo: kept_legacy, and no other outcome of reverse sync.
+        const outcomes = [...(await rig.metrics()).matchAll(/^ulbridge_events_out_total\{([^}]*)\} (\d+)$/gm)]
+          .filter((m) => m[1]!.includes('stage="reverse"'))
+          .map((m) => `${/outcome="([^"]+)"/.exec(m[1]!)![1]}=${m[2]}`);
+        assert.deepEqual(outcomes, [`kept_legacy=${targetRows}`]);
+      });
+    }
+
     test('runbook 2c.1: bring the target in step while the legacy registrar works: status READY, diff equal, verify clean', async () => {
-      rig.startBridge();
+      if (!capturedLater) rig.startBridge();
       await rig.traffic(60);
       outputs.push(await rig.statusReady());
       outputs.push(await rig.diffEqual());
