@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { samples } from '../support/metrics.js';
 import { freePort } from '../support/net.js';
 import { CutoverRig, type RigOptions } from './cutover.js';
 
@@ -101,9 +102,9 @@ for (const pair of PAIRS) {
         outputs.push(await rig.statusReady());
         assert.deepEqual(await rig.legacyRows(), legacyBefore, 'the legacy table is as it was, row by row');
         // Every row of the snapshot was an echo: kept_legacy, and no other outcome of reverse sync.
-        const outcomes = [...(await rig.metrics()).matchAll(/^ulbridge_events_out_total\{([^}]*)\} (\d+)$/gm)]
-          .filter((m) => m[1]!.includes('stage="reverse"'))
-          .map((m) => `${/outcome="([^"]+)"/.exec(m[1]!)![1]}=${m[2]}`);
+        const outcomes = samples(await rig.metrics())
+          .filter((m) => m.name === 'ulbridge_events_out_total' && m.labels.stage === 'reverse')
+          .map((m) => `${m.labels.outcome}=${m.value}`);
         assert.deepEqual(outcomes, [`kept_legacy=${targetRows}`]);
       });
     }

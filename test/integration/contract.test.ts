@@ -13,6 +13,7 @@ import { createLocationTable } from '../../src/demo/tables.js';
 import { LegacyTableWriter } from '../../src/demo/legacyTable.js';
 import { Workload } from '../../src/demo/workload.js';
 import { readTopic, squatGroup } from '../support/kafka.js';
+import { metricValue, samples } from '../support/metrics.js';
 import {
   connectUrl,
   freshMariaDb,
@@ -237,24 +238,6 @@ function startRun(configFile: string, env: NodeJS.ProcessEnv = {}): RunProcess {
   const r = new RunProcess(configFile, env);
   runs.push(r);
   return r;
-}
-
-/** Parses the Prometheus text into samples: name, labels, value. */
-function samples(text: string): Array<{ name: string; labels: Record<string, string>; value: number }> {
-  const out: Array<{ name: string; labels: Record<string, string>; value: number }> = [];
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    out.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return out;
-}
-
-function metricValue(text: string, name: string, labels: Record<string, string>): number | undefined {
-  return samples(text).find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
 }
 
 // ---------------------------------------------------------------------------------------------
