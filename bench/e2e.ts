@@ -296,12 +296,12 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
   /** A connector snapshots table A into its own topic: connector start -> the topic holds every row, in seconds. */
   const snapshotAlone = async (name: string): Promise<number> => {
     const aloneCfg = parseConfig(raw(name, aloneUrl), {});
-    const aloneTopic = configCaptures(aloneCfg)[0]!.topic;
+    const capture = configCaptures(aloneCfg)[0]!;
     const t0 = process.hrtime.bigint();
     await applyConnectors(aloneCfg, s.connectUrl);
-    while ((await topicRecords(admin, aloneTopic)) < n) await sleep(200);
+    while ((await topicRecords(admin, capture.topic)) < n) await sleep(200);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    await dropConnector(s.connectUrl, `${tag}-${name}`, pgSlot(aloneUrl, aloneCfg));
+    await dropConnector(s.connectUrl, capture.spec.name, pgSlot(aloneUrl, aloneCfg));
     return seconds;
   };
   // Warm-up: on a fresh Kafka Connect (its JIT cold) the first snapshot takes about twice as long
