@@ -2,6 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rng } from '../../src/demo/workload.js';
 import { offsetsMark, waitForCommittedBatches } from '../support/commitWatch.js';
+import { metricValue } from '../support/metrics.js';
 import { freePort } from '../support/net.js';
 import { CutoverRig } from './cutover.js';
 
@@ -91,9 +92,9 @@ test('6 kill -9 during the parallel run: same bindings both sides, no duplicates
   // README: `ulbridge_events_out_total{stage="reverse",outcome="own_write"}` counts the projection's
   // own changes that reverse sync skipped; the runbook's `outcome="kept_target"` is exported too.
   const metrics = await rig.metrics();
-  const ownWrites = /^ulbridge_events_out_total\{stage="reverse",pipeline="rollback",outcome="own_write"\} (\d+)$/m.exec(metrics);
+  const ownWrites = metricValue(metrics, 'ulbridge_events_out_total', { stage: 'reverse', pipeline: 'rollback', outcome: 'own_write' });
   assert.ok(
-    ownWrites && Number(ownWrites[1]) > 0,
+    ownWrites !== undefined && ownWrites > 0,
     `own_write counted by the last bridge process:\n${metrics
       .split('\n')
       .filter((l) => l.startsWith('ulbridge_events_out_total'))
