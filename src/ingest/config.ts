@@ -30,6 +30,8 @@ export interface IngestOptions {
   source: IngestSourceConfig;
   log: IngestLogConfig;
   groupId: string;
+  /** Kafka group session timeout (config kafka.sessionTimeoutSeconds; default 30). */
+  sessionTimeoutSeconds?: number;
   logger: Logger;
   /** The process's Metrics, or in the ingest's worker thread the relay to them. */
   metrics: IngestMetrics;

@@ -3,7 +3,7 @@ import { createDecoder, type Decoder } from '../cdc/decoder.js';
 import { createLogProducer, sendAcknowledged } from '../log/producer.js';
 import { ensureTopics } from '../log/topics.js';
 import { UlbridgeError, wrapError } from '../ops/errors.js';
-import { failStageOnCrash, rejoinOnMembershipLoss, stageConsumerRetry } from '../ops/consumerRetry.js';
+import { failStageOnCrash, rejoinOnMembershipLoss, stageConsumerConfig } from '../ops/stageConsumer.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import { linger, snapshotLingerMs, valueBytes } from '../ops/snapshotLinger.js';
 import { compileIngestOptions, type CompiledIngestOptions, type IngestOptions } from './config.js';
@@ -70,15 +70,15 @@ export function createIngest(options: IngestOptions): Ingest {
     lifecycle.hold('log producer', () => producer.disconnect());
     await producer.connect();
     lifecycle.checkpoint();
-    const consumer = opts.kafka.consumer({
-      groupId: opts.groupId,
-      allowAutoTopicCreation: false,
-      // Fetches of many chunks, so that decoding and produce overlap (see handleBatch): kafkajs's
-      // default of 1 MiB per partition is ~200 Debezium values with schemas, one chunk.
-      maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
-      maxBytes: FETCH_BYTES_PER_PARTITION * 4,
-      retry: stageConsumerRetry(lifecycle),
-    });
+    const consumer = opts.kafka.consumer(
+      stageConsumerConfig(lifecycle, {
+        groupId: opts.groupId,
+        sessionTimeoutSeconds: opts.sessionTimeoutSeconds,
+        // Fetches of many chunks, so that decoding and produce overlap (see handleBatch): kafkajs's
+        // default of 1 MiB per partition is ~200 Debezium values with schemas, one chunk.
+        maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
+      }),
+    );
     // The consumer first on stop (held last): its disconnect waits for the batch in flight.
     lifecycle.hold('consumer', () => consumer.disconnect());
     failStageOnCrash(consumer, lifecycle, logger, 'ingest');

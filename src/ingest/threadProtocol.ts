@@ -13,6 +13,7 @@ export interface IngestWorkerData {
   source: IngestSourceConfig;
   log: IngestLogConfig;
   groupId: string;
+  sessionTimeoutSeconds?: number;
   /** The level of the main thread's logger (a silenced bridge has a silent ingest). */
   logLevel: string;
 }

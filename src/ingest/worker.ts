@@ -39,6 +39,7 @@ try {
     source: data.source,
     log: data.log,
     groupId: data.groupId,
+    ...(data.sessionTimeoutSeconds !== undefined ? { sessionTimeoutSeconds: data.sessionTimeoutSeconds } : {}),
     logger,
     metrics: relayedIngestMetrics(post),
   });

@@ -5,6 +5,7 @@ import { MAX_HASH_SIZE } from '../opensips/hashSize.js';
 import { parseDbUrl } from '../db/url.js';
 import { UlbridgeError } from './errors.js';
 import { changeTopic, type SourceKind } from '../connect/derive.js';
+import { DEFAULT_SESSION_TIMEOUT_SECONDS } from './stageConsumer.js';
 
 /**
  * `ulbridge run` configuration: a JSON file, `${VAR}` references expanded from the environment,
@@ -168,6 +169,12 @@ export const configSchema = z.strictObject({
     clientId: z.string().default('ulbridge'),
     /** How long start-up waits for a broker to answer before failing with KAFKA_UNREACHABLE. */
     connectTimeoutSeconds: z.number().min(1).max(600).default(30),
+    /**
+     * Kafka group session timeout of every stage's consumer: how long a crashed ulbridge (kill -9,
+     * host down) keeps its partitions before a restarted one gets them. 6 is the broker's default
+     * group.min.session.timeout.ms.
+     */
+    sessionTimeoutSeconds: z.number().int().min(6).max(300).default(DEFAULT_SESSION_TIMEOUT_SECONDS),
   }),
   log: z
     .strictObject({

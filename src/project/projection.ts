@@ -1,6 +1,6 @@
 import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import { deadLetterDocument, deadLetterMessage } from '../log/deadLetter.js';
-import { failStageOnCrash, rejoinOnMembershipLoss, stageConsumerRetry } from '../ops/consumerRetry.js';
+import { failStageOnCrash, rejoinOnMembershipLoss, stageConsumerConfig } from '../ops/stageConsumer.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -20,6 +20,8 @@ export interface ProjectionOptions {
   logPartitions: number;
   deadLetterTopic: string;
   groupId: string;
+  /** Kafka group session timeout (config kafka.sessionTimeoutSeconds; default 30). */
+  sessionTimeoutSeconds?: number;
   logger: Logger;
   metrics: Metrics;
   /** Partitions applied at once, each in its own transaction (default 4; order within one is kept). */
@@ -176,13 +178,13 @@ export function createProjection(opts: ProjectionOptions): Projection {
     // Fetch size bounds memory (every fetched message is decoded and planned at once, up to
     // `concurrency` partitions in parallel) and the batch size: 512 KiB is ~1,500 events per
     // transaction, enough to amortise its round trips.
-    const c = kafka.consumer({
-      groupId: opts.groupId,
-      allowAutoTopicCreation: false,
-      maxBytesPerPartition: fetchBytesPerPartition,
-      maxBytes: 4 * fetchBytesPerPartition,
-      retry: stageConsumerRetry(lifecycle),
-    });
+    const c = kafka.consumer(
+      stageConsumerConfig(lifecycle, {
+        groupId: opts.groupId,
+        sessionTimeoutSeconds: opts.sessionTimeoutSeconds,
+        maxBytesPerPartition: fetchBytesPerPartition,
+      }),
+    );
     const r = new OffsetReports({
       topic: opts.logTopic,
       commit: (offsets) => c.commitOffsets(offsets),

@@ -4,7 +4,7 @@ import { DecodeError } from '../cdc/errors.js';
 import type { DbConnection } from '../db/connection.js';
 import { openDb } from '../db/open.js';
 import { deadLetterDocument, deadLetterMessage, type DeadLetterDocument } from '../log/deadLetter.js';
-import { failStageOnCrash, rejoinOnMembershipLoss, stageConsumerRetry } from '../ops/consumerRetry.js';
+import { failStageOnCrash, rejoinOnMembershipLoss, stageConsumerConfig } from '../ops/stageConsumer.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -41,6 +41,8 @@ export interface ReverseOptions {
   /** The legacy table and its registrar (reverse[].legacy, compiled: 2.2+ tables need hashSize). */
   legacy: LegacyRegistrar & { db: string; table: string };
   groupId: string;
+  /** Kafka group session timeout (config kafka.sessionTimeoutSeconds; default 30). */
+  sessionTimeoutSeconds?: number;
   deadLetterTopic: string;
   logger: Logger;
   metrics: Metrics;
@@ -218,13 +220,13 @@ export function createReverse(opts: ReverseOptions): Reverse {
     producer = p;
     lifecycle.checkpoint();
     await waitForTopic();
-    const consumer: Consumer = opts.kafka.consumer({
-      groupId: opts.groupId,
-      allowAutoTopicCreation: false,
-      maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
-      maxBytes: FETCH_BYTES_PER_PARTITION * 4,
-      retry: stageConsumerRetry(lifecycle),
-    });
+    const consumer: Consumer = opts.kafka.consumer(
+      stageConsumerConfig(lifecycle, {
+        groupId: opts.groupId,
+        sessionTimeoutSeconds: opts.sessionTimeoutSeconds,
+        maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
+      }),
+    );
     // Released first: its disconnect finishes the batch in flight and leaves the group.
     lifecycle.hold('consumer', () => consumer.disconnect());
     failStageOnCrash(consumer, lifecycle, log, 'reverse');

@@ -172,6 +172,7 @@ export function createBridge(cfg: Config, logger: Logger, opts: BridgeOptions = 
         logPartitions: cfg.log.partitions,
         deadLetterTopic: cfg.log.deadLetterTopic,
         groupId: t.groupId,
+        sessionTimeoutSeconds: cfg.kafka.sessionTimeoutSeconds,
         concurrency: t.poolSize,
         logger,
         metrics,
@@ -215,6 +216,7 @@ export function createBridge(cfg: Config, logger: Logger, opts: BridgeOptions = 
         },
         log: cfg.log,
         groupId: source.groupId,
+        sessionTimeoutSeconds: cfg.kafka.sessionTimeoutSeconds,
         logger,
         metrics,
       });
@@ -246,6 +248,7 @@ export function createBridge(cfg: Config, logger: Logger, opts: BridgeOptions = 
         sourceName: source.name,
         legacy: r.legacy,
         groupId: r.groupId,
+        sessionTimeoutSeconds: cfg.kafka.sessionTimeoutSeconds,
         deadLetterTopic: cfg.log.deadLetterTopic,
         logger,
         metrics,

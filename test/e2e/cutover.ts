@@ -20,7 +20,15 @@ import { parseConfig } from '../../src/ops/config.js';
 import { unixToLocalDatetime } from '../../src/opensips/localTime.js';
 import { releaseProfile, type ReleaseName } from '../../src/opensips/releases.js';
 import { cli } from '../support/cli.js';
-import { connectUrl, freshMariaDb, freshPostgresDb, kafkaBrokers, withMysql, type FreshDb } from '../support/services.js';
+import {
+  connectUrl,
+  freshMariaDb,
+  freshPostgresDb,
+  kafkaBrokers,
+  KILLED_BRIDGE_SESSION_TIMEOUT_SECONDS,
+  withMysql,
+  type FreshDb,
+} from '../support/services.js';
 import { spawnBridge } from './harness.js';
 import { AutoIdRegistrar, ContactIdRegistrar, mariaSql, pgSql, type Registrar, type SqlSession } from './registrars.js';
 
@@ -233,7 +241,7 @@ export class CutoverRig {
   /** bridge.json: the legacy source, the target `main` (plus extra targets), the reverse sync (unless `reverse` is false). */
   writeConfig(extraTargets: Array<{ name: string; table: string; hashSize: number }> = [], { reverse = true } = {}): void {
     this.config = {
-      kafka: { brokers: kafkaBrokers() },
+      kafka: { brokers: kafkaBrokers(), sessionTimeoutSeconds: KILLED_BRIDGE_SESSION_TIMEOUT_SECONDS },
       log: { topic: `${this.tag}.registrations`, partitions: 4, deadLetterTopic: `${this.tag}.dead-letters` },
       sources: [{ name: 'legacy', release: this.legacyTable.release, topic: this.cdcTopic, timeZone: TZ, groupId: `${this.tag}-ingest` }],
       targets: [

@@ -40,6 +40,7 @@ import {
   type TableSpec,
 } from '../support/independentCompare.js';
 import { TcpProxy } from '../support/tcpProxy.js';
+import { KILLED_BRIDGE_SESSION_TIMEOUT_SECONDS } from '../support/services.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'ulbridge.js');
@@ -271,7 +272,11 @@ function writeConfig(database: string, name: string): void {
     configFile,
     JSON.stringify(
       {
-        kafka: { brokers: [kafkaProxy!.address], clientId: 'ulbridge-faults' },
+        kafka: {
+          brokers: [kafkaProxy!.address],
+          clientId: 'ulbridge-faults',
+          sessionTimeoutSeconds: KILLED_BRIDGE_SESSION_TIMEOUT_SECONDS,
+        },
         log: { topic: 'faults.registrations', partitions: 4, deadLetterTopic: 'faults.dead-letters' },
         sources: [{ name: 'legacy', release: '2.1', topic: cdcTopic, groupId: 'faults-ingest' }],
         // ulbridge reaches the target database through the proxy; the checks below go direct.

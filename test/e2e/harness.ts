@@ -16,7 +16,7 @@ import { LegacyTableWriter } from '../../src/demo/legacyTable.js';
 import { Workload } from '../../src/demo/workload.js';
 import { parseConfig, type Config } from '../../src/ops/config.js';
 import { diffBindingSets, readBindingSet, type BindingDiff } from '../../src/verify/bindingSet.js';
-import { connectUrl, freshPostgresDb, kafkaBrokers, type FreshDb } from '../support/services.js';
+import { connectUrl, freshPostgresDb, kafkaBrokers, KILLED_BRIDGE_SESSION_TIMEOUT_SECONDS, type FreshDb } from '../support/services.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -87,7 +87,7 @@ export function bridgeConfig(
 ): Config {
   return parseConfig(
     {
-      kafka: { brokers: kafkaBrokers() },
+      kafka: { brokers: kafkaBrokers(), sessionTimeoutSeconds: KILLED_BRIDGE_SESSION_TIMEOUT_SECONDS },
       log: { topic: s.logTopic, partitions: 4, deadLetterTopic: s.deadLetterTopic },
       sources: withIngest ? [{ name: 'legacy', release: '2.1', topic: s.cdcTopic, groupId: `${s.name}-${process.pid}-ingest` }] : [],
       targets: targets.map((t) => ({ ...t, table: t.table ?? 'location', groupId: `${s.name}-${process.pid}-${t.name}` })),

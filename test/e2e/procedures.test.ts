@@ -191,7 +191,7 @@ test("one target's state dropped (README DELETE + DROP SCHEMA CASCADE) while ano
   await rig.stopBridge();
 });
 
-// A consumer that crashes while its stage drains must not be restarted by kafkajs (src/ops/consumerRetry.ts).
+// A consumer that crashes while its stage drains must not be restarted by kafkajs (src/ops/stageConsumer.ts).
 test("SIGTERM while the dropped target's projection keeps failing (previous test): the bridge drains and exits 0", () => {
   assert.ok(sigtermWhileFailing !== null, 'the previous test reached its SIGTERM');
   assert.equal(sigtermWhileFailing, 'exit 0', sigtermLog);

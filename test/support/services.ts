@@ -37,6 +37,13 @@ export function mariaDbUrl(): string {
   return need(ENV.mysql);
 }
 
+/**
+ * kafka.sessionTimeoutSeconds of the bridges that tests kill -9 and start again: the restarted
+ * bridge gets its partitions once the broker has dropped the dead one's members, after up to this
+ * long (30 s by default). The kill and restart are what those tests exercise, not the wait.
+ */
+export const KILLED_BRIDGE_SESSION_TIMEOUT_SECONDS = 10;
+
 export function kafkaBrokers(): string[] {
   return need(ENV.kafka)
     .split(',')

@@ -7,7 +7,7 @@ const base = { kafka: { brokers: ['127.0.0.1:9092'] }, targets: [{ name: 'main',
 
 test('defaults are filled in', () => {
   assert.deepEqual(parseConfig(base, {}), {
-    kafka: { brokers: ['127.0.0.1:9092'], clientId: 'ulbridge', connectTimeoutSeconds: 30 },
+    kafka: { brokers: ['127.0.0.1:9092'], clientId: 'ulbridge', connectTimeoutSeconds: 30, sessionTimeoutSeconds: 30 },
     log: { topic: 'ulbridge.registrations', partitions: 6, deadLetterTopic: 'ulbridge.dead-letters' },
     sources: [],
     targets: [
@@ -261,6 +261,23 @@ test('targets[].cluster: defaults, and every refusal names the key', () => {
   for (const [c, message] of refused) {
     assert.throws(
       () => parseConfig({ ...base, targets: [{ ...base.targets[0], cluster: c }] }, {}),
+      (e: any) => e.code === 'CONFIG_INVALID' && e.message === message,
+      message,
+    );
+  }
+});
+
+test("kafka.sessionTimeoutSeconds: whole seconds from the broker's minimum (6) to 300", () => {
+  assert.equal(parseConfig({ ...base, kafka: { ...base.kafka, sessionTimeoutSeconds: 6 } }, {}).kafka.sessionTimeoutSeconds, 6);
+  assert.equal(parseConfig({ ...base, kafka: { ...base.kafka, sessionTimeoutSeconds: 300 } }, {}).kafka.sessionTimeoutSeconds, 300);
+  const refused: Array<[number, string]> = [
+    [5, 'config kafka.sessionTimeoutSeconds: Too small: expected number to be >=6'],
+    [301, 'config kafka.sessionTimeoutSeconds: Too big: expected number to be <=300'],
+    [7.5, 'config kafka.sessionTimeoutSeconds: Invalid input: expected int, received number'],
+  ];
+  for (const [value, message] of refused) {
+    assert.throws(
+      () => parseConfig({ ...base, kafka: { ...base.kafka, sessionTimeoutSeconds: value } }, {}),
       (e: any) => e.code === 'CONFIG_INVALID' && e.message === message,
       message,
     );

@@ -124,7 +124,7 @@ function payload(
   };
 }
 
-const options = (kafka: Kafka, metrics: Metrics, maxRecordsPerSend?: number) => ({
+const options = (kafka: Kafka, metrics: Metrics, maxRecordsPerSend?: number, sessionTimeoutSeconds?: number) => ({
   kafka,
   source: { name: 'legacy', release: '2.2' as const, topic: 'legacy_pg.public.location', timeZone: 'UTC' },
   log: { topic: 'ulbridge.log', partitions: 4, deadLetterTopic: 'ulbridge.dlq' },
@@ -132,6 +132,7 @@ const options = (kafka: Kafka, metrics: Metrics, maxRecordsPerSend?: number) => 
   logger: silentLogger,
   metrics,
   ...(maxRecordsPerSend === undefined ? {} : { maxRecordsPerSend }),
+  ...(sessionTimeoutSeconds === undefined ? {} : { sessionTimeoutSeconds }),
 });
 
 const create = change({ release: '2.2', db: 'postgresql', op: 'c', schemas: false, key: 1n, source: { lsn: 10n, tsMs: 1719835200000n } });
@@ -148,7 +149,7 @@ test('start: topics, idempotent producer, manual-commit consumer from the beginn
     'createTopics ulbridge.log,ulbridge.dlq',
     'admin.disconnect',
     'producer.connect',
-    'consumer {"groupId":"ulbridge-ingest-legacy","allowAutoTopicCreation":false,"maxBytesPerPartition":8388608,"maxBytes":33554432,"retry":{"retries":5}}',
+    'consumer {"groupId":"ulbridge-ingest-legacy","sessionTimeout":30000,"heartbeatInterval":3000,"rebalanceTimeout":60000,"allowAutoTopicCreation":false,"maxBytesPerPartition":8388608,"maxBytes":33554432,"retry":{"retries":5}}',
     'consumer.connect',
     'subscribe {"topics":["legacy_pg.public.location"],"fromBeginning":true}',
     'run',
@@ -170,6 +171,24 @@ test('start: topics, idempotent producer, manual-commit consumer from the beginn
   assert.equal(await restartOnFailure(new Error('crash')), true);
   await ingest.stop();
   assert.equal(await restartOnFailure(new Error('crash while draining')), false);
+});
+
+test('kafka.sessionTimeoutSeconds reaches the consumer: heartbeats every third of it, the rebalance timeout never below it', async () => {
+  const cases: Array<[number, Record<string, number>]> = [
+    [8, { sessionTimeout: 8000, heartbeatInterval: 2666, rebalanceTimeout: 60_000 }],
+    [120, { sessionTimeout: 120_000, heartbeatInterval: 3000, rebalanceTimeout: 120_000 }],
+  ];
+  for (const [seconds, expected] of cases) {
+    const f = fakeKafka();
+    const ingest = createIngest(options(f.kafka, new Metrics(), undefined, seconds));
+    await ingest.start();
+    const c = f.consumerConfig();
+    assert.deepEqual(
+      { sessionTimeout: c.sessionTimeout, heartbeatInterval: c.heartbeatInterval, rebalanceTimeout: c.rebalanceTimeout },
+      expected,
+    );
+    await ingest.stop();
+  }
 });
 
 test('a batch is produced (acks -1), then committed at last offset + 1, then resolved; metrics follow', async () => {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import kafkajs, { type Consumer } from 'kafkajs';
-import { failStageOnCrash, rejoinOnMembershipLoss } from '../../src/ops/consumerRetry.js';
+import { failStageOnCrash, rejoinOnMembershipLoss } from '../../src/ops/stageConsumer.js';
 import { isStoppedError, Lifecycle } from '../../src/ops/lifecycle.js';
 import type { Logger } from '../../src/ops/logger.js';
 

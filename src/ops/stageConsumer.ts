@@ -1,16 +1,44 @@
-import type { Consumer, RetryOptions } from 'kafkajs';
+import type { Consumer, ConsumerConfig } from 'kafkajs';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './logger.js';
 
+/** kafka.sessionTimeoutSeconds's default: kafkajs's own session timeout. */
+export const DEFAULT_SESSION_TIMEOUT_SECONDS = 30;
+
+export interface StageConsumerOptions {
+  groupId: string;
+  /** Upper bound of one fetch per partition; a fetch takes at most four partitions' worth. */
+  maxBytesPerPartition: number;
+  /** config kafka.sessionTimeoutSeconds (default 30). */
+  sessionTimeoutSeconds?: number | undefined;
+}
+
 /**
- * The kafkajs retry options of a stage's consumer: kafkajs's consumer default (5 retries of a
- * failed batch, then a crash and a restart), except that a consumer never restarts once its
- * stage's stop() has begun. kafkajs decides a restart after the crash's own disconnect, so a
- * crash that lands while the stage drains (its batches failing, e.g. on a closed pool) would
- * otherwise start the consumer again after stop() returned, and the process would never exit.
+ * The kafkajs consumer config of a stage (ingest, projection, reverse sync).
+ *
+ * - Group membership: the session timeout is how long the broker keeps a member that went away
+ *   without leaving (kill -9, a host crash, a frozen process) before its partitions may go to
+ *   another member, so a stage restarted after a crash waits up to that long for its partitions.
+ *   Heartbeats every third of it (at most kafkajs's 3 s); the rebalance timeout (how long a
+ *   rebalance waits for live members to rejoin) is never below it.
+ * - Retries: kafkajs's consumer default (5 retries of a failed batch, then a crash and a restart),
+ *   except that a consumer never restarts once its stage's stop() has begun. kafkajs decides a
+ *   restart after the crash's own disconnect, so a crash that lands while the stage drains (its
+ *   batches failing, e.g. on a closed pool) would otherwise start the consumer again after stop()
+ *   returned, and the process would never exit.
  */
-export function stageConsumerRetry(lifecycle: Lifecycle): RetryOptions {
-  return { retries: 5, restartOnFailure: async () => !lifecycle.stopRequested };
+export function stageConsumerConfig(lifecycle: Lifecycle, o: StageConsumerOptions): ConsumerConfig {
+  const sessionTimeout = (o.sessionTimeoutSeconds ?? DEFAULT_SESSION_TIMEOUT_SECONDS) * 1000;
+  return {
+    groupId: o.groupId,
+    sessionTimeout,
+    heartbeatInterval: Math.min(3000, Math.floor(sessionTimeout / 3)),
+    rebalanceTimeout: Math.max(60_000, sessionTimeout),
+    allowAutoTopicCreation: false,
+    maxBytesPerPartition: o.maxBytesPerPartition,
+    maxBytes: 4 * o.maxBytesPerPartition,
+    retry: { retries: 5, restartOnFailure: async () => !lifecycle.stopRequested },
+  };
 }
 
 /**
