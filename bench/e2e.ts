@@ -469,7 +469,7 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
     child.kill('SIGTERM');
     await Promise.race([exited, sleep(30_000)]);
     await target.end();
-    await dropConnector(s.connectUrl, `${tag}-bridged`, pgSlot(bridgedUrl, cfg));
+    await dropConnector(s.connectUrl, configCaptures(cfg)[0]!.spec.name, pgSlot(bridgedUrl, cfg));
     await admin.disconnect();
   }
 }
