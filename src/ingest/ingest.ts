@@ -3,7 +3,7 @@ import { createDecoder, type Decoder } from '../cdc/decoder.js';
 import { createLogProducer, sendAcknowledged } from '../log/producer.js';
 import { ensureTopics } from '../log/topics.js';
 import { UlbridgeError, wrapError } from '../ops/errors.js';
-import { failStageOnCrash, rejoinOnMembershipLoss, stageConsumerConfig } from '../ops/stageConsumer.js';
+import { failStageOnCrash, joiningGroup, rejoinOnMembershipLoss, stageConsumerConfig } from '../ops/stageConsumer.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import { linger, snapshotLingerMs, valueBytes } from '../ops/snapshotLinger.js';
 import { compileIngestOptions, type CompiledIngestOptions, type IngestOptions } from './config.js';
@@ -70,27 +70,30 @@ export function createIngest(options: IngestOptions): Ingest {
     lifecycle.hold('log producer', () => producer.disconnect());
     await producer.connect();
     lifecycle.checkpoint();
-    const consumer = opts.kafka.consumer(
-      stageConsumerConfig(lifecycle, {
-        groupId: opts.groupId,
-        sessionTimeoutSeconds: opts.sessionTimeoutSeconds,
-        // Fetches of many chunks, so that decoding and produce overlap (see handleBatch): kafkajs's
-        // default of 1 MiB per partition is ~200 Debezium values with schemas, one chunk.
-        maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
-      }),
-    );
+    const consumerConfig = stageConsumerConfig(lifecycle, {
+      groupId: opts.groupId,
+      sessionTimeoutSeconds: opts.sessionTimeoutSeconds,
+      // Fetches of many chunks, so that decoding and produce overlap (see handleBatch): kafkajs's
+      // default of 1 MiB per partition is ~200 Debezium values with schemas, one chunk.
+      maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
+    });
+    const consumer = opts.kafka.consumer(consumerConfig);
     // The consumer first on stop (held last): its disconnect waits for the batch in flight.
     lifecycle.hold('consumer', () => consumer.disconnect());
     failStageOnCrash(consumer, lifecycle, logger, 'ingest');
     await consumer.connect();
     lifecycle.checkpoint();
     await consumer.subscribe({ topics: [source.topic], fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: rejoinOnMembershipLoss((payload) => handleBatch(opts, decoder, producer, payload)),
-    });
+    await joiningGroup(
+      consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: rejoinOnMembershipLoss((payload) => handleBatch(opts, decoder, producer, payload)),
+      }),
+      logger,
+      consumerConfig,
+    );
     logger.info({ topic: source.topic, log: log.topic, release: source.release }, 'ingest running');
   }
 

@@ -41,6 +41,30 @@ export function stageConsumerConfig(lifecycle: Lifecycle, o: StageConsumerOption
   };
 }
 
+/** A stage still joining its consumer group after this long says why it may be waiting. */
+export const SLOW_JOIN_NOTICE_MS = 5000;
+
+/**
+ * Awaits `running`, a consumer's run(), which resolves once the group has taken the member in and
+ * assigned its partitions. A process restarted right after a crash waits there, silent, until the
+ * broker drops the dead process's members (up to the session timeout); past SLOW_JOIN_NOTICE_MS
+ * the stage logs once why.
+ */
+export async function joiningGroup(running: Promise<void>, log: Logger, config: ConsumerConfig): Promise<void> {
+  const seconds = (config.sessionTimeout ?? DEFAULT_SESSION_TIMEOUT_SECONDS * 1000) / 1000;
+  const notice = setTimeout(() => {
+    log.info(
+      { groupId: config.groupId },
+      `still joining consumer group ${config.groupId} after ${SLOW_JOIN_NOTICE_MS / 1000} s: a ulbridge that stopped without leaving the group (kill -9, a crash) holds its partitions until the broker drops it, up to kafka.sessionTimeoutSeconds (${seconds} s)`,
+    );
+  }, SLOW_JOIN_NOTICE_MS);
+  try {
+    await running;
+  } finally {
+    clearTimeout(notice);
+  }
+}
+
 /**
  * A consumer crash kafkajs will not restart fails the stage for good (/healthz 503, status says
  * why), unless the stage is stopping anyway. Every crash is logged.

@@ -1,6 +1,6 @@
 import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import { deadLetterDocument, deadLetterMessage } from '../log/deadLetter.js';
-import { failStageOnCrash, rejoinOnMembershipLoss, stageConsumerConfig } from '../ops/stageConsumer.js';
+import { failStageOnCrash, joiningGroup, rejoinOnMembershipLoss, stageConsumerConfig } from '../ops/stageConsumer.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -178,13 +178,12 @@ export function createProjection(opts: ProjectionOptions): Projection {
     // Fetch size bounds memory (every fetched message is decoded and planned at once, up to
     // `concurrency` partitions in parallel) and the batch size: 512 KiB is ~1,500 events per
     // transaction, enough to amortise its round trips.
-    const c = kafka.consumer(
-      stageConsumerConfig(lifecycle, {
-        groupId: opts.groupId,
-        sessionTimeoutSeconds: opts.sessionTimeoutSeconds,
-        maxBytesPerPartition: fetchBytesPerPartition,
-      }),
-    );
+    const consumerConfig = stageConsumerConfig(lifecycle, {
+      groupId: opts.groupId,
+      sessionTimeoutSeconds: opts.sessionTimeoutSeconds,
+      maxBytesPerPartition: fetchBytesPerPartition,
+    });
+    const c = kafka.consumer(consumerConfig);
     const r = new OffsetReports({
       topic: opts.logTopic,
       commit: (offsets) => c.commitOffsets(offsets),
@@ -211,12 +210,16 @@ export function createProjection(opts: ProjectionOptions): Projection {
     await c.connect();
     lifecycle.checkpoint();
     await c.subscribe({ topic: opts.logTopic, fromBeginning: true });
-    await c.run({
-      autoCommit: false,
-      eachBatchAutoResolve: true,
-      partitionsConsumedConcurrently: opts.concurrency ?? 4,
-      eachBatch: rejoinOnMembershipLoss(eachBatch),
-    });
+    await joiningGroup(
+      c.run({
+        autoCommit: false,
+        eachBatchAutoResolve: true,
+        partitionsConsumedConcurrently: opts.concurrency ?? 4,
+        eachBatch: rejoinOnMembershipLoss(eachBatch),
+      }),
+      log,
+      consumerConfig,
+    );
     log.info({ table: target.table, release: target.release, hashSize: target.hashSize }, 'projection started');
   }
 

@@ -4,7 +4,7 @@ import { DecodeError } from '../cdc/errors.js';
 import type { DbConnection } from '../db/connection.js';
 import { openDb } from '../db/open.js';
 import { deadLetterDocument, deadLetterMessage, type DeadLetterDocument } from '../log/deadLetter.js';
-import { failStageOnCrash, rejoinOnMembershipLoss, stageConsumerConfig } from '../ops/stageConsumer.js';
+import { failStageOnCrash, joiningGroup, rejoinOnMembershipLoss, stageConsumerConfig } from '../ops/stageConsumer.js';
 import { Lifecycle, type LifecycleState } from '../ops/lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -220,25 +220,28 @@ export function createReverse(opts: ReverseOptions): Reverse {
     producer = p;
     lifecycle.checkpoint();
     await waitForTopic();
-    const consumer: Consumer = opts.kafka.consumer(
-      stageConsumerConfig(lifecycle, {
-        groupId: opts.groupId,
-        sessionTimeoutSeconds: opts.sessionTimeoutSeconds,
-        maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
-      }),
-    );
+    const consumerConfig = stageConsumerConfig(lifecycle, {
+      groupId: opts.groupId,
+      sessionTimeoutSeconds: opts.sessionTimeoutSeconds,
+      maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
+    });
+    const consumer: Consumer = opts.kafka.consumer(consumerConfig);
     // Released first: its disconnect finishes the batch in flight and leaves the group.
     lifecycle.hold('consumer', () => consumer.disconnect());
     failStageOnCrash(consumer, lifecycle, log, 'reverse');
     await consumer.connect();
     lifecycle.checkpoint();
     await consumer.subscribe({ topic: opts.topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: rejoinOnMembershipLoss(eachBatch),
-    });
+    await joiningGroup(
+      consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: rejoinOnMembershipLoss(eachBatch),
+      }),
+      log,
+      consumerConfig,
+    );
     log.info({ topic: opts.topic, legacyTable: opts.legacy.table }, 'reverse sync started');
   }
 

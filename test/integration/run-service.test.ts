@@ -91,3 +91,57 @@ test('run: an invalid config is one line naming the key, exit 2', async () => {
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /^ulbridge: CONFIG_UNREADABLE: cannot read config file .*nope\.json: ENOENT/);
 });
+
+test('run restarted right after a kill -9: it says why it waits for its partitions, then runs', async () => {
+  // The killed process stays in its consumer group until the broker has missed its heartbeats for
+  // kafka.sessionTimeoutSeconds (20 s here: long enough that the restarted one waits past the 5 s
+  // notice even on a loaded machine).
+  const file = join(dir, 'kill.json');
+  const groupId = `run-kill-${process.pid}`;
+  writeFileSync(
+    file,
+    JSON.stringify({
+      kafka: { brokers: kafkaBrokers(), sessionTimeoutSeconds: 20 },
+      log: { topic: `run.${process.pid}.log`, partitions: 2, deadLetterTopic: `run.${process.pid}.dlq` },
+      targets: [{ name: 'main', db: db.url, release: '4.0', hashSize: 9, groupId }],
+      http: { port: 0 },
+    }),
+  );
+  const start = (): { child: ChildProcess; logs: () => string; started: Promise<void> } => {
+    const c = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--config', file], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = c;
+    let logs = '';
+    const started = new Promise<void>((resolve, reject) => {
+      c.stderr.on('data', (d: Buffer) => {
+        logs += d.toString();
+        if (logs.includes('"msg":"ulbridge running"')) resolve();
+      });
+      c.once('exit', (code) => reject(new Error(`ulbridge run exited ${code} before it ran:\n${logs}`)));
+    });
+    return { child: c, logs: () => logs, started };
+  };
+  const first = start();
+  await first.started;
+  const killed = new Promise<void>((r) => first.child.once('exit', () => r()));
+  first.child.kill('SIGKILL');
+  await killed;
+  const second = start();
+  await second.started;
+  const exited = new Promise<number | null>((r) => second.child.once('exit', (code) => r(code)));
+  second.child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  const msgs = second
+    .logs()
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { msg: string }).msg);
+  const notice = `still joining consumer group ${groupId} after 5 s: a ulbridge that stopped without leaving the group (kill -9, a crash) holds its partitions until the broker drops it, up to kafka.sessionTimeoutSeconds (20 s)`;
+  assert.deepEqual(
+    msgs.filter((m) => m === notice || m.startsWith('joined the consumer group')),
+    [notice, 'joined the consumer group; positioned at the offsets stored in the target'],
+    msgs.join('\n'),
+  );
+});

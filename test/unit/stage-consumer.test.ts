@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ConsumerConfig, Kafka } from 'kafkajs';
 import { Lifecycle } from '../../src/ops/lifecycle.js';
-import { silentLogger } from '../../src/ops/logger.js';
+import { createLogger, silentLogger } from '../../src/ops/logger.js';
 import { Metrics } from '../../src/ops/metrics.js';
-import { stageConsumerConfig } from '../../src/ops/stageConsumer.js';
+import { joiningGroup, SLOW_JOIN_NOTICE_MS, stageConsumerConfig } from '../../src/ops/stageConsumer.js';
 import { createProjection } from '../../src/project/projection.js';
 import { compileTarget } from '../../src/project/target.js';
 import type { TargetStore } from '../../src/project/targetStore.js';
@@ -87,4 +87,48 @@ test("the projection's consumer gets kafka.sessionTimeoutSeconds", async () => {
   await assert.rejects(projection.start(), /no broker in this test/);
   assert.deepEqual(timings(seen!), { sessionTimeout: 8000, heartbeatInterval: 2666, rebalanceTimeout: 60_000 });
   assert.equal(seen!.groupId, 'ulbridge-project-main');
+});
+
+test('a stage still joining its group after 5 s says once why it may wait; a quick join says nothing', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const lines: string[] = [];
+  const log = createLogger('info', { write: (line: string) => lines.push(line) });
+  const config = stageConsumerConfig(new Lifecycle('test', () => undefined), {
+    groupId: 'ulbridge-project-main',
+    maxBytesPerPartition: 1024,
+    sessionTimeoutSeconds: 10,
+  });
+  const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+  const joinAfter = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  const quick = joiningGroup(joinAfter(SLOW_JOIN_NOTICE_MS - 1), log, config);
+  t.mock.timers.tick(SLOW_JOIN_NOTICE_MS - 1);
+  await quick;
+  t.mock.timers.tick(60_000);
+  await tick();
+  assert.deepEqual(lines, [], 'joined in time: no notice, and none later');
+
+  const slow = joiningGroup(joinAfter(30_000), log, config);
+  t.mock.timers.tick(SLOW_JOIN_NOTICE_MS);
+  await tick();
+  t.mock.timers.tick(30_000 - SLOW_JOIN_NOTICE_MS);
+  await slow;
+  assert.deepEqual(
+    lines
+      .map((l) => JSON.parse(l) as { level: number; groupId: string; msg: string })
+      .map(({ level, groupId, msg }) => ({ level, groupId, msg })),
+    [
+      {
+        level: 30,
+        groupId: 'ulbridge-project-main',
+        msg: 'still joining consumer group ulbridge-project-main after 5 s: a ulbridge that stopped without leaving the group (kill -9, a crash) holds its partitions until the broker drops it, up to kafka.sessionTimeoutSeconds (10 s)',
+      },
+    ],
+  );
+
+  const failed = joiningGroup(Promise.reject(new Error('broker gone')), log, config);
+  await assert.rejects(failed, /broker gone/);
+  t.mock.timers.tick(60_000);
+  await tick();
+  assert.equal(lines.length, 1, 'a failed join leaves no notice behind');
 });
