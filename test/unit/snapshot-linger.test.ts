@@ -1,14 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { EachBatchPayload, Kafka } from 'kafkajs';
+import type { EachBatchPayload } from 'kafkajs';
 import { SNAPSHOT_LINGER_MS, snapshotLingerMs, valueBytes } from '../../src/ops/snapshotLinger.js';
-import { Metrics } from '../../src/ops/metrics.js';
-import { silentLogger } from '../../src/ops/logger.js';
-import { createProjection } from '../../src/project/projection.js';
 import { emptyBatchResult } from '../../src/project/batchSteps.js';
-import { compileTarget } from '../../src/project/target.js';
 import type { BatchInput, BatchResult } from '../../src/project/batch.js';
-import type { TargetStore } from '../../src/project/targetStore.js';
+import { fakeProjection } from '../support/fakeProjection.js';
 
 /**
  * A stage keeping up with a Debezium snapshot waits before its next fetch, so the snapshot comes
@@ -33,51 +29,7 @@ test('the rule: only a batch of snapshot reads alone, under half the fetch limit
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 function rig(result: (b: BatchInput) => BatchResult) {
-  let eachBatch: ((p: EachBatchPayload) => Promise<void>) | null = null;
-  const kafka = {
-    producer: () => ({ connect: async () => undefined, disconnect: async () => undefined, send: async () => [] }),
-    consumer: () => ({
-      events: { CRASH: 'consumer.crash', GROUP_JOIN: 'consumer.group_join' },
-      on: () => undefined,
-      connect: async () => undefined,
-      subscribe: async () => undefined,
-      run: async (c: { eachBatch: (p: EachBatchPayload) => Promise<void> }) => {
-        eachBatch = c.eachBatch;
-      },
-      commitOffsets: async () => undefined,
-      disconnect: async () => undefined,
-    }),
-  } as unknown as Kafka;
-  const target = compileTarget({
-    name: 'main',
-    db: 'postgresql://127.0.0.1/target',
-    table: 'location',
-    release: '4.0',
-    hashSize: 9,
-    useDomain: false,
-    signedness: 'signed',
-    timeZone: 'UTC',
-    stateSchema: 'ulbridge_main',
-  });
-  const store: TargetStore = {
-    target,
-    dialect: 'postgres',
-    ensureState: async () => undefined,
-    storedOffsets: async () => new Map(),
-    applyBatch: async (b) => result(b),
-    close: async () => undefined,
-  };
-  const projection = createProjection({
-    kafka,
-    store,
-    target,
-    logTopic: 'ulbridge.log',
-    logPartitions: 1,
-    deadLetterTopic: 'ulbridge.dlq',
-    groupId: 'g',
-    logger: silentLogger,
-    metrics: new Metrics(),
-  });
+  const { projection, eachBatch } = fakeProjection({ result });
   const payload = (offsets: number[], running = true): EachBatchPayload =>
     ({
       batch: {
@@ -92,7 +44,7 @@ function rig(result: (b: BatchInput) => BatchResult) {
       isRunning: () => running,
       isStale: () => false,
     }) as unknown as EachBatchPayload;
-  return { projection, payload, eachBatch: () => eachBatch! };
+  return { projection, payload, eachBatch };
 }
 
 test('behind a snapshot the projection waits SNAPSHOT_LINGER_MS after the COMMIT; after changes, or while stopping, it does not', async (t) => {

@@ -1,13 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ConsumerConfig, Kafka } from 'kafkajs';
+import type { ConsumerConfig } from 'kafkajs';
 import { Lifecycle } from '../../src/ops/lifecycle.js';
-import { createLogger, silentLogger } from '../../src/ops/logger.js';
-import { Metrics } from '../../src/ops/metrics.js';
+import { createLogger } from '../../src/ops/logger.js';
 import { joiningGroup, SLOW_JOIN_NOTICE_MS, stageConsumerConfig } from '../../src/ops/stageConsumer.js';
-import { createProjection } from '../../src/project/projection.js';
-import { compileTarget } from '../../src/project/target.js';
-import type { TargetStore } from '../../src/project/targetStore.js';
+import { fakeProjection } from '../support/fakeProjection.js';
 
 /**
  * Every stage's consumer (ingest, projection, reverse sync) is configured by stageConsumerConfig:
@@ -39,54 +36,11 @@ test('the session timeout, heartbeats every third of it (at most 3 s), the rebal
 });
 
 test("the projection's consumer gets kafka.sessionTimeoutSeconds", async () => {
-  let seen: ConsumerConfig | undefined;
-  const kafka = {
-    producer: () => ({ connect: async () => undefined, disconnect: async () => undefined }),
-    consumer: (c: ConsumerConfig) => {
-      seen = c;
-      return {
-        events: { CRASH: 'consumer.crash', GROUP_JOIN: 'consumer.group_join' },
-        on: () => undefined,
-        connect: async () => {
-          throw new Error('no broker in this test');
-        },
-        disconnect: async () => undefined,
-      };
-    },
-  } as unknown as Kafka;
-  const target = compileTarget({
-    name: 'main',
-    db: 'postgresql://127.0.0.1/target',
-    table: 'location',
-    release: '4.0',
-    hashSize: 9,
-    useDomain: false,
-    signedness: 'signed',
-    timeZone: 'UTC',
-    stateSchema: 'ulbridge_main',
-  });
-  const store = {
-    target,
-    dialect: 'postgres',
-    ensureState: async () => undefined,
-    storedOffsets: async () => new Map(),
-    close: async () => undefined,
-  } as unknown as TargetStore;
-  const projection = createProjection({
-    kafka,
-    store,
-    target,
-    logTopic: 'ulbridge.log',
-    logPartitions: 1,
-    deadLetterTopic: 'ulbridge.dlq',
-    groupId: 'ulbridge-project-main',
-    sessionTimeoutSeconds: 8,
-    logger: silentLogger,
-    metrics: new Metrics(),
-  });
-  await assert.rejects(projection.start(), /no broker in this test/);
-  assert.deepEqual(timings(seen!), { sessionTimeout: 8000, heartbeatInterval: 2666, rebalanceTimeout: 60_000 });
-  assert.equal(seen!.groupId, 'ulbridge-project-main');
+  const f = fakeProjection({ groupId: 'ulbridge-project-main', sessionTimeoutSeconds: 8 });
+  await f.projection.start();
+  assert.deepEqual(timings(f.consumerConfig()), { sessionTimeout: 8000, heartbeatInterval: 2666, rebalanceTimeout: 60_000 });
+  assert.equal(f.consumerConfig().groupId, 'ulbridge-project-main');
+  await f.projection.stop();
 });
 
 test('a stage still joining its group after 5 s says once why it may wait; a quick join says nothing', async (t) => {
