@@ -7,6 +7,19 @@ import { createProjection, type Projection } from '../../src/project/projection.
 import { compileTarget } from '../../src/project/target.js';
 import type { TargetStore } from '../../src/project/targetStore.js';
 
+/** A 4.0 target with hash_size 9, for unit tests that never reach its database. */
+export const unitTarget = compileTarget({
+  name: 'main',
+  db: 'postgresql://127.0.0.1/target',
+  table: 'location',
+  release: '4.0',
+  hashSize: 9,
+  useDomain: false,
+  signedness: 'signed',
+  timeZone: 'UTC',
+  stateSchema: 'ulbridge_main',
+});
+
 export interface FakeProjection {
   projection: Projection;
   /** The config the projection gave kafkajs for its consumer (after start()). */
@@ -41,17 +54,7 @@ export function fakeProjection(
       };
     },
   } as unknown as Kafka;
-  const target = compileTarget({
-    name: 'main',
-    db: 'postgresql://127.0.0.1/target',
-    table: 'location',
-    release: '4.0',
-    hashSize: 9,
-    useDomain: false,
-    signedness: 'signed',
-    timeZone: 'UTC',
-    stateSchema: 'ulbridge_main',
-  });
+  const target = unitTarget;
   const store: TargetStore = {
     target,
     dialect: 'postgres',

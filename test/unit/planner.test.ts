@@ -1,21 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Planner, type AorState, type BindingState } from '../../src/project/planner.js';
-import { compileTarget } from '../../src/project/target.js';
 import { unpackContactId, packContactId } from '../../src/opensips/contactId.js';
 import type { RegistrationEvent } from '../../src/log/event.js';
+import { unitTarget } from '../support/fakeProjection.js';
 
-const target = compileTarget({
-  name: 't',
-  db: 'postgres://unused',
-  table: 'location',
-  release: '4.0',
-  hashSize: 9,
-  useDomain: false,
-  signedness: 'signed',
-  timeZone: 'UTC',
-  stateSchema: 's',
-});
+const target = unitTarget;
 
 function ev(
   op: 'UPSERT' | 'DELETE',
