@@ -38,9 +38,10 @@ export function mariaDbUrl(): string {
 }
 
 /**
- * kafka.sessionTimeoutSeconds of the bridges that tests kill -9 and start again: the restarted
- * bridge gets its partitions once the broker has dropped the dead one's members, after up to this
- * long (30 s by default). The kill and restart are what those tests exercise, not the wait.
+ * kafka.sessionTimeoutSeconds of the e2e rigs whose bridges tests kill -9 and start again (harness,
+ * cutover rig, faults): the restarted bridge gets its partitions once the broker has dropped the
+ * dead one's members, after up to this long (30 s by default). The kill and restart are what those
+ * tests exercise, not the wait; the rigs' other bridges run with it too.
  */
 export const KILLED_BRIDGE_SESSION_TIMEOUT_SECONDS = 10;
 
