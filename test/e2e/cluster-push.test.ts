@@ -25,7 +25,8 @@ import { parseConfig } from '../../src/ops/config.js';
 import { readPushState } from '../../src/push/pushState.js';
 import { runVerify } from '../../src/verify/verify.js';
 import { freshPostgresDb, kafkaBrokers, type FreshDb } from '../support/services.js';
-import { freePort, mi, modulesDir, newNode, nodeCfg, type Node } from '../support/opensipsNode.js';
+import { freePort } from '../support/net.js';
+import { mi, modulesDir, newNode, nodeCfg, type Node } from '../support/opensipsNode.js';
 import { SipClient } from '../support/sipClient.js';
 import { legacyScenario, spawnBridge, waitForEqual, type Scenario } from './harness.js';
 

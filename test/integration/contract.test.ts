@@ -2,7 +2,6 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +13,7 @@ import { LegacyTableWriter } from '../../src/demo/legacyTable.js';
 import { Workload } from '../../src/demo/workload.js';
 import { readTopic, squatGroup } from '../support/kafka.js';
 import { metricValue, samples } from '../support/metrics.js';
+import { freePort } from '../support/net.js';
 import {
   connectUrl,
   freshMariaDb,
@@ -120,14 +120,6 @@ class RunProcess {
   kill(): void {
     if (this.alive) this.child.kill('SIGKILL');
   }
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 async function get(url: string): Promise<{ status: number; text: string }> {

@@ -2,7 +2,6 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +11,7 @@ import { configCaptures } from '../../src/connect/fromConfig.js';
 import { createLocationTable } from '../../src/demo/tables.js';
 import { parseConfig, type Config } from '../../src/ops/config.js';
 import { deleteConnector } from '../../src/stack/connectors.js';
+import { freePort } from '../support/net.js';
 import { connectUrl, freshPostgresDb, kafkaBrokers, type FreshDb } from '../support/services.js';
 
 // The Grafana dashboard and the Prometheus alerting rules in ops/monitoring/ against a real
@@ -77,17 +77,6 @@ function exportedNames(text: string): Set<string> {
     if (s) names.add(s[1]!);
   }
   return names;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitFor<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {

@@ -39,11 +39,11 @@ import {
 import { packContactId } from '../../src/opensips/contactId.js';
 import { aorHash } from '../../src/opensips/coreHash.js';
 import { ScriptedPeer } from './clusterPeer.js';
+import { freePort } from './net.js';
 import { SipClient } from './sipClient.js';
 import {
   cliArg as arg,
   newNode,
-  freePort,
   mi,
   modulesDir,
   nodeCfg,

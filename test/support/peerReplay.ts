@@ -17,10 +17,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeUsrlocPacket, encodeUsrlocPacket, USRLOC_CAPABILITY, type UsrlocMessage } from '../../src/cluster/usrloc/index.js';
 import { ScriptedPeer } from './clusterPeer.js';
+import { freePort } from './net.js';
 import {
   cliArg as arg,
   newNode,
-  freePort,
   mi,
   modulesDir,
   nodeCfg,

@@ -14,7 +14,7 @@ import { decodeBinPacket } from '../../src/cluster/bin.js';
 import { splitTrailer } from '../../src/cluster/clusterer.js';
 import { decodeUsrlocPacket, USRLOC_CAPABILITY } from '../../src/cluster/usrloc/index.js';
 import { ScriptedPeer } from '../support/clusterPeer.js';
-import { freePort } from '../support/opensipsNode.js';
+import { freePort } from '../support/net.js';
 
 const DIR = fileURLToPath(new URL('../fixtures/opensips-bin/3.6/', import.meta.url));
 
