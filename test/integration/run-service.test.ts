@@ -26,6 +26,18 @@ after(() => {
   if (child && child.exitCode === null) child.kill('SIGKILL');
 });
 
+/** `ulbridge run --config FILE` from the sources; its stderr (the JSON log) collected. */
+function spawnRun(file: string): { child: ChildProcess; logs: () => string } {
+  const c = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--config', file], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child = c;
+  let logs = '';
+  c.stderr.on('data', (d: Buffer) => (logs += d.toString()));
+  return { child: c, logs: () => logs };
+}
+
 async function getJson(url: string): Promise<{ status: number; body: any }> {
   const r = await fetch(url);
   return { status: r.status, body: await r.json() };
@@ -43,12 +55,7 @@ test('run: /readyz turns ready, /healthz ok, /metrics served, SIGTERM drains and
       http: { port },
     }),
   );
-  child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--config', file], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let logs = '';
-  child.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
+  const run = spawnRun(file);
   const base = `http://127.0.0.1:${port}`;
   let ready: { status: number; body: any } | null = null;
   for (let i = 0; i < 200 && ready?.status !== 200; i++) {
@@ -62,10 +69,11 @@ test('run: /readyz turns ready, /healthz ok, /metrics served, SIGTERM drains and
   assert.match(metrics, /# TYPE ulbridge_dead_letters_total counter/);
   assert.match(metrics, /ulbridge_process_resident_memory_bytes \d+/);
 
-  const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
-  child.kill('SIGTERM');
+  const exited = new Promise<number | null>((r) => run.child.once('exit', (code) => r(code)));
+  run.child.kill('SIGTERM');
   assert.equal(await exited, 0);
-  const lines = logs
+  const lines = run
+    .logs()
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l));
@@ -108,20 +116,14 @@ test('run restarted right after a kill -9: it says why it waits for its partitio
     }),
   );
   const start = (): { child: ChildProcess; logs: () => string; started: Promise<void> } => {
-    const c = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--config', file], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child = c;
-    let logs = '';
+    const run = spawnRun(file);
     const started = new Promise<void>((resolve, reject) => {
-      c.stderr.on('data', (d: Buffer) => {
-        logs += d.toString();
-        if (logs.includes('"msg":"ulbridge running"')) resolve();
+      run.child.stderr!.on('data', () => {
+        if (run.logs().includes('"msg":"ulbridge running"')) resolve();
       });
-      c.once('exit', (code) => reject(new Error(`ulbridge run exited ${code} before it ran:\n${logs}`)));
+      run.child.once('exit', (code) => reject(new Error(`ulbridge run exited ${code} before it ran:\n${run.logs()}`)));
     });
-    return { child: c, logs: () => logs, started };
+    return { ...run, started };
   };
   const first = start();
   await first.started;
