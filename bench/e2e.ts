@@ -290,8 +290,9 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
     ],
     targets: [{ name: 'main', db: targetUrl, table: 'location', release: '4.0', hashSize: 12 }],
   });
-  const pgSlot = (url: string, cfg: ReturnType<typeof parseConfig>) =>
-    kind === 'postgres' ? { url, slot: slotName(configCaptures(cfg)[0]!.spec) } : undefined;
+  /** Deletes a capture's connector (and on PostgreSQL its replication slot in the database at `url`). */
+  const dropCapture = (url: string, capture: ReturnType<typeof configCaptures>[number]) =>
+    dropConnector(s.connectUrl, capture.spec.name, kind === 'postgres' ? { url, slot: slotName(capture.spec) } : undefined);
 
   /** A connector snapshots table A into its own topic: connector start -> the topic holds every row, in seconds. */
   const snapshotAlone = async (name: string): Promise<number> => {
@@ -301,7 +302,7 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
     await applyConnectors(aloneCfg, s.connectUrl);
     while ((await topicRecords(admin, capture.topic)) < n) await sleep(200);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    await dropConnector(s.connectUrl, capture.spec.name, pgSlot(aloneUrl, aloneCfg));
+    await dropCapture(aloneUrl, capture);
     return seconds;
   };
   // Warm-up: on a fresh Kafka Connect (its JIT cold) the first snapshot takes about twice as long
@@ -320,6 +321,7 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
   const bridgedRaw = raw('bridged', bridgedUrl);
   writeFileSync(configFile, `${JSON.stringify(bridgedRaw, null, 2)}\n`);
   const cfg = parseConfig(bridgedRaw, {});
+  const bridgedCapture = configCaptures(cfg)[0]!;
   const logFd = openSync(join(dir, 'run.log'), 'a');
   const child: ChildProcess = spawn(process.execPath, ulbridgeRunArgs(configFile), {
     stdio: ['ignore', logFd, logFd],
@@ -372,7 +374,7 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
     try {
       // Debezium's share: the CDC record's timestamp (set when Connect produced it) - send time;
       // the ingest's: the log record's timestamp (set when ulbridge produced it) - send time.
-      const cdcSeen = await watchStamps(kafka, `${tag}.latency`, configCaptures(cfg)[0]!.topic, (value) => {
+      const cdcSeen = await watchStamps(kafka, `${tag}.latency`, bridgedCapture.topic, (value) => {
         // The row image after the change: the value holds the one before it too (the previous
         // round's send time when a row is updated again), and "before" comes first.
         const text = value.toString('utf8');
@@ -469,7 +471,7 @@ async function runOne(ctx: BenchContext, s: Services, kind: 'postgres' | 'mariad
     child.kill('SIGTERM');
     await Promise.race([exited, sleep(30_000)]);
     await target.end();
-    await dropConnector(s.connectUrl, configCaptures(cfg)[0]!.spec.name, pgSlot(bridgedUrl, cfg));
+    await dropCapture(bridgedUrl, bridgedCapture);
     await admin.disconnect();
   }
 }
