@@ -26,8 +26,15 @@ after(() => {
   if (child && child.exitCode === null) child.kill('SIGKILL');
 });
 
+interface RunChild {
+  child: ChildProcess;
+  logs: () => string;
+  /** SIGTERM; the process must drain and exit 0. Returns its JSON log lines. */
+  drain: () => Promise<any[]>;
+}
+
 /** `ulbridge run --config FILE` from the sources; its stderr (the JSON log) collected. */
-function spawnRun(file: string): { child: ChildProcess; logs: () => string } {
+function spawnRun(file: string): RunChild {
   const c = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--config', file], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -35,7 +42,16 @@ function spawnRun(file: string): { child: ChildProcess; logs: () => string } {
   child = c;
   let logs = '';
   c.stderr.on('data', (d: Buffer) => (logs += d.toString()));
-  return { child: c, logs: () => logs };
+  const drain = async (): Promise<any[]> => {
+    const exited = new Promise<number | null>((r) => c.once('exit', (code) => r(code)));
+    c.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    return logs
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+  };
+  return { child: c, logs: () => logs, drain };
 }
 
 async function getJson(url: string): Promise<{ status: number; body: any }> {
@@ -69,14 +85,7 @@ test('run: /readyz turns ready, /healthz ok, /metrics served, SIGTERM drains and
   assert.match(metrics, /# TYPE ulbridge_dead_letters_total counter/);
   assert.match(metrics, /ulbridge_process_resident_memory_bytes \d+/);
 
-  const exited = new Promise<number | null>((r) => run.child.once('exit', (code) => r(code)));
-  run.child.kill('SIGTERM');
-  assert.equal(await exited, 0);
-  const lines = run
-    .logs()
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l));
+  const lines = await run.drain();
   const msgs = lines.map((l) => l.msg);
   for (const m of ['ulbridge running', 'signal received, draining', 'projection stopped', 'stopped'])
     assert.ok(msgs.includes(m), `log has "${m}": ${msgs.join(' | ')}`);
@@ -115,7 +124,7 @@ test('run restarted right after a kill -9: it says why it waits for its partitio
       http: { port: 0 },
     }),
   );
-  const start = (): { child: ChildProcess; logs: () => string; started: Promise<void> } => {
+  const start = (): RunChild & { started: Promise<void> } => {
     const run = spawnRun(file);
     const started = new Promise<void>((resolve, reject) => {
       run.child.stderr!.on('data', () => {
@@ -132,14 +141,7 @@ test('run restarted right after a kill -9: it says why it waits for its partitio
   await killed;
   const second = start();
   await second.started;
-  const exited = new Promise<number | null>((r) => second.child.once('exit', (code) => r(code)));
-  second.child.kill('SIGTERM');
-  assert.equal(await exited, 0);
-  const msgs = second
-    .logs()
-    .trim()
-    .split('\n')
-    .map((l) => (JSON.parse(l) as { msg: string }).msg);
+  const msgs = (await second.drain()).map((l: { msg: string }) => l.msg);
   const notice = `still joining consumer group ${groupId} after 5 s: a ulbridge that stopped without leaving the group (kill -9, a crash) holds its partitions until the broker drops it, up to kafka.sessionTimeoutSeconds (20 s)`;
   assert.deepEqual(
     msgs.filter((m) => m === notice || m.startsWith('joined the consumer group')),
